@@ -1,0 +1,92 @@
+"""TrainConfig: every hyper-parameter of a run, frozen, validated in one place, saved in checkpoints."""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+from .errors import DaeError
+
+NOISE_KINDS = ("gaussian", "salt_pepper", "mask")
+DEVICES = ("auto", "cpu", "cuda")
+DATASETS = ("mnist", "fashion_mnist", "kmnist")
+
+
+class ConfigError(DaeError, ValueError):
+    """An impossible or unknown setting; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Defaults are the reference run (DEVELOPERS.md)."""
+
+    latent_dim: int = 4  # d, size of the code z
+    width: int = 1  # channel multiplier: conv channels are (8, 16, 32) * width
+    noise: str = "gaussian"  # gaussian | salt_pepper | mask
+    noise_strength: float = 0.3  # gaussian sigma, or fraction of pixels flipped / masked
+    epochs: int = 30  # full passes over the training split
+    lr: float = 1e-3  # Adam learning rate
+    batch_size: int = 256  # images per optimizer step
+    val_fraction: float = 0.2  # share of the 60k training set held out (0.2 -> 48k / 12k)
+    seed: int = 0  # drives the split, the shuffling, the noise and the initial weights
+    device: str = "auto"  # auto | cpu | cuda
+    dataset: str = "mnist"  # mnist | fashion_mnist | kmnist
+    train_subset: int = 0  # use only the first N training images (0 = all); for smoke runs
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ConfigError naming the first impossible field."""
+        _check_int(self.latent_dim, "latent_dim", 1, 256)
+        _check_int(self.width, "width", 1, 16)
+        _check_int(self.epochs, "epochs", 1, 10_000)
+        _check_int(self.batch_size, "batch_size", 1, 65_536)
+        _check_int(self.seed, "seed", 0, 2**63 - 1)
+        _check_int(self.train_subset, "train_subset", 0, 10_000_000)
+        _check_choice(self.noise, "noise", NOISE_KINDS)
+        _check_choice(self.device, "device", DEVICES)
+        _check_choice(self.dataset, "dataset", DATASETS)
+        _check_float(self.lr, "lr", 0.0, 10.0, low_open=True)
+        high = 5.0 if self.noise == "gaussian" else 1.0
+        _check_float(self.noise_strength, "noise_strength", 0.0, high)
+        _check_float(self.val_fraction, "val_fraction", 0.0, 0.9, low_open=True)
+
+    def replace(self, **changes) -> "TrainConfig":
+        """A validated copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        """Rebuild from a checkpoint's dict; unknown keys are refused, missing ones take defaults."""
+        if not isinstance(d, dict):
+            raise ConfigError(f"config must be a dict, got {type(d).__name__}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ConfigError(f"unknown config field(s): {', '.join(map(str, unknown))}")
+        return cls(**d)
+
+
+def _check_int(value, name: str, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{name} must be a whole number, got {value!r}")
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+
+
+def _check_float(value, name: str, low: float, high: float, low_open: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, got {value!r}")
+    too_low = value <= low if low_open else value < low
+    if too_low or value > high:
+        bracket = "(" if low_open else "["
+        raise ConfigError(f"{name} must be in {bracket}{low}, {high}], got {value}")
+
+
+def _check_choice(value, name: str, choices: tuple) -> None:
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}; got {value!r}")

@@ -1,0 +1,5 @@
+"""The one exception family the UI and the CLI catch and show as a single clear line."""
+
+
+class DaeError(Exception):
+    """Base of every expected failure in dae_core (bad data, bad checkpoint, bad setting)."""
