@@ -1,0 +1,214 @@
+"""Checkpoints as plain data: atomic save, safe load (weights_only), listing with model cards."""
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from .config import ConfigError, TrainConfig
+from .errors import DaeError
+from .model import DenoisingAutoencoder
+from .train import TrainState, make_optimizer, resolve_device
+
+FORMAT = "dae-lab-checkpoint"
+FORMAT_VERSION = 1
+CHECKPOINT_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class CheckpointError(DaeError):
+    """A checkpoint that cannot be read, trusted or written; the message is one line."""
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: the rebuilt model plus everything the file said about it."""
+
+    path: Path | None
+    config: TrainConfig
+    model: DenoisingAutoencoder
+    history: list = field(default_factory=list)
+    metrics: dict = field(default_factory=dict)
+    optimizer_state: dict | None = None
+    created: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.path.stem if self.path else "unsaved"
+
+
+def to_payload(state: TrainState, metrics: dict | None = None) -> dict:
+    """The plain-data dict that torch.save writes: tensors, numbers, strings, lists, dicts."""
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config": state.config.to_dict(),
+        "model": {k: v.detach().cpu() for k, v in state.model.state_dict().items()},
+        "optimizer": _to_cpu(state.optimizer.state_dict()),
+        "history": [dict(h) for h in state.history],
+        "metrics": dict(metrics or {}),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "torch_version": str(torch.__version__),
+    }
+
+
+def _to_cpu(obj):
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_cpu(v) for v in obj)
+    return obj
+
+
+def save(payload: dict, path: str | Path) -> Path:
+    """Write atomically: a temporary file in the same folder, fsync, then rename over `path`."""
+    path = Path(path)
+    tmp_name = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp_name, 0o644)  # mkstemp makes 0600 files; a checkpoint is for sharing
+        os.replace(tmp_name, path)
+    except OSError as e:
+        if tmp_name and os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+        raise CheckpointError(f"cannot save checkpoint to {path}: {e.strerror or e}") from None
+    return path
+
+
+def save_state(state: TrainState, path: str | Path, metrics: dict | None = None) -> Path:
+    """Save a training state (model, optimizer, config, history, metrics)."""
+    return save(to_payload(state, metrics), path)
+
+
+def read_payload(path: str | Path) -> dict:
+    """torch.load with weights_only=True: a pickle that carries code is refused, never run."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint file at {path}")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path.name} is empty")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # UnpicklingError, RuntimeError (bad zip), EOFError, ...
+        raise CheckpointError(f"{path.name} is not a safe DAE Lab checkpoint ({_reason(e)})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path.name} is not a DAE Lab checkpoint (no '{FORMAT}' header)")
+    version = payload.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(f"{path.name} has format version {version!r}; this DAE Lab reads "
+                              f"up to {FORMAT_VERSION}: upgrade DAE Lab to open it")
+    return payload
+
+
+def _reason(e: Exception) -> str:
+    """The informative line of a torch.load failure, e.g. the global a pickle tried to import."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    picked = next((ln for ln in lines if "WeightsUnpickler error" in ln), lines[0] if lines else "")
+    picked = picked.split(" Please use")[0]
+    return (picked if "WeightsUnpickler" in picked else f"{type(e).__name__}: {picked}")[:160]
+
+
+def from_payload(payload: dict, path: Path | None = None, device: str | None = None) -> Checkpoint:
+    """Rebuild the model from the payload alone, refusing mismatched shapes and non-finite weights."""
+    label = path.name if path else "checkpoint"
+    try:
+        cfg = TrainConfig.from_dict(payload.get("config"))
+    except (ConfigError, TypeError) as e:
+        raise CheckpointError(f"{label} has a bad config: {e}") from None
+    state = payload.get("model")
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{label} has no model weights")
+    model = DenoisingAutoencoder(cfg.latent_dim, cfg.width)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        detail = " ".join(str(e).split())[:200]
+        raise CheckpointError(f"{label} does not match its config (d={cfg.latent_dim}, "
+                              f"width={cfg.width}): {detail}") from None
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise CheckpointError(f"{label} has NaN or infinite weights (in {bad[0]})")
+    model.to(resolve_device(device or "cpu")).eval()
+    history = payload.get("history") if isinstance(payload.get("history"), list) else []
+    metrics = payload.get("metrics") if isinstance(payload.get("metrics"), dict) else {}
+    opt = payload.get("optimizer") if isinstance(payload.get("optimizer"), dict) else None
+    return Checkpoint(path, cfg, model, history, metrics, opt, str(payload.get("created", "")))
+
+
+def load(path: str | Path, device: str | None = None) -> Checkpoint:
+    """Load and rebuild a checkpoint; every failure is a one-line CheckpointError."""
+    path = Path(path)
+    return from_payload(read_payload(path), path, device)
+
+
+def to_state(ckpt: Checkpoint, device: str | None = None) -> TrainState:
+    """A TrainState that continues training from the checkpoint (optimizer state included)."""
+    dev = resolve_device(device or ckpt.config.device)
+    model = ckpt.model.to(dev)
+    opt = make_optimizer(model, ckpt.config, dev)
+    if ckpt.optimizer_state:
+        try:
+            opt.load_state_dict(ckpt.optimizer_state)
+        except (ValueError, KeyError, RuntimeError) as e:
+            raise CheckpointError(f"optimizer state does not fit the model: {e}") from None
+    return TrainState(ckpt.config, model, opt, dev, [dict(h) for h in ckpt.history])
+
+
+def with_metrics(path: str | Path, metrics: dict) -> Path:
+    """Merge `metrics` into a saved checkpoint's model card (atomically)."""
+    payload = read_payload(path)
+    payload["metrics"] = {**payload.get("metrics", {}), **metrics}
+    return save(payload, path)
+
+
+def safe_path(name: str, directory: str | Path = CHECKPOINT_DIR, overwrite: bool = False) -> Path:
+    """checkpoints/<name>.pt for a user-given name; refuses names that could leave the folder."""
+    if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
+        raise CheckpointError("a checkpoint name is 1-64 letters, digits, '.', '_' or '-', "
+                              "starting with a letter or digit")
+    directory = Path(directory).resolve()
+    path = (directory / f"{name.removesuffix('.pt')}.pt").resolve()
+    if path.parent != directory:
+        raise CheckpointError(f"checkpoint name {name!r} leaves {directory}")
+    if path.exists() and not overwrite:
+        raise CheckpointError(f"a checkpoint named {path.stem!r} already exists; choose another name")
+    return path
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """One row of the checkpoint list: the model card without the weights, or the load error."""
+
+    path: Path
+    config: dict
+    metrics: dict
+    history: list
+    error: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+
+def list_checkpoints(directory: str | Path = CHECKPOINT_DIR) -> list[CheckpointInfo]:
+    """Every *.pt in `directory`, sorted by name, with config and metrics (or why it failed)."""
+    rows = []
+    for path in sorted(Path(directory).glob("*.pt")):
+        try:
+            ckpt = load(path)
+            rows.append(CheckpointInfo(path, ckpt.config.to_dict(), ckpt.metrics, ckpt.history))
+        except CheckpointError as e:
+            rows.append(CheckpointInfo(path, {}, {}, [], str(e)))
+    return rows
