@@ -1,0 +1,142 @@
+"""Clustering of codes, Hungarian matching of clusters to labels, and the scores, sklearn-style."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+from sklearn.metrics import adjusted_rand_score, confusion_matrix, normalized_mutual_info_score
+
+from .errors import DaeError
+
+METHODS = ("kmeans", "gmm", "umap-kmeans", "umap-gmm")
+
+
+@dataclass
+class Clustering:
+    """A fitted clustering: labels of the fitted points, and a predict() for new ones."""
+
+    labels: np.ndarray  # (N,) int cluster index per point
+    predict: object  # callable: (M, d) codes -> (M,) labels
+    seconds: dict = field(default_factory=dict)  # seconds per step, e.g. {"umap": .., "kmeans": ..}
+
+
+def _estimator(kind: str, k: int, seed: int):
+    if kind == "kmeans":
+        from sklearn.cluster import KMeans
+
+        return KMeans(n_clusters=k, n_init=10, random_state=seed)
+    from sklearn.mixture import GaussianMixture
+
+    return GaussianMixture(n_components=k, covariance_type="full", n_init=2, random_state=seed)
+
+
+def cluster(z: np.ndarray, k: int = 10, method: str = "kmeans", seed: int = 0,
+            umap_neighbors: int = 15, progress=None) -> Clustering:
+    """Cluster codes (N, d) into k groups with kmeans | gmm | umap-kmeans | umap-gmm."""
+    if method not in METHODS:
+        raise DaeError(f"unknown clustering method {method!r}; choose from {', '.join(METHODS)}")
+    if not 2 <= k <= len(z):
+        raise DaeError(f"k must be between 2 and the number of points ({len(z)}), got {k}")
+    z = np.asarray(z, dtype=np.float32)
+    seconds, reducer = {}, None
+    if method.startswith("umap"):
+        t = time.perf_counter()
+        reducer = _fit_umap(z, k, seed, umap_neighbors)
+        fit_z = reducer.embedding_
+        seconds["umap"] = time.perf_counter() - t
+        if progress:
+            progress("umap", seconds["umap"])
+    else:
+        fit_z = z
+    kind = method.split("-")[-1]
+    t = time.perf_counter()
+    est = _estimator(kind, k, seed).fit(fit_z)
+    labels = est.predict(fit_z)
+    seconds[kind] = time.perf_counter() - t
+
+    def predict(new_z: np.ndarray) -> np.ndarray:
+        new_z = np.asarray(new_z, dtype=np.float32)
+        return est.predict(reducer.transform(new_z) if reducer is not None else new_z)
+
+    return Clustering(np.asarray(labels), predict, seconds)
+
+
+def _fit_umap(z: np.ndarray, k: int, seed: int, n_neighbors: int):
+    try:
+        import umap
+    except ImportError:
+        raise DaeError("the umap methods need the umap-learn package: pip install umap-learn") from None
+    # N2D (McConville et al., 2019): embed to ~k dimensions with min_dist=0, then cluster.
+    return umap.UMAP(n_components=k, n_neighbors=n_neighbors, min_dist=0.0,
+                     random_state=seed, n_jobs=1).fit(z)
+
+
+def match_clusters(y_true: np.ndarray, y_pred: np.ndarray) -> dict[int, int]:
+    """Cluster -> label by the Hungarian algorithm on the confusion counts (maximum agreement).
+
+    With more clusters than labels, the clusters the assignment leaves out take their majority label.
+    """
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    labels, clusters = np.unique(y_true), np.unique(y_pred)
+    counts = _counts(y_pred, clusters, y_true, labels)
+    rows, cols = linear_sum_assignment(counts, maximize=True)
+    mapping = {int(clusters[r]): int(labels[c]) for r, c in zip(rows, cols)}
+    for r, c in enumerate(clusters):
+        mapping.setdefault(int(c), int(labels[counts[r].argmax()]))
+    return mapping
+
+
+def _counts(y_pred, clusters, y_true, labels) -> np.ndarray:
+    """(n_clusters, n_labels) co-occurrence counts, via sklearn's confusion_matrix."""
+    values = np.union1d(clusters, labels)
+    full = confusion_matrix(y_pred, y_true, labels=values)
+    return full[np.searchsorted(values, clusters)][:, np.searchsorted(values, labels)]
+
+
+def hungarian_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Share of points whose cluster maps to their label under the best one-to-one matching."""
+    return _accuracy(y_true, y_pred, match_clusters(y_true, y_pred))
+
+
+def _accuracy(y_true, y_pred, mapping: dict) -> float:
+    mapped = np.array([mapping[int(c)] for c in np.asarray(y_pred)])
+    return float(np.mean(mapped == np.asarray(y_true)))
+
+
+@dataclass
+class ClusterReport:
+    """Scores of a clustering against labels, and the tables the UI and CLI show."""
+
+    accuracy: float
+    nmi: float
+    ari: float
+    mapping: dict  # cluster -> label
+    confusion: np.ndarray  # (n_labels, n_clusters): rows true labels, columns clusters
+    labels: np.ndarray  # the label values of the rows
+    clusters: np.ndarray  # the cluster ids of the columns
+
+    def to_dict(self) -> dict:
+        return {"accuracy": self.accuracy, "nmi": self.nmi, "ari": self.ari,
+                "mapping": {str(k): v for k, v in self.mapping.items()},
+                "confusion": self.confusion.tolist(), "labels": self.labels.tolist(),
+                "clusters": self.clusters.tolist()}
+
+    def reordered(self) -> np.ndarray:
+        """The confusion matrix with columns ordered by their matched label (diagonal = correct)."""
+        order = sorted(range(len(self.clusters)),
+                       key=lambda i: (self.mapping[int(self.clusters[i])], i))
+        return self.confusion[:, order], self.clusters[order]
+
+
+def score(y_true: np.ndarray, y_pred: np.ndarray) -> ClusterReport:
+    """Hungarian accuracy, NMI, ARI, the cluster -> label mapping and the confusion matrix."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    labels, clusters = np.unique(y_true), np.unique(y_pred)
+    mapping = match_clusters(y_true, y_pred)
+    accuracy = _accuracy(y_true, y_pred, mapping)
+    confusion = _counts(y_pred, clusters, y_true, labels).T
+    return ClusterReport(accuracy, float(normalized_mutual_info_score(y_true, y_pred)),
+                         float(adjusted_rand_score(y_true, y_pred)), mapping, confusion,
+                         labels, clusters)

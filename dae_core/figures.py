@@ -1,0 +1,113 @@
+"""Plotly figures and image grids as pure functions of arrays (no Streamlit)."""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import torch
+from torchvision.utils import make_grid
+
+_MARGIN = dict(l=10, r=10, t=30, b=10)
+
+
+def grid_image(images: np.ndarray, nrow: int, pad: int = 2, scale: int = 1) -> np.ndarray:
+    """(N, H, W) in [0, 1] -> one (H', W') grid image (torchvision's make_grid), enlarged by `scale`."""
+    t = torch.as_tensor(np.asarray(images, np.float32))[:, None]
+    grid = make_grid(t, nrow=nrow, padding=pad, pad_value=0.25)[0].numpy()
+    return np.kron(grid, np.ones((scale, scale), np.float32)) if scale > 1 else grid
+
+
+def ema(values, alpha: float = 0.1) -> np.ndarray:
+    """Exponential moving average, the smoothing TensorBoard applies to noisy curves."""
+    out, acc = np.empty(len(values)), None
+    for i, v in enumerate(values):
+        acc = v if acc is None else alpha * v + (1 - alpha) * acc
+        out[i] = acc
+    return out
+
+
+def loss_chart(history: list[dict], batches: list[tuple[float, float]] | None = None,
+               log_y: bool = False, title: str = "Loss (MSE)") -> go.Figure:
+    """Per-epoch train / validation loss, plus the smoothed per-batch loss at fractional epochs."""
+    fig = go.Figure()
+    if batches:
+        x, y = zip(*batches)
+        fig.add_scatter(x=x, y=y, mode="lines", name="batch (raw)", opacity=0.25,
+                        line=dict(color="#1f77b4", width=1))
+        fig.add_scatter(x=x, y=ema(y), mode="lines", name="batch (smoothed)",
+                        line=dict(color="#1f77b4"))
+    if history:
+        epochs = [h["epoch"] for h in history]
+        fig.add_scatter(x=epochs, y=[h["train_loss"] for h in history], mode="lines+markers",
+                        name="train (epoch)", line=dict(color="#ff7f0e"))
+        fig.add_scatter(x=epochs, y=[h["val_loss"] for h in history], mode="lines+markers",
+                        name="validation (epoch)", line=dict(color="#2ca02c"))
+    fig.update_layout(title=title, xaxis_title="epoch", yaxis_title="MSE", margin=_MARGIN,
+                      height=360, legend=dict(orientation="h", y=-0.2))
+    if log_y:
+        fig.update_yaxes(type="log")
+    return fig
+
+
+def compare_runs(runs: dict[str, list[dict]], log_y: bool = False) -> go.Figure:
+    """Validation curves of several saved runs on one chart (name -> history)."""
+    fig = go.Figure()
+    for name, history in runs.items():
+        fig.add_scatter(x=[h["epoch"] for h in history], y=[h["val_loss"] for h in history],
+                        mode="lines+markers", name=name)
+    fig.update_layout(title="Validation loss by run", xaxis_title="epoch", yaxis_title="MSE",
+                      margin=_MARGIN, height=340)
+    if log_y:
+        fig.update_yaxes(type="log")
+    return fig
+
+
+def history_thumbnail(history: list[dict]) -> go.Figure:
+    """A small validation-loss curve for the model card."""
+    fig = go.Figure(go.Scatter(x=[h["epoch"] for h in history], y=[h["val_loss"] for h in history],
+                               mode="lines", line=dict(color="#2ca02c")))
+    fig.update_layout(height=120, margin=dict(l=0, r=0, t=20, b=0), title="val loss",
+                      title_font_size=12, xaxis=dict(showticklabels=True), showlegend=False)
+    return fig
+
+
+def confusion_heatmap(matrix: np.ndarray, rows: list, cols: list, title: str,
+                      x_title: str = "cluster", y_title: str = "true digit") -> go.Figure:
+    """Counts as a heatmap with the numbers on the cells; rows = true labels."""
+    matrix = np.asarray(matrix)
+    fig = go.Figure(go.Heatmap(
+        z=matrix, x=[str(c) for c in cols], y=[str(r) for r in rows], colorscale="Blues",
+        text=matrix, texttemplate="%{text}",
+        hovertemplate=f"{y_title} %{{y}}<br>{x_title} %{{x}}<br>count %{{z}}<extra></extra>"))
+    fig.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title, margin=_MARGIN,
+                      height=480, yaxis=dict(autorange="reversed"))
+    return fig
+
+
+def noise_sweep_chart(strengths, corrupted_mse, reconstructed_mse, noise: str) -> go.Figure:
+    """Error of the corrupted input and of the reconstruction against noise strength."""
+    fig = go.Figure()
+    fig.add_scatter(x=strengths, y=corrupted_mse, mode="lines+markers", name="corrupted vs clean")
+    fig.add_scatter(x=strengths, y=reconstructed_mse, mode="lines+markers",
+                    name="reconstruction vs clean")
+    fig.update_layout(title=f"MSE against {noise} strength", xaxis_title="strength",
+                      yaxis_title="MSE", margin=_MARGIN, height=340)
+    return fig
+
+
+def scatter_2d(xy: np.ndarray, color: np.ndarray, title: str, color_title: str) -> go.Figure:
+    """A 2-D map of points coloured by a discrete label (one trace per value, for a clean legend)."""
+    fig = go.Figure()
+    for value in np.unique(color):
+        m = color == value
+        fig.add_scattergl(x=xy[m, 0], y=xy[m, 1], mode="markers", name=str(value),
+                          marker=dict(size=3, opacity=0.6))
+    fig.update_layout(title=title, legend_title=color_title, margin=_MARGIN, height=480)
+    return fig
+
+
+def class_histogram(counts: np.ndarray, title: str = "Predicted class") -> go.Figure:
+    """Bars of how many samples fall in each class 0..9."""
+    fig = go.Figure(go.Bar(x=[str(i) for i in range(len(counts))], y=counts))
+    fig.update_layout(title=title, xaxis_title="digit", yaxis_title="count", margin=_MARGIN,
+                      height=260)
+    return fig

@@ -1,0 +1,127 @@
+"""The latent space: encode / decode arrays, samplers, slider ranges, interpolation, manifold grids."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .data import to_float
+from .errors import DaeError
+
+SAMPLERS = ("uniform01", "box", "gaussian", "gmm", "cluster:K")
+
+
+def _device(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.inference_mode()
+def encode(model, images: torch.Tensor, batch_size: int = 8192) -> np.ndarray:
+    """uint8 (N, 28, 28) or float (N, 1, 28, 28) images -> codes z, float32 (N, d)."""
+    model.eval()
+    dev = _device(model)
+    out = []
+    for i in range(0, len(images), batch_size):
+        x = images[i: i + batch_size]
+        x = to_float(x) if x.dtype == torch.uint8 else x.float()
+        out.append(model.encode(x.to(dev)).float().cpu())
+    return torch.cat(out).numpy() if out else np.zeros((0, model.latent_dim), np.float32)
+
+
+@torch.inference_mode()
+def decode(model, z: np.ndarray | torch.Tensor, batch_size: int = 8192) -> np.ndarray:
+    """Codes (N, d) -> images, float32 (N, 28, 28) in [0, 1]."""
+    model.eval()
+    z = torch.as_tensor(np.asarray(z, dtype=np.float32))
+    if z.ndim != 2 or z.shape[1] != model.latent_dim:
+        raise DaeError(f"codes must have shape (N, {model.latent_dim}), got {tuple(z.shape)}")
+    dev = _device(model)
+    out = [model.decode(z[i: i + batch_size].to(dev)).cpu() for i in range(0, len(z), batch_size)]
+    return torch.cat(out)[:, 0].numpy() if out else np.zeros((0, 28, 28), np.float32)
+
+
+@torch.inference_mode()
+def reconstruct(model, x: torch.Tensor) -> np.ndarray:
+    """Float images (N, 1, 28, 28) -> model(x), float32 (N, 28, 28)."""
+    model.eval()
+    return model(x.float().to(_device(model))).cpu()[:, 0].numpy()
+
+
+class LatentSampler:
+    """Draws codes to decode; fit() on training codes first for every kind but uniform01.
+
+    Kinds: uniform01 (the reference: U[0,1]^d), box (uniform over the codes' 1-99th percentile
+    box), gaussian (full covariance), gmm (a Gaussian mixture), cluster:K (inside GMM component K).
+    """
+
+    def __init__(self, kind: str = "gmm", n_components: int = 10, seed: int = 0):
+        base = kind.split(":")[0]
+        if base not in ("uniform01", "box", "gaussian", "gmm", "cluster"):
+            raise DaeError(f"unknown sampler {kind!r}; choose from {', '.join(SAMPLERS)}")
+        self.kind, self.n_components, self.seed = kind, n_components, seed
+        self.component = None
+        if base == "cluster":
+            try:
+                self.component = int(kind.split(":", 1)[1])
+            except (IndexError, ValueError):
+                raise DaeError(f"sampler {kind!r} needs a cluster number, e.g. cluster:3") from None
+            if not 0 <= self.component < n_components:
+                raise DaeError(f"cluster must be 0..{n_components - 1}, got {self.component}")
+        self.d = None
+
+    def fit(self, z: np.ndarray) -> "LatentSampler":
+        z = np.asarray(z, dtype=np.float64)
+        self.d = z.shape[1]
+        self.low, self.high = np.percentile(z, 1, axis=0), np.percentile(z, 99, axis=0)
+        self.mean, self.cov = z.mean(0), np.cov(z, rowvar=False).reshape(self.d, self.d)
+        if self.kind.startswith(("gmm", "cluster")):
+            from sklearn.mixture import GaussianMixture
+
+            self.gmm = GaussianMixture(self.n_components, covariance_type="full",
+                                       random_state=self.seed).fit(z)
+        return self
+
+    def sample(self, n: int, seed: int, d: int | None = None) -> np.ndarray:
+        """(n, d) float32 codes; the same seed gives the same codes."""
+        rng = np.random.default_rng(seed)
+        if self.kind == "uniform01":
+            return rng.random((n, d or self.d)).astype(np.float32)
+        if self.d is None:
+            raise DaeError(f"sampler {self.kind!r} must be fit on training codes first")
+        if self.kind == "box":
+            z = rng.uniform(self.low, self.high, size=(n, self.d))
+        elif self.kind == "gaussian":
+            z = rng.multivariate_normal(self.mean, self.cov, size=n, method="cholesky")
+        else:
+            k = (rng.choice(self.n_components, size=n, p=self.gmm.weights_)
+                 if self.component is None else np.full(n, self.component))
+            z = np.stack([rng.multivariate_normal(self.gmm.means_[c], self.gmm.covariances_[c])
+                          for c in k]) if n else np.zeros((0, self.d))
+        return z.astype(np.float32)
+
+
+def slider_ranges(z: np.ndarray, low_pct: float = 1, high_pct: float = 99):
+    """Per-dimension (low, high, median) of the codes, for sliders: three float arrays (d,)."""
+    low, med, high = np.percentile(z, [low_pct, 50, high_pct], axis=0)
+    return low.astype(np.float32), high.astype(np.float32), med.astype(np.float32)
+
+
+def interpolate(z_a: np.ndarray, z_b: np.ndarray, steps: int) -> np.ndarray:
+    """Straight line from z_a to z_b, both ends included: (steps, d)."""
+    t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
+    return (1 - t) * np.asarray(z_a, np.float32)[None] + t * np.asarray(z_b, np.float32)[None]
+
+
+def manifold_grid(base: np.ndarray, dims: tuple[int, int], low, high, n: int) -> np.ndarray:
+    """An n x n sweep of two dimensions over [low, high], the others held at `base`: (n*n, d).
+
+    Row r, column c varies dims[0] along c and dims[1] along r (top row = high values).
+    """
+    i, j = dims
+    if i == j:
+        raise DaeError("choose two different dimensions for the manifold grid")
+    z = np.repeat(np.asarray(base, np.float32)[None], n * n, axis=0)
+    xs = np.linspace(low[i], high[i], n, dtype=np.float32)
+    ys = np.linspace(high[j], low[j], n, dtype=np.float32)
+    z[:, i] = np.tile(xs, n)
+    z[:, j] = np.repeat(ys, n)
+    return z

@@ -1,0 +1,80 @@
+"""End-to-end analyses of one model, shared by the CLI, the app and the benchmarks."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .cluster import ClusterReport, cluster, score
+from .data import load_digits, split_indices
+from .latent import encode
+
+
+@dataclass(frozen=True)
+class Codes:
+    """A model's codes of its own training split and of the test set, with their labels."""
+
+    z_train: np.ndarray  # (N_train, d)
+    y_train: np.ndarray  # (N_train,)
+    z_test: np.ndarray  # (10000, d)
+    y_test: np.ndarray
+    train_index: np.ndarray  # positions of the training split in the 60k training set
+    seconds: float
+
+
+def encode_splits(model, config) -> Codes:
+    """Encode the config's training split (48k for the reference) and the 10k test images."""
+    t = time.perf_counter()
+    digits = load_digits(config.dataset)
+    images = digits.train_images[: config.train_subset or None]
+    split = split_indices(len(images), config.val_fraction, config.seed)
+    z_train = encode(model, images[split.train])
+    z_test = encode(model, digits.test_images)
+    return Codes(z_train, digits.train_labels[split.train].numpy(), z_test,
+                 digits.test_labels.numpy(), split.train.numpy(), time.perf_counter() - t)
+
+
+@dataclass
+class ClusterResult:
+    """One clustering run: the report on the training codes (and on the test codes), timings."""
+
+    method: str
+    k: int
+    seed: int
+    train: ClusterReport
+    test: ClusterReport | None
+    labels: np.ndarray  # cluster of each training code
+    seconds: dict
+
+    def to_dict(self) -> dict:
+        out = {"method": self.method, "k": self.k, "seed": self.seed, "seconds": self.seconds,
+               **self.train.to_dict()}
+        if self.test is not None:
+            out["test"] = {k: v for k, v in self.test.to_dict().items() if k in ("accuracy", "nmi", "ari")}
+        return out
+
+
+def cluster_codes(codes: Codes, k: int = 10, method: str = "kmeans", seed: int = 0,
+                  with_test: bool = True, progress=None) -> ClusterResult:
+    """Cluster the training codes, score them, and score the test codes with the fitted model."""
+    fitted = cluster(codes.z_train, k, method, seed, progress=progress)
+    seconds = dict(fitted.seconds)
+    t = time.perf_counter()
+    train = score(codes.y_train, fitted.labels)
+    seconds["hungarian"] = time.perf_counter() - t
+    test = score(codes.y_test, fitted.predict(codes.z_test)) if with_test else None
+    return ClusterResult(method, k, seed, train, test, fitted.labels, seconds)
+
+
+def summarize(results: list[ClusterResult]) -> dict:
+    """Mean and standard deviation of accuracy / NMI / ARI over runs (e.g. several seeds)."""
+    out = {}
+    for split in ("train", "test"):
+        reports = [getattr(r, split) for r in results if getattr(r, split) is not None]
+        for key in ("accuracy", "nmi", "ari"):
+            values = np.array([getattr(rep, key) for rep in reports])
+            if len(values):
+                out[f"{split}_{key}_mean"] = float(values.mean())
+                out[f"{split}_{key}_std"] = float(values.std())
+    return out
