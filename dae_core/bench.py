@@ -1,0 +1,111 @@
+"""Timings in one run on one machine: the reference pipeline against our engine, and clustering."""
+from __future__ import annotations
+
+import gzip
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .config import TrainConfig
+from .data import DATA_DIR, MNIST_MD5
+from .model import DenoisingAutoencoder
+from .train import EpochStats, fit, new_state, prepare_data
+
+
+def _torchvision_root(tmp: Path) -> Path:
+    """torchvision's MNIST reads decompressed raw files: decompress the bundled ones into tmp."""
+    raw = tmp / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in MNIST_MD5:
+        with gzip.open(DATA_DIR / "MNIST" / "raw" / f"{name}.gz") as src, open(raw / name, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    return tmp
+
+
+def reference_epochs(epochs: int = 2, seed: int = 0, device: str = "cpu") -> list[float]:
+    """Seconds per epoch of the reference pipeline: torchvision MNIST + ToTensor + DataLoader.
+
+    Batch 256, unshuffled, one PIL image converted per sample, 48k train + 12k validation,
+    the same model, noise, loss and optimizer as ours.
+    """
+    from torch.utils.data import DataLoader, random_split
+    from torchvision import datasets, transforms
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ds = datasets.MNIST(str(_torchvision_root(Path(tmp))), train=True, download=False,
+                            transform=transforms.ToTensor())
+        train_ds, val_ds = random_split(ds, [48_000, 12_000], torch.Generator().manual_seed(seed))
+        train_dl = DataLoader(train_ds, batch_size=256, shuffle=False)
+        val_dl = DataLoader(val_ds, batch_size=256, shuffle=False)
+        torch.manual_seed(seed)
+        model = DenoisingAutoencoder(4).to(device)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        times = []
+        for _ in range(epochs):
+            t = time.perf_counter()
+            model.train()
+            for x, _ in train_dl:
+                x = x.to(device)
+                x_noisy = (x + 0.3 * torch.randn_like(x)).clamp(0, 1)
+                loss = F.mse_loss(model(x_noisy), x)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            model.eval()
+            val_loss = 0.0
+            with torch.no_grad():
+                for x, _ in val_dl:
+                    x = x.to(device)
+                    x_noisy = (x + 0.3 * torch.randn_like(x)).clamp(0, 1)
+                    val_loss += F.mse_loss(model(x_noisy), x).item() * len(x)
+            times.append(time.perf_counter() - t)
+        return times
+
+
+def engine_epochs(epochs: int = 2, seed: int = 0, device: str = "cpu") -> list[float]:
+    """Seconds per epoch of our engine on the reference configuration."""
+    state = new_state(TrainConfig(seed=seed, device=device, epochs=epochs))
+    data = prepare_data(state.config, state.device)
+    return [e.seconds for e in fit(state, data) if isinstance(e, EpochStats)]
+
+
+def cluster_seconds(checkpoint_path: str | Path | None = None) -> dict:
+    """Encode the 48k training images + k-means (k=10) + Hungarian, timed end to end."""
+    from . import checkpoint as ckpt_io
+    from .pipeline import cluster_codes, encode_splits
+
+    if checkpoint_path is None:
+        model, cfg = DenoisingAutoencoder(4).eval(), TrainConfig()
+    else:
+        ck = ckpt_io.load(checkpoint_path)
+        model, cfg = ck.model, ck.config
+    from .data import load_digits
+
+    load_digits(cfg.dataset)  # the dataset is loaded once per process, not per analysis
+    t = time.perf_counter()
+    codes = encode_splits(model, cfg)
+    result = cluster_codes(codes, 10, "kmeans", 0, with_test=False)
+    total = time.perf_counter() - t
+    return {"cluster_total_s": total, "encode_s": codes.seconds, **{f"{k}_s": v for k, v in
+            result.seconds.items()}, "kmeans_accuracy": result.train.accuracy}
+
+
+def run_all(epochs: int = 2, with_reference: bool = True, device: str = "cpu") -> dict:
+    """All timings in one process: epochs of both pipelines (median), their ratio, clustering."""
+    out = {"device": device, "threads": torch.get_num_threads(), "epochs_timed": epochs}
+    ours = engine_epochs(epochs, device=device)
+    out["ours_epoch_s"] = statistics.median(ours)
+    out["ours_epochs_s"] = ours
+    if with_reference:
+        ref = reference_epochs(epochs, device=device)
+        out["reference_epoch_s"] = statistics.median(ref)
+        out["reference_epochs_s"] = ref
+        out["ratio"] = out["ours_epoch_s"] / out["reference_epoch_s"]
+    shipped = Path(__file__).resolve().parents[1] / "checkpoints" / "reference-d4.pt"
+    out.update(cluster_seconds(shipped if shipped.exists() else None))
+    return out

@@ -1,0 +1,221 @@
+"""The command line: python -m dae_core train | evaluate | cluster | generate | denoise | bench."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import checkpoint as ckpt_io
+from .config import ConfigError, TrainConfig
+from .errors import DaeError
+
+
+def _config_flags(parser: argparse.ArgumentParser) -> None:
+    """One --flag per TrainConfig field, typed from its default; unset flags stay None."""
+    group = parser.add_argument_group("training configuration (defaults: the reference run)")
+    for f in dataclasses.fields(TrainConfig):
+        group.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=type(f.default),
+                           default=None, help=f"default {f.default!r}")
+
+
+def _config_from_args(args) -> dict:
+    return {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+            if getattr(args, f.name) is not None}
+
+
+def _emit(args, result: dict, text: str) -> None:
+    print(json.dumps(result, default=float) if args.json else text)
+
+
+def cmd_train(args) -> None:
+    from tqdm import tqdm
+
+    from .train import BatchStats, EpochStats, Stopped, fit, new_state, prepare_data
+
+    given = _config_from_args(args)
+    if args.resume:
+        ckpt = ckpt_io.load(args.resume)
+        fixed = {k: v for k, v in given.items() if k not in ("epochs", "device")}
+        changed = [k for k, v in fixed.items() if getattr(ckpt.config, k) != v]
+        if changed:
+            raise ConfigError(f"cannot change {', '.join(changed)} when resuming; "
+                              f"only --epochs and --device apply")
+        state = ckpt_io.to_state(ckpt, given.get("device"))
+        epochs = given.get("epochs", ckpt.config.epochs)
+        TrainConfig(epochs=epochs)  # validates the number of extra epochs
+        out = Path(args.out or args.resume)
+    else:
+        state = new_state(TrainConfig(**given))
+        epochs = state.config.epochs
+        out = Path(args.out or ckpt_io.CHECKPOINT_DIR / f"run-{time.strftime('%Y%m%d-%H%M%S')}.pt")
+    data = prepare_data(state.config, state.device)
+    n_batches = -(-len(data.x_train) // state.config.batch_size)
+    bar = tqdm(total=epochs * n_batches, unit="batch", file=sys.stderr, disable=None)
+    stopped = None
+    for event in fit(state, data, epochs):
+        if isinstance(event, BatchStats):
+            bar.n = (event.epoch - state.epochs_done - 1) * n_batches + event.batch
+            bar.set_postfix(epoch=event.epoch, loss=f"{event.loss:.4f}", refresh=False)
+            bar.refresh()
+        elif isinstance(event, EpochStats):
+            # Saved after every finished epoch, atomically: a killed run keeps its last epoch.
+            ckpt_io.save_state(state, out, {"val_mse": event.val_loss})
+            bar.write(f"epoch {event.epoch}: train {event.train_loss:.5f}  val {event.val_loss:.5f}"
+                      f"  {event.seconds:.2f}s", file=sys.stderr)
+        elif isinstance(event, Stopped):
+            stopped = event
+    bar.close()
+    if stopped is not None and stopped.reason == "diverged":
+        raise DaeError(f"training diverged: {stopped.message}")
+    result = {"checkpoint": str(out), "config": state.config.to_dict(), "history": state.history}
+    last = state.history[-1] if state.history else {}
+    _emit(args, result, f"saved {out} after {state.epochs_done} epochs; "
+                        f"val MSE {last.get('val_loss', float('nan')):.5f}")
+
+
+def cmd_evaluate(args) -> None:
+    from .evaluate import evaluate
+
+    ckpt = ckpt_io.load(args.checkpoint)
+    result = evaluate(ckpt.model, ckpt.config)
+    if args.save_metrics:
+        ckpt_io.with_metrics(args.checkpoint, {k: result[k] for k in ("val_mse", "val_psnr",
+                                                                          "test_mse", "test_psnr")})
+    _emit(args, result, "\n".join(f"{k}: {v}" for k, v in result.items()))
+
+
+def cmd_cluster(args) -> None:
+    from .pipeline import cluster_codes, encode_splits, summarize
+
+    ckpt = ckpt_io.load(args.checkpoint)
+    codes = encode_splits(ckpt.model, ckpt.config)
+    progress = (lambda step, s: print(f"{step}: {s:.1f}s", file=sys.stderr)) if not args.json else None
+    runs = [cluster_codes(codes, args.k, args.method, args.seed + i, progress=progress)
+            for i in range(args.seeds)]
+    result = {**runs[0].to_dict(), "encode_seconds": codes.seconds, "n_train": len(codes.z_train)}
+    if args.seeds > 1:
+        result["over_seeds"] = {"seeds": args.seeds, **summarize(runs)}
+    if args.save_metrics:
+        ckpt_io.with_metrics(args.checkpoint, {f"{args.method}_accuracy": runs[0].train.accuracy,
+                                               f"{args.method}_nmi": runs[0].train.nmi})
+    text = (f"{args.method} k={args.k} on {len(codes.z_train)} training codes: accuracy "
+            f"{runs[0].train.accuracy:.4f}  NMI {runs[0].train.nmi:.4f}  ARI {runs[0].train.ari:.4f}\n"
+            f"cluster -> digit: {runs[0].train.mapping}")
+    _emit(args, result, text)
+
+
+def cmd_generate(args) -> None:
+    from .latent import LatentSampler, decode, encode
+    from .data import load_digits
+
+    ckpt = ckpt_io.load(args.checkpoint)
+    if args.n < 1 or args.n > 100_000:
+        raise DaeError(f"--n must be between 1 and 100000, got {args.n}")
+    sampler = LatentSampler(args.sampler, seed=args.seed)
+    if args.sampler != "uniform01":
+        sampler.fit(encode(ckpt.model, load_digits(ckpt.config.dataset).train_images))
+    images = decode(ckpt.model, sampler.sample(args.n, args.seed, ckpt.config.latent_dim))
+    try:
+        np.save(args.out, images)
+    except OSError as e:
+        raise DaeError(f"cannot write {args.out}: {e.strerror or e}") from None
+    _emit(args, {"out": str(args.out), "shape": list(images.shape), "sampler": args.sampler},
+          f"wrote {images.shape[0]} digits to {args.out}")
+
+
+def cmd_denoise(args) -> None:
+    import torch
+
+    from .data import add_noise
+    from .evaluate import per_image_mse
+    from .images import load_digit, to_png
+    from .latent import reconstruct
+
+    ckpt = ckpt_io.load(args.checkpoint)
+    clean = torch.from_numpy(load_digit(args.image))[None, None]
+    strength = ckpt.config.noise_strength if args.strength is None else args.strength
+    TrainConfig(noise=ckpt.config.noise if args.noise == "none" else args.noise,
+                noise_strength=strength)  # validates kind and strength
+    g = torch.Generator().manual_seed(args.seed)
+    noisy = clean if args.noise == "none" else add_noise(clean, args.noise, strength, g)
+    x_hat = reconstruct(ckpt.model, noisy)[0]
+    try:
+        Path(args.out).write_bytes(to_png(x_hat, args.scale))
+    except OSError as e:
+        raise DaeError(f"cannot write {args.out}: {e.strerror or e}") from None
+    mse = float(per_image_mse(clean[:, 0].numpy(), x_hat[None])[0])
+    _emit(args, {"out": str(args.out), "mse_to_input": mse, "noise": args.noise},
+          f"wrote {args.out} (MSE to the clean input {mse:.5f})")
+
+
+def cmd_bench(args) -> None:
+    from .bench import run_all
+
+    result = run_all(epochs=args.epochs, with_reference=not args.skip_reference)
+    _emit(args, result, "\n".join(f"{k}: {v}" for k, v in result.items()))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m dae_core", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def command(name, fn, help_):
+        sp = sub.add_parser(name, help=help_, description=help_)
+        sp.add_argument("--json", action="store_true", help="print one JSON object with the results")
+        sp.set_defaults(fn=fn)
+        return sp
+
+    sp = command("train", cmd_train, "train a denoising autoencoder")
+    _config_flags(sp)
+    sp.add_argument("--out", help="checkpoint path, saved after every epoch")
+    sp.add_argument("--resume", help="checkpoint to continue; --epochs then means 'N more'")
+    for name, fn, help_ in (("evaluate", cmd_evaluate, "validation and test MSE / PSNR"),
+                            ("cluster", cmd_cluster, "cluster the training codes, Hungarian accuracy"),
+                            ("generate", cmd_generate, "decode sampled codes to a .npy array"),
+                            ("denoise", cmd_denoise, "denoise one image file")):
+        sp = command(name, fn, help_)
+        sp.add_argument("--checkpoint", required=True)
+        if name in ("evaluate", "cluster"):
+            sp.add_argument("--save-metrics", action="store_true", help="record in the model card")
+    sp = sub.choices["cluster"]
+    sp.add_argument("--k", type=int, default=10)
+    sp.add_argument("--method", default="kmeans", help="kmeans | gmm | umap-kmeans | umap-gmm")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--seeds", type=int, default=1, help="repeat over this many seeds: mean ± std")
+    sp = sub.choices["generate"]
+    sp.add_argument("--n", type=int, default=9)
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--out", required=True)
+    sp.add_argument("--sampler", default="uniform01", help="uniform01 | box | gaussian | gmm | cluster:K")
+    sp = sub.choices["denoise"]
+    sp.add_argument("--image", required=True)
+    sp.add_argument("--out", required=True)
+    sp.add_argument("--noise", default="none", choices=("none", "gaussian", "salt_pepper", "mask"))
+    sp.add_argument("--strength", type=float, default=None, help="default: the checkpoint's")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--scale", type=int, default=1, help="enlarge the PNG by this factor")
+    sp = command("bench", cmd_bench, "time our epoch against the reference pipeline")
+    sp.add_argument("--epochs", type=int, default=2)
+    sp.add_argument("--skip-reference", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.fn(args)
+    except DaeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("error: out of memory; try a smaller batch size or subset", file=sys.stderr)
+        return 2
+    return 0
