@@ -1,6 +1,7 @@
 """Checkpoints as plain data: atomic save, safe load (weights_only), listing with model cards."""
 from __future__ import annotations
 
+import copy
 import os
 import re
 import tempfile
@@ -106,7 +107,7 @@ def read_payload(path: str | Path) -> dict:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path.name} is not a DAE Lab checkpoint (no '{FORMAT}' header)")
     version = payload.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
         raise CheckpointError(f"{path.name} has format version {version!r}; this DAE Lab reads "
                               f"up to {FORMAT_VERSION}: upgrade DAE Lab to open it")
     return payload
@@ -156,7 +157,7 @@ def load(path: str | Path, device: str | None = None) -> Checkpoint:
 def to_state(ckpt: Checkpoint, device: str | None = None) -> TrainState:
     """A TrainState that continues training from the checkpoint (optimizer state included)."""
     dev = resolve_device(device or ckpt.config.device)
-    model = ckpt.model.to(dev)
+    model = copy.deepcopy(ckpt.model).to(dev)  # never train a (possibly cached) loaded model
     opt = make_optimizer(model, ckpt.config, dev)
     if ckpt.optimizer_state:
         try:

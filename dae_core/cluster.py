@@ -123,7 +123,7 @@ class ClusterReport:
                 "confusion": self.confusion.tolist(), "labels": self.labels.tolist(),
                 "clusters": self.clusters.tolist()}
 
-    def reordered(self) -> np.ndarray:
+    def reordered(self) -> tuple[np.ndarray, np.ndarray]:
         """The confusion matrix with columns ordered by their matched label (diagonal = correct)."""
         order = sorted(range(len(self.clusters)),
                        key=lambda i: (self.mapping[int(self.clusters[i])], i))

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import TrainConfig
-from .data import add_noise, load_digits, split_indices, to_float
+from .data import add_noise, load_digits, random_affine, split_indices, to_float
 from .model import DenoisingAutoencoder
 
 
@@ -135,6 +135,17 @@ def reconstruction_mse(model, x: torch.Tensor, noise: str, strength: float, seed
     return total.item() / x.numel()
 
 
+def _all_finite(model: torch.nn.Module) -> bool:
+    """True when every parameter and buffer (BatchNorm statistics included) is finite."""
+    tensors = [t for t in model.state_dict().values() if t.is_floating_point()]
+    return bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all())
+
+
+def _restore(model, opt, snapshot) -> None:
+    model.load_state_dict(snapshot[0])
+    opt.load_state_dict(snapshot[1])
+
+
 def fit(state: TrainState, data: TrainData, epochs: int | None = None,
         stop: threading.Event | None = None, report_every: int = 10) -> Iterator[Event]:
     """Train `epochs` more epochs (default: the config's), yielding stats as they happen.
@@ -147,7 +158,7 @@ def fit(state: TrainState, data: TrainData, epochs: int | None = None,
     n = len(data.x_train)
     n_batches = math.ceil(n / cfg.batch_size)
     first = state.epochs_done + 1
-    for epoch in range(first, first + (epochs or cfg.epochs)):
+    for epoch in range(first, first + (cfg.epochs if epochs is None else epochs)):
         snapshot = (copy.deepcopy(model.state_dict()), copy.deepcopy(opt.state_dict()))
         g = _generator(state.device, cfg.seed * 1_000_003 + epoch)
         perm = torch.randperm(n, generator=g, device=state.device)
@@ -160,6 +171,8 @@ def fit(state: TrainState, data: TrainData, epochs: int | None = None,
                 yield Stopped("stopped", f"stopped by request during epoch {epoch}", epoch)
                 return
             x = data.x_train[perm[b * cfg.batch_size: (b + 1) * cfg.batch_size]]
+            if cfg.augment:
+                x = random_affine(x, cfg.augment, g)
             x_noisy = add_noise(x, cfg.noise, cfg.noise_strength, g)
             loss = F.mse_loss(model(x_noisy), x)
             opt.zero_grad(set_to_none=True)
@@ -172,12 +185,12 @@ def fit(state: TrainState, data: TrainData, epochs: int | None = None,
             window_n += len(x)
             if (b + 1) % report_every == 0 or b + 1 == n_batches:
                 mean = window_sum.item() / window_n
-                if not math.isfinite(mean):
-                    model.load_state_dict(snapshot[0])
-                    opt.load_state_dict(snapshot[1])
-                    yield Stopped("diverged", f"loss became {mean} in epoch {epoch}, batch {b + 1}; "
-                                  f"weights restored to the end of epoch {epoch - 1}. "
-                                  f"Try a lower learning rate (now {cfg.lr}).", epoch)
+                if not math.isfinite(mean) or not _all_finite(model):
+                    _restore(model, opt, snapshot)
+                    yield Stopped("diverged", f"training diverged in epoch {epoch}, batch {b + 1} "
+                                  f"(loss {mean:.4g} or non-finite weights); weights restored to the "
+                                  f"end of epoch {epoch - 1}. Try a lower learning rate (now {cfg.lr}).",
+                                  epoch)
                     return
                 seconds = time.perf_counter() - t0
                 done = min((b + 1) * cfg.batch_size, n)
@@ -186,6 +199,11 @@ def fit(state: TrainState, data: TrainData, epochs: int | None = None,
         train_seconds = time.perf_counter() - t0
         # Validation noise is drawn from a fixed seed so epochs are compared on the same inputs.
         val = reconstruction_mse(model, data.x_val, cfg.noise, cfg.noise_strength, cfg.seed)
+        if not math.isfinite(val):
+            _restore(model, opt, snapshot)
+            yield Stopped("diverged", f"validation loss became {val} in epoch {epoch}; weights "
+                          f"restored to the end of epoch {epoch - 1}. Try a lower learning rate.", epoch)
+            return
         stats = EpochStats(epoch, epoch_sum.item() / n, val, time.perf_counter() - t0,
                            n / train_seconds)
         state.history.append(asdict(stats))
