@@ -32,6 +32,7 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda
     dataset: str = "mnist"  # mnist | fashion_mnist | kmnist
     train_subset: int = 0  # use only the first N training images (0 = all); for smoke runs
+    augment: float = 0.0  # random affine jitter of the clean images: 1.0 = ±10°, ±2 px, ±10% scale
 
     def __post_init__(self) -> None:
         self.validate()
@@ -51,6 +52,7 @@ class TrainConfig:
         high = 5.0 if self.noise == "gaussian" else 1.0
         _check_float(self.noise_strength, "noise_strength", 0.0, high)
         _check_float(self.val_fraction, "val_fraction", 0.0, 0.9, low_open=True)
+        _check_float(self.augment, "augment", 0.0, 3.0)
 
     def replace(self, **changes) -> "TrainConfig":
         """A validated copy with some fields changed."""

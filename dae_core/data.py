@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from .errors import DaeError
 
@@ -150,3 +151,24 @@ def add_noise(x: torch.Tensor, kind: str, strength: float, generator: torch.Gene
         # u < strength/2 -> pepper (0), strength/2 <= u < strength -> salt (1): one draw decides both.
         return torch.where(hit, (u >= strength / 2).to(x.dtype), x)
     raise DataError(f"unknown noise kind {kind!r}")
+
+
+def random_affine(x: torch.Tensor, strength: float, generator: torch.Generator | None = None
+                  ) -> torch.Tensor:
+    """Jitter each image of a (B, 1, H, W) batch: rotation ±10°·s, shift ±2 px·s, scale ±10%·s.
+
+    Small affine jitter teaches the codes to ignore pose and keep shape; it is drawn from
+    `generator`, so runs stay reproducible.
+    """
+    if strength <= 0:
+        return x
+    b, _, h, _ = x.shape
+    u = torch.rand((b, 4), generator=generator, device=x.device, dtype=x.dtype) * 2 - 1
+    angle = u[:, 0] * strength * (10 * torch.pi / 180)
+    scale = 1 + u[:, 1] * strength * 0.1
+    shift = u[:, 2:] * strength * (2 * 2 / h)  # affine_grid works in [-1, 1]: 2 px = 4 / H
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1),
+                         torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
