@@ -35,7 +35,8 @@ def _open(data: bytes) -> Image.Image:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Warning,
             Image.DecompressionBombError, EOFError) as e:
-        raise ImageError(f"not a readable image ({type(e).__name__}: {str(e)[:80]})") from None
+        detail = "unknown format" if isinstance(e, UnidentifiedImageError) else str(e)[:80]
+        raise ImageError(f"not a readable image ({detail})") from None
     return img
 
 

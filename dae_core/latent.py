@@ -80,6 +80,12 @@ class LatentSampler:
                                        random_state=self.seed).fit(z)
         return self
 
+    def restrict(self, component: int) -> "LatentSampler":
+        """A cluster:K sampler sharing this fitted mixture (no refit)."""
+        out = LatentSampler(f"cluster:{component}", self.n_components, self.seed)
+        out.__dict__.update({k: v for k, v in self.__dict__.items() if k not in ("kind", "component")})
+        return out
+
     def sample(self, n: int, seed: int, d: int | None = None) -> np.ndarray:
         """(n, d) float32 codes; the same seed gives the same codes."""
         rng = np.random.default_rng(seed)
