@@ -1,0 +1,77 @@
+"""Shared fixtures: tiny configs, one short trained run per session, a saved checkpoint."""
+from __future__ import annotations
+
+import os
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from dae_core import checkpoint
+from dae_core.config import TrainConfig
+from dae_core.train import EpochStats, fit, new_state, prepare_data
+
+SLOW_ENV = "DAE_SLOW_TESTS"  # set to 1 to run the tests marked slow (e.g. real UMAP, ~30 s of JIT)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", f"slow: takes tens of seconds; runs only with {SLOW_ENV}=1")
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get(SLOW_ENV) == "1":
+        return
+    skip = pytest.mark.skip(reason=f"slow; set {SLOW_ENV}=1 to run")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+def train(cfg: TrainConfig, epochs: int | None = None, state=None):
+    """Run the engine to the end on cfg's data; returns (state, events)."""
+    state = state or new_state(cfg)
+    events = list(fit(state, prepare_data(cfg, state.device), epochs))
+    return state, events
+
+
+def weights(model: torch.nn.Module) -> dict:
+    """A detached CPU copy of the state dict (parameters and BatchNorm buffers)."""
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+def same_weights(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.fixture(scope="session")
+def helpers():
+    """train / weights / same_weights for the test modules (tests/ is not a package to import from)."""
+    return SimpleNamespace(train=train, weights=weights, same_weights=same_weights)
+
+
+@pytest.fixture(scope="session")
+def tiny_cfg() -> TrainConfig:
+    """300 images (240 train / 60 val), small batches, on the CPU: an epoch takes well under a second."""
+    return TrainConfig(train_subset=300, batch_size=32, epochs=1, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def run3(tiny_cfg):
+    """One uninterrupted 3-epoch run: (final weights, the EpochStats in order)."""
+    state, events = train(tiny_cfg, epochs=3)
+    return weights(state.model), [e for e in events if isinstance(e, EpochStats)]
+
+
+@pytest.fixture(scope="session")
+def ckpt_path(tiny_cfg, tmp_path_factory):
+    """A checkpoint of the same config after 2 epochs (read-only use: copy it before changing it)."""
+    state, _ = train(tiny_cfg, epochs=2)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    checkpoint.save_state(state, path, {"val_mse": state.history[-1]["val_loss"]})
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model(ckpt_path):
+    """The trained model of ckpt_path, in eval mode on the CPU."""
+    return checkpoint.load(ckpt_path).model

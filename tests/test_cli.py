@@ -1,0 +1,126 @@
+"""The command line, called in-process: train / resume / evaluate / cluster / generate / denoise."""
+import io
+import json
+import pickle
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from dae_core import checkpoint
+from dae_core.cli import main
+
+TINY = ["--train-subset", "300", "--device", "cpu"]
+
+
+def run(capsys, *argv):
+    """main(argv) -> (exit code, parsed stdout JSON or None, stderr)."""
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, (json.loads(out) if code == 0 and "--json" in argv else out), err
+
+
+@pytest.fixture
+def ckpt_copy(ckpt_path, tmp_path):
+    path = tmp_path / "model.pt"
+    path.write_bytes(ckpt_path.read_bytes())
+    return path
+
+
+def test_train_then_resume(capsys, tmp_path):
+    out = tmp_path / "x.pt"
+    code, result, _ = run(capsys, "train", *TINY, "--epochs", "1", "--out", str(out), "--json")
+    assert code == 0
+    assert len(result["history"]) == 1 and result["checkpoint"] == str(out)
+    assert result["config"]["train_subset"] == 300
+    assert checkpoint.load(out).history == result["history"]
+
+    code, resumed, _ = run(capsys, "train", "--resume", str(out), "--epochs", "1", "--json")
+    assert code == 0
+    assert [h["epoch"] for h in resumed["history"]] == [1, 2]
+    assert resumed["history"][0] == result["history"][0]
+    assert len(checkpoint.load(out).history) == 2
+
+
+def test_resume_refuses_a_changed_config(capsys, ckpt_copy):
+    code, _, err = run(capsys, "train", "--resume", str(ckpt_copy), "--latent-dim", "8")
+    assert code == 2 and "latent_dim" in err
+
+
+def test_evaluate(capsys, ckpt_copy):
+    code, result, _ = run(capsys, "evaluate", "--checkpoint", str(ckpt_copy), "--json")
+    assert code == 0
+    assert 0 < result["val_mse"] < 1 and 0 < result["test_mse"] < 1
+    assert result["val_psnr"] == pytest.approx(10 * np.log10(1 / result["val_mse"]))
+
+
+def test_cluster(capsys, ckpt_copy):
+    code, result, _ = run(capsys, "cluster", "--checkpoint", str(ckpt_copy), "--json")
+    assert code == 0
+    assert 0 <= result["accuracy"] <= 1 and 0 <= result["test"]["accuracy"] <= 1
+    confusion = np.array(result["confusion"])
+    assert confusion.shape == (10, 10)
+    assert confusion.sum() == result["n_train"] == 240
+
+
+def test_generate(capsys, ckpt_copy, tmp_path):
+    out = tmp_path / "f.npy"
+    code, result, _ = run(capsys, "generate", "--checkpoint", str(ckpt_copy), "--n", "5",
+                          "--out", str(out), "--json")
+    assert code == 0 and result["shape"] == [5, 28, 28]
+    images = np.load(out)
+    assert images.shape == (5, 28, 28) and images.min() >= 0 and images.max() <= 1
+
+
+def _digit_png(path):
+    img = Image.new("L", (100, 100), 255)
+    ImageDraw.Draw(img).rectangle([45, 15, 55, 85], fill=0)
+    img.save(path)
+    return path
+
+
+def test_denoise(capsys, ckpt_copy, tmp_path):
+    image, out = _digit_png(tmp_path / "x.png"), tmp_path / "y.png"
+    code, result, _ = run(capsys, "denoise", "--checkpoint", str(ckpt_copy), "--image", str(image),
+                          "--out", str(out), "--noise", "gaussian", "--scale", "2", "--json")
+    assert code == 0 and 0 <= result["mse_to_input"] < 1
+    png = Image.open(io.BytesIO(out.read_bytes()))
+    assert png.format == "PNG" and png.size == (56, 56)
+
+
+class _Evil:
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def _error_cases(tmp_path, ckpt_path):
+    evil = tmp_path / "evil.pt"
+    evil.write_bytes(pickle.dumps(_Evil(tmp_path / "pwned"), protocol=2))
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    new = str(tmp_path / "new.pt")
+    return {
+        "hostile checkpoint": ["evaluate", "--checkpoint", str(evil)],
+        "missing checkpoint": ["cluster", "--checkpoint", str(tmp_path / "missing.pt")],
+        "zero epochs": ["train", *TINY, "--epochs", "0", "--out", new],
+        "negative lr": ["train", *TINY, "--lr", "-1", "--out", new],
+        "non-image": ["denoise", "--checkpoint", str(ckpt_path), "--image", str(text),
+                      "--out", str(tmp_path / "y.png")],
+        "bad n": ["generate", "--checkpoint", str(ckpt_path), "--n", "0",
+                  "--out", str(tmp_path / "f.npy")],
+    }
+
+
+def test_errors_exit_2_with_one_line(capsys, tmp_path, ckpt_path):
+    for label, argv in _error_cases(tmp_path, ckpt_path).items():
+        code, out, err = run(capsys, *argv)
+        assert code == 2, label
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), (label, err)
+        assert "Traceback" not in err + out, label
+    assert not (tmp_path / "pwned").exists()
+    leftovers = {"new.pt", "y.png", "f.npy"} & {p.name for p in tmp_path.iterdir()}
+    assert leftovers == set()

@@ -1,0 +1,63 @@
+"""TrainConfig: reference defaults, validation naming the field, from_dict, frozen."""
+import dataclasses
+import math
+
+import pytest
+
+from dae_core import ConfigError, DaeError, TrainConfig
+
+
+def test_defaults_are_the_reference_run():
+    cfg = TrainConfig()
+    assert (cfg.latent_dim, cfg.noise, cfg.noise_strength) == (4, "gaussian", 0.3)
+    assert (cfg.epochs, cfg.lr, cfg.batch_size) == (30, 1e-3, 256)
+    assert (cfg.val_fraction, cfg.seed) == (0.2, 0)
+
+
+@pytest.mark.parametrize("field, value", [
+    ("epochs", 0), ("epochs", -1), ("epochs", 10**9),
+    ("lr", 0.0), ("lr", -1e-3), ("lr", math.nan), ("lr", 100.0),
+    ("batch_size", 0), ("latent_dim", 0), ("noise", "foo"), ("device", "tpu"),
+    ("latent_dim", True), ("epochs", 2.0), ("val_fraction", 0.0), ("width", 0),
+])
+def test_bad_value_raises_config_error_naming_the_field(field, value):
+    with pytest.raises(ConfigError) as e:
+        TrainConfig(**{field: value})
+    assert field in str(e.value)
+    assert isinstance(e.value, DaeError) and isinstance(e.value, ValueError)
+
+
+@pytest.mark.parametrize("noise, strength", [("gaussian", -1.0), ("salt_pepper", 2.0), ("mask", 1.5)])
+def test_bad_noise_strength_is_refused(noise, strength):
+    with pytest.raises(ConfigError, match="noise_strength"):
+        TrainConfig(noise=noise, noise_strength=strength)
+
+
+def test_edge_values_are_accepted():
+    TrainConfig(noise="salt_pepper", noise_strength=1.0, epochs=1, lr=10.0, latent_dim=1)
+    TrainConfig(noise="gaussian", noise_strength=0.0)
+
+
+def test_replace_validates():
+    assert TrainConfig().replace(epochs=3).epochs == 3
+    with pytest.raises(ConfigError, match="epochs"):
+        TrainConfig().replace(epochs=0)
+
+
+def test_dict_round_trip():
+    cfg = TrainConfig(latent_dim=8, noise="mask", noise_strength=0.5, seed=7)
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+    assert TrainConfig.from_dict({"latent_dim": 2}) == TrainConfig(latent_dim=2)
+
+
+def test_from_dict_refuses_unknown_keys_and_non_dicts():
+    with pytest.raises(ConfigError, match="hidden_units"):
+        TrainConfig.from_dict({**TrainConfig().to_dict(), "hidden_units": 3})
+    with pytest.raises(ConfigError):
+        TrainConfig.from_dict(["latent_dim", 4])
+
+
+def test_frozen():
+    cfg = TrainConfig()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.epochs = 5
