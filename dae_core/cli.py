@@ -1,4 +1,5 @@
-"""The command line: python -m dae_core train | evaluate | cluster | generate | denoise | bench."""
+"""The command line: python -m dae_core train | evaluate | cluster | generate | denoise | bench
+| train-classifier."""
 from __future__ import annotations
 
 import argparse
@@ -116,6 +117,7 @@ def cmd_generate(args) -> None:
     ckpt = ckpt_io.load(args.checkpoint)
     if args.n < 1 or args.n > 100_000:
         raise DaeError(f"--n must be between 1 and 100000, got {args.n}")
+    classifier = _score_classifier(args.score_with, ckpt.config.dataset) if args.score_with else None
     sampler = LatentSampler(args.sampler, seed=args.seed)
     if args.sampler != "uniform01":
         sampler.fit(encode(ckpt.model, load_digits(ckpt.config.dataset).train_images))
@@ -124,8 +126,24 @@ def cmd_generate(args) -> None:
         np.save(args.out, images)
     except OSError as e:
         raise DaeError(f"cannot write {args.out}: {e.strerror or e}") from None
-    _emit(args, {"out": str(args.out), "shape": list(images.shape), "sampler": args.sampler},
-          f"wrote {images.shape[0]} digits to {args.out}")
+    result = {"out": str(args.out), "shape": list(images.shape), "sampler": args.sampler}
+    text = f"wrote {images.shape[0]} digits to {args.out}"
+    if classifier is not None:
+        from .quality import score_samples
+
+        q = result["quality"] = score_samples(classifier, images)
+        fid = "n/a" if q["frechet_distance"] is None else f"{q['frechet_distance']:.2f}"
+        text += (f"\nrecognised {q['recognised']:.3f}  class entropy {q['class_entropy_bits']:.3f} bits"
+                 f"  IS {q['inception_score']:.3f}  FID {fid}")
+    _emit(args, result, text)
+
+
+def _score_classifier(path: str, dataset: str):
+    from .classifier import load_classifier
+
+    if dataset != "mnist":
+        raise DaeError(f"--score-with judges MNIST digits; this model was trained on {dataset}")
+    return load_classifier(path)
 
 
 def cmd_denoise(args) -> None:
@@ -160,6 +178,35 @@ def cmd_bench(args) -> None:
     _emit(args, result, "\n".join(f"{k}: {v}" for k, v in result.items()))
 
 
+def cmd_train_classifier(args) -> None:
+    from tqdm import tqdm
+
+    from .classifier import ClassifierBatch, save_classifier, train_classifier
+
+    bar = tqdm(unit="batch", file=sys.stderr, disable=None)
+
+    def progress(event) -> None:
+        if isinstance(event, ClassifierBatch):
+            bar.total = args.epochs * event.n_batches
+            bar.n = (event.epoch - 1) * event.n_batches + event.batch
+            bar.set_postfix(epoch=event.epoch, loss=f"{event.loss:.4f}", refresh=False)
+            bar.refresh()
+        else:
+            bar.write(f"epoch {event.epoch}: train loss {event.train_loss:.4f}  test accuracy "
+                      f"{event.test_accuracy:.4f}  {event.seconds:.1f}s", file=sys.stderr)
+
+    TrainConfig(epochs=args.epochs, seed=args.seed, train_subset=args.subset)  # validates them
+    t0 = time.perf_counter()
+    model, history = train_classifier(args.epochs, args.seed, subset=args.subset, progress=progress)
+    bar.close()
+    metrics = {"test_accuracy": history[-1]["test_accuracy"], "train_seconds": time.perf_counter() - t0,
+               "epochs": args.epochs, "seed": args.seed, "train_subset": args.subset}
+    out = save_classifier(model, args.out, metrics, history)
+    _emit(args, {"checkpoint": str(out), **metrics, "history": history},
+          f"saved {out}; test accuracy {metrics['test_accuracy']:.4f} "
+          f"({metrics['train_seconds']:.0f}s)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m dae_core", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -192,6 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--out", required=True)
     sp.add_argument("--sampler", default="uniform01", help="uniform01 | box | gaussian | gmm | cluster:K")
+    sp.add_argument("--score-with", metavar="CLASSIFIER",
+                    help="a classifier checkpoint: add sample-quality scores (IS, FID, ...) to the output")
     sp = sub.choices["denoise"]
     sp.add_argument("--image", required=True)
     sp.add_argument("--out", required=True)
@@ -202,6 +251,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp = command("bench", cmd_bench, "time our epoch against the reference pipeline")
     sp.add_argument("--epochs", type=int, default=2)
     sp.add_argument("--skip-reference", action="store_true")
+    sp = command("train-classifier", cmd_train_classifier, "train the digit classifier that scores samples")
+    sp.add_argument("--out", default=str(ckpt_io.CHECKPOINT_DIR / "classifiers" / "mnist-cnn.pt"))
+    sp.add_argument("--epochs", type=int, default=4)
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--subset", type=int, default=0, help="first N training images (0 = all); for smoke runs")
     return p
 
 

@@ -1,0 +1,137 @@
+"""Sample quality of generated digits as judged by the digit classifier: arrays in, numbers out.
+
+recognised share, class entropy, Inception Score and Frechet distance (FID computed with the
+classifier's penultimate features instead of Inception-v3's, the usual practice on MNIST).
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+from scipy import linalg
+from scipy.special import rel_entr, softmax
+
+from .data import load_digits, to_float
+from .errors import DaeError
+
+RECOGNISED_AT = 0.9  # max softmax probability from which a sample counts as a recognisable digit
+
+
+def _as_batch(images) -> torch.Tensor:
+    """uint8 or float (N, 28, 28) (numpy or torch) -> float32 (N, 1, 28, 28) in [0, 1]."""
+    x = torch.as_tensor(images)
+    if x.ndim != 3 or tuple(x.shape[1:]) != (28, 28):
+        raise DaeError(f"images must have shape (N, 28, 28), got {tuple(x.shape)}")
+    return to_float(x) if x.dtype == torch.uint8 else x.float().unsqueeze(1)
+
+
+@torch.inference_mode()
+def classify(classifier, images, batch_size: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+    """Images (N, 28, 28) -> (logits (N, 10), penultimate features (N, F)), both float64."""
+    classifier.eval()
+    x = _as_batch(images)
+    logits, feats = [], []
+    for i in range(0, len(x), batch_size):
+        f = classifier.features(x[i: i + batch_size])
+        feats.append(f.double())
+        logits.append(classifier.head(f).double())
+    if not logits:
+        return np.zeros((0, 10)), np.zeros((0, classifier.hidden))
+    return torch.cat(logits).numpy(), torch.cat(feats).numpy()
+
+
+def recognised_share(probs: np.ndarray, threshold: float = RECOGNISED_AT) -> float:
+    """Share of rows of p(y|x) (N, 10) whose largest probability is at least `threshold`."""
+    return float((np.asarray(probs).max(axis=1) >= threshold).mean()) if len(probs) else float("nan")
+
+
+def class_histogram(probs: np.ndarray, n_classes: int = 10) -> np.ndarray:
+    """How many rows predict each class (argmax): int64 (n_classes,)."""
+    return np.bincount(np.asarray(probs).argmax(axis=1), minlength=n_classes).astype(np.int64)
+
+
+def class_entropy_bits(hist) -> float:
+    """Entropy in bits of a histogram of counts: log2(10) for 10 equal classes, 0 for one class."""
+    p = np.asarray(hist, dtype=np.float64)
+    p = p[p > 0] / p.sum()  # 0 log 0 = 0
+    return float(-(p * np.log2(p)).sum()) + 0.0  # + 0.0 turns -0.0 into 0.0
+
+
+def inception_score(probs: np.ndarray) -> float:
+    """exp(E_x KL(p(y|x) || p(y))), p(y) the mean of the rows (Salimans et al. 2016): 1 .. n_classes."""
+    p_yx = np.asarray(probs, dtype=np.float64)
+    p_y = p_yx.mean(axis=0, keepdims=True)
+    return float(np.exp(rel_entr(p_yx, p_y).sum(axis=1).mean()))
+
+
+def gaussian_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean (F,) and covariance (F, F) of features (N, F), N >= 2."""
+    f = np.asarray(features, dtype=np.float64)
+    if f.ndim != 2 or len(f) < 2:
+        raise DaeError(f"need at least 2 feature rows for a covariance, got shape {f.shape}")
+    return f.mean(axis=0), np.cov(f, rowvar=False)
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
+    """||mu1 - mu2||^2 + Tr(S1 + S2 - 2 (S1 S2)^(1/2)) between two Gaussians.
+
+    Singular covariances and complex round-off are handled as in the reference FID code
+    (Heusel et al. 2017; mseitzer/pytorch-fid calculate_frechet_distance): retry with eps*I
+    added to both when the square root is not finite, and keep the real part.
+    """
+    mu1, mu2 = np.atleast_1d(mu1).astype(np.float64), np.atleast_1d(mu2).astype(np.float64)
+    sigma1, sigma2 = np.atleast_2d(sigma1).astype(np.float64), np.atleast_2d(sigma2).astype(np.float64)
+    if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape:
+        raise DaeError(f"Gaussians of different sizes: {mu1.shape} vs {mu2.shape}")
+    diff = mu1 - mu2
+    with warnings.catch_warnings():  # a singular product warns; the reference code silences it too
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        covmean = linalg.sqrtm(sigma1 @ sigma2)
+    if not np.isfinite(covmean).all():
+        offset = np.eye(len(sigma1)) * eps
+        covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
+    if np.iscomplexobj(covmean):
+        if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
+            raise DaeError(f"Frechet distance: imaginary component {np.abs(covmean.imag).max():.3g}")
+        covmean = covmean.real
+    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
+
+
+def reference_stats(classifier, test_images=None) -> tuple[np.ndarray, np.ndarray]:
+    """(mu, sigma) of the classifier's features of the 10k MNIST test images: compute once, reuse."""
+    images = load_digits("mnist").test_images if test_images is None else test_images
+    return gaussian_stats(classify(classifier, images)[1])
+
+
+_reference_stats = reference_stats  # score_samples' argument of the same name hides the function
+
+
+def score_outputs(logits: np.ndarray, features: np.ndarray, reference=None) -> dict:
+    """The quality dict from the classifier's outputs; frechet_distance is None without a reference."""
+    probs = softmax(np.asarray(logits, dtype=np.float64), axis=1)
+    hist = class_histogram(probs)
+    fid = None
+    if reference is not None and len(features) >= 2:
+        fid = frechet_distance(*gaussian_stats(features), *reference)
+    return {
+        "n": int(len(probs)),
+        "recognised": recognised_share(probs),
+        "class_hist": [int(c) for c in hist],
+        "class_entropy_bits": class_entropy_bits(hist),
+        "inception_score": inception_score(probs),
+        "frechet_distance": fid,
+    }
+
+
+def score_samples(classifier, images, reference_stats=None) -> dict:
+    """Score images (N, 28, 28) in [0, 1]: recognised, class_hist, class_entropy_bits,
+    inception_score, frechet_distance (to the test set; None for fewer than 2 images).
+
+    Pass `reference_stats` (from reference_stats()) when scoring several sets: computing it
+    classifies the 10k test images.
+    """
+    logits, features = classify(classifier, images)
+    if reference_stats is None and len(features) >= 2:
+        reference_stats = _reference_stats(classifier)
+    return score_outputs(logits, features, reference_stats)
