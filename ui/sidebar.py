@@ -1,6 +1,7 @@
 """The sidebar every page shares: pick a checkpoint (shipped + this session's runs), see its card."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import streamlit as st
@@ -14,6 +15,11 @@ from . import cache
 SHIPPED_DIR = ckpt_io.CHECKPOINT_DIR
 RUNS_DIR = ckpt_io.CHECKPOINT_DIR / "runs"  # runs trained in the app; listed only to their session
 DEFAULT = "reference-d4"
+
+
+def runs_dir() -> Path:
+    """Where the app saves runs: $DAE_RUNS_DIR when set (tests, read-only installs), or RUNS_DIR."""
+    return Path(os.environ.get("DAE_RUNS_DIR") or RUNS_DIR)
 
 
 def session_runs() -> dict[str, str]:

@@ -5,6 +5,7 @@ snapshot() to redraw; stop() sets an event the engine checks between batches.
 """
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ class Snapshot:
     first_epoch: int
     started: float
     saved_path: str | None
+    model: object = None  # frozen eval-mode copy after the last finished epoch (None before one)
+    model_epoch: int = 0  # the epoch that copy was taken after
 
 
 @dataclass
@@ -49,6 +52,10 @@ class TrainingWorker:
         self._thread: threading.Thread | None = None
         self.first_epoch = self.state.epochs_done + 1
         self.epoch_done = threading.Event()  # set after each finished epoch (tests wait on it)
+        # The page previews this copy, never the live model: calling eval() on the model being
+        # trained would switch its BatchNorm layers to running statistics mid-epoch.
+        self._epoch_model = _frozen_copy(self.state.model) if self.state.history else None
+        self._model_epoch = self.state.epochs_done
 
     @classmethod
     def fresh(cls, config) -> "TrainingWorker":
@@ -89,6 +96,7 @@ class TrainingWorker:
             self.last_batch = event
             self.batches.append((event.epoch - 1 + event.batch / event.n_batches, event.loss))
         elif isinstance(event, EpochStats):
+            self._epoch_model, self._model_epoch = _frozen_copy(self.state.model), event.epoch
             self.epoch_done.set()
         elif isinstance(event, Stopped):
             self.status = "diverged" if event.reason == "diverged" else "stopped"
@@ -102,7 +110,7 @@ class TrainingWorker:
         with self._lock:
             return Snapshot(self.status, self.message, [dict(h) for h in self.state.history],
                             list(self.batches), self.last_batch, self.epochs, self.first_epoch,
-                            self.started, self.saved_path)
+                            self.started, self.saved_path, self._epoch_model, self._model_epoch)
 
     def save(self, name: str, directory) -> str:
         """Save the run under checkpoints/<dir>/<name>.pt; refuses unsafe or existing names."""
@@ -114,3 +122,8 @@ class TrainingWorker:
         ckpt_io.save_state(self.state, path, metrics)
         self.saved_path = str(path)
         return self.saved_path
+
+
+def _frozen_copy(model):
+    """A detached eval-mode copy of `model` that training never touches."""
+    return copy.deepcopy(model).eval().requires_grad_(False)

@@ -1,0 +1,175 @@
+"""The Train page in AppTest: form, start -> finish -> save -> sidebar, errors, stop, continue."""
+import dataclasses
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dae_core import TrainConfig
+from ui.worker import TrainingWorker
+
+PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "1_Train.py")
+WORKER = "train_worker"
+FIELDS = [f.name for f in dataclasses.fields(TrainConfig)]  # a new field needs a widget
+
+
+@pytest.fixture(autouse=True)
+def runs_dir(tmp_path, monkeypatch):
+    """Runs are saved in a temporary folder, never in the repo's checkpoints/runs/."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    monkeypatch.setenv("DAE_RUNS_DIR", str(runs))
+    return runs
+
+
+@pytest.fixture
+def at() -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def widget(at: AppTest, field: str):
+    key = f"train_{field}"
+    matches = [w for w in [*at.number_input, *at.selectbox] if w.key == key]
+    assert len(matches) == 1, f"no widget for {field}"
+    return matches[0]
+
+
+def start_tiny(at: AppTest, epochs: int = 1) -> TrainingWorker:
+    widget(at, "train_subset").set_value(400)
+    widget(at, "epochs").set_value(epochs)
+    widget(at, "batch_size").set_value(64)
+    at.button(key="train_start").click().run()
+    assert not at.exception and not at.error
+    return at.session_state[WORKER]
+
+
+def rerun_until_done(at: AppTest, worker: TrainingWorker, timeout: float = 30) -> None:
+    """Plain reruns redraw the snapshot (AppTest runs no fragment timers), as the browser would."""
+    deadline = time.monotonic() + timeout
+    while worker.running and time.monotonic() < deadline:
+        worker.join(0.5)  # a sleep that ends as soon as the run does
+        at.run()
+        assert not at.exception
+    assert not worker.running, "the run did not finish in time"
+    at.run()
+    assert not at.exception
+
+
+def test_renders_the_form_with_every_config_field_at_the_reference(at):
+    ref = TrainConfig()
+    for field in FIELDS:
+        assert widget(at, field).value == pytest.approx(getattr(ref, field)), field
+    assert not at.button(key="train_start").disabled
+    assert at.button(key="train_stop").disabled
+    assert at.info  # "No run yet"
+    options = at.sidebar.selectbox[0].options
+    assert options[0] == "reference-d4" and not any("(this session)" in o for o in options)
+
+
+def test_train_save_and_the_run_appears_in_the_sidebar(at, runs_dir):
+    worker = start_tiny(at)
+    assert at.button(key="train_start").disabled and not at.button(key="train_stop").disabled
+    rerun_until_done(at, worker)
+    assert worker.snapshot().status == "finished"
+    assert len(at.session_state[WORKER].state.history) == 1
+    assert at.get("progress")[0].value == 100
+    assert at.get("plotly_chart")  # the live loss chart
+    assert at.get("image")  # the original / corrupted / reconstructed preview
+
+    at.text_input(key="train_save_name").set_value("smoke")
+    at.button(key="train_save_button").click().run()
+    assert not at.exception and not at.error
+    assert (runs_dir / "smoke.pt").is_file()
+    assert "smoke (this session)" in at.sidebar.selectbox[0].options
+    assert "smoke (this session)" in at.multiselect[0].value  # overlaid in the comparison
+
+
+def test_a_bad_or_taken_name_is_an_error_and_the_run_is_kept(at, runs_dir):
+    worker = start_tiny(at)
+    rerun_until_done(at, worker)
+    (runs_dir / "taken.pt").write_bytes(b"not mine")
+    for name, words in [("../escape", "checkpoint name"), ("taken", "already exists")]:
+        at.text_input(key="train_save_name").set_value(name)
+        at.button(key="train_save_button").click().run()
+        assert not at.exception
+        assert words in at.error[0].value
+        assert at.session_state[WORKER] is worker
+    assert sorted(p.name for p in runs_dir.parent.rglob("*.pt")) == ["taken.pt"]  # nothing escaped
+    assert (runs_dir / "taken.pt").read_bytes() == b"not mine"
+    at.text_input(key="train_save_name").set_value("retry")
+    at.button(key="train_save_button").click().run()
+    assert not at.error and (runs_dir / "retry.pt").is_file()
+
+
+@pytest.mark.parametrize("field, value, words", [
+    ("lr", 0.0, "lr must be in (0.0, 10.0]"),
+    ("val_fraction", 0.0, "val_fraction"),
+])
+def test_an_impossible_setting_is_an_error_not_a_traceback(at, field, value, words):
+    widget(at, field).set_value(value)
+    at.button(key="train_start").click().run()
+    assert not at.exception
+    assert words in at.error[0].value
+    assert WORKER not in at.session_state
+
+
+def test_salt_pepper_strength_above_one_is_refused(at):
+    widget(at, "noise").set_value("salt_pepper")
+    widget(at, "noise_strength").set_value(2.0)
+    at.button(key="train_start").click().run()
+    assert not at.exception
+    assert "noise_strength" in at.error[0].value
+
+
+@pytest.mark.parametrize("status", ["diverged", "failed"])
+def test_a_diverged_or_failed_run_shows_the_worker_message(status):
+    worker = TrainingWorker.fresh(TrainConfig(train_subset=300, epochs=1))
+    worker.status, worker.message = status, f"loss became nan in epoch 1 ({status})"
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state[WORKER] = worker
+    at.run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [worker.message]
+
+
+def test_stop_then_continue_for_more_epochs(at):
+    worker = start_tiny(at, epochs=500)
+    assert worker.epoch_done.wait(30)
+    at.button(key="train_stop").click().run()
+    rerun_until_done(at, worker)
+    assert worker.snapshot().status == "stopped" and at.warning
+    done = worker.state.epochs_done
+    at.number_input(key="train_more").set_value(1)
+    at.button(key="train_continue_button").click().run()
+    more = at.session_state[WORKER]
+    assert more is not worker and more.state is worker.state
+    rerun_until_done(at, more)
+    assert more.snapshot().status == "finished"
+    assert worker.state.epochs_done == done + 1
+
+
+def test_progress_text_has_epoch_batch_eta_and_speed():
+    from dae_core.train import BatchStats
+    from ui.train_ui import progress
+    from ui.worker import Snapshot
+
+    history = [{"epoch": 1, "seconds": 10.0}]
+    running = Snapshot("running", "", history, [], BatchStats(2, 5, 10, 0.1, 5.0, 1234.0),
+                       epochs_planned=4, first_epoch=1, started=100.0, saved_path=None)
+    fraction, text = progress(running, now=115.0)  # 1.5 of 4 epochs in 15 s -> 25 s to go
+    assert fraction == pytest.approx(1.5 / 4)
+    assert text == "Epoch 2/4 · batch 5/10 · ETA 25s · 1,234 images/s"
+    stopped = Snapshot("stopped", "", history, [], None, 4, 1, 100.0, None)
+    assert progress(stopped, now=200.0) == (0.25, "Stopped: 1 of 4 epochs in 10s")
+
+
+def test_a_huge_learning_rate_ends_with_the_diverged_message(at):
+    widget(at, "lr").set_value(10.0)
+    worker = start_tiny(at, epochs=2)
+    rerun_until_done(at, worker)
+    assert worker.snapshot().status == "diverged"
+    assert "learning rate" in at.error[0].value
