@@ -1,0 +1,60 @@
+"""Generate: decode sampled codes, steer one digit with the latent sliders, interpolate, map."""
+import streamlit as st
+
+from dae_core.errors import DaeError
+from dae_core.figures import grid_image
+from dae_core.images import to_png
+from dae_core.latent import decode, interpolate, manifold_grid, slider_ranges
+from ui import cache, sidebar
+from ui.gen_ui import interpolation_ui, latent_sliders, manifold_ui, sampler_ui
+
+st.set_page_config(page_title="Generate · DAE Lab", page_icon="✨", layout="wide")
+ck = sidebar.require_checkpoint()
+key = cache.file_key(sidebar.current_path())
+codes = cache.codes(*key)
+d = ck.config.latent_dim
+low, high, median = slider_ranges(codes.z_train)
+
+st.title("Generate")
+st.caption(f"Model **{ck.name}**: every digit here is decoded from a {d}-number code z.")
+
+st.subheader("Samples")
+kind, seed = sampler_ui()
+z = cache.sampler(*key, kind).sample(9, seed, d)
+st.image(to_png(grid_image(decode(ck.model, z), nrow=3), scale=5), output_format="PNG",
+         caption=f"9 codes drawn by {kind}, seed {seed}")
+
+
+@st.fragment
+def latent_explorer():
+    """Sliders -> one decoded digit, and the manifold around it; a slider reruns only this part."""
+    slider_col, preview_col, grid_col = st.columns([1, 1, 1.3])
+    with slider_col:
+        z = latent_sliders(low, high, median, scope=key[0])
+    preview_col.image(to_png(decode(ck.model, z[None])[0], scale=8), output_format="PNG",
+                      caption="z = (" + ", ".join(f"{v:.2f}" for v in z) + ")")
+    with grid_col:
+        if d < 2:
+            st.info("The manifold grid needs a model with at least two latent dimensions.")
+            return
+        dims, n = manifold_ui(d)
+        try:
+            grid = decode(ck.model, manifold_grid(z, dims, low, high, n))
+        except DaeError as e:
+            st.warning(str(e))
+            return
+        st.image(to_png(grid_image(grid, nrow=n), scale=2), width="stretch", output_format="PNG",
+                 caption=f"z{dims[0]} left → right, z{dims[1]} bottom → top, "
+                         "the others at the sliders' values")
+
+
+st.subheader("Latent sliders")
+st.caption("Each slider spans the 1st-99th percentile of that dimension over the training codes.")
+latent_explorer()
+
+st.subheader("Interpolation")
+a, b, steps = interpolation_ui(len(codes.z_test))
+strip = decode(ck.model, interpolate(codes.z_test[a], codes.z_test[b], steps))
+st.image(to_png(grid_image(strip, nrow=steps), scale=3), output_format="PNG",
+         caption=f"test #{a} (a {codes.y_test[a]}) → test #{b} (a {codes.y_test[b]}), "
+                 f"{steps} steps on the straight line between their codes")

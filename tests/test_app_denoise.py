@@ -1,0 +1,99 @@
+"""The Denoise page in streamlit's AppTest, on the shipped model: digits, noise, sweep, uploads."""
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dae_core import TrainConfig
+from dae_core import checkpoint as ckpt_io
+from dae_core.data import load_digits
+from dae_core.images import to_png
+from dae_core.train import new_state
+
+PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "2_Denoise.py")
+
+
+@pytest.fixture
+def at() -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def rows(at: AppTest) -> list[list[str]]:
+    """The captions of every image row on the page, top to bottom."""
+    return [img.captions for img in at.image]
+
+
+def test_page_shows_digits_table_and_sweep_chart(at):
+    original, corrupted, reconstructed = rows(at)[:3]
+    assert len(original) == len(corrupted) == len(reconstructed) == 8
+    assert all(c.endswith(" dB") for c in corrupted + reconstructed)
+    assert len(at.main.dataframe) == 1 and len(at.main.dataframe[0].value) == 8
+    assert len(at.get("plotly_chart")) >= 1
+    assert not at.error
+
+
+@pytest.mark.parametrize("noise", ["gaussian", "salt_pepper", "mask"])
+def test_each_noise_kind_renders_and_changes_the_corruption(at, noise):
+    before = at.image[1].value
+    at.selectbox(key="dn_noise").set_value(noise).run()
+    assert not at.exception and not at.error
+    assert (at.image[1].value != before) == (noise != "gaussian")  # the model's own noise first
+
+
+def test_digits_by_class_and_by_index(at):
+    at.radio(key="dn_how").set_value("by class").run()
+    at.selectbox(key="dn_digit").set_value(3).run()
+    assert all(c.endswith("· 3") for c in rows(at)[0])
+    at.radio(key="dn_how").set_value("by index").run()
+    at.text_input(key="dn_indices").set_value("7, 0, 42").run()
+    assert [c.split(" ·")[0] for c in rows(at)[0]] == ["#7", "#0", "#42"]
+    at.text_input(key="dn_indices").set_value("7, banana").run()
+    assert not at.exception and "banana" in at.error[0].value
+
+
+def test_uploaded_digit_is_denoised(at):
+    digit = load_digits().test_images[0].numpy() / 255.0
+    inverted = np.kron(1.0 - digit, np.ones((5, 5)))  # 140x140, dark ink on white paper
+    at.file_uploader(key="dn_upload").set_value(("seven.png", to_png(inverted), "image/png")).run()
+    assert not at.exception and not at.error
+    own = rows(at)[-1]
+    assert own[1] == "no noise added" and own[2].endswith(" dB")
+    at.checkbox(key="dn_add_noise").check().run()
+    assert rows(at)[-1][1].endswith(" dB") and not at.exception
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "empty"),
+    (b"hello, I am not a picture", "not a readable image"),
+    (to_png(np.ones((64, 64)) * 0.5)[:60], "not a readable image"),  # truncated PNG
+], ids=["empty", "text", "truncated"])
+def test_bad_upload_is_an_error_line_not_a_traceback(at, content, message):
+    at.file_uploader(key="dn_upload").set_value(("digit.png", content, "image/png")).run()
+    assert not at.exception
+    assert len(at.error) == 1 and message in at.error[0].value and "digit.png" in at.error[0].value
+
+
+def test_compare_with_another_model_on_the_same_noisy_digits(tmp_path):
+    other = tmp_path / "untrained.pt"
+    ckpt_io.save_state(new_state(TrainConfig(latent_dim=2, device="cpu")), other)
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["session_runs"] = {"untrained": str(other)}
+    at.run()
+    noisy = at.image[1].value
+    at.multiselect(key="dn_compare").set_value(["untrained (this session)"]).run()
+    assert not at.exception
+    assert at.image[1].value == noisy  # the same corrupted inputs
+    assert len(rows(at)[3]) == 8 and rows(at)[3][0].endswith(" dB")
+    assert "MSE untrained (this session)" in at.main.dataframe[0].value.columns
+
+
+def test_page_works_without_the_optional_drawing_canvas(monkeypatch):
+    monkeypatch.setitem(sys.modules, "streamlit_drawable_canvas", None)  # import -> ImportError
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception
+    assert any("streamlit-drawable-canvas" in c.value for c in at.caption)

@@ -1,0 +1,71 @@
+"""The Generate page in streamlit's AppTest, on the shipped model (d=4): samples, sliders, strips.
+
+AppTest gives each st.image as media URLs named by a hash of the image bytes, so comparing URLs
+before and after an interaction compares the pictures.
+"""
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dae_core.latent import SAMPLERS
+
+PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "3_Generate.py")
+D = 4  # latent size of checkpoints/reference-d4.pt
+SAMPLES, PREVIEW, MANIFOLD, STRIP = range(4)  # the page's images, top to bottom
+
+
+@pytest.fixture
+def at() -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def latent_sliders(at: AppTest):
+    return [s for s in at.slider if s.key and s.key.startswith("gen_z")]
+
+
+def test_page_shows_the_sample_grid_sliders_manifold_and_strip(at):
+    assert len(at.image) == 4 and not at.error and not at.warning
+    assert at.image[SAMPLES].captions == ["9 codes drawn by gmm, seed 0"]
+    assert [s.label for s in latent_sliders(at)] == [f"z{i}" for i in range(D)]
+    assert all(s.min < s.value < s.max for s in latent_sliders(at))  # open on the median code
+    assert "z0 left → right" in at.image[MANIFOLD].captions[0]
+
+
+def test_moving_a_slider_changes_the_preview_and_manifold(at):
+    preview, manifold, samples = (at.image[i].value for i in (PREVIEW, MANIFOLD, SAMPLES))
+    slider = latent_sliders(at)[2]
+    slider.set_value(slider.max).run()
+    assert not at.exception
+    assert at.image[PREVIEW].value != preview and at.image[MANIFOLD].value != manifold
+    assert at.image[SAMPLES].value == samples
+    at.button(key="gen_reset").click().run()
+    assert at.image[PREVIEW].value == preview
+
+
+@pytest.mark.parametrize("kind", SAMPLERS)
+def test_each_sampler_renders(at, kind):
+    before = at.image[SAMPLES].value
+    at.selectbox(key="gen_sampler").set_value(kind).run()
+    assert not at.exception and not at.error
+    expected = "cluster:0" if kind == "cluster:K" else kind
+    assert at.image[SAMPLES].captions == [f"9 codes drawn by {expected}, seed 0"]
+    assert (at.image[SAMPLES].value != before) == (kind != "gmm")
+
+
+def test_new_samples_button_moves_the_seed_on(at):
+    before = at.image[SAMPLES].value
+    at.button(key="gen_new").click().run()
+    assert at.image[SAMPLES].captions == ["9 codes drawn by gmm, seed 1"]
+    assert at.image[SAMPLES].value != before
+
+
+def test_interpolation_endpoints_and_manifold_dimensions(at):
+    strip = at.image[STRIP].value
+    at.number_input(key="gen_to").set_value(42).run()
+    assert at.image[STRIP].value != strip and "test #42" in at.image[STRIP].captions[0]
+    at.selectbox(key="gen_dim_y").set_value(0).run()  # the same dimension twice
+    assert not at.exception and "two different dimensions" in at.warning[0].value

@@ -1,0 +1,78 @@
+"""Widget groups of the Denoise page: which test digits, which noise, a drawn digit; image rows."""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from dae_core.config import NOISE_KINDS
+from dae_core.denoise import MAX_PICK, parse_indices, pick_digits
+from dae_core.errors import DaeError
+from dae_core.evaluate import psnr
+from dae_core.images import to_png
+
+STRENGTH_MAX = {"gaussian": 1.5, "salt_pepper": 1.0, "mask": 1.0}  # sigma 1.5 is already snow
+UPLOAD_TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "tif", "tiff", "webp"]
+
+
+def digits_ui(labels: np.ndarray) -> np.ndarray | None:
+    """Test-digit indices chosen at random, by index or by class; None (with an error) if invalid."""
+    how = st.radio("Test digits", ["random", "by index", "by class"], horizontal=True,
+                   key="dn_how")
+    if how == "by index":
+        text = st.text_input(f"Indices, 0-{len(labels) - 1} (up to {MAX_PICK})",
+                             "0, 1, 2, 3, 4, 5, 6, 7", key="dn_indices")
+        try:
+            return parse_indices(text, len(labels))
+        except DaeError as e:
+            st.error(str(e))
+            return None
+    digit = st.selectbox("Digit", range(10), key="dn_digit") if how == "by class" else None
+    left, right = st.columns(2)
+    n = left.slider("How many", 1, 16, 8, key="dn_n")
+    seed = right.number_input("Pick seed", 0, 2**31 - 1, 0, key="dn_pick_seed")
+    return pick_digits(labels, n, int(seed), digit)
+
+
+def noise_ui(config) -> tuple[str, float, int]:
+    """(noise kind, strength, noise seed); opens on the noise the model was trained with."""
+    noise = st.selectbox("Noise", NOISE_KINDS, index=NOISE_KINDS.index(config.noise),
+                         key="dn_noise")
+    high = STRENGTH_MAX[noise]
+    default = min(config.noise_strength, high) if noise == config.noise else 0.3
+    strength = st.slider("Strength", 0.0, high, float(default), 0.05, key=f"dn_strength_{noise}",
+                         help="gaussian: the standard deviation σ; salt_pepper and mask: the "
+                              "share of pixels hit")
+    seed = st.number_input("Noise seed", 0, 2**31 - 1, 0, key="dn_noise_seed")
+    return noise, float(strength), int(seed)
+
+
+def image_row(title: str, images: np.ndarray, captions: list[str], scale: int = 4) -> None:
+    """A bold title over one row of enlarged (28, 28) digits, each with its caption."""
+    st.markdown(f"**{title}**")
+    st.image([to_png(x, scale) for x in images], caption=captions, output_format="PNG")
+
+
+def scores(mse: np.ndarray) -> list[str]:
+    """One caption per image: its MSE and PSNR."""
+    return [f"{m:.4f} · {psnr(m):.1f} dB" for m in mse]
+
+
+def number_formats(table: dict) -> dict:
+    """Column formats for a scores table: MSE to 4 decimals, PSNR to 1."""
+    return {name: st.column_config.NumberColumn(format="%.4f" if "MSE" in name else "%.1f")
+            for name in table if name.startswith(("MSE", "PSNR"))}
+
+
+def draw_ui() -> bytes | None:
+    """PNG bytes of a digit drawn on a canvas, or None (nothing drawn, or no canvas installed)."""
+    try:  # optional, and imported here: it registers a component, which needs a running app
+        from streamlit_drawable_canvas import st_canvas
+    except ImportError:
+        st.caption("Install streamlit-drawable-canvas to draw a digit here.")
+        return None
+    st.markdown("**Or draw one** (white on black, like MNIST)")
+    result = st_canvas(stroke_width=18, stroke_color="#ffffff", background_color="#000000",
+                       height=224, width=224, drawing_mode="freedraw", return_image_data=True,
+                       key="dn_canvas")
+    drawn = (result.json_data or {}).get("objects")
+    return result.image_bytes if drawn else None

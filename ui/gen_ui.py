@@ -1,0 +1,66 @@
+"""Widget groups of the Generate page: sampler and seed, latent sliders, interpolation, manifold."""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from dae_core.latent import SAMPLERS
+
+SAMPLER_HELP = {
+    "uniform01": "uniform01: uniform over [0, 1]^d (the reference recipe)",
+    "box": "box: uniform over the training codes' 1-99th percentile box",
+    "gaussian": "gaussian: one Gaussian fitted to the training codes",
+    "gmm": "gmm: a 10-component Gaussian mixture fitted to the training codes",
+    "cluster:K": "cluster:K: inside one component K of that mixture",
+}
+
+
+def _next_seed() -> None:
+    st.session_state["gen_seed"] = (st.session_state["gen_seed"] + 1) % 2**31
+
+
+def sampler_ui() -> tuple[str, int]:
+    """(sampler kind, e.g. 'gmm' or 'cluster:3', seed); 'New samples' moves the seed on by one."""
+    st.session_state.setdefault("gen_seed", 0)
+    kind_col, k_col, seed_col, button_col = st.columns([3, 1, 1, 1], vertical_alignment="bottom")
+    kind = kind_col.selectbox("Sampler", SAMPLERS, index=SAMPLERS.index("gmm"),
+                              format_func=SAMPLER_HELP.get, key="gen_sampler")
+    if kind == "cluster:K":
+        kind = f"cluster:{k_col.number_input('Component K', 0, 9, 0, key='gen_k')}"
+    seed = seed_col.number_input("Seed", 0, 2**31 - 1, key="gen_seed")
+    button_col.button("New samples", on_click=_next_seed, key="gen_new")
+    return kind, int(seed)
+
+
+def _reset(keys: list[str], values: np.ndarray) -> None:
+    for key, value in zip(keys, values):
+        st.session_state[key] = float(value)
+
+
+def latent_sliders(low: np.ndarray, high: np.ndarray, start: np.ndarray, scope: str) -> np.ndarray:
+    """One slider per latent dimension over [low, high], opening at `start`: the code z (d,)."""
+    keys = [f"gen_z{i}@{scope}" for i in range(len(low))]  # per model: ranges differ
+    for key, value in zip(keys, start):
+        st.session_state.setdefault(key, float(value))
+    z = [st.slider(f"z{i}", float(lo), float(hi), step=float(hi - lo) / 100, format="%.2f", key=key)
+         for i, (lo, hi, key) in enumerate(zip(low, high, keys))]
+    st.button("Back to the median code", on_click=_reset, args=(keys, start), key="gen_reset")
+    return np.array(z, dtype=np.float32)
+
+
+def manifold_ui(d: int) -> tuple[tuple[int, int], int]:
+    """((dimension across, dimension down), grid size n) for the manifold grid; needs d >= 2."""
+    across_col, down_col, n_col = st.columns(3)
+    i = across_col.selectbox("Across", range(d), 0, format_func="z{}".format, key="gen_dim_x")
+    j = down_col.selectbox("Down", range(d), 1, format_func="z{}".format, key="gen_dim_y")
+    n = n_col.slider("Grid", 3, 15, 9, key="gen_grid_n")
+    return (int(i), int(j)), int(n)
+
+
+def interpolation_ui(n_test: int) -> tuple[int, int, int]:
+    """(test index a, test index b, number of steps) for the interpolation strip."""
+    a_col, b_col, steps_col = st.columns(3)
+    a = a_col.number_input("From test digit #", 0, n_test - 1, 0, key="gen_from")
+    b = b_col.number_input("To test digit #", 0, n_test - 1, 1, key="gen_to")
+    steps = steps_col.slider("Steps", 3, 20, 10, key="gen_steps")
+    return int(a), int(b), int(steps)
