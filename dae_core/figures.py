@@ -79,7 +79,8 @@ def confusion_heatmap(matrix: np.ndarray, rows: list, cols: list, title: str,
         text=matrix, texttemplate="%{text}",
         hovertemplate=f"{y_title} %{{y}}<br>{x_title} %{{x}}<br>count %{{z}}<extra></extra>"))
     fig.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title, margin=_MARGIN,
-                      height=480, yaxis=dict(autorange="reversed"))
+                      height=480, xaxis_type="category",  # "0".."9" would become a numeric axis
+                      yaxis=dict(type="category", autorange="reversed"))
     return fig
 
 

@@ -5,12 +5,17 @@ Nothing cached here is ever trained or mutated (STYLE.md rule 6).
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
+import numpy as np
 import streamlit as st
 
 from dae_core import checkpoint as ckpt_io
+from dae_core import embed
+from dae_core.cluster import score
 from dae_core.data import load_digits
+from dae_core.denoise import SWEEP_STRENGTHS, noise_sweep as sweep
 from dae_core.latent import LatentSampler
 from dae_core.pipeline import cluster_codes, encode_splits
 
@@ -50,5 +55,38 @@ def clustering(path: str, mtime: float, k: int, method: str, seed: int):
 
 @st.cache_resource(show_spinner="Fitting the sampler…", max_entries=32)
 def sampler(path: str, mtime: float, kind: str):
+    if kind.startswith("cluster:"):  # every cluster:K shares the one fitted mixture
+        return sampler(path, mtime, "gmm").restrict(LatentSampler(kind).component)
     s = LatentSampler(kind)
     return s if kind == "uniform01" else s.fit(codes(path, mtime).z_train)
+
+
+@st.cache_resource(show_spinner="Sweeping the noise strength…", max_entries=64)
+def noise_sweep(path: str, mtime: float, noise: str, seed: int, n_images: int = 500):
+    """(strengths, corrupted MSE, reconstruction MSE) over the first n_images test digits."""
+    ck = checkpoint(path, mtime)
+    images = digits(ck.config.dataset).test_images[:n_images]
+    return (SWEEP_STRENGTHS, *sweep(ck.model, images, noise, SWEEP_STRENGTHS, seed))
+
+
+@st.cache_resource(show_spinner="Projecting the codes with PCA…", max_entries=8)
+def pca_map(path: str, mtime: float):
+    """(idx, xy): every training code's position on its first two principal components."""
+    z = codes(path, mtime).z_train
+    return np.arange(len(z)), embed.pca_2d(z)
+
+
+@st.cache_resource(show_spinner="Running t-SNE on a sample of the codes (about 10 s)…", max_entries=16)
+def tsne_map(path: str, mtime: float, n: int, seed: int):
+    """(idx, xy): t-SNE of n training codes drawn with `seed`."""
+    return embed.tsne_2d(codes(path, mtime).z_train, n, seed)
+
+
+@st.cache_resource(show_spinner="Clustering the raw pixels…", max_entries=16)
+def pixel_baseline(path: str, mtime: float, k: int, seed: int, pca_dims: int | None):
+    """(ClusterReport, seconds) of k-means on the pixels of the model's own training split."""
+    c, ck = codes(path, mtime), checkpoint(path, mtime)
+    t = time.perf_counter()
+    images = digits(ck.config.dataset).train_images[c.train_index].numpy()
+    labels = embed.pixel_baseline(images, k, seed, pca_dims)
+    return score(c.y_train, labels), time.perf_counter() - t
