@@ -1,5 +1,5 @@
-"""The command line: python -m dae_core train | evaluate | cluster | generate | denoise | bench
-| train-classifier."""
+"""The command line: python -m dae_core train | evaluate | cluster | generate | denoise | refine
+| bench | train-classifier."""
 from __future__ import annotations
 
 import argparse
@@ -178,6 +178,29 @@ def cmd_bench(args) -> None:
     _emit(args, result, "\n".join(f"{k}: {v}" for k, v in result.items()))
 
 
+def cmd_refine(args) -> None:
+    from .refine import RoundStart, refine
+    from .train import prepare_data
+
+    ckpt = ckpt_io.load(args.checkpoint)
+    state = ckpt_io.to_state(ckpt)
+    data = prepare_data(state.config, state.device)
+    methods = tuple(args.methods.split(","))
+    for event in refine(state, data, args.k, args.rounds, args.epochs, methods, args.threshold,
+                        args.weight, args.augment, args.seed, agreement=args.agreement):
+        if isinstance(event, RoundStart):
+            print(f"round {event.round}: {event.method} pseudo-labels, {event.confident:.1%} trusted",
+                  file=sys.stderr)
+        else:
+            print(f"round {event.round} epoch {event.epoch}: recon {event.recon_loss:.5f} "
+                  f"val {event.val_loss:.5f} ce {event.ce_loss:.4f} {event.seconds:.1f}s", file=sys.stderr)
+    recipe = {"refined_from": Path(args.checkpoint).stem, "refine_rounds": args.rounds,
+              "refine_epochs": args.epochs, "refine_methods": args.methods}
+    ckpt_io.save_state(state, args.out, {"val_mse": state.history[-1]["val_loss"], **recipe})
+    _emit(args, {"checkpoint": str(args.out), **recipe, "history": state.history},
+          f"saved {args.out}; val MSE {state.history[-1]['val_loss']:.5f}")
+
+
 def cmd_train_classifier(args) -> None:
     from tqdm import tqdm
 
@@ -251,6 +274,18 @@ def build_parser() -> argparse.ArgumentParser:
     sp = command("bench", cmd_bench, "time our epoch against the reference pipeline")
     sp.add_argument("--epochs", type=int, default=2)
     sp.add_argument("--skip-reference", action="store_true")
+    sp = command("refine", cmd_refine, "cluster-guided fine-tuning of a model's codes")
+    sp.add_argument("--checkpoint", required=True)
+    sp.add_argument("--out", required=True)
+    sp.add_argument("--k", type=int, default=10)
+    sp.add_argument("--rounds", type=int, default=2)
+    sp.add_argument("--epochs", type=int, default=5, help="fine-tuning epochs per round")
+    sp.add_argument("--methods", default="umap-gmm,gmm", help="pseudo-label method per round")
+    sp.add_argument("--threshold", type=float, default=0.95, help="min clustering confidence")
+    sp.add_argument("--agreement", type=float, default=0.9, help="min share of agreeing neighbours")
+    sp.add_argument("--weight", type=float, default=1.0, help="weight of the cross-entropy term")
+    sp.add_argument("--augment", type=float, default=0.5)
+    sp.add_argument("--seed", type=int, default=0)
     sp = command("train-classifier", cmd_train_classifier, "train the digit classifier that scores samples")
     sp.add_argument("--out", default=str(ckpt_io.CHECKPOINT_DIR / "classifiers" / "mnist-cnn.pt"))
     sp.add_argument("--epochs", type=int, default=4)

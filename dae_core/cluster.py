@@ -21,6 +21,7 @@ class Clustering:
     labels: np.ndarray  # (N,) int cluster index per point
     predict: object  # callable: (M, d) codes -> (M,) labels
     seconds: dict = field(default_factory=dict)  # seconds per step, e.g. {"umap": .., "kmeans": ..}
+    confidence: np.ndarray | None = None  # (N,) in [0, 1]: GMM posterior, or k-means distance margin
 
 
 def _estimator(kind: str, k: int, seed: int):
@@ -64,7 +65,15 @@ def cluster(z: np.ndarray, k: int = 10, method: str = "kmeans", seed: int = 0,
         new_z = np.asarray(new_z, dtype=np.float32)
         return est.predict(reducer.transform(new_z) if reducer is not None else new_z)
 
-    return Clustering(np.asarray(labels), predict, seconds)
+    return Clustering(np.asarray(labels), predict, seconds, _confidence(est, fit_z))
+
+
+def _confidence(est, z: np.ndarray) -> np.ndarray:
+    """GMM: the top posterior. k-means: 1 - d1/d2, the margin between the two nearest centroids."""
+    if hasattr(est, "predict_proba"):
+        return est.predict_proba(z).max(axis=1)
+    d = np.sort(est.transform(z), axis=1)
+    return 1.0 - d[:, 0] / np.maximum(d[:, 1], 1e-12)
 
 
 def _fit_umap(z: np.ndarray, k: int, seed: int, n_neighbors: int):

@@ -1,0 +1,122 @@
+"""Cluster-guided fine-tuning: teach the encoder the confident clusters of its own codes.
+
+DEC-style self-training (Xie et al., 2016): cluster the codes, keep the points the clustering is
+sure of, and fine-tune the autoencoder on reconstruction plus cross-entropy of a linear head on z
+against those pseudo-labels. The codes become linearly separable by cluster, so the ambiguous
+points move towards their cluster; the labels of the dataset are never used.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .cluster import cluster
+from .data import add_noise, random_affine
+from .errors import DaeError
+from .latent import encode
+from .train import TrainData, TrainState, _generator, reconstruction_mse
+
+
+@dataclass(frozen=True)
+class RefineStats:
+    """One finished fine-tuning epoch of one round."""
+
+    round: int
+    epoch: int
+    recon_loss: float  # mean MSE against the clean (augmented) training images
+    val_loss: float  # reconstruction MSE on the validation split, as in training
+    ce_loss: float  # mean cross-entropy against the pseudo-labels
+    confident: float  # share of training images used as pseudo-labelled
+    seconds: float
+
+
+@dataclass(frozen=True)
+class RoundStart:
+    """Pseudo-labels of one round: which clustering, how many points it is sure of, how long."""
+
+    round: int
+    method: str
+    confident: float
+    seconds: dict
+    labels: np.ndarray  # pseudo-label of every training image
+    mask: np.ndarray  # which of them were trusted
+
+
+def neighbour_agreement(z: np.ndarray, labels: np.ndarray, n_neighbors: int = 10) -> np.ndarray:
+    """(N,) share of each point's nearest neighbours (in code space) that share its label."""
+    from sklearn.neighbors import NearestNeighbors
+
+    idx = NearestNeighbors(n_neighbors=n_neighbors + 1).fit(z).kneighbors(z, return_distance=False)
+    return (labels[idx[:, 1:]] == labels[:, None]).mean(axis=1)
+
+
+def pseudo_labels(z: np.ndarray, k: int, method: str, seed: int, threshold: float,
+                  agreement: float = 0.9):
+    """(labels (N,), mask of confident points (N,), seconds per step) from clustering the codes.
+
+    A point is confident when the clustering is (posterior >= threshold) and its neighbourhood
+    agrees (>= `agreement` of its 10 nearest codes share its label): errors sit on boundaries.
+    """
+    fitted = cluster(z, k, method, seed)
+    t = time.perf_counter()
+    agree = neighbour_agreement(z, fitted.labels)
+    seconds = {**fitted.seconds, "neighbours": time.perf_counter() - t}
+    return fitted.labels, (fitted.confidence >= threshold) & (agree >= agreement), seconds
+
+
+def refine(state: TrainState, data: TrainData, k: int = 10, rounds: int = 2,
+           epochs: int = 5, methods: tuple[str, ...] = ("umap-gmm", "gmm"), threshold: float = 0.95,
+           weight: float = 1.0, augment: float = 0.5, seed: int = 0, agreement: float = 0.9,
+           stop: threading.Event | None = None) -> Iterator[RoundStart | RefineStats]:
+    """Fine-tune state.model in place; round r takes its pseudo-labels with methods[min(r, -1)].
+
+    The history gains one entry per epoch, marked with its stage ("refine-1", ...).
+    """
+    if rounds < 1 or epochs < 1 or not 0 <= threshold <= 1 or not 0 <= agreement <= 1 or weight < 0:
+        raise DaeError("refine needs rounds >= 1, epochs >= 1, threshold and agreement in [0, 1] "
+                       "and a weight >= 0")
+    cfg, model, device = state.config, state.model, state.device
+    head = torch.nn.Linear(cfg.latent_dim, k).to(device)
+    params = list(model.parameters()) + list(head.parameters())
+    opt = torch.optim.Adam(params, lr=cfg.lr)
+    x_train, n, bs = data.x_train, len(data.x_train), cfg.batch_size
+    for r in range(1, rounds + 1):
+        method = methods[min(r - 1, len(methods) - 1)]
+        labels, mask, seconds = pseudo_labels(encode(model, x_train), k, method, seed, threshold,
+                                              agreement)
+        yield RoundStart(r, method, float(mask.mean()), seconds, labels, mask)
+        y = torch.as_tensor(np.where(mask, labels, -100), dtype=torch.long, device=device)  # -100: ignored
+        for e in range(1, epochs + 1):
+            g = _generator(device, seed * 7919 + r * 101 + e)
+            perm = torch.randperm(n, generator=g, device=device)
+            model.train()
+            t0, recon_sum, ce_sum = time.perf_counter(), 0.0, 0.0
+            for b in range(math.ceil(n / bs)):
+                if stop is not None and stop.is_set():
+                    return
+                idx = perm[b * bs: (b + 1) * bs]
+                x = random_affine(x_train[idx], augment, g)
+                z = model.encode(add_noise(x, cfg.noise, cfg.noise_strength, g))
+                recon = F.mse_loss(model.decode(z), x)
+                ce = F.cross_entropy(head(z), y[idx], ignore_index=-100) if (y[idx] >= 0).any() \
+                    else z.sum() * 0
+                loss = recon + weight * ce
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                recon_sum += recon.item() * len(idx)
+                ce_sum += ce.item() * len(idx)
+            val = reconstruction_mse(model, data.x_val, cfg.noise, cfg.noise_strength, cfg.seed)
+            stats = RefineStats(r, e, recon_sum / n, val, ce_sum / n, float(mask.mean()),
+                                time.perf_counter() - t0)
+            state.history.append({"epoch": state.epochs_done + 1, "train_loss": stats.recon_loss,
+                                  "val_loss": val, "seconds": stats.seconds,
+                                  "images_per_s": n / stats.seconds, "stage": f"refine-{r}"})
+            yield stats
