@@ -8,6 +8,11 @@ from .data import to_float
 from .errors import DaeError
 
 SAMPLERS = ("uniform01", "box", "gaussian", "gmm", "cluster:K")
+# A finer mixture fits the codes' curved clusters better: on 1000 samples scored by the shipped
+# classifier, 10 -> 40 components took recognised digits from 0.865 to 0.92 (reference-d4) and
+# from 0.879 to 0.911 (denoise-d10) at the same class entropy (benchmarks/bench_samples.py).
+GMM_COMPONENTS = 40
+CLUSTER_COMPONENTS = 10  # cluster:K samples inside one of 10 digit-like components
 
 
 def _device(model: torch.nn.Module) -> torch.device:
@@ -50,11 +55,14 @@ class LatentSampler:
     """Draws codes to decode; fit() on training codes first for every kind but uniform01.
 
     Kinds: uniform01 (the reference: U[0,1]^d), box (uniform over the codes' 1-99th percentile
-    box), gaussian (full covariance), gmm (a Gaussian mixture), cluster:K (inside GMM component K).
+    box), gaussian (full covariance), gmm (a 40-component Gaussian mixture), cluster:K (inside
+    component K of a 10-component mixture).
     """
 
-    def __init__(self, kind: str = "gmm", n_components: int = 10, seed: int = 0):
+    def __init__(self, kind: str = "gmm", n_components: int | None = None, seed: int = 0):
         base = kind.split(":")[0]
+        if n_components is None:
+            n_components = GMM_COMPONENTS if base == "gmm" else CLUSTER_COMPONENTS
         if base not in ("uniform01", "box", "gaussian", "gmm", "cluster"):
             raise DaeError(f"unknown sampler {kind!r}; choose from {', '.join(SAMPLERS)}")
         self.kind, self.n_components, self.seed = kind, n_components, seed

@@ -53,10 +53,15 @@ def clustering(path: str, mtime: float, k: int, method: str, seed: int):
     return cluster_codes(codes(path, mtime), k, method, seed)
 
 
+@st.cache_resource(show_spinner="Fitting the cluster mixture…", max_entries=8)
+def _cluster_mixture(path: str, mtime: float):
+    return LatentSampler("cluster:0").fit(codes(path, mtime).z_train)
+
+
 @st.cache_resource(show_spinner="Fitting the sampler…", max_entries=32)
 def sampler(path: str, mtime: float, kind: str):
-    if kind.startswith("cluster:"):  # every cluster:K shares the one fitted mixture
-        return sampler(path, mtime, "gmm").restrict(LatentSampler(kind).component)
+    if kind.startswith("cluster:"):  # every cluster:K shares the one fitted 10-component mixture
+        return _cluster_mixture(path, mtime).restrict(LatentSampler(kind).component)
     s = LatentSampler(kind)
     return s if kind == "uniform01" else s.fit(codes(path, mtime).z_train)
 
