@@ -1,12 +1,13 @@
 """Generate: decode sampled codes, steer one digit with the latent sliders, interpolate, map."""
+import numpy as np
 import streamlit as st
 
 from dae_core.errors import DaeError
-from dae_core.figures import grid_image
+from dae_core.figures import class_histogram, grid_image
 from dae_core.images import to_png
 from dae_core.latent import decode, interpolate, manifold_grid, slider_ranges
 from ui import cache, sidebar
-from ui.gen_ui import interpolation_ui, latent_sliders, manifold_ui, sampler_ui
+from ui.gen_ui import interpolation_ui, latent_sliders, manifold_ui, quality_table, sampler_ui
 
 st.set_page_config(page_title="Generate · DAE Lab", page_icon="✨", layout="wide")
 ck = sidebar.require_checkpoint()
@@ -23,6 +24,22 @@ kind, seed = sampler_ui()
 z = cache.sampler(*key, kind).sample(9, seed, d)
 st.image(to_png(grid_image(decode(ck.model, z), nrow=3), scale=5), output_format="PNG",
          caption=f"9 codes drawn by {kind}, seed {seed}")
+
+
+quality = cache.sample_quality(*key, kind) if ck.config.dataset == "mnist" else None
+if quality is not None:
+    st.caption("Scored by the shipped digit classifier (99.1% test accuracy) on 1000 samples of "
+               "this sampler: recognised = classified with confidence ≥ 0.9; FID to the test set.")
+    q_cols = st.columns(4)
+    q_cols[0].metric("Recognised", f"{quality['recognised']:.1%}")
+    q_cols[1].metric("Class entropy", f"{quality['class_entropy_bits']:.2f} bits", help="max 3.32")
+    q_cols[2].metric("Inception score", f"{quality['inception_score']:.2f}", help="max 10")
+    q_cols[3].metric("FID", f"{quality['frechet_distance']:.1f}", help="lower is better")
+    hist_col, compare_col = st.columns(2)
+    hist_col.plotly_chart(class_histogram(np.array(quality["class_hist"])), key="gen_hist")
+    if compare_col.toggle("Compare all samplers", key="gen_compare"):
+        rows = {s: cache.sample_quality(*key, s) for s in ("uniform01", "box", "gaussian", "gmm")}
+        compare_col.dataframe(quality_table(rows), hide_index=True)
 
 
 @st.fragment

@@ -69,3 +69,17 @@ def test_interpolation_endpoints_and_manifold_dimensions(at):
     assert at.image[STRIP].value != strip and "test #42" in at.image[STRIP].captions[0]
     at.selectbox(key="gen_dim_y").set_value(0).run()  # the same dimension twice
     assert not at.exception and "two different dimensions" in at.warning[0].value
+
+
+def test_sample_quality_scores_and_sampler_comparison(at):
+    metrics = {m.label: m.value for m in at.metric}
+    assert {"Recognised", "Class entropy", "Inception score", "FID"} <= set(metrics)
+    recognised = float(metrics["Recognised"].rstrip("%")) / 100
+    assert 0.0 <= recognised <= 1.0
+    at.toggle(key="gen_compare").set_value(True).run()
+    assert not at.exception
+    table = next(df.value for df in at.dataframe if "sampler" in df.value.columns)
+    assert list(table["sampler"]) == ["uniform01", "box", "gaussian", "gmm"]
+    # The mixture decodes to digits far more often than the reference's uniform01 codes.
+    share = {s: float(r.rstrip("%")) for s, r in zip(table["sampler"], table["recognised"])}
+    assert share["gmm"] > share["uniform01"]

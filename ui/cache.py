@@ -13,6 +13,7 @@ import streamlit as st
 
 from dae_core import checkpoint as ckpt_io
 from dae_core import embed
+from dae_core.errors import DaeError
 from dae_core.cluster import score
 from dae_core.data import load_digits
 from dae_core.denoise import SWEEP_STRENGTHS, noise_sweep as sweep
@@ -95,3 +96,33 @@ def pixel_baseline(path: str, mtime: float, k: int, seed: int, pca_dims: int | N
     images = digits(ck.config.dataset).train_images[c.train_index].numpy()
     labels = embed.pixel_baseline(images, k, seed, pca_dims)
     return score(c.y_train, labels), time.perf_counter() - t
+
+
+CLASSIFIER = ckpt_io.CHECKPOINT_DIR / "classifiers" / "mnist-cnn.pt"
+
+
+@st.cache_resource(show_spinner="Loading the digit classifier…")
+def classifier_and_reference():
+    """(classifier, its (mu, sigma) on the 10k test images), or None when the file is missing/bad."""
+    from dae_core.classifier import load_classifier
+    from dae_core.quality import reference_stats
+
+    try:
+        clf = load_classifier(CLASSIFIER)
+    except DaeError:
+        return None
+    return clf, reference_stats(clf)
+
+
+@st.cache_resource(show_spinner="Scoring 1000 samples with the classifier…", max_entries=64)
+def sample_quality(path: str, mtime: float, kind: str, n: int = 1000, seed: int = 0):
+    """The quality dict (recognised, class_hist, entropy, IS, FID) of n samples of one sampler."""
+    from dae_core.latent import decode
+    from dae_core.quality import score_samples
+
+    judged = classifier_and_reference()
+    if judged is None:
+        return None
+    ck = checkpoint(path, mtime)
+    images = decode(ck.model, sampler(path, mtime, kind).sample(n, seed, ck.config.latent_dim))
+    return score_samples(judged[0], images, judged[1])

@@ -10,8 +10,8 @@ SAMPLER_HELP = {
     "uniform01": "uniform01: uniform over [0, 1]^d (the reference recipe)",
     "box": "box: uniform over the training codes' 1-99th percentile box",
     "gaussian": "gaussian: one Gaussian fitted to the training codes",
-    "gmm": "gmm: a 10-component Gaussian mixture fitted to the training codes",
-    "cluster:K": "cluster:K: inside one component K of that mixture",
+    "gmm": "gmm: a 40-component Gaussian mixture fitted to the training codes (default)",
+    "cluster:K": "cluster:K: inside component K of a 10-component mixture",
 }
 
 
@@ -64,3 +64,12 @@ def interpolation_ui(n_test: int) -> tuple[int, int, int]:
     b = b_col.number_input("To test digit #", 0, n_test - 1, 1, key="gen_to")
     steps = steps_col.slider("Steps", 3, 20, 10, key="gen_steps")
     return int(a), int(b), int(steps)
+
+
+def quality_table(rows: dict) -> dict:
+    """Sampler -> quality dict, as columns for st.dataframe."""
+    return {"sampler": list(rows),
+            "recognised": [f"{q['recognised']:.1%}" for q in rows.values()],
+            "entropy (bits)": [round(q["class_entropy_bits"], 2) for q in rows.values()],
+            "IS": [round(q["inception_score"], 2) for q in rows.values()],
+            "FID": [round(q["frechet_distance"], 1) for q in rows.values()]}
