@@ -4,6 +4,7 @@ import streamlit as st
 from dae_core import embed
 from dae_core.cluster import METHODS
 from dae_core.figures import confusion_heatmap, grid_image, scatter_2d
+from dae_core.pipeline import summarize
 from ui import cache, sidebar
 
 st.set_page_config(page_title="Cluster · DAE Lab", page_icon="🧪", layout="wide")
@@ -48,6 +49,13 @@ steps = {"encoding (train + test)": codes.seconds, **result.seconds}
 st.caption(f"{method} on {len(codes.z_train):,} training codes (d={codes.z_train.shape[1]}); "
            "test scores use the fitted model's predictions on the 10k test codes. Seconds: "
            + " · ".join(f"{name} {s:.2f}" for name, s in steps.items()))
+if st.toggle("Repeat over 3 seeds (mean ± std)", key="cluster_seeds"):
+    runs = [cache.clustering(path, mtime, k, method, seed + i) for i in range(3)]
+    spread = summarize(runs)
+    st.dataframe({split: [f"{spread[f'{split}_{m}_mean']:.4f} ± {spread[f'{split}_{m}_std']:.4f}"
+                          for m in ("accuracy", "nmi", "ari")] for split in ("train", "test")}
+                 | {"score": ["accuracy", "NMI", "ARI"]}, hide_index=True,
+                 column_order=("score", "train", "test"), key="cluster_seed_table")
 
 # --- mapping table and confusion matrices
 c_table, c_heat = st.columns([1, 2])

@@ -58,3 +58,12 @@ def test_pixel_baseline_on_demand(app):
     assert not app.exception
     assert 0.3 < float(metric(app, "Accuracy (pixels)").value) < 0.7
     app.toggle(key="baseline_on").set_value(False).run()
+
+
+def test_repeat_over_three_seeds_shows_mean_and_std(app):
+    app.toggle(key="cluster_seeds").set_value(True).run()
+    assert not app.exception
+    table = next(df.value for df in app.dataframe if "score" in df.value.columns)
+    assert list(table["score"]) == ["accuracy", "NMI", "ARI"]
+    mean, std = (float(v) for v in table["train"][0].split(" ± "))
+    assert 0.6 < mean < 0.8 and 0 <= std < 0.05
