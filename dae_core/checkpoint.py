@@ -93,23 +93,28 @@ def save_state(state: TrainState, path: str | Path, metrics: dict | None = None)
     return save(to_payload(state, metrics), path)
 
 
-def read_payload(path: str | Path) -> dict:
-    """torch.load with weights_only=True: a pickle that carries code is refused, never run."""
+def read_payload(path: str | Path, fmt: str = FORMAT, max_version: int = FORMAT_VERSION,
+                 kind: str = "checkpoint") -> dict:
+    """torch.load with weights_only=True: a pickle that carries code is refused, never run.
+
+    Then the header: `fmt` and a format version in 1..max_version; a one-line CheckpointError
+    otherwise. `kind` names the file in messages ("checkpoint", "classifier").
+    """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"no checkpoint file at {path}")
+        raise CheckpointError(f"no {kind} file at {path}")
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path.name} is empty")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # UnpicklingError, RuntimeError (bad zip), EOFError, ...
-        raise CheckpointError(f"{path.name} is not a safe DAE Lab checkpoint ({_reason(e)})") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError(f"{path.name} is not a DAE Lab checkpoint (no '{FORMAT}' header)")
+        raise CheckpointError(f"{path.name} is not a safe DAE Lab {kind} ({_reason(e)})") from None
+    if not isinstance(payload, dict) or payload.get("format") != fmt:
+        raise CheckpointError(f"{path.name} is not a DAE Lab {kind} (no '{fmt}' header)")
     version = payload.get("format_version")
-    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
-        raise CheckpointError(f"{path.name} has format version {version!r}; this DAE Lab reads "
-                              f"up to {FORMAT_VERSION}: upgrade DAE Lab to open it")
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= max_version:
+        raise CheckpointError(f"{path.name} has {kind} format version {version!r}; this DAE Lab "
+                              f"reads up to {max_version}: upgrade DAE Lab to open it")
     return payload
 
 

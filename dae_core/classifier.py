@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checkpoint import CheckpointError, _reason, save
+from .checkpoint import CheckpointError, read_payload, save
 from .data import load_digits, to_float
 
 FORMAT = "dae-lab-classifier"
@@ -184,6 +184,108 @@ def save_classifier(model: DigitClassifier, path: str | Path, metrics: dict | No
     }, path)
 
 
+def load_classifier_data(subset: int = 0, device: str = "cpu") -> ClassifierData:
+    """All 60k MNIST training images (or the first `subset`) and the 10k test images."""
+    d = load_digits("mnist")
+    n = subset or None
+    return ClassifierData(to_float(d.train_images[:n]).to(device), d.train_labels[:n].to(device),
+                          to_float(d.test_images).to(device), d.test_labels.to(device))
+
+
+def new_classifier(seed: int = 0) -> DigitClassifier:
+    """A fresh classifier whose initial weights depend only on `seed`."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return DigitClassifier()
+
+
+def random_shift(x: torch.Tensor, max_shift: int, g: torch.Generator) -> torch.Tensor:
+    """Move each image by its own (dy, dx) in [-max_shift, max_shift], filling with 0: same shape."""
+    n, _, h, w = x.shape
+    padded = F.pad(x, (max_shift,) * 4)
+    dy, dx = torch.randint(0, 2 * max_shift + 1, (2, n, 1), generator=g, device=x.device)
+    rows = (dy + torch.arange(h, device=x.device))[:, :, None]  # (N, 28, 1)
+    cols = (dx + torch.arange(w, device=x.device))[:, None, :]  # (N, 1, 28)
+    return padded[torch.arange(n, device=x.device)[:, None, None], 0, rows, cols].unsqueeze(1)
+
+
+@torch.inference_mode()
+def accuracy(model: DigitClassifier, x: torch.Tensor, y: torch.Tensor, batch_size: int = 2048) -> float:
+    """Share of images whose argmax logit equals the label."""
+    was_training = model.training
+    model.eval()
+    correct = sum(int((model(x[i: i + batch_size]).argmax(1) == y[i: i + batch_size]).sum())
+                  for i in range(0, len(x), batch_size))
+    model.train(was_training)
+    return correct / max(len(x), 1)
+
+
+def fit_classifier(model: DigitClassifier, data: ClassifierData, epochs: int = 4, seed: int = 0,
+                   batch_size: int = 128, lr: float = 2e-3, max_shift: int = 2, report_every: int = 20
+                   ) -> Iterator[Union[ClassifierBatch, ClassifierEpoch]]:
+    """Adam with a cosine learning-rate decay to 0, on randomly shifted images; yields stats.
+
+    Shuffling, shifts and dropout masks are drawn from (seed, epoch, batch) alone; the global
+    torch RNG is left as it was.
+    """
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    n = len(data.x_train)
+    n_batches = math.ceil(n / batch_size)
+    total_steps = epochs * n_batches
+    for epoch in range(1, epochs + 1):
+        g = torch.Generator(device=data.x_train.device).manual_seed(seed * 1_000_003 + epoch)
+        perm = torch.randperm(n, generator=g, device=data.x_train.device)
+        model.train()
+        t0 = time.perf_counter()
+        epoch_sum, window_sum, window_n = 0.0, 0.0, 0
+        for b in range(n_batches):
+            idx = perm[b * batch_size: (b + 1) * batch_size]
+            x = random_shift(data.x_train[idx], max_shift, g) if max_shift else data.x_train[idx]
+            step = (epoch - 1) * n_batches + b
+            for group in opt.param_groups:
+                group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / total_steps))
+            with torch.random.fork_rng(devices=[]):
+                torch.default_generator.manual_seed(seed * 1_000_003 + epoch * 100_003 + b)
+                loss = F.cross_entropy(model(x), data.y_train[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            window_sum += loss.item() * len(idx)
+            window_n += len(idx)
+            if (b + 1) % report_every == 0 or b + 1 == n_batches:
+                yield ClassifierBatch(epoch, b + 1, n_batches, window_sum / window_n, time.perf_counter() - t0)
+                epoch_sum, window_sum, window_n = epoch_sum + window_sum, 0.0, 0
+        test_acc = accuracy(model, data.x_test, data.y_test)
+        yield ClassifierEpoch(epoch, epoch_sum / n, test_acc, time.perf_counter() - t0)
+
+
+def train_classifier(epochs: int = 4, seed: int = 0, batch_size: int = 128, lr: float = 2e-3,
+                     subset: int = 0, progress: Callable | None = None) -> tuple[DigitClassifier, list]:
+    """Train a fresh classifier on MNIST: (model in eval mode, history as a list of epoch dicts)."""
+    model, history = new_classifier(seed), []
+    for event in fit_classifier(model, load_classifier_data(subset), epochs, seed, batch_size, lr):
+        if isinstance(event, ClassifierEpoch):
+            history.append(asdict(event))
+        if progress is not None:
+            progress(event)
+    return model.eval(), history
+
+
+def save_classifier(model: DigitClassifier, path: str | Path, metrics: dict | None = None,
+                    history: list | None = None) -> Path:
+    """Write the weights, architecture, metrics and history as plain data, atomically."""
+    return save({
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "arch": {"channels": list(model.channels), "hidden": model.hidden},
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "metrics": dict(metrics or {}),
+        "history": [dict(h) for h in (history or [])],
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "torch_version": str(torch.__version__),
+    }, path)
+
+
 def _read_payload(path: Path) -> dict:
     """torch.load with weights_only=True, then the header checks; one-line CheckpointError otherwise."""
     if not path.is_file():
@@ -206,7 +308,7 @@ def _read_payload(path: Path) -> dict:
 def load_classifier(path: str | Path) -> DigitClassifier:
     """Rebuild a saved classifier on the CPU, in eval mode, with its metrics and history attached."""
     path = Path(path)
-    payload = _read_payload(path)
+    payload = read_payload(path, FORMAT, FORMAT_VERSION, kind="classifier")
     arch, state = payload.get("arch"), payload.get("model")
     try:
         channels, hidden = [int(c) for c in arch["channels"]], int(arch["hidden"])
