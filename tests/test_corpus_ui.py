@@ -1,0 +1,255 @@
+"""The bad-input corpus through the app (AppTest): Denoise uploads, the sidebar's checkpoint
+loader, the Train page's checkpoint names and settings.
+
+A refused input is one st.error line (no exception box), the page keeps working afterwards,
+nothing is written outside the runs folder and no checkpoint payload runs.
+"""
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dae_core import TrainConfig
+from ui.worker import TrainingWorker
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = ROOT / "pages"
+CORPUS = Path(__file__).resolve().parent / "data" / "corpus"
+MANIFEST = json.loads((CORPUS / "manifest.json").read_text())
+SETTINGS = json.loads((CORPUS / "settings.json").read_text())
+NAMES = json.loads((CORPUS / "names.json").read_text())
+DEFAULT_MARKER = Path("/tmp/dae-lab-corpus-marker")
+MIME = {".png": "image/png", ".gif": "image/gif", ".jpg": "image/jpeg"}
+UPLOADS = sorted(n for n in MANIFEST if n.startswith("uploads/"))
+CHECKPOINTS = sorted(n for n in MANIFEST if n.startswith("checkpoints/"))
+# (TrainConfig field, widget bounds) of the Train form (ui/train_ui.config_form)
+BOUNDS = {"epochs": (1, 10_000), "lr": (0.0, 10.0), "batch_size": (1, 65_536),
+          "latent_dim": (1, 256), "noise_strength": (0.0, 5.0), "width": (1, 16),
+          "train_subset": (0, 60_000), "val_fraction": (0.0, 0.9)}
+
+
+def tree(directory: Path) -> dict[str, str]:
+    """relative path -> content hash of every file below `directory`."""
+    return {str(p.relative_to(directory)): hashlib.md5(p.read_bytes()).hexdigest()
+            for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def outside() -> tuple:
+    """What a stray write would change: the corpus and the shipped reference (contents), and the
+    listings of the repo root, data/, checkpoints/runs/ and /etc. (Not all of checkpoints/: other
+    work may add models there while the tests run.)"""
+    names = [sorted(p.name for p in d.iterdir()) for d in
+             (ROOT, ROOT / "data", ROOT / "checkpoints" / "runs", Path("/etc"))]
+    shipped = hashlib.md5((ROOT / "checkpoints" / "reference-d4.pt").read_bytes()).hexdigest()
+    return tree(CORPUS), shipped, names
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    """Runs saved in a temporary folder; the payload marker pointed at it; afterwards no payload
+    ran and nothing outside the runs folder was written (see outside())."""
+    base = tmp_path_factory.mktemp("corpus_ui")
+    runs, marker = base / "runs", base / "payload-ran"
+    runs.mkdir()
+    before = outside()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DAE_RUNS_DIR", str(runs))
+        mp.setenv("DAE_CORPUS_MARKER", str(marker))
+        yield runs
+    assert not marker.exists() and not DEFAULT_MARKER.exists(), "a checkpoint's payload ran"
+    assert outside() == before
+
+
+def page(name: str, **state) -> AppTest:
+    at = AppTest.from_file(str(PAGES / name), default_timeout=120)
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def working(at: AppTest) -> None:
+    """The page ran to the end with the reference model: no exception, no error, digits shown."""
+    assert not at.exception and not at.error and not at.sidebar.error
+    assert at.image
+
+
+# --- uploads on the Denoise page ------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def denoise(env) -> AppTest:
+    return page("2_Denoise.py")
+
+
+@pytest.mark.parametrize("name", UPLOADS)
+def test_an_upload_is_denoised_or_refused_in_one_line(denoise, name):
+    at, path = denoise, CORPUS / name
+    upload = at.file_uploader(key="dn_upload")
+    upload.set_value((path.name, path.read_bytes(), MIME[path.suffix])).run()
+    assert not at.exception, at.exception
+    if MANIFEST[name]["accept"]:
+        assert not at.error
+        own = at.image[-1].captions
+        assert own[0] == "28×28, centred" and own[2].endswith(" dB")
+    else:
+        assert [e.value for e in at.error] == [e.value for e in at.error if path.name in e.value]
+        assert len(at.error) == 1 and MANIFEST[name]["words"] in at.error[0].value
+        assert "Traceback" not in at.error[0].value
+    assert len(at.image[0].captions) == 8  # the rest of the page still works
+
+
+# --- checkpoints through the sidebar's loader (ui.cache.load_checkpoint) ----------------------
+
+@pytest.mark.parametrize("name", CHECKPOINTS)
+def test_a_checkpoint_is_loaded_or_refused_and_the_app_recovers(env, tmp_path, name):
+    path = tmp_path / Path(name).name
+    shutil.copyfile(CORPUS / name, path)
+    at = page("2_Denoise.py", session_runs={"corpus": str(path)})
+    working(at)
+    at.sidebar.selectbox[0].set_value("corpus (this session)").run()
+    assert not at.exception, at.exception
+    if MANIFEST[name]["accept"]:  # the d=8 model: a model card saying so, digits denoised
+        working(at)
+        assert any("d=8" in c.value for c in at.sidebar.caption)
+    else:
+        assert len(at.sidebar.error) == 1 and MANIFEST[name]["words"] in at.sidebar.error[0].value
+        assert "Select or train a model" in at.info[0].value  # the page's guard, not a crash
+        at.sidebar.selectbox[0].set_value("reference-d4").run()
+        working(at)
+    assert path.read_bytes() == (CORPUS / name).read_bytes()
+
+
+def test_the_d8_checkpoint_drives_eight_latent_sliders(env):
+    at = page("3_Generate.py", session_runs={"d8": str(CORPUS / "checkpoints/latent_d8.pt")},
+              checkpoint_name="d8 (this session)")
+    assert not at.exception and not at.error
+    sliders = [s for s in at.slider if s.key.startswith("gen_z")]
+    assert len(sliders) == 8
+    assert at.image[1].captions[0].count(",") == 7  # z = (z0, ..., z7)
+    preview = at.image[1].value  # a media URL named by the hash of the image bytes
+    sliders[7].set_value(sliders[7].min).run()
+    assert not at.exception and at.image[1].value != preview
+
+
+@pytest.fixture
+def shipped_with_a_payload(env, tmp_path, monkeypatch):
+    """checkpoints/ as an operator might leave it: the reference plus a hostile file."""
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    (shipped / "reference-d4.pt").symlink_to(ROOT / "checkpoints" / "reference-d4.pt")
+    shutil.copyfile(CORPUS / "checkpoints/torch_zip_code.pt", shipped / "aaa-model.pt")
+    monkeypatch.setattr("ui.sidebar.SHIPPED_DIR", shipped)
+    return shipped
+
+
+def test_a_hostile_file_in_checkpoints_is_listed_but_never_runs(shipped_with_a_payload):
+    at = page("2_Denoise.py")
+    assert at.sidebar.selectbox[0].value == "reference-d4"  # the default still opens first
+    working(at)
+    at.sidebar.selectbox[0].set_value("aaa-model").run()
+    assert not at.exception and "not a safe DAE Lab checkpoint" in at.sidebar.error[0].value
+    train = page("1_Train.py")
+    train.multiselect[0].set_value(["reference-d4", "aaa-model"]).run()  # compare runs
+    assert not train.exception and "not a safe" in train.warning[0].value
+
+
+# --- checkpoint names on the Train page ---------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def finished_run():
+    worker = TrainingWorker.fresh(TrainConfig(train_subset=300, epochs=1, batch_size=64,
+                                              device="cpu"))
+    worker.start()
+    worker.join(60)
+    assert worker.snapshot().status == "finished"
+    return worker
+
+
+@pytest.fixture(scope="module")
+def train(env, finished_run) -> AppTest:
+    (env / "taken.pt").write_bytes(b"someone else's run")
+    return page("1_Train.py", train_worker=finished_run)
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if len(n) <= 64], ids=repr)
+def test_a_bad_checkpoint_name_is_one_error_and_writes_nothing(env, train, name):
+    at = train
+    at.text_input(key="train_save_name").set_value(name)
+    at.button(key="train_save_button").click().run()
+    assert not at.exception, at.exception
+    assert len(at.error) == 1
+    assert "checkpoint name" in at.error[0].value or "already exists" in at.error[0].value
+    assert sorted(p.name for p in env.parent.rglob("*") if p.is_file()) == ["taken.pt"]
+    assert (env / "taken.pt").read_bytes() == b"someone else's run"
+    assert not Path("/etc/x.pt").exists() and not (ROOT / "x.pt").exists()
+
+
+def test_a_300_character_name_is_cut_to_64_by_the_box_and_saved_in_the_runs_folder(env, train):
+    """The name box has max_chars=64: a pasted 300-character name arrives as its first 64
+    characters, which is a valid name (the browser shows the cut name before Save)."""
+    long = next(n for n in NAMES if len(n) > 64)
+    train.text_input(key="train_save_name").set_value(long)
+    train.button(key="train_save_button").click().run()
+    assert not train.exception and not train.error
+    saved = env / f"{long[:64]}.pt"
+    assert saved.is_file()
+    assert sorted(p.name for p in env.iterdir()) == sorted([saved.name, "taken.pt"])
+    saved.unlink()
+
+
+def test_a_good_name_saves_after_the_bad_ones(env, train):
+    train.text_input(key="train_save_name").set_value("corpus-ok")
+    train.button(key="train_save_button").click().run()
+    assert not train.exception and not train.error
+    assert (env / "corpus-ok.pt").is_file()
+    assert "corpus-ok (this session)" in train.sidebar.selectbox[0].options
+    (env / "corpus-ok.pt").unlink()
+
+
+# --- settings on the Train form -------------------------------------------------------------------
+
+def _widget(at: AppTest, field: str):
+    return next(w for w in at.number_input if w.key == f"train_{field}")
+
+
+def _tiny_form(at: AppTest, field: str, value) -> None:
+    """A tiny run (300 images, 1 epoch, batches of 64) with one field set to `value`."""
+    for name, tiny in {"train_subset": 300, "epochs": 1, "batch_size": 64, field: value}.items():
+        _widget(at, name).set_value(tiny)
+
+
+@pytest.mark.parametrize("setting", [s for s in SETTINGS if isinstance(s["value"], (int, float))],
+                         ids=lambda s: f"{s['field']}={s['value']}")
+def test_an_impossible_setting_never_reaches_a_run(env, setting):
+    """Inside the widget's bounds but impossible (lr 0, val_fraction 0): one st.error, no run.
+    Outside them: the browser marks the box invalid and does not submit the form (see
+    tests/e2e/test_browser_faults.py); a forged value that reaches the server anyway is reset to
+    the form's default by Streamlit's number_input, so the run that starts is a valid one."""
+    field, value = setting["field"], setting["value"]
+    low, high = BOUNDS[field]
+    at = page("1_Train.py")
+    _tiny_form(at, field, value)
+    at.button(key="train_start").click().run()
+    assert not at.exception, at.exception
+    if low <= value <= high:
+        assert len(at.error) == 1 and field in at.error[0].value
+        assert "train_worker" not in at.session_state
+        return
+    worker = at.session_state["train_worker"]
+    worker.stop()
+    worker.join(60)
+    assert not at.error and not worker.running
+    assert getattr(worker.state.config, field) == getattr(TrainConfig(), field)
+
+
+def test_an_impossible_noise_strength_for_its_kind_is_an_error(env):
+    at = page("1_Train.py")
+    next(w for w in at.selectbox if w.key == "train_noise").set_value("mask")
+    _tiny_form(at, "noise_strength", 3.0)  # fine for a gaussian sigma, not a share of pixels
+    at.button(key="train_start").click().run()
+    assert not at.exception and "noise_strength" in at.error[0].value
+    assert "train_worker" not in at.session_state
