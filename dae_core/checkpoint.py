@@ -119,11 +119,13 @@ def read_payload(path: str | Path, fmt: str = FORMAT, max_version: int = FORMAT_
 
 
 def _reason(e: Exception) -> str:
-    """The informative line of a torch.load failure, e.g. the global a pickle tried to import."""
-    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
-    picked = next((ln for ln in lines if "WeightsUnpickler error" in ln), lines[0] if lines else "")
-    picked = picked.split(" Please use")[0]
-    return (picked if "WeightsUnpickler" in picked else f"{type(e).__name__}: {picked}")[:160]
+    """The informative part of a torch.load failure, e.g. the global a pickle tried to import."""
+    text = " ".join(str(e).split())
+    m = re.search(r"WeightsUnpickler error: (.*?)(?: Please use| Check the documentation|$)", text)
+    if m:
+        return f"refused by the safe unpickler: {m.group(1).strip() or 'unreadable data'}"[:160]
+    first = re.split(r"(?<=[a-z])\. ", text)[0]
+    return f"{type(e).__name__}: {first}"[:160]
 
 
 def from_payload(payload: dict, path: Path | None = None, device: str | None = None) -> Checkpoint:

@@ -33,6 +33,8 @@ def _open(data: bytes) -> Image.Image:
             img.load()
     except ImageError:
         raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"the image is too large (over {MAX_PIXELS // 10**6} Mpx)") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Warning,
             Image.DecompressionBombError, EOFError) as e:
         detail = "unknown format" if isinstance(e, UnidentifiedImageError) else str(e)[:80]

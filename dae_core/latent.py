@@ -21,7 +21,7 @@ def _device(model: torch.nn.Module) -> torch.device:
 
 
 @torch.inference_mode()
-def encode(model, images: torch.Tensor, batch_size: int = 8192) -> np.ndarray:
+def encode(model, images: torch.Tensor, batch_size: int = 1024) -> np.ndarray:
     """uint8 (N, 28, 28) or float (N, 1, 28, 28) images -> codes z, float32 (N, d)."""
     model.eval()
     dev = _device(model)
@@ -34,7 +34,7 @@ def encode(model, images: torch.Tensor, batch_size: int = 8192) -> np.ndarray:
 
 
 @torch.inference_mode()
-def decode(model, z: np.ndarray | torch.Tensor, batch_size: int = 8192) -> np.ndarray:
+def decode(model, z: np.ndarray | torch.Tensor, batch_size: int = 1024) -> np.ndarray:
     """Codes (N, d) -> images, float32 (N, 28, 28) in [0, 1]."""
     model.eval()
     z = torch.as_tensor(np.asarray(z, dtype=np.float32))
