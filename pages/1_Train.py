@@ -36,6 +36,7 @@ if start:
     except DaeError as e:
         st.error(str(e))
     else:
+        new_worker.alive = train_ui.session_alive()  # a closed tab stops its run
         new_worker.start()
         st.session_state[WORKER] = new_worker
         st.rerun()  # redraw the form disabled and the live view polling
@@ -101,7 +102,8 @@ if worker is not None and not busy and worker.state.history:
             st.rerun()  # redraw the sidebar, which now lists the run
     if more is not None:
         # Same TrainState: model, optimizer and history go on; the batch curve is carried over.
-        next_worker = TrainingWorker(worker.state, more, batches=list(worker.batches))
+        next_worker = TrainingWorker(worker.state, more, batches=list(worker.batches),
+                                     alive=worker.alive)
         next_worker.start()
         st.session_state[WORKER] = next_worker
         st.rerun()

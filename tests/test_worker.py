@@ -131,3 +131,15 @@ def test_an_unloadable_dataset_ends_as_failed_with_a_message(monkeypatch):
     monkeypatch.setattr("ui.worker.prepare_data", no_data)
     snap = run(TrainingWorker.fresh(TINY)).snapshot()
     assert snap.status == "failed" and "cannot be downloaded" in snap.message
+
+
+def test_a_run_whose_session_closed_stops_after_the_grace_period():
+    from dae_core import TrainConfig
+    from ui.worker import TrainingWorker
+
+    worker = TrainingWorker.fresh(TrainConfig(train_subset=2000, epochs=50, batch_size=32, device="cpu"))
+    worker.alive, worker.orphan_grace_s = (lambda: False), 0.0
+    worker.start()
+    worker.join(60)
+    assert worker.snapshot().status == "stopped"
+    assert len(worker.state.history) < 50

@@ -135,3 +135,18 @@ def run_histories(paths: dict[str, str]) -> tuple[dict[str, list], list[str]]:
 def default_run_name(config: TrainConfig, epochs: int, stamp: str) -> str:
     """e.g. 'd4-gaussian-30ep-0612-1405': what the run is, and when, so names rarely collide."""
     return f"d{config.latent_dim}-{config.noise}-{epochs}ep-{stamp}"
+
+
+def session_alive():
+    """A callable telling whether this browser session is still connected (None outside a server).
+
+    The worker uses it to stop a run whose tab was closed instead of training for nobody.
+    """
+    from streamlit.runtime import Runtime
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    if ctx is None or not Runtime.exists():
+        return None
+    runtime, session_id = Runtime.instance(), ctx.session_id
+    return lambda: runtime.is_active_session(session_id)

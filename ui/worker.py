@@ -9,6 +9,7 @@ import copy
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 from dae_core import checkpoint as ckpt_io
 from dae_core.errors import DaeError
@@ -45,6 +46,8 @@ class TrainingWorker:
     last_batch: BatchStats | None = None
     saved_path: str | None = None
     started: float = 0.0
+    alive: Callable[[], bool] | None = None  # is the browser session that owns the run still open?
+    orphan_grace_s: float = 60.0  # a closed session's run stops this long after it was noticed
 
     def __post_init__(self):
         self._lock = threading.Lock()
@@ -83,6 +86,8 @@ class TrainingWorker:
             for event in fit(self.state, data, self.epochs, stop=self._stop):
                 with self._lock:
                     self._record(event)
+                if self._orphaned():
+                    self._stop.set()  # fit() yields Stopped at the next batch
         except DaeError as e:
             self._finish("failed", str(e))
         except Exception as e:  # a worker thread must not die silently: the page shows this
@@ -90,6 +95,14 @@ class TrainingWorker:
         else:
             if self.status == "running":
                 self._finish("finished", f"finished {self.epochs} epochs")
+
+    def _orphaned(self) -> bool:
+        """True once the owning session has been gone for orphan_grace_s (closed tab)."""
+        if self.alive is None or self.alive():
+            self._gone_since = None
+            return False
+        self._gone_since = getattr(self, "_gone_since", None) or time.time()
+        return time.time() - self._gone_since > self.orphan_grace_s
 
     def _record(self, event) -> None:
         if isinstance(event, BatchStats):
