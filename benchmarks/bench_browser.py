@@ -1,0 +1,141 @@
+"""The app in a real browser: start-up, first visit of each page, latent slider -> redrawn
+preview (alone and while another session trains), server memory, and what a closed tab costs.
+
+    python benchmarks/bench_browser.py [--moves 30] [--json] [--option KEY=VALUE] [--env NAME=VALUE]
+
+Starts `streamlit run streamlit_app.py` (runs saved in a temporary folder) and drives Debian's
+headless Chromium with Playwright (tests/e2e/harness.py). Targets on the 2-core machine: slider
+median <= 250 ms, `streamlit run` -> home page interactive <= 6 s, server RSS <= 1 GB with MNIST
+and the shipped models loaded after visiting every page.
+"""
+import argparse
+import json
+import math
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+
+from harness import (LAST, PAGES, choose, cpu_seconds, launch, missing, move_slider,  # noqa: E402
+                     navigate, open_page, picker_options, rss_bytes, start_server,
+                     start_tiny_run, stop_server, wait_idle)
+
+MiB = 2**20
+
+
+def p95(values: list[float]) -> float:
+    """Nearest-rank 95th percentile."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+
+
+def slider_moves(page, n: int) -> list[float]:
+    """n presses on z0, first to the right then back: seconds from key press to new preview."""
+    return [move_slider(page, "z0", "ArrowRight" if i < n // 2 else "ArrowLeft") for i in range(n)]
+
+
+def summary(seconds: list[float]) -> dict:
+    ms = [s * 1000 for s in seconds]
+    return {"median_ms": statistics.median(ms), "p95_ms": p95(ms), "min_ms": min(ms),
+            "max_ms": max(ms), "n": len(ms)}
+
+
+def run(moves: int, env: dict, options: list[str]) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    out = {}
+    with tempfile.TemporaryDirectory() as runs, sync_playwright() as pw:
+        browser = launch(pw)  # before the clock starts: we time the server, not Chromium
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        t0 = time.perf_counter()
+        args = [a for o in options for a in (f"--{o.split('=', 1)[0]}", o.split("=", 1)[1])]
+        proc, url = start_server(runs, env=env, args=args)
+        out["health_s"] = time.perf_counter() - t0
+        try:
+            open_page(page, url, "home")
+            out["home_interactive_s"] = time.perf_counter() - t0
+            out["first_visit_s"] = {}
+            for name in PAGES:
+                if name == "home":
+                    continue
+                t = time.perf_counter()
+                navigate(page, name)
+                out["first_visit_s"][name] = time.perf_counter() - t
+            out["rss_after_pages_mib"] = rss_bytes(proc.pid) / MiB
+            for name in picker_options(page):  # load every shipped model once
+                choose(page, "Model", name, sidebar=True)
+                wait_idle(page)
+            choose(page, "Model", "reference-d4", sidebar=True)
+            wait_idle(page)
+            out["models_loaded"] = len(picker_options(page))
+            out["rss_after_models_mib"] = rss_bytes(proc.pid) / MiB
+
+            navigate(page, "Generate")
+            move_slider(page, "z0")  # warm-up: the first rerun of the fragment
+            out["slider"] = summary(slider_moves(page, moves))
+
+            trainer = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+            open_page(trainer, url, "Train")
+            start_tiny_run(trainer, subset=3000, epochs=500)
+            out["slider_while_training"] = summary(slider_moves(page, moves))
+            out["rss_while_training_mib"] = rss_bytes(proc.pid) / MiB
+
+            # A tab closed mid-run: does the server go on training for nobody?
+            trainer.context.close()
+            cpu, t = cpu_seconds(proc.pid), time.perf_counter()
+            page.wait_for_timeout(5000)  # a measurement window, not a wait for the app
+            busy = cpu_seconds(proc.pid) - cpu
+            out["cpu_share_after_tab_closed"] = busy / (time.perf_counter() - t)
+            out["last_page_text_ok"] = page.get_by_text(LAST["Generate"], exact=True).is_visible()
+        finally:
+            stop_server(proc)
+            browser.close()
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--moves", type=int, default=30)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                   help="an environment variable for the server, e.g. MALLOC_ARENA_MAX=2")
+    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a streamlit option for the server, e.g. runner.postScriptGC=true")
+    args = p.parse_args()
+    if missing():
+        raise SystemExit(f"cannot run: {missing()}")
+    env = dict(e.split("=", 1) for e in args.env)
+    r = run(args.moves, env, args.option)
+    if args.json:
+        print(json.dumps(r, indent=1))
+        return
+    s, st = r["slider"], r["slider_while_training"]
+    print(f"streamlit run -> /_stcore/health      {r['health_s']:6.2f} s")
+    print(f"streamlit run -> home interactive     {r['home_interactive_s']:6.2f} s"
+          "   (target <= 6 s)")
+    for name, seconds in r["first_visit_s"].items():
+        print(f"first visit of {name:<22} {seconds:6.2f} s")
+    print(f"slider -> preview, {s['n']} moves           median {s['median_ms']:4.0f} ms  p95 "
+          f"{s['p95_ms']:4.0f} ms  (min {s['min_ms']:.0f}, max {s['max_ms']:.0f};"
+          " target median <= 250)")
+    print(f"  ... while another session trains    median {st['median_ms']:4.0f} ms  p95 "
+          f"{st['p95_ms']:4.0f} ms  (min {st['min_ms']:.0f}, max {st['max_ms']:.0f})")
+    print(f"server RSS after every page           {r['rss_after_pages_mib']:6.0f} MiB")
+    print(f"  ... and all {r['models_loaded']} shipped models loaded  "
+          f"{r['rss_after_models_mib']:6.0f} MiB   (target <= 1024)")
+    print(f"  ... while a session trains          {r['rss_while_training_mib']:6.0f} MiB")
+    busy = r["cpu_share_after_tab_closed"]
+    print(f"server CPU in the 5 s after the training tab closed: {busy:.2f} cores busy "
+          f"({'the orphaned run goes on training' if busy > 0.5 else 'the run stopped'})")
+    if env or args.option:
+        print(f"(server env: {env}; options: {args.option})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""Browser tests: one real `streamlit run` server and one headless Chromium for the whole session.
+
+The server saves runs in a temporary folder ($DAE_RUNS_DIR), never in checkpoints/runs/.
+Everything here skips, with the reason, when /usr/bin/chromium or playwright is missing.
+"""
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from harness import ROOT, launch, missing, rss_bytes, start_server, stop_server
+
+SKIP = missing()
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config, items):
+    if SKIP:
+        for item in items:
+            if HERE in Path(item.fspath).resolve().parents:
+                item.add_marker(pytest.mark.skip(reason=f"browser tests: {SKIP}"))
+
+
+@pytest.fixture(scope="session")
+def app(tmp_path_factory):
+    """The running app: url, proc, runs (its runs folder) and log (its stdout and stderr)."""
+    base = tmp_path_factory.mktemp("e2e")
+    runs, log = base / "runs", base / "server.log"
+    runs.mkdir()
+    shipped_runs = sorted(p.name for p in (ROOT / "checkpoints" / "runs").iterdir())
+    proc, url = start_server(runs, log=log)
+    try:
+        yield SimpleNamespace(url=url, proc=proc, runs=runs, log=log)
+    finally:
+        rss = rss_bytes(proc.pid)
+        stop_server(proc)
+        print(f"\nserver RSS at the end of the browser tests: {rss / 2**20:.0f} MiB")
+    text = log.read_text(errors="replace")
+    assert "Traceback" not in text, f"the server logged a traceback:\n{text[-3000:]}"
+    assert sorted(p.name for p in (ROOT / "checkpoints" / "runs").iterdir()) == shipped_runs
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = launch(pw)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def new_page(browser):
+    """A factory of pages, each in its own browser context (its own Streamlit session)."""
+    contexts = []
+
+    def make():
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        context.set_default_timeout(30_000)
+        contexts.append(context)
+        return context.new_page()
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(new_page):
+    return new_page()

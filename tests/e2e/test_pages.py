@@ -1,0 +1,79 @@
+"""Each page in a real browser: loads with no error box; the main interaction of each works."""
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("playwright.sync_api", reason="browser tests: playwright is not installed",
+                    exc_type=ImportError)
+
+from harness import (LAST, LOSS_POINTS, PAGES, choose, error_texts, loss_points,  # noqa: E402
+                     move_slider, open_page, picker_options, start_tiny_run, wait_idle)
+
+CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus"
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_the_page_loads_without_an_error_box(app, page, name):
+    open_page(page, app.url, name)
+    assert error_texts(page) == []
+    assert page.get_by_text(LAST[name], exact=True).first.is_visible()
+    assert picker_options(page)[0] == "reference-d4"  # the shared sidebar opens on the reference
+
+
+def test_generate_a_latent_slider_redraws_the_preview(app, page):
+    open_page(page, app.url, "Generate")
+    caption = page.locator('[data-testid="stImage"]', has_text="z = (")
+    before = caption.inner_text()
+    seconds = [move_slider(page, "z0") for _ in range(4)]  # each waits for a new picture
+    assert caption.inner_text() != before
+    assert error_texts(page) == []
+    print(f"slider -> preview: {', '.join(f'{s * 1000:.0f}' for s in seconds)} ms")
+
+
+def test_cluster_shows_the_heatmap_and_the_accuracy(app, page):
+    open_page(page, app.url, "Cluster")
+    heatmap = page.locator(".st-key-heat_matched .js-plotly-plot")
+    heatmap.wait_for()
+    assert heatmap.evaluate("g => g.data[0].type") == "heatmap"
+    metric = page.locator('[data-testid="stMetric"]', has_text="Accuracy (Hungarian)")
+    accuracy = float(metric.locator('[data-testid="stMetricValue"]').inner_text())
+    assert 0.5 < accuracy <= 1.0  # the reference model: 0.717
+    assert error_texts(page) == []
+
+
+def test_train_a_tiny_run_watch_it_stop_it_save_it_and_pick_it(app, page):
+    open_page(page, app.url, "Train")
+    start_tiny_run(page)
+    grown = f"n => ({LOSS_POINTS})() > n"
+    page.wait_for_function(grown, arg=0, timeout=20_000)
+    page.wait_for_function(grown, arg=loss_points(page), timeout=20_000)  # the chart grows
+    page.get_by_role("button", name="Stop").click()
+    page.get_by_text("Stopped:").first.wait_for(timeout=20_000)
+    page.get_by_text("stopped by request").first.wait_for()
+    wait_idle(page)
+    page.get_by_label("Checkpoint name", exact=True).fill("e2e-tiny")
+    page.get_by_role("button", name="Save checkpoint").click()
+    page.get_by_text("Saved as").first.wait_for()
+    wait_idle(page)
+    assert (app.runs / "e2e-tiny.pt").is_file()
+    assert "e2e-tiny (this session)" in picker_options(page)
+    choose(page, "Model", "e2e-tiny (this session)", sidebar=True)
+    page.locator('[data-testid="stSidebar"]').get_by_text("gaussian 0.3 ·").first.wait_for()
+    wait_idle(page)
+    assert error_texts(page) == []
+
+
+def test_denoise_an_uploaded_png(app, page):
+    open_page(page, app.url, "Denoise")
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+        CORPUS / "uploads" / "control_digit.png")
+    page.get_by_text("Uploaded digit: the model's 28×28 view").wait_for()
+    wait_idle(page)
+    # the last row: the model's 28x28 view, its input, the reconstruction (with MSE and PSNR)
+    row = page.locator('[data-testid="stImage"]').last.locator('[data-testid="stImageContainer"]')
+    captions = [t.strip() for t in row.all_inner_texts()]
+    assert len(captions) == 3 and captions[:2] == ["28×28, centred", "no noise added"]
+    assert captions[2].endswith("dB")
+    loaded = "i => i.complete && i.naturalWidth > 0"
+    page.wait_for_function(loaded, arg=row.nth(2).locator("img").element_handle())
+    assert error_texts(page) == []
