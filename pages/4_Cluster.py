@@ -99,17 +99,23 @@ color = (codes.y_train if color_by == "true digit" else result.labels)[idx]
 st.plotly_chart(scatter_2d(xy, color, f"{projection} of the training codes", color_by),
                 key="map")
 
-# --- samples from one (digit, cluster) cell
-st.subheader("Images in one cell of the confusion matrix")
-c_digit, c_cluster = st.columns(2)
-digit = c_digit.selectbox("True digit", report.labels.tolist(), key="cell_digit")
-counts = dict(embed.clusters_by_count(report, digit))  # fullest cluster first: the default
-cluster = c_cluster.selectbox("Cluster (most images of this digit first)", list(counts),
-                              format_func=lambda c: f"{c}, matched to {report.mapping[c]} "
-                                                    f"({counts[c]:,} images of {digit})")
-cell = embed.cell_indices(codes.y_train, result.labels, digit, cluster)
-st.caption(f"{len(cell):,} training images of digit {digit} fell in cluster {cluster}; "
-           f"showing up to 16.")
-if len(cell):
-    images = cache.digits(ck.config.dataset).train_images[codes.train_index[cell[:16]]]
-    st.image(grid_image(embed.to_unit(images), nrow=8, scale=3), clamp=True)
+
+# --- samples from one (digit, cluster) cell; a fragment, so picking a cell redraws only this part
+@st.fragment
+def cell_samples() -> None:
+    st.subheader("Images in one cell of the confusion matrix")
+    c_digit, c_cluster = st.columns(2)
+    digit = c_digit.selectbox("True digit", report.labels.tolist(), key="cell_digit")
+    counts = dict(embed.clusters_by_count(report, digit))  # fullest cluster first: the default
+    cluster = c_cluster.selectbox("Cluster (most images of this digit first)", list(counts),
+                                  format_func=lambda c: f"{c}, matched to {report.mapping[c]} "
+                                                        f"({counts[c]:,} images of {digit})")
+    cell = embed.cell_indices(codes.y_train, result.labels, digit, cluster)
+    st.caption(f"{len(cell):,} training images of digit {digit} fell in cluster {cluster}; "
+               f"showing up to 16.")
+    if len(cell):
+        images = cache.digits(ck.config.dataset).train_images[codes.train_index[cell[:16]]]
+        st.image(grid_image(embed.to_unit(images), nrow=8, scale=3), clamp=True)
+
+
+cell_samples()
