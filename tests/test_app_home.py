@@ -1,0 +1,33 @@
+"""AppTest smoke test of the home page: the picker opens on the shipped model, digits show."""
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+HOME = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
+
+
+def test_home_opens_ready_on_the_shipped_model():
+    at = AppTest.from_file(HOME, default_timeout=60).run()
+    assert not at.exception and not at.error
+    picker = at.sidebar.selectbox[0]
+    assert picker.value == "reference-d4"  # the app opens ready on the reference model
+    assert "denoise-d10" in picker.options and "classifier" not in " ".join(picker.options)
+    assert len(at.image) == 1 and at.image[0].captions == ["25 training digits"]
+    labels = at.code[0].value.split("\n")
+    assert len(labels) == 5 and all(len(row.split()) == 5 for row in labels)
+    assert any(df.value["metric"].tolist()[:1] == ["val_mse"] for df in at.sidebar.dataframe)
+
+
+def test_changing_the_seed_draws_other_digits():
+    at = AppTest.from_file(HOME, default_timeout=60).run()
+    before = at.code[0].value
+    at.number_input(key="home_seed").set_value(1).run()
+    assert not at.exception
+    assert at.code[0].value != before
+
+
+def test_switching_model_updates_the_card():
+    at = AppTest.from_file(HOME, default_timeout=60).run()
+    at.sidebar.selectbox[0].set_value("denoise-d10").run()
+    assert not at.exception and not at.error
+    assert any("d=10" in c.value for c in at.sidebar.caption)
