@@ -1,36 +1,11 @@
-"""DAE Lab home: what the app is, the shared model picker, a look at the data."""
-import numpy as np
+"""DAE Lab's entry point: the page menu. Each page draws the shared sidebar picker itself."""
 import streamlit as st
 
-from dae_core.figures import grid_image
-from ui import cache
-from ui.sidebar import checkpoint_picker
-
 st.set_page_config(page_title="DAE Lab", page_icon="🧪", layout="wide")
-
-ck = checkpoint_picker()
-
-st.title("DAE Lab")
-st.markdown(
-    """
-Train, look inside and use **convolutional denoising autoencoders** on MNIST digits.
-The model picker in the sidebar is shared by every page; it opens on the shipped reference model.
-
-- **Train** a model with a live loss chart; stop, continue, save and compare runs.
-- **Denoise** test digits or your own image, and see how error grows with noise.
-- **Generate** digits from sampled codes, and morph one live with the latent sliders.
-- **Cluster** the codes with k-means and see how well clusters match digits.
-"""
-)
-
-digits = cache.digits("mnist")
-seed = st.number_input("Sample seed", 0, 10_000, 0, key="home_seed")
-idx = np.random.default_rng(int(seed)).choice(len(digits.train_images), 25, replace=False)
-images = digits.train_images[idx].numpy() / 255.0
-labels = digits.train_labels[idx].numpy()
-col_img, col_lbl = st.columns([2, 1])
-col_img.image(grid_image(images, nrow=5, scale=4), caption="25 training digits", clamp=True)
-col_lbl.markdown("**Labels** (row by row)")
-col_lbl.code("\n".join(" ".join(str(v) for v in labels[r * 5:(r + 1) * 5]) for r in range(5)))
-if ck is not None:
-    st.caption(f"Selected model: {st.session_state.get('checkpoint_name')}")
+st.navigation([
+    st.Page("pages/0_Home.py", title="Home", url_path="", default=True),
+    st.Page("pages/1_Train.py", title="Train", url_path="Train"),
+    st.Page("pages/2_Denoise.py", title="Denoise", url_path="Denoise"),
+    st.Page("pages/3_Generate.py", title="Generate", url_path="Generate"),
+    st.Page("pages/4_Cluster.py", title="Cluster", url_path="Cluster"),
+]).run()

@@ -3,7 +3,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-HOME = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
+HOME = str(Path(__file__).resolve().parents[1] / "pages" / "0_Home.py")
 
 
 def test_home_opens_ready_on_the_shipped_model():
