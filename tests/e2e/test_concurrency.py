@@ -16,7 +16,7 @@ pytest.importorskip("playwright.sync_api", reason="browser tests: playwright is 
 from harness import (LOSS_POINTS, choose, error_texts, loss_points, move_slider,  # noqa: E402
                      navigate, open_page, picker_options, start_tiny_run, wait_idle)
 
-BOUND_S = 3.0
+BOUND_S = 5.0  # generous: the trainer shares the 2 cores; bench_browser.py measures the real figure (~0.1 s)
 
 
 def pick_cell_digit(page, digit: int) -> float:
