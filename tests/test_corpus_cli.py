@@ -5,7 +5,6 @@ writes nothing (the --out file does not appear, the input checkpoint is unchange
 payload (the marker file of the code-carrying checkpoints stays absent). Usable odd images
 and the d=8 checkpoint are accepted and work.
 """
-import hashlib
 import json
 import os
 import shutil
@@ -21,6 +20,7 @@ from dae_core import checkpoint as ckpt_io
 from dae_core.cli import main
 from dae_core.config import ConfigError, TrainConfig
 from dae_core.images import load_digit
+from corpus_guard import outside  # noqa: E402  (pytest puts tests/ on the path)
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = Path(__file__).resolve().parent / "data" / "corpus"
@@ -30,22 +30,6 @@ REFERENCE = ROOT / "checkpoints" / "reference-d4.pt"
 DEFAULT_MARKER = Path("/tmp/dae-lab-corpus-marker")  # make_corpus.DEFAULT_MARKER
 UPLOADS = sorted(n for n in MANIFEST if n.startswith("uploads/"))
 CHECKPOINTS = sorted(n for n in MANIFEST if n.startswith("checkpoints/"))
-
-
-def tree(directory: Path) -> dict[str, str]:
-    """relative path -> content hash of every file below `directory`."""
-    return {str(p.relative_to(directory)): hashlib.md5(p.read_bytes()).hexdigest()
-            for p in sorted(directory.rglob("*")) if p.is_file()}
-
-
-def outside() -> tuple:
-    """What a stray write would change: the corpus and the shipped reference (contents), and the
-    listings of the repo root, data/, checkpoints/runs/ and /etc. (Not all of checkpoints/: other
-    work may add models there while the tests run.)"""
-    names = [sorted(p.name for p in d.iterdir()) for d in
-             (ROOT, ROOT / "data", ROOT / "checkpoints" / "runs", Path("/etc"))]
-    shipped = hashlib.md5((ROOT / "checkpoints" / "reference-d4.pt").read_bytes()).hexdigest()
-    return tree(CORPUS), shipped, names
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,6 @@ loader, the Train page's checkpoint names and settings.
 A refused input is one st.error line (no exception box), the page keeps working afterwards,
 nothing is written outside the runs folder and no checkpoint payload runs.
 """
-import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -14,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from dae_core import TrainConfig
 from ui.worker import TrainingWorker
+from corpus_guard import outside  # noqa: E402  (pytest puts tests/ on the path)
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ROOT / "pages"
@@ -29,22 +29,6 @@ CHECKPOINTS = sorted(n for n in MANIFEST if n.startswith("checkpoints/"))
 BOUNDS = {"epochs": (1, 10_000), "lr": (0.0, 10.0), "batch_size": (1, 65_536),
           "latent_dim": (1, 256), "noise_strength": (0.0, 5.0), "width": (1, 16),
           "train_subset": (0, 60_000), "val_fraction": (0.0, 0.9)}
-
-
-def tree(directory: Path) -> dict[str, str]:
-    """relative path -> content hash of every file below `directory`."""
-    return {str(p.relative_to(directory)): hashlib.md5(p.read_bytes()).hexdigest()
-            for p in sorted(directory.rglob("*")) if p.is_file()}
-
-
-def outside() -> tuple:
-    """What a stray write would change: the corpus and the shipped reference (contents), and the
-    listings of the repo root, data/, checkpoints/runs/ and /etc. (Not all of checkpoints/: other
-    work may add models there while the tests run.)"""
-    names = [sorted(p.name for p in d.iterdir()) for d in
-             (ROOT, ROOT / "data", ROOT / "checkpoints" / "runs", Path("/etc"))]
-    shipped = hashlib.md5((ROOT / "checkpoints" / "reference-d4.pt").read_bytes()).hexdigest()
-    return tree(CORPUS), shipped, names
 
 
 @pytest.fixture(scope="module")

@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import numpy as np
 import streamlit as st
-import torch
 
 from dae_core.config import DATASETS, DEVICES, NOISE_KINDS, TrainConfig
-from dae_core.data import add_noise, split_indices, to_float
+from dae_core.data import split_indices
+from dae_core.denoise import corrupt_and_reconstruct
 from dae_core.errors import DaeError
 from dae_core.figures import grid_image
-from dae_core.latent import reconstruct
 
 from . import cache
 
@@ -96,11 +95,9 @@ def preview_image(model, config: TrainConfig, n: int = 8, scale: int = 3) -> np.
     """Three rows of the first n validation digits: original, corrupted, reconstructed -> (H, W)."""
     images = cache.digits(config.dataset).train_images[: config.train_subset or None]
     val = split_indices(len(images), config.val_fraction, config.seed).val[:n]
-    x = to_float(images[val])
-    generator = torch.Generator().manual_seed(PREVIEW_SEED)
-    x_noisy = add_noise(x, config.noise, config.noise_strength, generator)
-    x_hat = reconstruct(model, x_noisy)
-    rows = np.concatenate([x[:, 0].numpy(), x_noisy[:, 0].numpy(), x_hat])
+    out = corrupt_and_reconstruct(model, images[val], config.noise, config.noise_strength,
+                                  PREVIEW_SEED)
+    rows = np.concatenate([out.x, out.x_noisy, out.x_hat])
     return grid_image(rows, nrow=len(val), scale=scale)
 
 
