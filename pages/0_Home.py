@@ -31,6 +31,6 @@ labels = digits.train_labels[idx].numpy()
 col_img, col_lbl = st.columns([2, 1])
 col_img.image(grid_image(images, nrow=5, scale=4), caption="25 training digits", clamp=True)
 col_lbl.markdown("**Labels** (row by row)")
-col_lbl.code("\n".join(" ".join(str(v) for v in labels[r * 5:(r + 1) * 5]) for r in range(5)))
+col_lbl.text("\n".join(" ".join(str(v) for v in labels[r * 5:(r + 1) * 5]) for r in range(5)))
 if ck is not None:
     st.caption(f"Selected model: {st.session_state.get('checkpoint_name')}")

@@ -13,17 +13,18 @@ def test_home_opens_ready_on_the_shipped_model():
     assert picker.value == "reference-d4"  # the app opens ready on the reference model
     assert "denoise-d10" in picker.options and "classifier" not in " ".join(picker.options)
     assert len(at.image) == 1 and at.image[0].captions == ["25 training digits"]
-    labels = at.code[0].value.split("\n")
+    labels = at.text[0].value.split("\n")
     assert len(labels) == 5 and all(len(row.split()) == 5 for row in labels)
-    assert any(df.value["metric"].tolist()[:1] == ["val_mse"] for df in at.sidebar.dataframe)
+    card = next(m.value for m in at.sidebar.markdown if m.value.startswith("| metric | value |"))
+    assert card.splitlines()[2].startswith("| val_mse | 0.02")  # the reference model's val MSE
 
 
 def test_changing_the_seed_draws_other_digits():
     at = AppTest.from_file(HOME, default_timeout=60).run()
-    before = at.code[0].value
+    before = at.text[0].value
     at.number_input(key="home_seed").set_value(1).run()
     assert not at.exception
-    assert at.code[0].value != before
+    assert at.text[0].value != before
 
 
 def test_switching_model_updates_the_card():

@@ -62,8 +62,10 @@ def _model_card(ck) -> None:
                f"{len(ck.history)} epochs · seed {cfg.seed}")
     metrics = {k: v for k, v in ck.metrics.items() if isinstance(v, (int, float))}
     if metrics:
-        st.dataframe({"metric": list(metrics), "value": [f"{v:.4g}" for v in metrics.values()]},
-                     hide_index=True, width="stretch")
+        # A markdown table, not st.dataframe: the data grid's JavaScript alone costs the first
+        # page load about half a second in the browser (benchmarks/bench_browser.py).
+        rows = "\n".join(f"| {name} | {value:.4g} |" for name, value in metrics.items())
+        st.markdown(f"| metric | value |\n|---|---|\n{rows}")
     if ck.history:
         st.plotly_chart(history_thumbnail(ck.history), width="stretch",
                         config={"displayModeBar": False}, key="sidebar_thumb")
