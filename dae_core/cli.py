@@ -187,7 +187,8 @@ def cmd_refine(args) -> None:
     data = prepare_data(state.config, state.device)
     methods = tuple(args.methods.split(","))
     for event in refine(state, data, args.k, args.rounds, args.epochs, methods, args.threshold,
-                        args.weight, args.augment, args.seed, agreement=args.agreement):
+                        args.weight, args.augment, args.seed, agreement=args.agreement,
+                        invariant=args.invariant):
         if isinstance(event, RoundStart):
             print(f"round {event.round}: {event.method} pseudo-labels, {event.confident:.1%} trusted",
                   file=sys.stderr)
@@ -195,7 +196,9 @@ def cmd_refine(args) -> None:
             print(f"round {event.round} epoch {event.epoch}: recon {event.recon_loss:.5f} "
                   f"val {event.val_loss:.5f} ce {event.ce_loss:.4f} {event.seconds:.1f}s", file=sys.stderr)
     recipe = {"refined_from": Path(args.checkpoint).stem, "refine_rounds": args.rounds,
-              "refine_epochs": args.epochs, "refine_methods": args.methods}
+              "refine_epochs": args.epochs, "refine_methods": args.methods,
+              "refine_weight": args.weight, "refine_augment": args.augment,
+              "refine_invariant": args.invariant}
     ckpt_io.save_state(state, args.out, {"val_mse": state.history[-1]["val_loss"], **recipe})
     _emit(args, {"checkpoint": str(args.out), **recipe, "history": state.history},
           f"saved {args.out}; val MSE {state.history[-1]['val_loss']:.5f}")
@@ -285,6 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--agreement", type=float, default=0.9, help="min share of agreeing neighbours")
     sp.add_argument("--weight", type=float, default=1.0, help="weight of the cross-entropy term")
     sp.add_argument("--augment", type=float, default=0.5)
+    sp.add_argument("--invariant", action="store_true",
+                    help="reconstruct the un-jittered image, so the code drops pose")
     sp.add_argument("--seed", type=int, default=0)
     sp = command("train-classifier", cmd_train_classifier, "train the digit classifier that scores samples")
     sp.add_argument("--out", default=str(ckpt_io.CHECKPOINT_DIR / "classifiers" / "mnist-cnn.pt"))

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .cluster import cluster
+from .cluster import cluster, match_clusters
 from .data import add_noise, random_affine
 from .errors import DaeError
 from .latent import encode
@@ -71,11 +71,24 @@ def pseudo_labels(z: np.ndarray, k: int, method: str, seed: int, threshold: floa
     return fitted.labels, (fitted.confidence >= threshold) & (agree >= agreement), seconds
 
 
+def align_labels(reference: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Renumber the clusters of `labels` to agree most with `reference` (Hungarian matching)."""
+    mapping = match_clusters(reference, labels)
+    lookup = np.arange(labels.max() + 1)
+    for cluster_id, ref_id in mapping.items():
+        lookup[cluster_id] = ref_id
+    return lookup[labels]
+
+
 def refine(state: TrainState, data: TrainData, k: int = 10, rounds: int = 2,
            epochs: int = 5, methods: tuple[str, ...] = ("umap-gmm", "gmm"), threshold: float = 0.95,
            weight: float = 1.0, augment: float = 0.5, seed: int = 0, agreement: float = 0.9,
-           stop: threading.Event | None = None) -> Iterator[RoundStart | RefineStats]:
+           invariant: bool = False, stop: threading.Event | None = None
+           ) -> Iterator[RoundStart | RefineStats]:
     """Fine-tune state.model in place; round r takes its pseudo-labels with methods[min(r, -1)].
+
+    With `invariant`, the decoder is asked for the un-jittered image: pose is then noise the code
+    cannot use, so the code keeps the shape (the affine jitter becomes part of the corruption).
 
     The history gains one entry per epoch, marked with its stage ("refine-1", ...).
     """
@@ -83,14 +96,20 @@ def refine(state: TrainState, data: TrainData, k: int = 10, rounds: int = 2,
         raise DaeError("refine needs rounds >= 1, epochs >= 1, threshold and agreement in [0, 1] "
                        "and a weight >= 0")
     cfg, model, device = state.config, state.model, state.device
-    head = torch.nn.Linear(cfg.latent_dim, k).to(device)
+    with torch.random.fork_rng(devices=[]):  # the head's init from `seed`: runs reproduce
+        torch.manual_seed(seed)
+        head = torch.nn.Linear(cfg.latent_dim, k).to(device)
     params = list(model.parameters()) + list(head.parameters())
     opt = torch.optim.Adam(params, lr=cfg.lr)
     x_train, n, bs = data.x_train, len(data.x_train), cfg.batch_size
+    previous = None
     for r in range(1, rounds + 1):
         method = methods[min(r - 1, len(methods) - 1)]
         labels, mask, seconds = pseudo_labels(encode(model, x_train), k, method, seed, threshold,
                                               agreement)
+        if previous is not None:  # keep the head's classes: cluster ids are arbitrary per fit
+            labels = align_labels(previous, labels)
+        previous = labels
         yield RoundStart(r, method, float(mask.mean()), seconds, labels, mask)
         y = torch.as_tensor(np.where(mask, labels, -100), dtype=torch.long, device=device)  # -100: ignored
         for e in range(1, epochs + 1):
@@ -102,9 +121,10 @@ def refine(state: TrainState, data: TrainData, k: int = 10, rounds: int = 2,
                 if stop is not None and stop.is_set():
                     return
                 idx = perm[b * bs: (b + 1) * bs]
-                x = random_affine(x_train[idx], augment, g)
+                clean = x_train[idx]
+                x = random_affine(clean, augment, g)
                 z = model.encode(add_noise(x, cfg.noise, cfg.noise_strength, g))
-                recon = F.mse_loss(model.decode(z), x)
+                recon = F.mse_loss(model.decode(z), clean if invariant else x)
                 ce = F.cross_entropy(head(z), y[idx], ignore_index=-100) if (y[idx] >= 0).any() \
                     else z.sum() * 0
                 loss = recon + weight * ce

@@ -1,14 +1,17 @@
 """Cluster-guided fine-tuning on tiny data: pseudo-label filtering, history, CLI."""
+import copy
 import json
 
 import numpy as np
 import pytest
+import torch
 
 from dae_core import checkpoint as ckpt_io
 from dae_core.cli import main
 from dae_core.config import TrainConfig
 from dae_core.errors import DaeError
-from dae_core.refine import RefineStats, RoundStart, neighbour_agreement, pseudo_labels, refine
+from dae_core.refine import (RefineStats, RoundStart, align_labels, neighbour_agreement, pseudo_labels,
+                             refine)
 from dae_core.train import new_state, prepare_data
 
 
@@ -30,6 +33,16 @@ def test_pseudo_labels_trust_only_confident_agreeing_points():
     assert mask.mean() > 0.9 and "neighbours" in seconds
     _, strict, _ = pseudo_labels(z, 3, "gmm", 0, threshold=1.01, agreement=0.9)
     assert not strict.any()
+
+
+def test_align_labels_undoes_a_permutation_of_cluster_ids():
+    rng = np.random.default_rng(2)
+    reference = rng.integers(0, 4, 200)
+    permuted = np.array([2, 0, 3, 1])[reference]
+    permuted[:10] = rng.integers(0, 4, 10)  # a few points that changed cluster
+    aligned = align_labels(reference, permuted)
+    assert (aligned[10:] == reference[10:]).all()
+    assert sorted(np.unique(aligned)) == [0, 1, 2, 3]
 
 
 @pytest.fixture(scope="module")
@@ -67,3 +80,21 @@ def test_cli_refine_writes_a_loadable_checkpoint(tmp_path, capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["history"][-1]["stage"] == "refine-1"
     assert ckpt_io.load(out).metrics["refined_from"] == "a"
+
+
+def _refined_weights(tiny, **kwargs):
+    state = copy.deepcopy(tiny[0])
+    list(refine(state, tiny[1], k=3, rounds=1, epochs=1, methods=("kmeans",), threshold=0.0,
+                agreement=0.0, **kwargs))
+    return [p.detach() for p in state.model.parameters()]
+
+
+def test_invariant_changes_only_the_reconstruction_target_of_jittered_images(tiny):
+    """Without jitter the clean and the jittered image are one: invariant makes no difference."""
+    plain = _refined_weights(tiny, augment=0.0)
+    assert all(torch.equal(a, b) for a, b in zip(plain, _refined_weights(tiny, augment=0.0,
+                                                                           invariant=True)))
+    jittered = _refined_weights(tiny, augment=1.0)
+    assert all(torch.equal(a, b) for a, b in zip(jittered, _refined_weights(tiny, augment=1.0)))
+    assert not all(torch.equal(a, b) for a, b in zip(jittered, _refined_weights(
+        tiny, augment=1.0, invariant=True)))
