@@ -102,8 +102,10 @@ def cmd_cluster(args) -> None:
     if args.seeds > 1:
         result["over_seeds"] = {"seeds": args.seeds, **summarize(runs)}
     if args.save_metrics:
-        ckpt_io.with_metrics(args.checkpoint, {f"{args.method}_accuracy": runs[0].train.accuracy,
-                                               f"{args.method}_nmi": runs[0].train.nmi})
+        card = {f"{args.method}_accuracy": runs[0].train.accuracy, f"{args.method}_nmi": runs[0].train.nmi}
+        if runs[0].test is not None:
+            card[f"{args.method}_test_accuracy"] = runs[0].test.accuracy
+        ckpt_io.with_metrics(args.checkpoint, card)
     text = (f"{args.method} k={args.k} on {len(codes.z_train)} training codes: accuracy "
             f"{runs[0].train.accuracy:.4f}  NMI {runs[0].train.nmi:.4f}  ARI {runs[0].train.ari:.4f}\n"
             f"cluster -> digit: {runs[0].train.mapping}")

@@ -63,6 +63,15 @@ def test_cluster(capsys, ckpt_copy):
     assert confusion.sum() == result["n_train"] == 240
 
 
+def test_cluster_save_metrics_records_train_and_test_scores_on_the_card(capsys, ckpt_copy):
+    code, result, _ = run(capsys, "cluster", "--checkpoint", str(ckpt_copy), "--method", "gmm",
+                          "--save-metrics", "--json")
+    assert code == 0
+    card = checkpoint.load(ckpt_copy).metrics
+    assert card["gmm_accuracy"] == result["accuracy"] and card["gmm_nmi"] == result["nmi"]
+    assert card["gmm_test_accuracy"] == result["test"]["accuracy"]
+
+
 def test_generate(capsys, ckpt_copy, tmp_path):
     out = tmp_path / "f.npy"
     code, result, _ = run(capsys, "generate", "--checkpoint", str(ckpt_copy), "--n", "5",
