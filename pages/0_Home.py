@@ -19,7 +19,7 @@ The model picker in the sidebar is shared by every page; it opens on the shipped
 - **Train** a model with a live loss chart; stop, continue, save and compare runs.
 - **Denoise** test digits or your own image, and see how error grows with noise.
 - **Generate** digits from sampled codes, and morph one live with the latent sliders.
-- **Cluster** the codes with k-means and see how well clusters match digits.
+- **Cluster** the codes (k-means, GMM, UMAP + GMM) and see how well clusters match digits.
 """
 )
 
