@@ -14,7 +14,7 @@ import torch
 from .config import ConfigError, TrainConfig
 from .errors import DaeError
 from .model import DenoisingAutoencoder
-from .train import TrainState, make_optimizer, resolve_device
+from .train import TrainState, make_optimizer, place, resolve_device
 
 FORMAT = "dae-lab-checkpoint"
 FORMAT_VERSION = 1
@@ -148,7 +148,7 @@ def from_payload(payload: dict, path: Path | None = None, device: str | None = N
     bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
         raise CheckpointError(f"{label} has NaN or infinite weights (in {bad[0]})")
-    model.to(resolve_device(device or "cpu")).eval()
+    model = place(model, resolve_device(device or "cpu")).eval()  # the layout training used
     history = payload.get("history") if isinstance(payload.get("history"), list) else []
     metrics = payload.get("metrics") if isinstance(payload.get("metrics"), dict) else {}
     opt = payload.get("optimizer") if isinstance(payload.get("optimizer"), dict) else None
@@ -164,7 +164,7 @@ def load(path: str | Path, device: str | None = None) -> Checkpoint:
 def to_state(ckpt: Checkpoint, device: str | None = None) -> TrainState:
     """A TrainState that continues training from the checkpoint (optimizer state included)."""
     dev = resolve_device(device or ckpt.config.device)
-    model = copy.deepcopy(ckpt.model).to(dev)  # never train a (possibly cached) loaded model
+    model = place(copy.deepcopy(ckpt.model), dev)  # never train a (possibly cached) loaded model
     opt = make_optimizer(model, ckpt.config, dev)
     if ckpt.optimizer_state:
         try:

@@ -95,13 +95,24 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.devic
     return torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=fused or None)
 
 
+def place(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """Move a model to the training device, in the memory layout its convolutions run fastest in.
+
+    On CPU that is channels-last (NHWC): oneDNN then skips a reorder between the plain and its
+    blocked layout around every layer, and an epoch of the reference model takes ~20% less time
+    (benchmarks/bench_train.py). The values are the same model's; only the strides differ.
+    """
+    model = model.to(device)
+    return model.to(memory_format=torch.channels_last) if device.type == "cpu" else model
+
+
 def new_state(cfg: TrainConfig) -> TrainState:
     """A fresh model whose initial weights depend only on cfg.seed."""
     device = resolve_device(cfg.device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         model = DenoisingAutoencoder(cfg.latent_dim, cfg.width)
-    model.to(device)
+    model = place(model, device)
     return TrainState(cfg, model, make_optimizer(model, cfg, device), device)
 
 
