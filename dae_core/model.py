@@ -4,8 +4,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .layers import ConvTranspose2d
-
 
 class Encoder(nn.Module):
     """(B, 1, 28, 28) in [0, 1] -> (B, d)."""
@@ -53,7 +51,7 @@ class Decoder(nn.Module):
             nn.ConvTranspose2d(c2, c1, 3, stride=2, padding=1, output_padding=1),  # (B, 8, 14, 14)
             nn.BatchNorm2d(c1),
             nn.ReLU(True),
-            ConvTranspose2d(c1, 1, 3, stride=2, padding=1, output_padding=1),  # (B, 1, 28, 28)
+            nn.ConvTranspose2d(c1, 1, 3, stride=2, padding=1, output_padding=1),  # (B, 1, 28, 28)
         )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
