@@ -66,9 +66,15 @@ def reference_epochs(epochs: int = 2, seed: int = 0, device: str = "cpu") -> Ite
             yield time.perf_counter() - t
 
 
-def engine_epochs(epochs: int = 2, seed: int = 0, device: str = "cpu") -> Iterator[float]:
-    """Seconds of each epoch of our engine on the reference configuration."""
+def engine_epochs(epochs: int = 2, seed: int = 0, device: str = "cpu",
+                  memory_format: torch.memory_format | None = None) -> Iterator[float]:
+    """Seconds of each epoch of our engine on the reference configuration.
+
+    `memory_format` overrides the layout `place()` picks, to measure that choice.
+    """
     state = new_state(TrainConfig(seed=seed, device=device, epochs=epochs))
+    if memory_format is not None:
+        state.model.to(memory_format=memory_format)
     data = prepare_data(state.config, state.device)
     return (e.seconds for e in fit(state, data) if isinstance(e, EpochStats))
 
