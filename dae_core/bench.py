@@ -79,6 +79,63 @@ def engine_epochs(epochs: int = 2, seed: int = 0, device: str = "cpu",
     return (e.seconds for e in fit(state, data) if isinstance(e, EpochStats))
 
 
+class _OpTimer:
+    """Adds up the wall time of every aten op run under it, keyed by op name and input shapes.
+
+    On the CPU an op returns only when its work is done, so its wall time is its cost, in the
+    engine's real state (caches, page faults, sleeping threads), unlike a kernel timed alone.
+    """
+
+    def __init__(self) -> None:
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        timer = self
+
+        class Mode(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                t = time.perf_counter()
+                out = func(*args, **(kwargs or {}))
+                key = (func.__name__, tuple(tuple(a.shape) for a in args if isinstance(a, torch.Tensor))[:2])
+                timer.seconds[key] = timer.seconds.get(key, 0.0) + time.perf_counter() - t
+                timer.calls[key] = timer.calls.get(key, 0) + 1
+                return out
+
+        self.mode = Mode()
+        self.seconds: dict = {}
+        self.calls: dict = {}
+
+
+def op_times(batches: int = 60, warmup: int = 20, config: TrainConfig | None = None) -> dict:
+    """Where a training step of the engine spends its time, op by op (CPU only).
+
+    Runs `warmup` batches, then times `batches` more with every aten op timed; returns the
+    wall milliseconds per step (the timer's own overhead included), minor page faults per
+    step, and the ops sorted by milliseconds per step.
+    """
+    import resource
+
+    cfg = config or TrainConfig(epochs=1)
+    state = new_state(cfg.replace(device="cpu", epochs=1))
+    data = prepare_data(state.config, state.device)
+    steps = fit(state, data, report_every=1)
+    for _ in range(warmup):
+        next(steps)
+    timer = _OpTimer()
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    with timer.mode:
+        t = time.perf_counter()
+        for _ in range(batches):
+            next(steps)
+        wall = time.perf_counter() - t
+    steps.close()
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+    ops = [{"op": name, "shapes": shapes, "ms_per_step": 1000 * s / batches,
+            "calls_per_step": timer.calls[(name, shapes)] / batches}
+           for (name, shapes), s in sorted(timer.seconds.items(), key=lambda kv: -kv[1])]
+    return {"wall_ms_per_step": 1000 * wall / batches, "ops_ms_per_step": 1000 * sum(timer.seconds.values()) / batches,
+            "minor_faults_per_step": faults / batches, "ops": ops}
+
+
 def cluster_seconds(checkpoint_path: str | Path | None = None) -> dict:
     """Encode the 48k training images + k-means (k=10) + Hungarian, timed end to end."""
     from . import checkpoint as ckpt_io

@@ -20,3 +20,17 @@ def test_pipelines_take_turns_and_the_ratio_is_of_medians(monkeypatch):
     assert out["ours_epoch_s"] == 2.0 and out["reference_epoch_s"] == 4.0
     assert out["ratio"] == 0.5
     assert out["ratios_per_epoch"] == [0.25, 0.75, 0.25]
+
+
+def test_op_times_sees_the_training_steps_convolutions():
+    from dae_core.config import TrainConfig
+
+    r = bench.op_times(batches=3, warmup=1, config=TrainConfig(train_subset=2048, batch_size=64))
+    by_op = {}
+    for op in r["ops"]:
+        by_op[op["op"]] = by_op.get(op["op"], 0) + op["calls_per_step"]
+    # six convolution layers forward and backward, one fused Adam step, per training step
+    assert by_op["convolution.default"] == 6 and by_op["convolution_backward.default"] == 6
+    assert by_op["_fused_adam_.default"] == 1
+    assert 0 < r["ops_ms_per_step"] <= r["wall_ms_per_step"]
+    assert [op["ms_per_step"] for op in r["ops"]] == sorted((op["ms_per_step"] for op in r["ops"]), reverse=True)
