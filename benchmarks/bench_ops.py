@@ -13,6 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dae_core.bench import op_times  # noqa: E402
+from dae_core.errors import DaeError  # noqa: E402
 
 
 def main() -> None:
@@ -21,7 +22,10 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=20)
     p.add_argument("--top", type=int, default=25)
     args = p.parse_args()
-    r = op_times(args.batches, args.warmup)
+    try:
+        r = op_times(args.batches, args.warmup)
+    except DaeError as e:
+        sys.exit(f"error: {e}")
     print(f"step: {r['wall_ms_per_step']:.2f} ms wall (timer included), {r['ops_ms_per_step']:.2f} ms in ops, "
           f"{r['minor_faults_per_step']:.0f} minor page faults")
     for op in r["ops"][: args.top]:

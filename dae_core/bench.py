@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import math
 import shutil
 import statistics
 import tempfile
@@ -11,9 +12,11 @@ from typing import Iterator
 
 import torch
 import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from .config import TrainConfig
 from .data import DATA_DIR, MNIST_MD5
+from .errors import DaeError
 from .model import DenoisingAutoencoder
 from .train import EpochStats, fit, new_state, prepare_data
 
@@ -79,7 +82,7 @@ def engine_epochs(epochs: int = 2, seed: int = 0, device: str = "cpu",
     return (e.seconds for e in fit(state, data) if isinstance(e, EpochStats))
 
 
-class _OpTimer:
+class _OpTimer(TorchDispatchMode):
     """Adds up the wall time of every aten op run under it, keyed by op name and input shapes.
 
     On the CPU an op returns only when its work is done, so its wall time is its cost, in the
@@ -87,22 +90,17 @@ class _OpTimer:
     """
 
     def __init__(self) -> None:
-        from torch.utils._python_dispatch import TorchDispatchMode
-
-        timer = self
-
-        class Mode(TorchDispatchMode):
-            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-                t = time.perf_counter()
-                out = func(*args, **(kwargs or {}))
-                key = (func.__name__, tuple(tuple(a.shape) for a in args if isinstance(a, torch.Tensor))[:2])
-                timer.seconds[key] = timer.seconds.get(key, 0.0) + time.perf_counter() - t
-                timer.calls[key] = timer.calls.get(key, 0) + 1
-                return out
-
-        self.mode = Mode()
+        super().__init__()
         self.seconds: dict = {}
         self.calls: dict = {}
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        t = time.perf_counter()
+        out = func(*args, **(kwargs or {}))
+        key = (func.__name__, tuple(tuple(a.shape) for a in args if isinstance(a, torch.Tensor))[:2])
+        self.seconds[key] = self.seconds.get(key, 0.0) + time.perf_counter() - t
+        self.calls[key] = self.calls.get(key, 0) + 1
+        return out
 
 
 def op_times(batches: int = 60, warmup: int = 20, config: TrainConfig | None = None) -> dict:
@@ -114,15 +112,18 @@ def op_times(batches: int = 60, warmup: int = 20, config: TrainConfig | None = N
     """
     import resource
 
-    cfg = config or TrainConfig(epochs=1)
-    state = new_state(cfg.replace(device="cpu", epochs=1))
+    state = new_state((config or TrainConfig()).replace(device="cpu", epochs=1))
     data = prepare_data(state.config, state.device)
+    n_batches = math.ceil(len(data.x_train) / state.config.batch_size)
+    if warmup + batches > n_batches:  # the epoch's end would add validation to the timings
+        raise DaeError(f"warmup + batches must fit in one epoch ({n_batches} batches), "
+                       f"got {warmup} + {batches}")
     steps = fit(state, data, report_every=1)
     for _ in range(warmup):
         next(steps)
     timer = _OpTimer()
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    with timer.mode:
+    with timer:
         t = time.perf_counter()
         for _ in range(batches):
             next(steps)

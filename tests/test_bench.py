@@ -1,5 +1,9 @@
 """The benchmark alternates the two pipelines epoch by epoch and reports their ratio."""
+import pytest
+
 from dae_core import bench
+from dae_core.config import TrainConfig
+from dae_core.errors import DaeError
 
 
 def test_pipelines_take_turns_and_the_ratio_is_of_medians(monkeypatch):
@@ -23,8 +27,6 @@ def test_pipelines_take_turns_and_the_ratio_is_of_medians(monkeypatch):
 
 
 def test_op_times_sees_the_training_steps_convolutions():
-    from dae_core.config import TrainConfig
-
     r = bench.op_times(batches=3, warmup=1, config=TrainConfig(train_subset=2048, batch_size=64))
     by_op = {}
     for op in r["ops"]:
@@ -34,3 +36,8 @@ def test_op_times_sees_the_training_steps_convolutions():
     assert by_op["_fused_adam_.default"] == 1
     assert 0 < r["ops_ms_per_step"] <= r["wall_ms_per_step"]
     assert [op["ms_per_step"] for op in r["ops"]] == sorted((op["ms_per_step"] for op in r["ops"]), reverse=True)
+
+
+def test_op_times_refuses_more_steps_than_one_epoch_holds():
+    with pytest.raises(DaeError, match="fit in one epoch"):
+        bench.op_times(batches=30, warmup=0, config=TrainConfig(train_subset=2048, batch_size=64))
