@@ -8,7 +8,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -17,6 +17,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from .config import TrainConfig
 from .data import DATA_DIR, MNIST_MD5
 from .errors import DaeError
+from .layers import to_plain
 from .model import DenoisingAutoencoder
 from .train import EpochStats, fit, new_state, prepare_data
 
@@ -47,7 +48,7 @@ def reference_epochs(epochs: int = 2, seed: int = 0, device: str = "cpu") -> Ite
         train_dl = DataLoader(train_ds, batch_size=256, shuffle=False)
         val_dl = DataLoader(val_ds, batch_size=256, shuffle=False)
         torch.manual_seed(seed)
-        model = DenoisingAutoencoder(4).to(device)
+        model = to_plain(DenoisingAutoencoder(4)).to(device)  # PyTorch's layers only
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
         for _ in range(epochs):
             t = time.perf_counter()
@@ -70,14 +71,15 @@ def reference_epochs(epochs: int = 2, seed: int = 0, device: str = "cpu") -> Ite
 
 
 def engine_epochs(epochs: int = 2, seed: int = 0, device: str = "cpu",
-                  memory_format: torch.memory_format | None = None) -> Iterator[float]:
+                  adjust: Callable[[torch.nn.Module], object] | None = None) -> Iterator[float]:
     """Seconds of each epoch of our engine on the reference configuration.
 
-    `memory_format` overrides the layout `place()` picks, to measure that choice.
+    `adjust(model)` runs on the placed model before training, to measure one of the engine's
+    choices against its alternative (`benchmarks/bench_choices.py`).
     """
     state = new_state(TrainConfig(seed=seed, device=device, epochs=epochs))
-    if memory_format is not None:
-        state.model.to(memory_format=memory_format)
+    if adjust is not None:
+        adjust(state.model)
     data = prepare_data(state.config, state.device)
     return (e.seconds for e in fit(state, data) if isinstance(e, EpochStats))
 

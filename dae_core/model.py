@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .layers import NarrowConvTranspose2d
+
 
 class Encoder(nn.Module):
     """(B, 1, 28, 28) in [0, 1] -> (B, d)."""
@@ -51,7 +53,8 @@ class Decoder(nn.Module):
             nn.ConvTranspose2d(c2, c1, 3, stride=2, padding=1, output_padding=1),  # (B, 8, 14, 14)
             nn.BatchNorm2d(c1),
             nn.ReLU(True),
-            nn.ConvTranspose2d(c1, 1, 3, stride=2, padding=1, output_padding=1),  # (B, 1, 28, 28)
+            # nn.ConvTranspose2d, computed faster on CPU (dae_core/layers.py)
+            NarrowConvTranspose2d(c1, 1, 3, stride=2, padding=1, output_padding=1),  # (B, 1, 28, 28)
         )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

@@ -100,9 +100,9 @@ def place(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
 
     On CPU that is channels-last (NHWC): oneDNN then skips a reorder between the plain and its
     blocked layout around every layer, and an epoch of the reference model takes 2-17% less time
-    (three in-process A/Bs; `benchmarks/bench_layout.py` repeats one). Training and loading both
-    use it, so a model gives bit-identical outputs before saving and after loading. The values
-    are the same; only the strides differ.
+    (three in-process A/Bs; `benchmarks/bench_choices.py --undo layout` repeats one). Training
+    and loading both use it, so a model gives bit-identical outputs before saving and after
+    loading. The values are the same; only the strides differ.
     """
     model = model.to(device)
     return model.to(memory_format=torch.channels_last) if device.type == "cpu" else model
