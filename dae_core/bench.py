@@ -135,7 +135,8 @@ def op_times(batches: int = 60, warmup: int = 20, config: TrainConfig | None = N
     ops = [{"op": name, "shapes": shapes, "ms_per_step": 1000 * s / batches,
             "calls_per_step": timer.calls[(name, shapes)] / batches}
            for (name, shapes), s in sorted(timer.seconds.items(), key=lambda kv: -kv[1])]
-    return {"wall_ms_per_step": 1000 * wall / batches, "ops_ms_per_step": 1000 * sum(timer.seconds.values()) / batches,
+    return {"wall_ms_per_step": 1000 * wall / batches,
+            "ops_ms_per_step": 1000 * sum(timer.seconds.values()) / batches,
             "minor_faults_per_step": faults / batches, "ops": ops}
 
 

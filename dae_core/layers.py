@@ -1,13 +1,13 @@
-"""A transposed convolution that is faster on CPU when it has few output channels.
+"""A transposed convolution that is faster on CPU when it has one output channel.
 
 oneDNN computes a transposed convolution as the backward pass of a convolution, and for the
 decoder's last layer (8 -> 1 channels, stride 2) that kernel is the slowest op of a training
 step: 2.0-2.7 ms of ~20 ms at batch 256 (`python benchmarks/bench_ops.py`). The same sum can be
 taken in two cheap steps: a 1x1 convolution gives every input pixel's k*k contributions at once
 (a forward convolution, which oneDNN does well), and k*k strided adds place them in the output.
-That forward takes ~0.6 ms. The backward stays PyTorch's own (`aten.convolution_backward`).
-With more output channels the 1x1 convolution's many channels make it slower than oneDNN, so
-only narrow layers take this path.
+That forward takes 0.6-0.8 ms. The backward stays PyTorch's own (`aten.convolution_backward`).
+On the decoder's wider layers (16 and 8 output channels) this form was no faster than oneDNN,
+so only a layer with one output channel takes this path.
 """
 from __future__ import annotations
 
@@ -28,8 +28,10 @@ def conv_transpose2d_by_taps(x: torch.Tensor, weight: torch.Tensor, bias: torch.
     Ho, Wo = (H - 1) * sh - 2 * ph + kh + oph, (W - 1) * sw - 2 * pw + kw + opw
     # (B, kh*kw*c_out, H, W): channel (ky, kx, c) is what pixel (i, j) adds at output (i*s+ky-p, j*s+kx-p)
     y = F.conv2d(x, weight.permute(2, 3, 1, 0).reshape(kh * kw * c_out, -1, 1, 1))
-    y = y.permute(0, 2, 3, 1).reshape(B, H, W, kh, kw, c_out) if y.is_contiguous(memory_format=torch.channels_last) \
-        else y.view(B, kh, kw, c_out, H, W).permute(0, 4, 5, 1, 2, 3)
+    if y.is_contiguous(memory_format=torch.channels_last):
+        y = y.permute(0, 2, 3, 1).reshape(B, H, W, kh, kw, c_out)
+    else:
+        y = y.reshape(B, kh, kw, c_out, H, W).permute(0, 4, 5, 1, 2, 3)
     out = torch.empty(B, c_out, Ho, Wo, dtype=x.dtype, device=x.device, memory_format=torch.channels_last)
     o = out.permute(0, 2, 3, 1)  # (B, Ho, Wo, c_out), a view
     if bias is None:
@@ -42,7 +44,9 @@ def conv_transpose2d_by_taps(x: torch.Tensor, weight: torch.Tensor, bias: torch.
             j0, j1 = _inputs_inside(kx, pw, sw, W, Wo)
             if i1 > i0 and j1 > j0:
                 oy, ox = i0 * sh + ky - ph, j0 * sw + kx - pw
-                o[:, oy: oy + (i1 - i0 - 1) * sh + 1: sh, ox: ox + (j1 - j0 - 1) * sw + 1: sw] += y[:, i0:i1, j0:j1, ky, kx]
+                rows = slice(oy, oy + (i1 - i0 - 1) * sh + 1, sh)
+                cols = slice(ox, ox + (j1 - j0 - 1) * sw + 1, sw)
+                o[:, rows, cols] += y[:, i0:i1, j0:j1, ky, kx]
     return out
 
 
