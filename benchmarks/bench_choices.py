@@ -1,10 +1,10 @@
 """Whole engine epochs with one of its speed choices undone, taking turns with the engine as it is.
 
-    python benchmarks/bench_choices.py [--undo layout|output-layer] [--rounds 9]
+    python benchmarks/bench_choices.py [--undo native|layout] [--rounds 9]
 
+  native        PyTorch's layers everywhere instead of `dae_core/native`'s kernels
+                (`dae_core.layers.to_plain`)
   layout        NCHW instead of channels-last (what `dae_core.train.place` picks on CPU)
-  output-layer  PyTorch's nn.ConvTranspose2d for the decoder's last layer instead of
-                `dae_core.layers.NarrowConvTranspose2d`
 
 The two take turns, one epoch each, in one process (as `bench_train.py` does with the
 reference), so the machine's drifting speed weighs on both; prints each one's median epoch and
@@ -24,13 +24,13 @@ from dae_core.layers import to_plain  # noqa: E402
 
 UNDO = {
     "layout": lambda model: model.to(memory_format=torch.contiguous_format),
-    "output-layer": to_plain,
+    "native": to_plain,
 }
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--undo", choices=sorted(UNDO), default="output-layer")
+    p.add_argument("--undo", choices=sorted(UNDO), default="native")
     p.add_argument("--rounds", type=int, default=9)
     args = p.parse_args()
     pairs = list(zip(engine_epochs(args.rounds), engine_epochs(args.rounds, adjust=UNDO[args.undo])))

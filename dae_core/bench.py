@@ -1,6 +1,7 @@
 """Timings in one run on one machine: the reference pipeline against our engine, and clustering."""
 from __future__ import annotations
 
+import contextlib
 import gzip
 import math
 import shutil
@@ -14,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from . import native
 from .config import TrainConfig
 from .data import DATA_DIR, MNIST_MD5
 from .errors import DaeError
@@ -100,15 +102,42 @@ class _OpTimer(TorchDispatchMode):
         t = time.perf_counter()
         out = func(*args, **(kwargs or {}))
         key = (func.__name__, tuple(tuple(a.shape) for a in args if isinstance(a, torch.Tensor))[:2])
-        self.seconds[key] = self.seconds.get(key, 0.0) + time.perf_counter() - t
-        self.calls[key] = self.calls.get(key, 0) + 1
+        self.add(key, time.perf_counter() - t)
         return out
+
+    def add(self, key: tuple, seconds: float) -> None:
+        self.seconds[key] = self.seconds.get(key, 0.0) + seconds
+        self.calls[key] = self.calls.get(key, 0) + 1
+
+    @contextlib.contextmanager
+    def kernels(self):
+        """Also time dae_core/native's kernels (ctypes calls, which aten's dispatch never sees)."""
+        lib = native.library()
+        names = list(native.SIGNATURES) if lib is not None else []
+        originals = {name: getattr(lib, name) for name in names}
+
+        def timed(name, fn):
+            def call(*args):
+                t = time.perf_counter()
+                out = fn(*args)
+                self.add((f"dae_core.native.{name}", ()), time.perf_counter() - t)
+                return out
+            return call
+
+        for name, fn in originals.items():
+            setattr(lib, name, timed(name, fn))
+        try:
+            yield self
+        finally:
+            for name, fn in originals.items():
+                setattr(lib, name, fn)
 
 
 def op_times(batches: int = 60, warmup: int = 20, config: TrainConfig | None = None) -> dict:
     """Where a training step of the engine spends its time, op by op (CPU only).
 
-    Runs `warmup` batches, then times `batches` more with every aten op timed; returns the
+    Runs `warmup` batches, then times `batches` more with every aten op and native kernel timed
+    (named "dae_core.native.NAME"); returns the
     wall milliseconds per step (the timer's own overhead included), minor page faults per
     step, and the ops sorted by milliseconds per step.
     """
@@ -125,7 +154,7 @@ def op_times(batches: int = 60, warmup: int = 20, config: TrainConfig | None = N
         next(steps)
     timer = _OpTimer()
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    with timer:
+    with timer, timer.kernels():
         t = time.perf_counter()
         for _ in range(batches):
             next(steps)

@@ -1,96 +1,80 @@
-"""A transposed convolution that is faster on CPU when it has one output channel.
+"""nn.Conv2d, nn.ConvTranspose2d and nn.BatchNorm2d that run dae_core/native's kernels on CPU.
 
-oneDNN computes a transposed convolution as the backward pass of a convolution, and for the
-decoder's last layer (8 -> 1 channels, stride 2) that kernel is the slowest op of a training
-step: 2.0-2.7 ms of ~20 ms at batch 256 (`python benchmarks/bench_ops.py`). The same sum can be
-taken in two cheap steps: a 1x1 convolution gives every input pixel's k*k contributions at once
-(a forward convolution, which oneDNN does well), and k*k strided adds place them in the output.
-That forward takes 0.6-0.8 ms. The backward stays PyTorch's own (`aten.convolution_backward`).
-On the decoder's wider layers (16 and 8 output channels) this form was no faster than oneDNN,
-so only a layer with one output channel takes this path.
+Each is PyTorch's layer with the same parameters and state dict. On a CPU float32 input whose
+layer is one of the shapes the kernels serve (the reference model's 3x3 stride-2 layers and
+their BatchNorm in training), it calls them; anywhere else (CUDA, other shapes, no C compiler,
+DAE_NATIVE=0) it is exactly PyTorch's layer. `to_plain` turns a model back into PyTorch's
+classes: the reference pipeline, and the measure of what the kernels gain.
 """
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-
-def conv_transpose2d_by_taps(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
-                             stride: tuple, padding: tuple, output_padding: tuple) -> torch.Tensor:
-    """F.conv_transpose2d (groups 1, dilation 1) as a 1x1 convolution + one strided add per tap.
-
-    Output (i*s + k - p) receives input pixel i through tap k. The result is channels-last.
-    """
-    B, _, H, W = x.shape
-    c_out, kh, kw = weight.shape[1:]
-    (sh, sw), (ph, pw), (oph, opw) = stride, padding, output_padding
-    Ho, Wo = (H - 1) * sh - 2 * ph + kh + oph, (W - 1) * sw - 2 * pw + kw + opw
-    # (B, kh*kw*c_out, H, W): channel (ky, kx, c) is what pixel (i, j) adds at output (i*s+ky-p, j*s+kx-p)
-    y = F.conv2d(x, weight.permute(2, 3, 1, 0).reshape(kh * kw * c_out, -1, 1, 1))
-    if y.is_contiguous(memory_format=torch.channels_last):
-        y = y.permute(0, 2, 3, 1).reshape(B, H, W, kh, kw, c_out)
-    else:
-        y = y.reshape(B, kh, kw, c_out, H, W).permute(0, 4, 5, 1, 2, 3)
-    out = torch.empty(B, c_out, Ho, Wo, dtype=x.dtype, device=x.device, memory_format=torch.channels_last)
-    o = out.permute(0, 2, 3, 1)  # (B, Ho, Wo, c_out), a view
-    if bias is None:
-        o.zero_()
-    else:
-        o.copy_(bias.expand(B, Ho, Wo, c_out))
-    for ky in range(kh):
-        i0, i1 = _inputs_inside(ky, ph, sh, H, Ho)
-        for kx in range(kw):
-            j0, j1 = _inputs_inside(kx, pw, sw, W, Wo)
-            if i1 > i0 and j1 > j0:
-                oy, ox = i0 * sh + ky - ph, j0 * sw + kx - pw
-                rows = slice(oy, oy + (i1 - i0 - 1) * sh + 1, sh)
-                cols = slice(ox, ox + (j1 - j0 - 1) * sw + 1, sw)
-                o[:, rows, cols] += y[:, i0:i1, j0:j1, ky, kx]
-    return out
+from . import native
+from .native import ops
 
 
-def _inputs_inside(k: int, p: int, s: int, n_in: int, n_out: int) -> tuple[int, int]:
-    """The input indices [i0, i1) whose tap k lands inside the output: 0 <= i*s + k - p < n_out."""
-    return max(0, (p - k + s - 1) // s), min(n_in, (n_out - k + p + s - 1) // s)
+def _native_input(x: torch.Tensor) -> bool:
+    return x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() == 4 and native.library() is not None
 
 
-class _ByTaps(torch.autograd.Function):
-    """Forward by taps; backward by PyTorch's convolution backward for the same layer."""
-
-    @staticmethod
-    def forward(ctx, x, weight, bias, stride, padding, output_padding):
-        ctx.save_for_backward(x, weight)
-        ctx.conv = (stride, padding, output_padding, None if bias is None else list(bias.shape))
-        return conv_transpose2d_by_taps(x, weight, bias, stride, padding, output_padding)
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad):
-        x, weight = ctx.saved_tensors
-        stride, padding, output_padding, bias_shape = ctx.conv
-        need = ctx.needs_input_grad
-        gx, gw, gb = torch.ops.aten.convolution_backward(
-            grad, x, weight, bias_shape, list(stride), list(padding), [1, 1], True, list(output_padding), 1,
-            [need[0], need[1], bias_shape is not None and need[2]])
-        return gx, gw, gb, None, None, None
+def _square_stride2(m: nn.Module) -> bool:
+    """A 3x3, stride-2, undilated, ungrouped, zero-padded layer with a bias and even padding."""
+    return (m.kernel_size == (3, 3) and m.stride == (2, 2) and m.dilation == (1, 1) and m.groups == 1
+            and m.padding_mode == "zeros" and m.bias is not None and m.padding[0] == m.padding[1] <= 1)
 
 
-class NarrowConvTranspose2d(nn.ConvTranspose2d):
-    """nn.ConvTranspose2d (same parameters, same state dict) that runs by taps on CPU when it has
-    one output channel (the case measured); elsewhere it is nn.ConvTranspose2d."""
+class Conv2d(nn.Conv2d):
+    """nn.Conv2d; native for 1 -> 8 channels (padding 1, even input) and the TAP_CHANNELS pairs."""
 
-    def forward(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
-        if (x.device.type != "cpu" or output_size is not None or x.dim() != 4 or self.out_channels != 1
-                or self.groups != 1 or self.dilation != (1, 1) or self.padding_mode != "zeros"):
-            return super().forward(x, output_size)
-        return _ByTaps.apply(x, self.weight, self.bias, self.stride, self.padding, self.output_padding)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if _native_input(x) and _square_stride2(self) and min(x.shape[-2:]) + 2 * self.padding[0] >= 3:
+            p = self.padding[0]
+            if (self.out_channels, self.in_channels) in native.TAP_CHANNELS:
+                return ops.Conv2dS2.apply(x, self.weight, self.bias, p)
+            if (self.in_channels, self.out_channels, p) == (1, 8, 1) and x.shape[-1] % 2 == x.shape[-2] % 2 == 0:
+                return ops.Conv1.apply(x, self.weight, self.bias)
+        return super().forward(x)
+
+
+class ConvTranspose2d(nn.ConvTranspose2d):
+    """nn.ConvTranspose2d; native for 8 -> 1 channels (padding 1, output padding 1) and the
+    TAP_CHANNELS pairs."""
+
+    def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
+        if (_native_input(x) and output_size is None and _square_stride2(self)
+                and self.output_padding[0] == self.output_padding[1] <= 1):
+            p, op = self.padding[0], self.output_padding[0]
+            if (self.in_channels, self.out_channels) in native.TAP_CHANNELS:
+                return ops.ConvTranspose2dS2.apply(x, self.weight, self.bias, p, op)
+            if (self.in_channels, self.out_channels, p, op) == (8, 1, 1, 1):
+                return ops.UpConv1.apply(x, self.weight, self.bias)
+        return super().forward(x, output_size)
+
+
+class BatchNorm2d(nn.BatchNorm2d):
+    """nn.BatchNorm2d; native in training mode (batch statistics) on 8 to 64 channels, a multiple of 8."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rows = x.numel() // max(x.shape[1], 1) if x.dim() == 4 else 0
+        if not (_native_input(x) and self.training and self.track_running_stats and self.momentum is not None
+                and self.affine and self.num_features % 8 == 0 and self.num_features <= 64 and rows > 1):
+            return super().forward(x)
+        y, mean, var = ops.BatchNormTrain.apply(x, self.weight, self.bias, self.eps)
+        with torch.no_grad():  # what nn.BatchNorm2d does to its running statistics in training
+            self.num_batches_tracked.add_(1)
+            self.running_mean.lerp_(mean, self.momentum)
+            self.running_var.lerp_(var * (rows / (rows - 1)), self.momentum)  # unbiased, as PyTorch keeps it
+        return y
+
+
+PLAIN = {Conv2d: nn.Conv2d, ConvTranspose2d: nn.ConvTranspose2d, BatchNorm2d: nn.BatchNorm2d}
 
 
 def to_plain(model: nn.Module) -> nn.Module:
-    """Turn every NarrowConvTranspose2d of `model` into PyTorch's nn.ConvTranspose2d, in place
-    (same parameters): the reference pipeline, or a measurement of this module's gain."""
+    """Turn every layer of this module into its PyTorch class, in place (same parameters)."""
     for m in model.modules():
-        if type(m) is NarrowConvTranspose2d:
-            m.__class__ = nn.ConvTranspose2d
+        if type(m) in PLAIN:
+            m.__class__ = PLAIN[type(m)]
     return model
