@@ -196,7 +196,8 @@ def run_all(epochs: int = 2, with_reference: bool = True, device: str = "cpu") -
     The two pipelines take turns, one epoch each, so a change in the machine's speed during
     the run (common on shared cores) weighs on both sides of the ratio alike.
     """
-    out = {"device": device, "threads": torch.get_num_threads(), "epochs_timed": epochs}
+    out = {"device": device, "threads": torch.get_num_threads(), "kernels": native.status(),
+           "epochs_timed": epochs}
     if with_reference:
         pairs = list(zip(engine_epochs(epochs, device=device), reference_epochs(epochs, device=device)))
         ours, ref = [o for o, _ in pairs], [r for _, r in pairs]

@@ -26,6 +26,7 @@ def test_pipelines_take_turns_and_the_ratio_is_of_medians(monkeypatch):
     assert out["ours_epoch_s"] == 2.0 and out["reference_epoch_s"] == 4.0
     assert out["ratio"] == 0.5
     assert out["ratios_per_epoch"] == [0.25, 0.75, 0.25]
+    assert out["kernels"] == native.status()  # which layers ran: the native kernels or PyTorch's
 
 
 def _calls_per_step(r):

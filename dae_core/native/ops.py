@@ -51,7 +51,8 @@ class Conv1(torch.autograd.Function):
         return gx, gw.permute(2, 0, 1).unsqueeze(1), gb
 
 
-def _call(kind, small, big, p, *tensors):
+def _call(kind: str, small: torch.Tensor, big: torch.Tensor, p: int, *tensors) -> None:
+    """kernels.c's `up`, `down` or `wgrad` between grids small (B, CS, h, w) and big (B, CB, Hb, Wb)."""
     (B, cs, h, w), (_, cb, hb, wb) = small.shape, big.shape
     fn = getattr(library(), f"{kind}_{cs}_{cb}")
     if fn(*[None if t is None else _p(t) for t in tensors], B, h, w, hb, wb, p, _threads()):
