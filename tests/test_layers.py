@@ -1,6 +1,7 @@
 """dae_core.layers computes what PyTorch's layers compute, forward and backward, with or without
 the native kernels; anything the kernels do not serve goes to PyTorch."""
 import copy
+import os
 import shutil
 
 import pytest
@@ -140,12 +141,15 @@ def test_native_training_steps_are_deterministic_and_track_pytorch():
 def test_kernels_build_wherever_a_c_compiler_is_found():
     if shutil.which("cc") is None and shutil.which("gcc") is None:
         pytest.skip("no C compiler here: PyTorch's layers run (the test above covers that)")
+    if os.environ.get("DAE_NATIVE") == "0":
+        pytest.skip("the kernels are turned off (DAE_NATIVE=0)")
     assert native.library() is not None, native.status()
     assert native.status().startswith("native kernels: ")
 
 
 def test_a_failed_build_leaves_pytorchs_layers_and_says_why(monkeypatch, tmp_path):
     monkeypatch.setattr(native, "_state", {})
+    monkeypatch.delenv("DAE_NATIVE", raising=False)
     monkeypatch.setenv("DAE_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("CC", "false")  # a "compiler" that always fails
     monkeypatch.setattr(native.shutil, "which", lambda name: "/bin/false" if name == "false" else None)
