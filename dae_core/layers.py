@@ -32,7 +32,7 @@ class Conv2d(nn.Conv2d):
         if _native_input(x) and _square_stride2(self) and min(x.shape[-2:]) + 2 * self.padding[0] >= 3:
             p = self.padding[0]
             if (self.out_channels, self.in_channels) in native.TAP_CHANNELS:
-                return ops.Conv2dS2.apply(x, self.weight, self.bias, p)
+                return ops.StrideTwoConv.apply(x, self.weight, self.bias, p, 0, False)
             if (self.in_channels, self.out_channels, p) == (1, 8, 1) and x.shape[-1] % 2 == x.shape[-2] % 2 == 0:
                 return ops.Conv1.apply(x, self.weight, self.bias)
         return super().forward(x)
@@ -47,7 +47,7 @@ class ConvTranspose2d(nn.ConvTranspose2d):
                 and self.output_padding[0] == self.output_padding[1] <= 1):
             p, op = self.padding[0], self.output_padding[0]
             if (self.in_channels, self.out_channels) in native.TAP_CHANNELS:
-                return ops.ConvTranspose2dS2.apply(x, self.weight, self.bias, p, op)
+                return ops.StrideTwoConv.apply(x, self.weight, self.bias, p, op, True)
             if (self.in_channels, self.out_channels, p, op) == (8, 1, 1, 1):
                 return ops.UpConv1.apply(x, self.weight, self.bias)
         return super().forward(x, output_size)

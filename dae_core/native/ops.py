@@ -59,26 +59,25 @@ def _call(kind: str, small: torch.Tensor, big: torch.Tensor, p: int, *tensors) -
         raise MemoryError(f"{kind}_{cs}_{cb} could not allocate its per-thread sums")
 
 
-def _weight_grads(small, big, p, gy):
-    """The weight (CS, CB, 3, 3) and bias (C of gy) gradients shared by both directions."""
-    gw = torch.empty(3, 3, small.shape[1], big.shape[1])
-    _call("wgrad", small, big, p, small, big, gw)
-    return gw.permute(2, 3, 0, 1), gy.sum((0, 2, 3))
-
-
-class Conv2dS2(torch.autograd.Function):
-    """Conv2d(CB -> CS, 3x3, stride 2, padding p), (CS, CB) in native.TAP_CHANNELS:
-    (B, CB, Hb, Wb) -> (B, CS, h, w). Its input gradient is the transposed layer's forward."""
+class StrideTwoConv(torch.autograd.Function):
+    """Conv2d(CB -> CS) (transposed=False) or ConvTranspose2d(CS -> CB) (transposed=True), 3x3,
+    stride 2, padding p, output padding op (transposed only), (CS, CB) in native.TAP_CHANNELS;
+    the weight is (CS, CB, 3, 3) either way. Conv2d maps the big grid (B, CB, Hb, Wb) to the
+    small one (B, CS, h, w); the transposed layer maps small to big. Each one's input gradient
+    is the other's forward, and they share the weight gradient."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, p):
-        B, _, hb, wb = x.shape
+    def forward(ctx, x, weight, bias, p, op, transposed):
+        B, _, H, W = x.shape
+        if transposed:
+            shape = (B, weight.shape[1], 2 * H + 1 - 2 * p + op, 2 * W + 1 - 2 * p + op)
+        else:
+            shape = (B, weight.shape[0], (H + 2 * p - 3) // 2 + 1, (W + 2 * p - 3) // 2 + 1)
         x = x.contiguous(memory_format=CL)
-        y = torch.empty(B, weight.shape[0], (hb + 2 * p - 3) // 2 + 1, (wb + 2 * p - 3) // 2 + 1,
-                        memory_format=CL)
-        _call("down", y, x, p, x, weight.permute(2, 3, 1, 0).contiguous(), bias.contiguous(), y)
+        y = torch.empty(shape, memory_format=CL)
+        _through(transposed, x, y, weight, bias.contiguous(), p)
         ctx.save_for_backward(x, weight)
-        ctx.p = p
+        ctx.p, ctx.transposed = p, transposed
         return y
 
     @staticmethod
@@ -87,32 +86,19 @@ class Conv2dS2(torch.autograd.Function):
         x, weight = ctx.saved_tensors
         gy = gy.contiguous(memory_format=CL)
         gx = torch.empty_like(x, memory_format=CL)
-        _call("up", gy, x, ctx.p, gy, weight.permute(2, 3, 0, 1).contiguous(), None, gx)
-        return (gx, *_weight_grads(gy, x, ctx.p, gy), None)
+        _through(not ctx.transposed, gy, gx, weight, None, ctx.p)
+        small, big = (x, gy) if ctx.transposed else (gy, x)
+        gw = torch.empty(3, 3, small.shape[1], big.shape[1])
+        _call("wgrad", small, big, ctx.p, small, big, gw)
+        return gx, gw.permute(2, 3, 0, 1), gy.sum((0, 2, 3)), None, None, None
 
 
-class ConvTranspose2dS2(torch.autograd.Function):
-    """ConvTranspose2d(CS -> CB, 3x3, stride 2, padding p, output padding op), (CS, CB) in
-    native.TAP_CHANNELS: (B, CS, h, w) -> (B, CB, Hb, Wb). Its input gradient is the Conv2d's forward."""
-
-    @staticmethod
-    def forward(ctx, x, weight, bias, p, op):
-        B, _, h, w = x.shape
-        x = x.contiguous(memory_format=CL)
-        y = torch.empty(B, weight.shape[1], 2 * h + 1 - 2 * p + op, 2 * w + 1 - 2 * p + op, memory_format=CL)
-        _call("up", x, y, p, x, weight.permute(2, 3, 0, 1).contiguous(), bias.contiguous(), y)
-        ctx.save_for_backward(x, weight)
-        ctx.p = p
-        return y
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, gy):
-        x, weight = ctx.saved_tensors
-        gy = gy.contiguous(memory_format=CL)
-        gx = torch.empty_like(x, memory_format=CL)
-        _call("down", x, gy, ctx.p, gy, weight.permute(2, 3, 1, 0).contiguous(), None, gx)
-        return (gx, *_weight_grads(x, gy, ctx.p, gy), None, None)
+def _through(up: bool, src: torch.Tensor, dst: torch.Tensor, weight, bias, p: int) -> None:
+    """dst = the layer applied to src: `up` scatters a small grid into a big one, else gathers."""
+    if up:
+        _call("up", src, dst, p, src, weight.permute(2, 3, 0, 1).contiguous(), bias, dst)  # (ky, kx, CS, CB)
+    else:
+        _call("down", dst, src, p, src, weight.permute(2, 3, 1, 0).contiguous(), bias, dst)  # (ky, kx, CB, CS)
 
 
 class UpConv1(torch.autograd.Function):
