@@ -98,9 +98,10 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.devic
 def place(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     """Move a model to `device`, in the memory layout its convolutions run fastest in there.
 
-    On CPU that is channels-last (NHWC): oneDNN then skips a reorder between the plain and its
-    blocked layout around every layer, and an epoch of the reference model takes 2-17% less time
-    (three in-process A/Bs; `benchmarks/bench_choices.py --undo layout` repeats one). Training
+    On CPU that is channels-last (NHWC): dae_core/native's kernels read it as it is, and oneDNN
+    (for the layers PyTorch runs) skips a reorder between the plain and its blocked layout around
+    every layer; with PyTorch's layers alone an epoch took 2-17% less time this way (three
+    in-process A/Bs; `benchmarks/bench_choices.py --undo layout` repeats one). Training
     and loading both use it, so a model gives bit-identical outputs before saving and after
     loading. The values are the same; only the strides differ.
     """
