@@ -20,7 +20,7 @@ def _native_input(x: torch.Tensor) -> bool:
 
 
 def _square_stride2(m: nn.Module) -> bool:
-    """A 3x3, stride-2, undilated, ungrouped, zero-padded layer with a bias and even padding."""
+    """A 3x3, stride-2, undilated, ungrouped, zero-padded layer with a bias, padded 0 or 1 on both axes."""
     return (m.kernel_size == (3, 3) and m.stride == (2, 2) and m.dilation == (1, 1) and m.groups == 1
             and m.padding_mode == "zeros" and m.bias is not None and m.padding[0] == m.padding[1] <= 1)
 

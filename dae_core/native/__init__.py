@@ -1,6 +1,6 @@
 """Hand-written CPU kernels for the reference model's narrow layers, built with the C compiler.
 
-oneDNN is tuned for wide layers; on this model's 1-, 8- and 16-channel layers it spends more
+oneDNN is tuned for wide layers; on this model's 1- to 32-channel layers it spends more
 time on setup and memory passes than on arithmetic, and no rewrite in PyTorch ops closed the
 gap (README, "Speed"). `kernels.c` computes those layers directly on channels-last tensors.
 It is compiled once per machine and source version (`cc -O3 -march=native -fopenmp`, ~1 s)
@@ -32,7 +32,7 @@ SIGNATURES = {  # name: (argument types, return type)
     "bn_forward": ([_P, _P, _P, _P, _P, _P, _P, _L, _I, _F, _I], None),
     "bn_backward": ([_P, _P, _P, _P, _P, _P, _P, _P, _L, _I, _I], None),
 }
-TAP_CHANNELS = ((16, 8), (32, 16))  # (small grid, big grid) channel pairs of kernels.c's TAP_KERNELS
+TAP_CHANNELS = ((16, 8), (32, 16))  # (small grid, big grid) channels: kernels.c's taps.h instances
 for _cs, _cb in TAP_CHANNELS:
     SIGNATURES[f"up_{_cs}_{_cb}"] = SIGNATURES[f"down_{_cs}_{_cb}"] = ([_P, _P, _P, _P] + [_I] * 7, None)
     SIGNATURES[f"wgrad_{_cs}_{_cb}"] = ([_P, _P, _P] + [_I] * 7, _I)
