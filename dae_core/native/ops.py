@@ -15,12 +15,15 @@ from . import library
 CL = torch.channels_last
 
 
-def _p(t: torch.Tensor) -> ctypes.c_void_p:
-    return ctypes.c_void_p(t.data_ptr())
+def _run(name: str, *args):
+    """Call kernel `name` of kernels.c with `args` and the thread count; tensors go as pointers.
 
-
-def _threads() -> int:
-    return max(1, min(torch.get_num_threads(), 256))  # kernels.c keeps per-thread sums for <= 256
+    The tensors stay referenced by `args` until the call returns, so a temporary (a
+    `.contiguous()` copy written inline) is never freed under the kernel.
+    """
+    ptrs = [ctypes.c_void_p(a.data_ptr()) if isinstance(a, torch.Tensor) else a for a in args]
+    threads = max(1, min(torch.get_num_threads(), 256))  # kernels.c keeps per-thread sums for <= 256
+    return getattr(library(), name)(*ptrs, threads)
 
 
 class Conv1(torch.autograd.Function):
@@ -32,7 +35,7 @@ class Conv1(torch.autograd.Function):
         x = x.contiguous()
         y = torch.empty(B, 8, H // 2, W // 2, memory_format=CL)
         w = weight.permute(2, 3, 1, 0).contiguous()  # (ky, kx, 1, 8)
-        library().conv1_forward(_p(x), _p(w), _p(bias.contiguous()), _p(y), B, H, W, _threads())
+        _run("conv1_forward", x, w, bias.contiguous(), y, B, H, W)
         ctx.save_for_backward(x, weight)
         return y
 
@@ -43,7 +46,7 @@ class Conv1(torch.autograd.Function):
         B, _, H, W = x.shape
         gy = gy.contiguous(memory_format=CL)
         gw, gb = torch.empty(3, 3, 8), torch.empty(8)
-        library().conv1_backward(_p(x), _p(gy), _p(gw), _p(gb), B, H, W, _threads())
+        _run("conv1_backward", x, gy, gw, gb, B, H, W)
         gx = None
         if ctx.needs_input_grad[0]:  # the model's input never needs it; PyTorch computes it
             gx = torch.ops.aten.convolution_backward(gy, x, weight, None, [2, 2], [1, 1], [1, 1], False,
@@ -54,8 +57,7 @@ class Conv1(torch.autograd.Function):
 def _call(kind: str, small: torch.Tensor, big: torch.Tensor, p: int, *tensors) -> None:
     """kernels.c's `up`, `down` or `wgrad` between grids small (B, CS, h, w) and big (B, CB, Hb, Wb)."""
     (B, cs, h, w), (_, cb, hb, wb) = small.shape, big.shape
-    fn = getattr(library(), f"{kind}_{cs}_{cb}")
-    if fn(*[None if t is None else _p(t) for t in tensors], B, h, w, hb, wb, p, _threads()):
+    if _run(f"{kind}_{cs}_{cb}", *tensors, B, h, w, hb, wb, p):
         raise MemoryError(f"{kind}_{cs}_{cb} could not allocate its per-thread sums")
 
 
@@ -111,7 +113,7 @@ class UpConv1(torch.autograd.Function):
         x = x.contiguous(memory_format=CL)
         y = torch.empty(B, 1, 2 * H, 2 * W)
         w = weight.permute(2, 3, 0, 1).contiguous()  # (ky, kx, 8, 1)
-        library().upconv1_forward(_p(x), _p(w), _p(bias.contiguous()), _p(y), B, H, W, _threads())
+        _run("upconv1_forward", x, w, bias.contiguous(), y, B, H, W)
         ctx.save_for_backward(x, w)
         return y
 
@@ -123,7 +125,7 @@ class UpConv1(torch.autograd.Function):
         gy = gy.contiguous()
         gx = torch.empty_like(x, memory_format=CL)
         gw, gb = torch.empty(3, 3, 8), torch.empty(1)
-        library().upconv1_backward(_p(x), _p(w), _p(gy), _p(gx), _p(gw), _p(gb), B, H, W, _threads())
+        _run("upconv1_backward", x, w, gy, gx, gw, gb, B, H, W)
         return gx, gw.permute(2, 0, 1).unsqueeze(1), gb
 
 
@@ -137,8 +139,7 @@ class BatchNormTrain(torch.autograd.Function):
         x = x.contiguous(memory_format=CL)
         y = torch.empty_like(x, memory_format=CL)
         mean, invstd, var = torch.empty(C), torch.empty(C), torch.empty(C)
-        library().bn_forward(_p(x), _p(weight.contiguous()), _p(bias.contiguous()), _p(y), _p(mean),
-                             _p(invstd), _p(var), B * H * W, C, eps, _threads())
+        _run("bn_forward", x, weight.contiguous(), bias.contiguous(), y, mean, invstd, var, B * H * W, C, eps)
         ctx.save_for_backward(x, weight, mean, invstd)
         ctx.mark_non_differentiable(mean, var)
         return y, mean, var
@@ -151,6 +152,5 @@ class BatchNormTrain(torch.autograd.Function):
         gy = gy.contiguous(memory_format=CL)
         gx = torch.empty_like(x, memory_format=CL)
         gw, gb = torch.empty(C), torch.empty(C)
-        library().bn_backward(_p(x), _p(gy), _p(weight.contiguous()), _p(mean), _p(invstd), _p(gx),
-                              _p(gw), _p(gb), B * H * W, C, _threads())
+        _run("bn_backward", x, gy, weight.contiguous(), mean, invstd, gx, gw, gb, B * H * W, C)
         return gx, gw, gb, None
