@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -11,6 +12,7 @@ from dae_core import checkpoint
 from dae_core.config import TrainConfig
 from dae_core.train import EpochStats, fit, new_state, prepare_data
 
+PAGES = Path(__file__).resolve().parents[1] / "pages"
 SLOW_ENV = "DAE_SLOW_TESTS"  # set to 1 to run the tests marked slow (e.g. real UMAP, ~30 s of JIT)
 
 
@@ -75,3 +77,27 @@ def ckpt_path(tiny_cfg, tmp_path_factory):
 def tiny_model(ckpt_path):
     """The trained model of ckpt_path, in eval mode on the CPU."""
     return checkpoint.load(ckpt_path).model
+
+
+def open_page(page: str, timeout: float = 60, session_state: dict | None = None):
+    """An AppTest of pages/<page> after its first run, which must raise nothing."""
+    from streamlit.testing.v1 import AppTest  # here, so the core's tests never load streamlit
+
+    at = AppTest.from_file(str(PAGES / page), default_timeout=timeout)
+    for key, value in (session_state or {}).items():
+        at.session_state[key] = value
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+@pytest.fixture(scope="session")
+def app_test():
+    """open_page(page, timeout=60, session_state=None): a page run once in AppTest."""
+    return open_page
+
+
+@pytest.fixture
+def at(request):
+    """The page named by the test module's PAGE (e.g. "2_Denoise.py"), after its first run."""
+    return open_page(request.module.PAGE)

@@ -1,19 +1,15 @@
 """The Cluster page renders against the shipped checkpoint, scores it, and reacts to its widgets."""
 import json
-from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
-PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "4_Cluster.py")
+PAGE = "4_Cluster.py"
 
 
 @pytest.fixture(scope="module")
-def app():
+def app(app_test):
     """One AppTest shared by the tests below: the codes and the clustering are computed once."""
-    at = AppTest.from_file(PAGE, default_timeout=90)
-    at.run()
-    return at
+    return app_test(PAGE, timeout=90)
 
 
 def metric(at, label: str):
@@ -21,7 +17,6 @@ def metric(at, label: str):
 
 
 def test_page_renders_the_scores_of_the_shipped_model(app):
-    assert not app.exception
     assert app.session_state["checkpoint_name"] == "reference-d4"
     accuracy = metric(app, "Accuracy (Hungarian)")
     assert 0.6 < float(accuracy.value) < 0.8  # k-means on reference-d4 scores ~0.717

@@ -1,6 +1,5 @@
 """The Denoise page in streamlit's AppTest, on the shipped model: digits, noise, sweep, uploads."""
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,15 +11,7 @@ from dae_core.data import load_digits
 from dae_core.images import to_png
 from dae_core.train import new_state
 
-PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "2_Denoise.py")
-
-
-@pytest.fixture
-def at() -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    at.run()
-    assert not at.exception
-    return at
+PAGE = "2_Denoise.py"  # the page the `at` fixture opens
 
 
 def rows(at: AppTest) -> list[list[str]]:
@@ -78,12 +69,10 @@ def test_bad_upload_is_an_error_line_not_a_traceback(at, content, message):
     assert len(at.error) == 1 and message in at.error[0].value and "digit.png" in at.error[0].value
 
 
-def test_compare_with_another_model_on_the_same_noisy_digits(tmp_path):
+def test_compare_with_another_model_on_the_same_noisy_digits(app_test, tmp_path):
     other = tmp_path / "untrained.pt"
     ckpt_io.save_state(new_state(TrainConfig(latent_dim=2, device="cpu")), other)
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    at.session_state["session_runs"] = {"untrained": str(other)}
-    at.run()
+    at = app_test(PAGE, session_state={"session_runs": {"untrained": str(other)}})
     noisy = at.image[1].value
     at.multiselect(key="dn_compare").set_value(["untrained (this session)"]).run()
     assert not at.exception
@@ -92,8 +81,7 @@ def test_compare_with_another_model_on_the_same_noisy_digits(tmp_path):
     assert "MSE untrained (this session)" in at.main.dataframe[0].value.columns
 
 
-def test_page_works_without_the_optional_drawing_canvas(monkeypatch):
+def test_page_works_without_the_optional_drawing_canvas(app_test, monkeypatch):
     monkeypatch.setitem(sys.modules, "streamlit_drawable_canvas", None)  # import -> ImportError
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
-    assert not at.exception
+    at = app_test(PAGE)
     assert any("streamlit-drawable-canvas" in c.value for c in at.caption)

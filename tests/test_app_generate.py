@@ -3,24 +3,14 @@
 AppTest gives each st.image as media URLs named by a hash of the image bytes, so comparing URLs
 before and after an interaction compares the pictures.
 """
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from dae_core.latent import SAMPLERS
 
-PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "3_Generate.py")
+PAGE = "3_Generate.py"  # the page the `at` fixture opens
 D = 4  # latent size of checkpoints/reference-d4.pt
 SAMPLES, PREVIEW, MANIFOLD, STRIP = range(4)  # the page's images, top to bottom
-
-
-@pytest.fixture
-def at() -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    at.run()
-    assert not at.exception
-    return at
 
 
 def latent_sliders(at: AppTest):

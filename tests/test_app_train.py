@@ -1,7 +1,6 @@
 """The Train page in AppTest: form, start -> finish -> save -> sidebar, errors, stop, continue."""
 import dataclasses
 import time
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -9,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 from dae_core import TrainConfig
 from ui.worker import TrainingWorker
 
-PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "1_Train.py")
+PAGE = "1_Train.py"  # the page the `at` fixture opens
 WORKER = "train_worker"
 FIELDS = [f.name for f in dataclasses.fields(TrainConfig)]  # a new field needs a widget
 
@@ -21,14 +20,6 @@ def runs_dir(tmp_path, monkeypatch):
     runs.mkdir()
     monkeypatch.setenv("DAE_RUNS_DIR", str(runs))
     return runs
-
-
-@pytest.fixture
-def at() -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    at.run()
-    assert not at.exception
-    return at
 
 
 def widget(at: AppTest, field: str):
@@ -126,13 +117,10 @@ def test_salt_pepper_strength_above_one_is_refused(at):
 
 
 @pytest.mark.parametrize("status", ["diverged", "failed"])
-def test_a_diverged_or_failed_run_shows_the_worker_message(status):
+def test_a_diverged_or_failed_run_shows_the_worker_message(app_test, status):
     worker = TrainingWorker.fresh(TrainConfig(train_subset=300, epochs=1))
     worker.status, worker.message = status, f"loss became nan in epoch 1 ({status})"
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    at.session_state[WORKER] = worker
-    at.run()
-    assert not at.exception
+    at = app_test(PAGE, session_state={WORKER: worker})
     assert [e.value for e in at.error] == [worker.message]
 
 
