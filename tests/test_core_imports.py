@@ -1,4 +1,6 @@
-"""dae_core never imports streamlit: the dependency points one way (pages -> core)."""
+"""The app's import footprint: dae_core never loads streamlit (pages -> core, one way), and
+neither the core nor ui/ loads torchvision (~160 MiB and ~1 s for the server, used by none)."""
+import json
 import re
 import subprocess
 import sys
@@ -7,19 +9,34 @@ from pathlib import Path
 import dae_core
 
 CORE = Path(dae_core.__file__).parent
+ROOT = CORE.parent
 MODULES = sorted(p.stem for p in CORE.glob("*.py") if p.stem not in ("__init__", "__main__"))
+UI_MODULES = sorted(p.stem for p in (ROOT / "ui").glob("*.py") if p.stem != "__init__")
+
+# Imports every core module, notes what is loaded, then every ui module; prints both notes.
+FOOTPRINT = """
+import importlib, json, sys
+loaded = lambda: sorted(m for m in ("streamlit", "torchvision") if m in sys.modules)
+for m in {core}: importlib.import_module("dae_core." + m)
+core = loaded()
+for m in {ui}: importlib.import_module("ui." + m)
+print(json.dumps({{"core": core, "app": loaded()}}))
+"""
 
 
 def test_modules_exist():
     assert {"cli", "train", "checkpoint", "data", "model", "latent", "cluster", "images"} <= set(MODULES)
+    assert {"cache", "sidebar"} <= set(UI_MODULES)
 
 
-def test_importing_the_core_does_not_load_streamlit():
-    imports = "; ".join(f"import dae_core.{m}" for m in MODULES)
-    code = f"import dae_core; {imports}; import sys; assert 'streamlit' not in sys.modules, 'loaded'"
+def test_the_core_loads_no_streamlit_and_the_app_no_torchvision():
+    code = FOOTPRINT.format(core=MODULES, ui=UI_MODULES)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                          cwd=CORE.parent)
+                          cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
+    loaded = json.loads(done.stdout.strip().splitlines()[-1])
+    assert loaded["core"] == []  # neither streamlit nor torchvision after every dae_core module
+    assert loaded["app"] == ["streamlit"]  # ui/ is the Streamlit side; still no torchvision
 
 
 def test_no_core_file_mentions_a_streamlit_import():
