@@ -1,0 +1,69 @@
+"""Widget groups of the Cluster page: clustering settings, score metrics, baseline, map, cell."""
+from __future__ import annotations
+
+import streamlit as st
+
+from dae_core import embed
+from dae_core.cluster import METHODS
+
+SCORES = ("accuracy", "nmi", "ari")  # the fields of a cluster report, in display order
+PIXEL_INPUTS = {"50-d PCA of the pixels": 50, "raw pixels (784-d, slower)": None}  # -> PCA dims
+
+
+def settings_ui() -> tuple[int, str, int]:
+    """k, method and seed of the clustering."""
+    c_k, c_method, c_seed = st.columns(3)
+    k = c_k.number_input("Clusters k", 2, 30, 10, key="cluster_k")
+    method = c_method.selectbox("Method", METHODS, key="cluster_method",
+                                help="UMAP methods embed the codes to k dimensions first (N2D).")
+    seed = c_seed.number_input("Seed", 0, 10_000, 0, key="cluster_seed")
+    return int(k), method, int(seed)
+
+
+def metric(col, name: str, train: float, test: float | None) -> None:
+    """One score in `col`: the training split's value, the test set's beside it when given."""
+    col.metric(name, f"{train:.3f}", None if test is None else f"{test:.3f}", delta_color="off",
+               delta_arrow="off", delta_description="test set" if test is not None else None)
+
+
+def scores_row(names: tuple[str, str, str], train, test=None) -> None:
+    """Accuracy, NMI and ARI of a cluster report side by side, under `names`."""
+    tests = [None] * 3 if test is None else [getattr(test, s) for s in SCORES]
+    for col, name, score, test_value in zip(st.columns(3), names, SCORES, tests):
+        metric(col, name, getattr(train, score), test_value)
+
+
+def seeds_table(spread: dict) -> dict:
+    """summarize()'s mean and std per split and score, as 'mean ± std' columns for st.dataframe."""
+    return {split: [f"{spread[f'{split}_{m}_mean']:.4f} ± {spread[f'{split}_{m}_std']:.4f}"
+                    for m in SCORES] for split in ("train", "test")} \
+        | {"score": ["accuracy", "NMI", "ARI"]}
+
+
+def baseline_ui() -> tuple[bool, int | None, str]:
+    """(compute the pixel baseline?, PCA dimensions or None for raw pixels, the input's label)."""
+    c_input, c_run = st.columns([2, 1], vertical_alignment="bottom")
+    pixels = c_input.radio("Input", list(PIXEL_INPUTS), horizontal=True, key="baseline_input")
+    on = c_run.toggle("Compute the baseline", key="baseline_on", help="Same k and seed; cached.")
+    return on, PIXEL_INPUTS[pixels], pixels
+
+
+def map_ui() -> tuple[str, str]:
+    """(projection label, 'true digit' or 'cluster') for the 2-D map of the codes."""
+    c_proj, c_color = st.columns(2)
+    projection = c_proj.radio("Projection", ["PCA (all points)", "t-SNE (2,000-point sample)"],
+                              horizontal=True, key="map_projection")
+    color_by = c_color.radio("Colour by", ["true digit", "cluster"], horizontal=True,
+                             key="map_color")
+    return projection, color_by
+
+
+def cell_ui(report) -> tuple[int, int]:
+    """(true digit, cluster) of one confusion-matrix cell; the digit's fullest cluster first."""
+    c_digit, c_cluster = st.columns(2)
+    digit = c_digit.selectbox("True digit", report.labels.tolist(), key="cell_digit")
+    counts = dict(embed.clusters_by_count(report, digit))
+    cluster = c_cluster.selectbox("Cluster (most images of this digit first)", list(counts),
+                                  format_func=lambda c: f"{c}, matched to {report.mapping[c]} "
+                                                        f"({counts[c]:,} images of {digit})")
+    return digit, cluster
