@@ -13,11 +13,13 @@ import torch
 
 from .config import ConfigError, TrainConfig
 from .errors import DaeError
+from .device import place, resolve_device
 from .model import DenoisingAutoencoder
-from .train import TrainState, make_optimizer, place, resolve_device
+from .train import TrainState, make_optimizer
 
 FORMAT = "dae-lab-checkpoint"
 FORMAT_VERSION = 1
+AUTOENCODER = "autoencoder"  # the kind of a file without a "kind" record
 CHECKPOINT_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -43,19 +45,30 @@ class Checkpoint:
         return self.path.stem if self.path else "unsaved"
 
 
-def to_payload(state: TrainState, metrics: dict | None = None) -> dict:
-    """The plain-data dict that torch.save writes: tensors, numbers, strings, lists, dicts."""
-    return {
+def make_payload(kind: str, model: torch.nn.Module, config: TrainConfig, history: list | None = None,
+            metrics: dict | None = None, optimizer: torch.optim.Optimizer | None = None, **extra) -> dict:
+    """The plain-data dict that torch.save writes (tensors, numbers, strings, lists, dicts) for any
+    model kind ("autoencoder", "classifier"); `extra` adds kind-specific records."""
+    out = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "config": state.config.to_dict(),
-        "model": {k: v.detach().cpu() for k, v in state.model.state_dict().items()},
-        "optimizer": _to_cpu(state.optimizer.state_dict()),
-        "history": [dict(h) for h in state.history],
+        "kind": kind,
+        "config": config.to_dict(),
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "history": [dict(h) for h in (history or [])],
         "metrics": dict(metrics or {}),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "torch_version": str(torch.__version__),
+        **extra,
     }
+    if optimizer is not None:
+        out["optimizer"] = _to_cpu(optimizer.state_dict())
+    return out
+
+
+def to_payload(state: TrainState, metrics: dict | None = None) -> dict:
+    """An autoencoder's training state (model, optimizer, config, history) and model card as plain data."""
+    return make_payload(AUTOENCODER, state.model, state.config, state.history, metrics, state.optimizer)
 
 
 def _to_cpu(obj):
@@ -93,28 +106,31 @@ def save_state(state: TrainState, path: str | Path, metrics: dict | None = None)
     return save(to_payload(state, metrics), path)
 
 
-def read_payload(path: str | Path, fmt: str = FORMAT, max_version: int = FORMAT_VERSION,
-                 kind: str = "checkpoint") -> dict:
+def read_payload(path: str | Path, kind: str = AUTOENCODER) -> dict:
     """torch.load with weights_only=True: a pickle that carries code is refused, never run.
 
-    Then the header: `fmt` and a format version in 1..max_version; a one-line CheckpointError
-    otherwise. `kind` names the file in messages ("checkpoint", "classifier").
+    Then the header: the DAE Lab format, a version this release reads, and the model `kind`
+    ("autoencoder", "classifier"); a one-line CheckpointError otherwise.
     """
     path = Path(path)
+    noun = "checkpoint" if kind == AUTOENCODER else kind
     if not path.is_file():
-        raise CheckpointError(f"no {kind} file at {path}")
+        raise CheckpointError(f"no {noun} file at {path}")
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path.name} is empty")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # UnpicklingError, RuntimeError (bad zip), EOFError, ...
-        raise CheckpointError(f"{path.name} is not a safe DAE Lab {kind} ({_reason(e)})") from None
-    if not isinstance(payload, dict) or payload.get("format") != fmt:
-        raise CheckpointError(f"{path.name} is not a DAE Lab {kind} (no '{fmt}' header)")
+        raise CheckpointError(f"{path.name} is not a safe DAE Lab {noun} ({_reason(e)})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path.name} is not a DAE Lab {noun} (no '{FORMAT}' header)")
     version = payload.get("format_version")
-    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= max_version:
-        raise CheckpointError(f"{path.name} has {kind} format version {version!r}; this DAE Lab "
-                              f"reads up to {max_version}: upgrade DAE Lab to open it")
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
+        raise CheckpointError(f"{path.name} has {noun} format version {version!r}; this DAE Lab "
+                              f"reads up to {FORMAT_VERSION}: upgrade DAE Lab to open it")
+    found = payload.get("kind", AUTOENCODER)
+    if found != kind:
+        raise CheckpointError(f"{path.name} holds a model of kind {str(found)[:40]!r}; expected {kind!r}")
     return payload
 
 
@@ -176,9 +192,9 @@ def to_state(ckpt: Checkpoint, device: str | None = None) -> TrainState:
 
 def with_metrics(path: str | Path, metrics: dict) -> Path:
     """Merge `metrics` into a saved checkpoint's model card (atomically)."""
-    payload = read_payload(path)
-    payload["metrics"] = {**payload.get("metrics", {}), **metrics}
-    return save(payload, path)
+    data = read_payload(path)
+    data["metrics"] = {**data.get("metrics", {}), **metrics}
+    return save(data, path)
 
 
 def safe_path(name: str, directory: str | Path = CHECKPOINT_DIR, overwrite: bool = False) -> Path:

@@ -1,11 +1,11 @@
-"""Reconstruction scores: per-image MSE / PSNR, and a checkpoint's validation and test error."""
+"""Reconstruction scores: per-image MSE / PSNR, a model's MSE on a batch, a checkpoint's val and test error."""
 from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-from .data import load_digits, split_indices, to_float
-from .train import reconstruction_mse
+from .data import add_noise, load_digits, to_float, training_split
 
 
 def psnr(mse: float | np.ndarray) -> float | np.ndarray:
@@ -19,17 +19,28 @@ def per_image_mse(x: np.ndarray, x_hat: np.ndarray) -> np.ndarray:
     return (diff ** 2).reshape(len(diff), -1).mean(axis=1)
 
 
+@torch.no_grad()
+def reconstruction_mse(model, x: torch.Tensor, noise: str, strength: float, seed: int,
+                       batch_size: int = 2048) -> float:
+    """Mean per-pixel MSE of model(noisy x) against x, float images (N, 1, 28, 28); noise from `seed`."""
+    was_training = model.training
+    model.eval()
+    g = torch.Generator(device=x.device).manual_seed(seed)
+    total = torch.zeros((), device=x.device, dtype=torch.float64)
+    for i in range(0, len(x), batch_size):
+        xb = x[i: i + batch_size]
+        total += F.mse_loss(model(add_noise(xb, noise, strength, g)), xb, reduction="sum").double()
+    model.train(was_training)
+    return total.item() / x.numel()
+
+
 def evaluate(model, config, test_seed: int = 1) -> dict:
     """Validation and test MSE and PSNR of `model` at its config's noise (fixed noise seeds)."""
-    digits = load_digits(config.dataset)
-    images = digits.train_images[: config.train_subset or None]
-    split = split_indices(len(images), config.val_fraction, config.seed)
     device = next(model.parameters()).device
-    x_val = to_float(images[split.val]).to(device)
-    x_test = to_float(digits.test_images).to(device)
-    with torch.no_grad():
-        val = reconstruction_mse(model, x_val, config.noise, config.noise_strength, config.seed)
-        test = reconstruction_mse(model, x_test, config.noise, config.noise_strength, test_seed)
+    x_val = to_float(training_split(config).val_images).to(device)
+    x_test = to_float(load_digits(config.dataset).test_images).to(device)
+    val = reconstruction_mse(model, x_val, config.noise, config.noise_strength, config.seed)
+    test = reconstruction_mse(model, x_test, config.noise, config.noise_strength, test_seed)
     return {"val_mse": val, "val_psnr": float(psnr(val)), "test_mse": test,
             "test_psnr": float(psnr(test)), "noise": config.noise,
             "noise_strength": config.noise_strength}

@@ -4,7 +4,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .layers import BatchNorm2d, Conv2d, ConvTranspose2d  # PyTorch's, with CPU kernels (layers.py)
 
 
 class Encoder(nn.Module):
@@ -14,12 +13,12 @@ class Encoder(nn.Module):
         super().__init__()
         c1, c2, c3 = 8 * width, 16 * width, 32 * width
         self.conv = nn.Sequential(
-            Conv2d(1, c1, 3, stride=2, padding=1),  # (B, 8, 14, 14)
+            nn.Conv2d(1, c1, 3, stride=2, padding=1),  # (B, 8, 14, 14)
             nn.ReLU(True),
-            Conv2d(c1, c2, 3, stride=2, padding=1),  # (B, 16, 7, 7)
-            BatchNorm2d(c2),
+            nn.Conv2d(c1, c2, 3, stride=2, padding=1),  # (B, 16, 7, 7)
+            nn.BatchNorm2d(c2),
             nn.ReLU(True),
-            Conv2d(c2, c3, 3, stride=2, padding=0),  # (B, 32, 3, 3)
+            nn.Conv2d(c2, c3, 3, stride=2, padding=0),  # (B, 32, 3, 3)
             nn.ReLU(True),
         )
         self.fc = nn.Sequential(
@@ -47,13 +46,13 @@ class Decoder(nn.Module):
             nn.Unflatten(1, (c3, 3, 3)),  # (B, 32, 3, 3)
         )
         self.deconv = nn.Sequential(
-            ConvTranspose2d(c3, c2, 3, stride=2, output_padding=0),  # (B, 16, 7, 7)
-            BatchNorm2d(c2),
+            nn.ConvTranspose2d(c3, c2, 3, stride=2, output_padding=0),  # (B, 16, 7, 7)
+            nn.BatchNorm2d(c2),
             nn.ReLU(True),
-            ConvTranspose2d(c2, c1, 3, stride=2, padding=1, output_padding=1),  # (B, 8, 14, 14)
-            BatchNorm2d(c1),
+            nn.ConvTranspose2d(c2, c1, 3, stride=2, padding=1, output_padding=1),  # (B, 8, 14, 14)
+            nn.BatchNorm2d(c1),
             nn.ReLU(True),
-            ConvTranspose2d(c1, 1, 3, stride=2, padding=1, output_padding=1),  # (B, 1, 28, 28)
+            nn.ConvTranspose2d(c1, 1, 3, stride=2, padding=1, output_padding=1),  # (B, 1, 28, 28)
         )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

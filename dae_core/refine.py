@@ -21,7 +21,8 @@ from .cluster import cluster, match_clusters
 from .data import add_noise, random_affine
 from .errors import DaeError
 from .latent import encode
-from .train import TrainData, TrainState, _generator, reconstruction_mse
+from .evaluate import reconstruction_mse
+from .train import TrainData, TrainState
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,7 @@ def refine(state: TrainState, data: TrainData, k: int = 10, rounds: int = 2,
         yield RoundStart(r, method, float(mask.mean()), seconds, labels, mask)
         y = torch.as_tensor(np.where(mask, labels, -100), dtype=torch.long, device=device)  # -100: ignored
         for e in range(1, epochs + 1):
-            g = _generator(device, seed * 7919 + r * 101 + e)
+            g = torch.Generator(device=device).manual_seed(seed * 7919 + r * 101 + e)
             perm = torch.randperm(n, generator=g, device=device)
             model.train()
             t0, recon_sum, ce_sum = time.perf_counter(), 0.0, 0.0

@@ -1,18 +1,22 @@
-"""The training engine: a generator of small frozen stats; stoppable, resumable, never prints."""
+"""The training engine, one loop for every model: a generator of small frozen stats; stoppable,
+resumable, never prints. What a model learns is its Objective (Denoising for the autoencoder)."""
 from __future__ import annotations
 
 import copy
 import math
 import threading
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
-from typing import Iterator, Union
+from typing import Iterator, Protocol, Union
 
 import torch
 import torch.nn.functional as F
 
 from .config import TrainConfig
-from .data import add_noise, load_digits, random_affine, split_indices, to_float
+from .data import add_noise, random_affine, to_float, training_split
+from .device import place, resolve_device
+from .evaluate import reconstruction_mse
 from .model import DenoisingAutoencoder
 
 
@@ -37,6 +41,7 @@ class EpochStats:
     val_loss: float
     seconds: float  # wall time of the epoch, validation included
     images_per_s: float  # training images per second
+    val_accuracy: float | None = None  # classifiers only: share of validation images right
 
 
 @dataclass(frozen=True)
@@ -53,18 +58,24 @@ Event = Union[BatchStats, EpochStats, Stopped]
 
 @dataclass
 class TrainData:
-    """Clean images on the training device, float32 (N, 1, 28, 28) in [0, 1]."""
+    """Float32 images (N, 1, 28, 28) in [0, 1] on the training device, and labels when used."""
 
     x_train: torch.Tensor
     x_val: torch.Tensor
+    y_train: torch.Tensor | None = None
+    y_val: torch.Tensor | None = None
 
 
 @dataclass
 class TrainState:
-    """Everything a run needs to go on: model, optimizer, config, finished-epoch history."""
+    """Everything a run needs to go on: model, optimizer, config, finished-epoch history.
+
+    `config` is the run's recipe: a TrainConfig, or any frozen config with the fields the loop
+    reads (epochs, lr, schedule, batch_size, seed).
+    """
 
     config: TrainConfig
-    model: DenoisingAutoencoder
+    model: torch.nn.Module
     optimizer: torch.optim.Optimizer
     device: torch.device
     history: list = field(default_factory=list)  # one EpochStats dict per finished epoch
@@ -74,43 +85,78 @@ class TrainState:
         return len(self.history)
 
 
-def resolve_device(name: str) -> torch.device:
-    """'auto' -> cuda when present, else mps, else cpu; an unavailable explicit device is refused."""
-    from .errors import DaeError
+class Objective(Protocol):
+    """What a model learns: the loss of one batch, and its scores on the validation data."""
 
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise DaeError("device 'cuda' was asked for but no CUDA GPU is available; use auto or cpu")
-    return torch.device(name)
+    def loss(self, model, x: torch.Tensor, y: torch.Tensor | None, g: torch.Generator) -> torch.Tensor: ...
+
+    def validate(self, model, data: TrainData) -> dict: ...
 
 
-def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.Adam:
+@dataclass(frozen=True)
+class Denoising:
+    """The autoencoder's objective: MSE of model(corrupted x) against the clean x."""
+
+    noise: str
+    strength: float
+    augment: float = 0.0  # affine jitter of the clean images first (data.random_affine)
+    val_seed: int = 0  # validation noise is drawn from it, so epochs are compared on the same inputs
+
+    @classmethod
+    def from_config(cls, cfg: TrainConfig) -> "Denoising":
+        return cls(cfg.noise, cfg.noise_strength, cfg.augment, cfg.seed)
+
+    def loss(self, model, x, y, g):
+        if self.augment:
+            x = random_affine(x, self.augment, g)
+        return F.mse_loss(model(add_noise(x, self.noise, self.strength, g)), x)
+
+    def validate(self, model, data: TrainData) -> dict:
+        return {"val_loss": reconstruction_mse(model, data.x_val, self.noise, self.strength, self.val_seed)}
+
+
+def make_optimizer(model: torch.nn.Module, cfg, device: torch.device) -> torch.optim.Adam:
     # The fused kernel updates all parameters in one call: fewer launches on GPU, faster on CPU too.
     fused = device.type in ("cpu", "cuda")
     return torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=fused or None)
 
 
-def place(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
-    """Move a model to `device`, in the memory layout its convolutions run fastest in there.
+class Schedule:
+    """The config's learning-rate schedule over its planned epochs, placed at any global step.
 
-    On CPU that is channels-last (NHWC): dae_core/native's kernels read it as it is, and oneDNN
-    (for the layers PyTorch runs) skips a reorder between the plain and its blocked layout around
-    every layer; with PyTorch's layers alone an epoch took 2-17% less time this way (three
-    in-process A/Bs; `benchmarks/bench_choices.py --undo layout` repeats one). Training
-    and loading both use it, so a model gives bit-identical outputs before saving and after
-    loading. The values are the same; only the strides differ.
+    PyTorch's OneCycleLR / CosineAnnealingLR compute the rate of step s in closed form, so a
+    resumed run fast-forwards to where it stopped and gets the same rates as an unbroken one.
+    Past the planned steps (continuing a finished run) training goes on at the starting rate.
     """
-    model = model.to(device)
-    return model.to(memory_format=torch.channels_last) if device.type == "cpu" else model
+
+    def __init__(self, optimizer: torch.optim.Optimizer, cfg, steps_per_epoch: int, step: int = 0):
+        self.optimizer, self.total, self.step = optimizer, cfg.epochs * steps_per_epoch, 0
+        self.scheduler = None
+        if cfg.schedule == "onecycle":
+            self.scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, cfg.lr, total_steps=self.total)
+        elif cfg.schedule == "cosine":
+            self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, self.total)
+        with warnings.catch_warnings():  # fast-forwarding steps before any optimizer.step() is the point
+            warnings.simplefilter("ignore", UserWarning)
+            self.advance(step)
+
+    def advance(self, steps: int = 1) -> None:
+        """Move on `steps` optimizer steps, setting the rate of the next one."""
+        for _ in range(steps if self.scheduler is not None else 0):
+            self.step += 1
+            if self.step < self.total:
+                self.scheduler.step()
+            elif self.step == self.total:
+                for group in self.optimizer.param_groups:
+                    group["lr"] = group["initial_lr"]
+
+    @property
+    def lr(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]
 
 
 def new_state(cfg: TrainConfig) -> TrainState:
-    """A fresh model whose initial weights depend only on cfg.seed."""
+    """A fresh autoencoder whose initial weights depend only on cfg.seed."""
     device = resolve_device(cfg.device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
@@ -120,33 +166,9 @@ def new_state(cfg: TrainConfig) -> TrainState:
 
 
 def prepare_data(cfg: TrainConfig, device: torch.device) -> TrainData:
-    """The config's train / validation split, moved to the device once."""
-    digits = load_digits(cfg.dataset)
-    images = digits.train_images
-    if cfg.train_subset:
-        images = images[: cfg.train_subset]
-    split = split_indices(len(images), cfg.val_fraction, cfg.seed)
-    x = to_float(images)
-    return TrainData(x[split.train].to(device), x[split.val].to(device))
-
-
-def _generator(device: torch.device, seed: int) -> torch.Generator:
-    return torch.Generator(device=device).manual_seed(seed)
-
-
-@torch.no_grad()
-def reconstruction_mse(model, x: torch.Tensor, noise: str, strength: float, seed: int,
-                       batch_size: int = 2048) -> float:
-    """Mean per-pixel MSE of model(noisy x) against x; the noise is drawn from `seed`."""
-    was_training = model.training
-    model.eval()
-    g = _generator(x.device, seed)
-    total = torch.zeros((), device=x.device, dtype=torch.float64)
-    for i in range(0, len(x), batch_size):
-        xb = x[i: i + batch_size]
-        total += F.mse_loss(model(add_noise(xb, noise, strength, g)), xb, reduction="sum").double()
-    model.train(was_training)
-    return total.item() / x.numel()
+    """The config's train / validation split as float images, moved to the device once."""
+    split = training_split(cfg)
+    return TrainData(to_float(split.train_images).to(device), to_float(split.val_images).to(device))
 
 
 def _all_finite(model: torch.nn.Module) -> bool:
@@ -155,26 +177,33 @@ def _all_finite(model: torch.nn.Module) -> bool:
     return bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all())
 
 
-def _restore(model, opt, snapshot) -> None:
-    model.load_state_dict(snapshot[0])
-    opt.load_state_dict(snapshot[1])
+def _diverged(state: TrainState, snapshot, epoch: int, what: str) -> Stopped:
+    """Put back the weights of the last finished epoch; the Stopped event that says so."""
+    state.model.load_state_dict(snapshot[0])
+    state.optimizer.load_state_dict(snapshot[1])
+    return Stopped("diverged", f"training diverged in epoch {epoch} ({what}); weights restored to the "
+                   f"end of epoch {epoch - 1}. Try a lower learning rate (now {state.config.lr}).", epoch)
 
 
 def fit(state: TrainState, data: TrainData, epochs: int | None = None,
-        stop: threading.Event | None = None, report_every: int = 10) -> Iterator[Event]:
+        stop: threading.Event | None = None, report_every: int = 10,
+        objective: Objective | None = None) -> Iterator[Event]:
     """Train `epochs` more epochs (default: the config's), yielding stats as they happen.
 
-    Shuffling and noise are drawn from (seed, epoch) alone, so resuming from a checkpoint gives
-    the same weights as one uninterrupted run. Between batches `stop` is checked; a non-finite
-    loss restores the weights of the last finished epoch and ends the run with a Stopped event.
+    `objective` defaults to the config's Denoising. Shuffling, noise and the learning rate are
+    functions of (seed, epoch, step) alone, so resuming from a checkpoint gives the same weights
+    as one uninterrupted run. Between batches `stop` is checked; a non-finite loss restores the
+    weights of the last finished epoch and ends the run with a Stopped event.
     """
     cfg, model, opt = state.config, state.model, state.optimizer
+    objective = objective or Denoising.from_config(cfg)
     n = len(data.x_train)
     n_batches = math.ceil(n / cfg.batch_size)
     first = state.epochs_done + 1
+    schedule = Schedule(opt, cfg, n_batches, state.epochs_done * n_batches)
     for epoch in range(first, first + (cfg.epochs if epochs is None else epochs)):
         snapshot = (copy.deepcopy(model.state_dict()), copy.deepcopy(opt.state_dict()))
-        g = _generator(state.device, cfg.seed * 1_000_003 + epoch)
+        g = torch.Generator(device=state.device).manual_seed(cfg.seed * 1_000_003 + epoch)
         perm = torch.randperm(n, generator=g, device=state.device)
         model.train()
         t0 = time.perf_counter()
@@ -184,41 +213,31 @@ def fit(state: TrainState, data: TrainData, epochs: int | None = None,
             if stop is not None and stop.is_set():
                 yield Stopped("stopped", f"stopped by request during epoch {epoch}", epoch)
                 return
-            x = data.x_train[perm[b * cfg.batch_size: (b + 1) * cfg.batch_size]]
-            if cfg.augment:
-                x = random_affine(x, cfg.augment, g)
-            x_noisy = add_noise(x, cfg.noise, cfg.noise_strength, g)
-            loss = F.mse_loss(model(x_noisy), x)
+            idx = perm[b * cfg.batch_size: (b + 1) * cfg.batch_size]
+            loss = objective.loss(model, data.x_train[idx], None if data.y_train is None else data.y_train[idx], g)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            schedule.advance()
             # Losses stay on the device; the host syncs once per report, not once per step.
-            loss = loss.detach() * len(x)
+            loss = loss.detach() * len(idx)
             epoch_sum += loss
             window_sum += loss
-            window_n += len(x)
+            window_n += len(idx)
             if (b + 1) % report_every == 0 or b + 1 == n_batches:
                 mean = window_sum.item() / window_n
                 if not math.isfinite(mean) or not _all_finite(model):
-                    _restore(model, opt, snapshot)
-                    yield Stopped("diverged", f"training diverged in epoch {epoch}, batch {b + 1} "
-                                  f"(loss {mean:.4g} or non-finite weights); weights restored to the "
-                                  f"end of epoch {epoch - 1}. Try a lower learning rate (now {cfg.lr}).",
-                                  epoch)
+                    yield _diverged(state, snapshot, epoch, f"batch {b + 1}: loss {mean:.4g} or non-finite weights")
                     return
                 seconds = time.perf_counter() - t0
-                done = min((b + 1) * cfg.batch_size, n)
-                yield BatchStats(epoch, b + 1, n_batches, mean, seconds, done / seconds)
+                yield BatchStats(epoch, b + 1, n_batches, mean, seconds, min((b + 1) * cfg.batch_size, n) / seconds)
                 window_sum, window_n = torch.zeros((), device=state.device), 0
         train_seconds = time.perf_counter() - t0
-        # Validation noise is drawn from a fixed seed so epochs are compared on the same inputs.
-        val = reconstruction_mse(model, data.x_val, cfg.noise, cfg.noise_strength, cfg.seed)
-        if not math.isfinite(val):
-            _restore(model, opt, snapshot)
-            yield Stopped("diverged", f"validation loss became {val} in epoch {epoch}; weights "
-                          f"restored to the end of epoch {epoch - 1}. Try a lower learning rate.", epoch)
+        scores = objective.validate(model, data)
+        if not math.isfinite(scores["val_loss"]):
+            yield _diverged(state, snapshot, epoch, f"validation loss {scores['val_loss']}")
             return
-        stats = EpochStats(epoch, epoch_sum.item() / n, val, time.perf_counter() - t0,
-                           n / train_seconds)
-        state.history.append(asdict(stats))
+        stats = EpochStats(epoch, epoch_sum.item() / n, seconds=time.perf_counter() - t0,
+                           images_per_s=n / train_seconds, **scores)
+        state.history.append({k: v for k, v in asdict(stats).items() if v is not None})
         yield stats

@@ -5,13 +5,31 @@ import math
 import pytest
 
 from dae_core import ConfigError, DaeError, TrainConfig
+from dae_core.config import PRESETS, preset
 
 
 def test_defaults_are_the_reference_run():
     cfg = TrainConfig()
     assert (cfg.latent_dim, cfg.noise, cfg.noise_strength) == (4, "gaussian", 0.3)
     assert (cfg.epochs, cfg.lr, cfg.batch_size) == (30, 1e-3, 256)
-    assert (cfg.val_fraction, cfg.seed) == (0.2, 0)
+    assert (cfg.val_fraction, cfg.seed, cfg.schedule) == (0.2, 0, "constant")
+    assert preset("reference") == cfg
+
+
+def test_quick_preset_changes_only_the_schedule_and_its_length():
+    quick, ref = preset("quick").to_dict(), TrainConfig().to_dict()
+    changed = {k for k in ref if quick[k] != ref[k]}
+    assert changed == {"epochs", "lr", "schedule"}  # same model, noise, loss, batch and data
+    assert (quick["epochs"], quick["schedule"]) == (10, "onecycle") and quick["lr"] > ref["lr"]
+
+
+def test_flags_given_with_a_preset_override_it_and_are_validated():
+    assert preset("quick", epochs=12, latent_dim=8) == TrainConfig(**{**PRESETS["quick"], "epochs": 12,
+                                                                       "latent_dim": 8})
+    with pytest.raises(ConfigError, match="lr"):
+        preset("quick", lr=0.0)
+    with pytest.raises(ConfigError, match="preset"):
+        preset("fast")
 
 
 @pytest.mark.parametrize("field, value", [
@@ -19,6 +37,7 @@ def test_defaults_are_the_reference_run():
     ("lr", 0.0), ("lr", -1e-3), ("lr", math.nan), ("lr", 100.0),
     ("batch_size", 0), ("latent_dim", 0), ("noise", "foo"), ("device", "tpu"),
     ("latent_dim", True), ("epochs", 2.0), ("val_fraction", 0.0), ("width", 0),
+    ("schedule", "linear"),
 ])
 def test_bad_value_raises_config_error_naming_the_field(field, value):
     with pytest.raises(ConfigError) as e:

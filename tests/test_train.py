@@ -7,6 +7,7 @@ import torch
 
 import dae_core.train as train_mod
 from dae_core import checkpoint
+from dae_core.device import resolve_device
 from dae_core.errors import DaeError
 from dae_core.train import BatchStats, EpochStats, Stopped, fit, new_state, prepare_data
 
@@ -33,7 +34,8 @@ def test_events_and_history(small_cfg):
     assert [b.batch for b in batches] == [2, 4, 5]
     assert all(b.n_batches == n_batches and b.epoch == 1 for b in batches)
     assert isinstance(events[-1], EpochStats)
-    assert state.history == [dict(vars(events[-1]))]
+    assert state.history == [{k: v for k, v in vars(events[-1]).items() if v is not None}]
+    assert "val_accuracy" not in state.history[0]  # an autoencoder has no accuracy to record
 
 
 def test_stop_event_is_honoured(small_cfg):
@@ -92,8 +94,40 @@ def test_huge_learning_rate_ends_diverged_with_finite_weights(tiny_cfg, helpers)
                if v.is_floating_point())
 
 
+@pytest.mark.filterwarnings("ignore:Detected call of")
+def test_onecycle_warms_up_then_anneals_below_its_start(small_cfg):
+    cfg = small_cfg.replace(schedule="onecycle", lr=1e-2, epochs=4)  # 5 batches an epoch: 20 steps
+    state = new_state(cfg)
+    rates = []
+    schedule = train_mod.Schedule(state.optimizer, cfg, steps_per_epoch=5)
+    for _ in range(20):
+        rates.append(schedule.lr)
+        schedule.advance()
+    peak = max(range(20), key=rates.__getitem__)
+    assert 0 < peak < 19 and rates[peak] == pytest.approx(1e-2, rel=0.05)
+    assert rates[0] == pytest.approx(1e-2 / 25) and rates[-1] < rates[0] / 100
+    assert schedule.lr == pytest.approx(1e-2 / 25)  # past the cycle: back to its starting rate
+
+
+def test_constant_schedule_never_changes_the_rate(small_cfg):
+    state = new_state(small_cfg)
+    schedule = train_mod.Schedule(state.optimizer, small_cfg, steps_per_epoch=5, step=7)
+    schedule.advance(30)
+    assert schedule.lr == small_cfg.lr
+
+
+def test_a_resumed_onecycle_run_equals_an_uninterrupted_one(small_cfg, helpers):
+    cfg = small_cfg.replace(schedule="onecycle", lr=5e-3, epochs=3)
+    straight, _ = helpers.train(cfg)
+    first, _ = helpers.train(cfg, epochs=1)
+    resumed = checkpoint.to_state(checkpoint.from_payload(checkpoint.to_payload(first)))
+    list(fit(resumed, prepare_data(cfg, resumed.device), epochs=2))
+    assert helpers.same_weights(helpers.weights(resumed.model), helpers.weights(straight.model))
+    assert resumed.history[-1]["val_loss"] == straight.history[-1]["val_loss"]
+
+
 def test_unavailable_cuda_is_refused(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(DaeError, match="cuda"):
-        train_mod.resolve_device("cuda")
-    assert train_mod.resolve_device("cpu") == torch.device("cpu")
+        resolve_device("cuda")
+    assert resolve_device("cpu") == torch.device("cpu")

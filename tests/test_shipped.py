@@ -1,0 +1,29 @@
+"""Every shipped checkpoint loads on PyTorch's layers and scores what its model card says."""
+import pytest
+
+from dae_core import checkpoint as ckpt_io
+from dae_core.evaluate import evaluate
+from dae_core.pipeline import cluster_codes, encode_splits
+
+SHIPPED = sorted(ckpt_io.CHECKPOINT_DIR.glob("*.pt"))
+
+
+def test_the_shipped_models_are_there():
+    assert {p.stem for p in SHIPPED} >= {"reference-d4", "denoise-d10", "cluster-d10-refined"}
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_reconstruction_error_matches_the_model_card(path):
+    ck = ckpt_io.load(path)
+    scores = evaluate(ck.model, ck.config)
+    assert scores["val_mse"] == pytest.approx(ck.metrics["val_mse"], abs=1e-4)
+    if "test_mse" in ck.metrics:
+        assert scores["test_mse"] == pytest.approx(ck.metrics["test_mse"], abs=1e-4)
+
+
+@pytest.mark.parametrize("path", [p for p in SHIPPED if "kmeans_accuracy" in ckpt_io.load(p).metrics],
+                         ids=lambda p: p.stem)
+def test_kmeans_accuracy_matches_the_model_card(path):
+    ck = ckpt_io.load(path)
+    result = cluster_codes(encode_splits(ck.model, ck.config), 10, "kmeans", seed=0, with_test=False)
+    assert result.train.accuracy == pytest.approx(ck.metrics["kmeans_accuracy"], abs=1e-3)
