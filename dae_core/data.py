@@ -128,9 +128,50 @@ def split_indices(n: int, val_fraction: float, seed: int) -> Split:
     return Split(train=perm[n_val:].sort().values, val=perm[:n_val].sort().values)
 
 
-def to_float(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (N, 28, 28) -> float32 (N, 1, 28, 28) in [0, 1]."""
-    return images.unsqueeze(1).to(torch.float32).div_(255.0)
+@dataclass(frozen=True)
+class TrainingSplit:
+    """A config's train / validation split of the training set: uint8 images, labels, positions."""
+
+    train_images: torch.Tensor  # (N_train, 28, 28) uint8
+    train_labels: torch.Tensor  # (N_train,) int64
+    val_images: torch.Tensor  # (N_val, 28, 28) uint8
+    val_labels: torch.Tensor
+    train_index: torch.Tensor  # positions of the training split in the full training set
+    val_index: torch.Tensor
+
+
+def training_split(config) -> TrainingSplit:
+    """The split a run with this config trains and validates on (48k / 12k for the reference).
+
+    The first config.train_subset images (all when 0) are split by config.val_fraction, shuffled
+    with config.seed: training, evaluation, clustering and sampling all see the same split.
+    """
+    digits = load_digits(config.dataset)
+    n = config.train_subset or None
+    images, labels = digits.train_images[:n], digits.train_labels[:n]
+    split = split_indices(len(images), config.val_fraction, config.seed)
+    return TrainingSplit(images[split.train], labels[split.train], images[split.val],
+                         labels[split.val], split.train, split.val)
+
+
+def to_unit(images) -> np.ndarray:
+    """uint8 images in [0, 255] (array or tensor, any shape) -> float32 in [0, 1]; floats as float32."""
+    images = np.asarray(images)
+    return images.astype(np.float32) / np.float32(255) if images.dtype == np.uint8 \
+        else images.astype(np.float32)
+
+
+def to_float(images) -> torch.Tensor:
+    """uint8 or [0, 1] float images (N, H, W), (N, 1, H, W) or one (H, W), array or tensor ->
+    a float32 batch (N, 1, H, W) in [0, 1] on the CPU."""
+    x = torch.from_numpy(to_unit(images.cpu() if isinstance(images, torch.Tensor) else images))
+    if x.ndim == 2:
+        x = x[None]
+    elif x.ndim == 4 and x.shape[1] == 1:
+        x = x[:, 0]
+    if x.ndim != 3:
+        raise DataError(f"images must have shape (N, H, W), got {tuple(x.shape)}")
+    return x[:, None]
 
 
 def add_noise(x: torch.Tensor, kind: str, strength: float, generator: torch.Generator | None = None

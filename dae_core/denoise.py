@@ -7,14 +7,14 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from .config import NOISE_KINDS
+from .config import NOISE_KINDS, NOISE_MAX_STRENGTH
 from .data import add_noise, to_float
 from .errors import DaeError
 from .evaluate import per_image_mse, psnr
 from .latent import reconstruct
 
 NOISES = ("none", *NOISE_KINDS)  # "none": reconstruct the input as it is (e.g. an uploaded digit)
-MAX_STRENGTH = {"gaussian": 5.0, "salt_pepper": 1.0, "mask": 1.0, "none": 1.0}  # as TrainConfig
+MAX_STRENGTH = {**NOISE_MAX_STRENGTH, "none": 1.0}
 SWEEP_STRENGTHS = np.linspace(0.0, 1.0, 11)
 MAX_PICK = 32  # digits shown at once: more would not fit a row of captioned images
 
@@ -30,18 +30,6 @@ class Denoised(NamedTuple):
     psnr: np.ndarray  # of the reconstruction, in dB
 
 
-def as_batch(images) -> torch.Tensor:
-    """uint8 or [0, 1] float images (N, 28, 28), (N, 1, 28, 28) or (28, 28) -> float (N, 1, 28, 28)."""
-    x = torch.as_tensor(np.asarray(images))
-    if x.ndim == 2:
-        x = x[None]
-    elif x.ndim == 4 and x.shape[1] == 1:
-        x = x[:, 0]
-    if x.ndim != 3:
-        raise DaeError(f"images must have shape (N, H, W), got {tuple(x.shape)}")
-    return to_float(x) if x.dtype == torch.uint8 else x.float()[:, None]
-
-
 def corrupt(x: torch.Tensor, noise: str, strength: float, seed: int) -> torch.Tensor:
     """The batch with `noise` of `strength` drawn from `seed` ("none" returns it unchanged)."""
     if noise not in NOISES:
@@ -55,13 +43,13 @@ def corrupt(x: torch.Tensor, noise: str, strength: float, seed: int) -> torch.Te
 
 def denoise(model, x: np.ndarray, x_noisy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Reconstruct the noisy (N, 28, 28) images: x_hat (N, 28, 28) and its MSE to the clean x (N,)."""
-    x_hat = reconstruct(model, as_batch(x_noisy))
+    x_hat = reconstruct(model, to_float(x_noisy))
     return x_hat, per_image_mse(x, x_hat)
 
 
 def corrupt_and_reconstruct(model, images, noise: str, strength: float, seed: int) -> Denoised:
-    """Corrupt the images (see as_batch) with a seeded noise, reconstruct them, score both."""
-    x = as_batch(images)
+    """Corrupt the images (see data.to_float) with a seeded noise, reconstruct them, score both."""
+    x = to_float(images)
     x_noisy = corrupt(x, noise, strength, seed)
     x_np, noisy_np = x[:, 0].numpy(), x_noisy[:, 0].numpy()
     x_hat, mse = denoise(model, x_np, noisy_np)
@@ -74,7 +62,7 @@ def noise_sweep(model, images, noise: str, strengths=SWEEP_STRENGTHS, seed: int 
 
     Each strength draws its noise from the same seed, so the curves are smooth in strength.
     """
-    x = as_batch(images)
+    x = to_float(images)
     noisy_mse, hat_mse = np.zeros(len(strengths)), np.zeros(len(strengths))
     for s, strength in enumerate(strengths):
         x_noisy = corrupt(x, noise, float(strength), seed)

@@ -8,17 +8,12 @@ from sklearn.manifold import TSNE
 from threadpoolctl import threadpool_limits
 
 from .cluster import ClusterReport
+from .data import to_unit
 from .errors import DaeError
 
 # One OpenMP/BLAS thread: these fits are small, and on a busy 2-core machine extra threads wait on
 # each other (measured there: t-SNE of 2,000 codes 6 s with one thread, 27 s with two).
 _THREADS = 1
-
-
-def to_unit(images) -> np.ndarray:
-    """uint8 images in [0, 255] (array or tensor, any shape) -> float32 in [0, 1], same shape."""
-    images = np.asarray(images)
-    return images.astype(np.float32) / 255.0 if images.dtype == np.uint8 else images.astype(np.float32)
 
 
 def pca_2d(z: np.ndarray) -> np.ndarray:

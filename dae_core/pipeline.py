@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .cluster import ClusterReport, cluster, score
-from .data import load_digits, split_indices
+from .data import load_digits, training_split
 from .latent import encode
 
 
@@ -26,13 +26,11 @@ class Codes:
 def encode_splits(model, config) -> Codes:
     """Encode the config's training split (48k for the reference) and the 10k test images."""
     t = time.perf_counter()
-    digits = load_digits(config.dataset)
-    images = digits.train_images[: config.train_subset or None]
-    split = split_indices(len(images), config.val_fraction, config.seed)
-    z_train = encode(model, images[split.train])
+    split, digits = training_split(config), load_digits(config.dataset)
+    z_train = encode(model, split.train_images)
     z_test = encode(model, digits.test_images)
-    return Codes(z_train, digits.train_labels[split.train].numpy(), z_test,
-                 digits.test_labels.numpy(), split.train.numpy(), time.perf_counter() - t)
+    return Codes(z_train, split.train_labels.numpy(), z_test, digits.test_labels.numpy(),
+                 split.train_index.numpy(), time.perf_counter() - t)
 
 
 @dataclass

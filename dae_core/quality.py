@@ -20,10 +20,9 @@ RECOGNISED_AT = 0.9  # max softmax probability from which a sample counts as a r
 
 def _as_batch(images) -> torch.Tensor:
     """uint8 or float (N, 28, 28) (numpy or torch) -> float32 (N, 1, 28, 28) in [0, 1]."""
-    x = torch.as_tensor(images)
-    if x.ndim != 3 or tuple(x.shape[1:]) != (28, 28):
-        raise DaeError(f"images must have shape (N, 28, 28), got {tuple(x.shape)}")
-    return to_float(x) if x.dtype == torch.uint8 else x.float().unsqueeze(1)
+    if np.ndim(images) != 3 or tuple(np.shape(images)[1:]) != (28, 28):
+        raise DaeError(f"images must have shape (N, 28, 28), got {tuple(np.shape(images))}")
+    return to_float(images)
 
 
 @torch.inference_mode()

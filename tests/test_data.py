@@ -1,11 +1,13 @@
 """Bundled MNIST offline, IDX integrity checks, the split, and the three noise kinds."""
 import gzip
 
+import numpy as np
 import pytest
 import torch
 
 import dae_core.data as data
-from dae_core.data import DataError, add_noise, load_digits, read_idx, split_indices
+from dae_core.config import TrainConfig
+from dae_core.data import DataError, add_noise, load_digits, read_idx, split_indices, to_float, to_unit, training_split
 
 LABELS = "t10k-labels-idx1-ubyte"
 
@@ -100,10 +102,33 @@ def test_split_refuses_an_empty_side(fraction):
         split_indices(100, fraction, 0)
 
 
-def test_to_float_range_and_shape():
-    x = data.to_float(torch.tensor([[[0, 255], [51, 102]]], dtype=torch.uint8))
-    assert x.shape == (1, 1, 2, 2) and x.dtype == torch.float32
-    assert x.min() == 0.0 and x.max() == 1.0
+def test_training_split_is_the_configs_split_of_its_subset():
+    cfg = TrainConfig(train_subset=1000, val_fraction=0.25, seed=3)
+    split, digits = training_split(cfg), load_digits("mnist")
+    assert len(split.train_images) == 750 and len(split.val_images) == 250
+    assert set(split.train_index.tolist()).isdisjoint(split.val_index.tolist())
+    assert max(split.train_index.max(), split.val_index.max()) < 1000
+    assert torch.equal(split.val_images, digits.train_images[split.val_index])
+    assert torch.equal(split.train_labels, digits.train_labels[split.train_index])
+    assert not torch.equal(training_split(cfg.replace(seed=4)).val_index, split.val_index)
+
+
+def test_to_float_accepts_uint8_float_arrays_tensors_and_single_images():
+    images = load_digits("mnist").test_images[:8]
+    x = to_float(images)
+    assert x.shape == (8, 1, 28, 28) and x.dtype == torch.float32 and 0 <= x.min() <= x.max() <= 1
+    assert torch.equal(x, images.unsqueeze(1).float() / 255)
+    assert torch.equal(to_float(x[:, 0].numpy()), x)  # floats stay as they are
+    assert torch.equal(to_float(x), x)
+    assert to_float(x[0, 0].numpy()).shape == (1, 1, 28, 28)
+    with pytest.raises(DataError):
+        to_float(np.zeros(784))
+
+
+def test_to_unit_scales_uint8_only_and_keeps_the_shape():
+    np.testing.assert_allclose(to_unit(np.array([[0, 255]], np.uint8)), [[0.0, 1.0]])
+    np.testing.assert_allclose(to_unit(np.array([0.5])), [0.5])
+    assert to_unit(np.zeros((2, 3, 4), np.uint8)).shape == (2, 3, 4)
 
 
 KINDS = ["gaussian", "salt_pepper", "mask"]

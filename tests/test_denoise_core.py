@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from dae_core import checkpoint as ckpt_io
-from dae_core.data import load_digits
-from dae_core.denoise import (NOISES, as_batch, corrupt, corrupt_and_reconstruct, denoise,
+from dae_core.data import load_digits, to_float
+from dae_core.denoise import (NOISES, corrupt, corrupt_and_reconstruct, denoise,
                               noise_sweep, parse_indices, pick_digits)
 from dae_core.errors import DaeError
 
@@ -29,16 +29,6 @@ def digits():
 @pytest.fixture(scope="module")
 def images(digits):
     return digits.test_images[:64]  # uint8 (64, 28, 28)
-
-
-def test_as_batch_accepts_uint8_float_and_single_images(images):
-    x = as_batch(images)
-    assert x.shape == (64, 1, 28, 28) and x.dtype == torch.float32 and 0 <= x.min() <= x.max() <= 1
-    assert torch.equal(as_batch(x[:, 0].numpy()), x)
-    assert torch.equal(as_batch(x), x)
-    assert as_batch(x[0, 0].numpy()).shape == (1, 1, 28, 28)
-    with pytest.raises(DaeError):
-        as_batch(np.zeros(784))
 
 
 @pytest.mark.parametrize("noise", NOISES)
@@ -79,7 +69,7 @@ def test_denoise_scores_another_model_on_the_same_noisy_inputs(model, images):
 @pytest.mark.parametrize("noise, strength", [("pink", 0.1), ("gaussian", -0.1), ("mask", 1.5)])
 def test_bad_noise_settings_are_one_line_errors(images, noise, strength):
     with pytest.raises(DaeError, match=noise if noise == "pink" else "strength"):
-        corrupt(as_batch(images[:2]), noise, strength, 0)
+        corrupt(to_float(images[:2]), noise, strength, 0)
 
 
 def test_noise_sweep_grows_with_strength_and_the_model_removes_most_of_it(model, images):

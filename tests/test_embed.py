@@ -48,12 +48,6 @@ def test_tsne_2d_caps_n_at_the_number_of_points(blobs):
     assert xy.shape == (20, 2)
 
 
-def test_to_unit_scales_uint8_only():
-    u8 = np.array([[0, 255]], np.uint8)
-    np.testing.assert_allclose(embed.to_unit(u8), [[0.0, 1.0]])
-    np.testing.assert_allclose(embed.to_unit(np.array([0.5])), [0.5])
-
-
 def test_pixel_baseline_on_a_small_mnist_subset():
     digits = load_digits("mnist")
     images, y = digits.train_images[:600].numpy(), digits.train_labels[:600].numpy()
