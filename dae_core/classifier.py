@@ -1,22 +1,22 @@
-"""A small CNN digit classifier, the yardstick for generated samples: model, training engine, save / load."""
+"""A small CNN digit classifier, the yardstick for generated samples: model, objective, save / load.
+
+It trains with the autoencoder's engine (dae_core.train.fit) and saves in the same checkpoint format."""
 from __future__ import annotations
 
-import math
-import time
-from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Union
+from typing import Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checkpoint import CheckpointError, read_payload, save
+from .checkpoint import CheckpointError, make_payload, read_payload, save
+from .config import TrainConfig
 from .data import load_digits, to_float
+from .train import TrainData, TrainState, fit, make_optimizer
 
-FORMAT = "dae-lab-classifier"
-FORMAT_VERSION = 1
+KIND = "classifier"  # the checkpoint kind of its files
 
 
 class DigitClassifier(nn.Module):
@@ -51,43 +51,18 @@ class DigitClassifier(nn.Module):
         return self.head(self.features(x))
 
 
-@dataclass(frozen=True)
-class ClassifierBatch:
-    """Progress inside an epoch; `loss` is the mean cross-entropy since the previous report."""
-
-    epoch: int
-    batch: int
-    n_batches: int
-    loss: float
-    seconds: float  # since the epoch started
+def classifier_config(epochs: int = 4, seed: int = 0, subset: int = 0) -> TrainConfig:
+    """The classifier's recipe: Adam 2e-3 with a cosine decay to 0, batch 128, on the CPU."""
+    return TrainConfig(epochs=epochs, lr=2e-3, schedule="cosine", batch_size=128, seed=seed,
+                       train_subset=subset, device="cpu")
 
 
-@dataclass(frozen=True)
-class ClassifierEpoch:
-    """One finished epoch, as stored in the checkpoint's history."""
-
-    epoch: int
-    train_loss: float
-    test_accuracy: float
-    seconds: float
-
-
-@dataclass
-class ClassifierData:
-    """Float images (N, 1, 28, 28) in [0, 1] and int64 labels, already on the training device."""
-
-    x_train: torch.Tensor
-    y_train: torch.Tensor
-    x_test: torch.Tensor
-    y_test: torch.Tensor
-
-
-def load_classifier_data(subset: int = 0, device: str = "cpu") -> ClassifierData:
-    """All 60k MNIST training images (or the first `subset`) and the 10k test images."""
+def load_classifier_data(subset: int = 0, device: str = "cpu") -> TrainData:
+    """All 60k MNIST training images (or the first `subset`) to learn, the 10k test images to score."""
     d = load_digits("mnist")
     n = subset or None
-    return ClassifierData(to_float(d.train_images[:n]).to(device), d.train_labels[:n].to(device),
-                          to_float(d.test_images).to(device), d.test_labels.to(device))
+    return TrainData(to_float(d.train_images[:n]).to(device), to_float(d.test_images).to(device),
+                     d.train_labels[:n].to(device), d.test_labels.to(device))
 
 
 def new_classifier(seed: int = 0) -> DigitClassifier:
@@ -118,76 +93,59 @@ def accuracy(model: DigitClassifier, x: torch.Tensor, y: torch.Tensor, batch_siz
     return correct / max(len(x), 1)
 
 
-def fit_classifier(model: DigitClassifier, data: ClassifierData, epochs: int = 4, seed: int = 0,
-                   batch_size: int = 128, lr: float = 2e-3, max_shift: int = 2, report_every: int = 20
-                   ) -> Iterator[Union[ClassifierBatch, ClassifierEpoch]]:
-    """Adam with a cosine learning-rate decay to 0, on randomly shifted images; yields stats.
+@torch.inference_mode()
+def cross_entropy(model: DigitClassifier, x: torch.Tensor, y: torch.Tensor, batch_size: int = 2048) -> float:
+    """Mean cross-entropy of the model's logits against the labels, in eval mode."""
+    was_training = model.training
+    model.eval()
+    total = sum(float(F.cross_entropy(model(x[i: i + batch_size]), y[i: i + batch_size], reduction="sum"))
+                for i in range(0, len(x), batch_size))
+    model.train(was_training)
+    return total / max(len(x), 1)
 
-    Shuffling, shifts and dropout masks are drawn from (seed, epoch, batch) alone; the global
-    torch RNG is left as it was.
+
+@dataclass(frozen=True)
+class Classifying:
+    """The classifier's objective for the engine: cross-entropy on randomly shifted digits."""
+
+    max_shift: int = 2  # each image moves by up to this many pixels each way
+
+    def loss(self, model, x, y, g):
+        if self.max_shift:
+            x = random_shift(x, self.max_shift, g)
+        with torch.random.fork_rng(devices=[]):  # dropout masks from the run's generator: runs reproduce
+            torch.manual_seed(int(torch.randint(2**62, (1,), generator=g, device=g.device)))
+            return F.cross_entropy(model(x), y)
+
+    def validate(self, model, data: TrainData) -> dict:
+        return {"val_loss": cross_entropy(model, data.x_val, data.y_val),
+                "val_accuracy": accuracy(model, data.x_val, data.y_val)}
+
+
+def train_classifier(config: TrainConfig, data: TrainData | None = None, stop=None, model=None
+                     ) -> tuple[TrainState, Iterator]:
+    """A fresh classifier's TrainState and the engine's event stream over `data` (default: MNIST).
+
+    The stream is dae_core.train.fit's: BatchStats, EpochStats (val = the test set), Stopped.
     """
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    n = len(data.x_train)
-    n_batches = math.ceil(n / batch_size)
-    total_steps = epochs * n_batches
-    for epoch in range(1, epochs + 1):
-        g = torch.Generator(device=data.x_train.device).manual_seed(seed * 1_000_003 + epoch)
-        perm = torch.randperm(n, generator=g, device=data.x_train.device)
-        model.train()
-        t0 = time.perf_counter()
-        epoch_sum, window_sum, window_n = 0.0, 0.0, 0
-        for b in range(n_batches):
-            idx = perm[b * batch_size: (b + 1) * batch_size]
-            x = random_shift(data.x_train[idx], max_shift, g) if max_shift else data.x_train[idx]
-            step = (epoch - 1) * n_batches + b
-            for group in opt.param_groups:
-                group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / total_steps))
-            with torch.random.fork_rng(devices=[]):
-                torch.default_generator.manual_seed(seed * 1_000_003 + epoch * 100_003 + b)
-                loss = F.cross_entropy(model(x), data.y_train[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            window_sum += loss.item() * len(idx)
-            window_n += len(idx)
-            if (b + 1) % report_every == 0 or b + 1 == n_batches:
-                yield ClassifierBatch(epoch, b + 1, n_batches, window_sum / window_n, time.perf_counter() - t0)
-                epoch_sum, window_sum, window_n = epoch_sum + window_sum, 0.0, 0
-        test_acc = accuracy(model, data.x_test, data.y_test)
-        yield ClassifierEpoch(epoch, epoch_sum / n, test_acc, time.perf_counter() - t0)
-
-
-def train_classifier(epochs: int = 4, seed: int = 0, batch_size: int = 128, lr: float = 2e-3,
-                     subset: int = 0, progress: Callable | None = None) -> tuple[DigitClassifier, list]:
-    """Train a fresh classifier on MNIST: (model in eval mode, history as a list of epoch dicts)."""
-    model, history = new_classifier(seed), []
-    for event in fit_classifier(model, load_classifier_data(subset), epochs, seed, batch_size, lr):
-        if isinstance(event, ClassifierEpoch):
-            history.append(asdict(event))
-        if progress is not None:
-            progress(event)
-    return model.eval(), history
+    model = model or new_classifier(config.seed)
+    device = torch.device("cpu")
+    state = TrainState(config, model, make_optimizer(model, config, device), device)
+    data = data or load_classifier_data(config.train_subset)
+    return state, fit(state, data, stop=stop, report_every=20, objective=Classifying())
 
 
 def save_classifier(model: DigitClassifier, path: str | Path, metrics: dict | None = None,
-                    history: list | None = None) -> Path:
-    """Write the weights, architecture, metrics and history as plain data, atomically."""
-    return save({
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "arch": {"channels": list(model.channels), "hidden": model.hidden},
-        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "metrics": dict(metrics or {}),
-        "history": [dict(h) for h in (history or [])],
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "torch_version": str(torch.__version__),
-    }, path)
+                    history: list | None = None, config: TrainConfig | None = None) -> Path:
+    """Write a DAE Lab checkpoint of kind 'classifier': weights, architecture, recipe, card; atomically."""
+    return save(make_payload(KIND, model, config or classifier_config(), history, metrics,
+                        arch={"channels": list(model.channels), "hidden": model.hidden}), path)
 
 
 def load_classifier(path: str | Path) -> DigitClassifier:
     """Rebuild a saved classifier on the CPU, in eval mode, with its metrics and history attached."""
     path = Path(path)
-    payload = read_payload(path, FORMAT, FORMAT_VERSION, kind="classifier")
+    payload = read_payload(path, kind=KIND)
     arch, state = payload.get("arch"), payload.get("model")
     try:
         channels, hidden = [int(c) for c in arch["channels"]], int(arch["hidden"])

@@ -1,23 +1,28 @@
-"""The digit classifier: shapes, training lowers the loss, save / load round trip, unsafe files refused."""
+"""The digit classifier: shapes, training on the shared engine lowers the loss, save / load round trip,
+unsafe files refused."""
 import json
 import os
 
 import pytest
 import torch
 
-from dae_core.checkpoint import CheckpointError
-from dae_core.classifier import (FORMAT, ClassifierBatch, ClassifierData, ClassifierEpoch, DigitClassifier,
-                                 fit_classifier, load_classifier, new_classifier, random_shift,
-                                 save_classifier)
+from dae_core import checkpoint
+from dae_core.checkpoint import FORMAT, CheckpointError
+from dae_core.classifier import (DigitClassifier, classifier_config, load_classifier, new_classifier,
+                                 random_shift, save_classifier, train_classifier)
 from dae_core.cli import main
+from dae_core.config import TrainConfig
 from dae_core.data import load_digits, to_float
+from dae_core.train import BatchStats, EpochStats, TrainData
+
+HEADER = {"format": FORMAT, "format_version": 1, "kind": "classifier"}
 
 
 @pytest.fixture(scope="module")
 def tiny_data():
     d = load_digits("mnist")
-    return ClassifierData(to_float(d.train_images[:512]), d.train_labels[:512],
-                          to_float(d.test_images[:64]), d.test_labels[:64])
+    return TrainData(to_float(d.train_images[:512]), to_float(d.test_images[:64]),
+                     d.train_labels[:512], d.test_labels[:64])
 
 
 def test_shapes():
@@ -45,29 +50,33 @@ def test_random_shift_moves_whole_images():
     assert torch.equal(y.sum(dim=(1, 2, 3)), x.sum(dim=(1, 2, 3)))  # nothing cut off, nothing added
 
 
-def test_tiny_training_lowers_the_loss(tiny_data):
-    state = torch.get_rng_state()
-    events = list(fit_classifier(new_classifier(0), tiny_data, epochs=3, seed=0, batch_size=64,
-                                 report_every=2))
-    assert torch.equal(torch.get_rng_state(), state)  # dropout masks came from a forked RNG
-    batches = [e for e in events if isinstance(e, ClassifierBatch)]
-    epochs = [e for e in events if isinstance(e, ClassifierEpoch)]
+def test_tiny_training_on_the_engine_lowers_the_loss(tiny_data):
+    rng = torch.get_rng_state()
+    state, events = train_classifier(classifier_config(epochs=3).replace(batch_size=64), tiny_data)
+    events = list(events)
+    assert torch.equal(torch.get_rng_state(), rng)  # dropout masks came from a forked RNG
+    batches = [e for e in events if isinstance(e, BatchStats)]  # the autoencoder's stats types
+    epochs = [e for e in events if isinstance(e, EpochStats)]
     assert [e.epoch for e in epochs] == [1, 2, 3]
     assert batches[-1].loss < batches[0].loss - 0.15  # 24 steps: from ln 10 = 2.30 to about 2.0
     assert epochs[-1].train_loss < epochs[0].train_loss
-    assert all(0.0 <= e.test_accuracy <= 1.0 for e in epochs)
+    assert all(0.0 <= e.val_accuracy <= 1.0 for e in epochs)
+    assert state.history[-1]["val_accuracy"] == epochs[-1].val_accuracy
 
 
 def test_training_is_reproducible(tiny_data):
-    small = ClassifierData(tiny_data.x_train[:128], tiny_data.y_train[:128],
-                           tiny_data.x_test[:16], tiny_data.y_test[:16])
-    state = torch.get_rng_state()
-    a, b = new_classifier(0), new_classifier(0)
-    for model in (a, b):
-        for _ in fit_classifier(model, small, epochs=1, seed=5, batch_size=32):
+    small = TrainData(tiny_data.x_train[:128], tiny_data.x_val[:16], tiny_data.y_train[:128],
+                      tiny_data.y_val[:16])
+    rng = torch.get_rng_state()
+    models = []
+    for _ in range(2):
+        state, events = train_classifier(classifier_config(epochs=1, seed=5).replace(batch_size=32), small)
+        for _ in events:
             torch.rand(3)  # the caller's own draws between events change nothing
+        models.append(state.model)
+    a, b = models
     assert all(torch.equal(va, vb) for va, vb in zip(a.state_dict().values(), b.state_dict().values()))
-    torch.set_rng_state(state)
+    torch.set_rng_state(rng)
 
 
 def test_save_load_gives_identical_logits(tmp_path):
@@ -89,7 +98,7 @@ class _Exploit:
 
 def test_hostile_pickle_is_refused(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    torch.save({"format": FORMAT, "format_version": 1, "model": _Exploit()}, tmp_path / "evil.pt")
+    torch.save({**HEADER, "model": _Exploit()}, tmp_path / "evil.pt")
     with pytest.raises(CheckpointError, match="not a safe DAE Lab classifier") as err:
         load_classifier(tmp_path / "evil.pt")
     assert "\n" not in str(err.value)
@@ -97,10 +106,11 @@ def test_hostile_pickle_is_refused(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("payload, message", [
-    ({"format": "dae-lab-checkpoint", "format_version": 1}, "no 'dae-lab-classifier' header"),
-    ({"format": FORMAT, "format_version": 99}, "format version 99"),
-    ({"format": FORMAT, "format_version": 1, "arch": "x"}, "bad architecture"),
-    ({"format": FORMAT, "format_version": 1, "arch": {"channels": [16, 32], "hidden": 128},
+    ({"format": "something-else", "format_version": 1}, "no 'dae-lab-checkpoint' header"),
+    ({"format": FORMAT, "format_version": 1}, "kind 'autoencoder'"),  # an autoencoder's header
+    ({**HEADER, "format_version": 99}, "format version 99"),
+    ({**HEADER, "arch": "x"}, "bad architecture"),
+    ({**HEADER, "arch": {"channels": [16, 32], "hidden": 128},
       "model": {"head.1.weight": torch.zeros(3, 3)}}, "does not match"),
 ])
 def test_wrong_files_are_refused(tmp_path, payload, message):
@@ -132,3 +142,16 @@ def test_cli_train_classifier_smoke(tmp_path, capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["checkpoint"] == str(out) and 0.0 <= result["test_accuracy"] <= 1.0
     assert load_classifier(out).metrics["test_accuracy"] == result["test_accuracy"]
+
+
+def test_the_autoencoder_loader_refuses_a_classifier_file(tmp_path):
+    path = save_classifier(new_classifier(0), tmp_path / "clf.pt")
+    with pytest.raises(CheckpointError, match="kind 'classifier'; expected 'autoencoder'"):
+        checkpoint.load(path)
+
+
+def test_the_shipped_classifier_loads_with_its_recipe_and_scores():
+    clf = load_classifier(checkpoint.CHECKPOINT_DIR / "classifiers" / "mnist-cnn.pt")
+    assert clf.metrics["test_accuracy"] == pytest.approx(0.9907)
+    payload = checkpoint.read_payload(checkpoint.CHECKPOINT_DIR / "classifiers" / "mnist-cnn.pt", kind="classifier")
+    assert TrainConfig.from_dict(payload["config"]) == classifier_config()
