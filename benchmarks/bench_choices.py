@@ -1,42 +1,46 @@
-"""Whole engine epochs with one of its speed choices undone, taking turns with the engine as it is.
+"""Whole engine epochs in plain NCHW against channels-last (what `dae_core.device.place` picks on
+CPU), taking turns in one process.
 
-    python benchmarks/bench_choices.py [--undo native|layout] [--rounds 9]
+    python benchmarks/bench_choices.py [--rounds 9]
 
-  native        PyTorch's layers everywhere instead of `dae_core/native`'s kernels
-                (`dae_core.layers.to_plain`)
-  layout        NCHW instead of channels-last (what `dae_core.train.place` picks on CPU)
-
-The two take turns, one epoch each, in one process (as `bench_train.py` does with the
-reference), so the machine's drifting speed weighs on both; prints each one's median epoch and
-the median of the per-round ratios (above 1: the choice pays).
+The two take turns, one epoch each, so the machine's drifting speed weighs on both; prints each
+one's median epoch and the median of the per-round ratios (above 1: channels-last pays).
 """
 import argparse
 import statistics
 import sys
+import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dae_core.bench import engine_epochs  # noqa: E402
-from dae_core.layers import to_plain  # noqa: E402
+from dae_core.config import TrainConfig  # noqa: E402
+from dae_core.train import EpochStats, fit, new_state, prepare_data  # noqa: E402
 
-UNDO = {
-    "layout": lambda model: model.to(memory_format=torch.contiguous_format),
-    "native": to_plain,
-}
+
+def epochs(rounds: int, nchw: bool):
+    """Seconds of each epoch of the reference configuration on the CPU, in one layout."""
+    state = new_state(TrainConfig(device="cpu", epochs=rounds))
+    if nchw:
+        state.model.to(memory_format=torch.contiguous_format)
+    data = prepare_data(state.config, state.device)
+    t = time.perf_counter()
+    for event in fit(state, data):
+        if isinstance(event, EpochStats):
+            yield time.perf_counter() - t
+            t = time.perf_counter()
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--undo", choices=sorted(UNDO), default="native")
     p.add_argument("--rounds", type=int, default=9)
     args = p.parse_args()
-    pairs = list(zip(engine_epochs(args.rounds), engine_epochs(args.rounds, adjust=UNDO[args.undo])))
-    for name, seconds in (("engine", [e for e, _ in pairs]), (f"{args.undo} undone", [u for _, u in pairs])):
-        print(f"{name:>20}: median epoch {statistics.median(seconds):.2f} s  {[round(s, 2) for s in seconds]}")
-    print(f"{'undone / engine':>20}: median per-round ratio {statistics.median([u / e for e, u in pairs]):.3f}")
+    pairs = list(zip(epochs(args.rounds, False), epochs(args.rounds, True)))
+    for name, seconds in (("channels-last", [a for a, _ in pairs]), ("NCHW", [b for _, b in pairs])):
+        print(f"{name:>16}: median epoch {statistics.median(seconds):.2f} s  {[round(s, 2) for s in seconds]}")
+    print(f"{'NCHW / channels-last':>16}: median per-round ratio {statistics.median([b / a for a, b in pairs]):.3f}")
 
 
 if __name__ == "__main__":

@@ -1,19 +1,21 @@
-"""Where a training step of the engine spends its time, op by op, measured inside the engine.
+"""Where a training step of the engine spends its time, op by op (PyTorch's profiler).
 
-    python benchmarks/bench_ops.py [--batches 60] [--top 25]
+    python benchmarks/bench_ops.py [--batches 60] [--warmup 20] [--top 25]
 
-Every aten op of `batches` training steps (reference configuration, CPU) is timed where it
-runs, so the numbers include what a kernel timed alone misses: page faults on fresh buffers,
-OpenMP threads waking up, cold caches. Prints milliseconds per step for each op and input shapes.
+Runs `warmup` steps of the reference configuration on the CPU, then profiles `batches` more
+inside the engine's own loop, and prints the ops by self CPU time per step, with input shapes.
 """
 import argparse
 import sys
+import time
 from pathlib import Path
+
+from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dae_core.bench import op_times  # noqa: E402
-from dae_core.errors import DaeError  # noqa: E402
+from dae_core.config import TrainConfig  # noqa: E402
+from dae_core.train import fit, new_state, prepare_data  # noqa: E402
 
 
 def main() -> None:
@@ -22,14 +24,23 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=20)
     p.add_argument("--top", type=int, default=25)
     args = p.parse_args()
-    try:
-        r = op_times(args.batches, args.warmup)
-    except DaeError as e:
-        sys.exit(f"error: {e}")
-    print(f"step: {r['wall_ms_per_step']:.2f} ms wall (timer included), {r['ops_ms_per_step']:.2f} ms in ops, "
-          f"{r['minor_faults_per_step']:.0f} minor page faults")
-    for op in r["ops"][: args.top]:
-        print(f"{op['ms_per_step']:7.3f} ms  {op['calls_per_step']:4.1f}x  {op['op']:<28} {op['shapes']}")
+    state = new_state(TrainConfig(device="cpu", epochs=1))
+    data = prepare_data(state.config, state.device)
+    if args.warmup + args.batches >= -(-len(data.x_train) // state.config.batch_size):
+        sys.exit("error: warmup + batches must fit in one epoch (187 batches)")
+    steps = fit(state, data, report_every=1)
+    for _ in range(args.warmup):
+        next(steps)
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        t = time.perf_counter()
+        for _ in range(args.batches):
+            next(steps)
+        wall = time.perf_counter() - t
+    print(f"step: {1000 * wall / args.batches:.2f} ms wall, profiler included")
+    rows = sorted(prof.key_averages(group_by_input_shape=True), key=lambda e: -e.self_cpu_time_total)
+    for e in rows[: args.top]:
+        print(f"{e.self_cpu_time_total / 1000 / args.batches:7.3f} ms  {e.count / args.batches:4.1f}x  "
+              f"{e.key:<32} {e.input_shapes}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """The command line: python -m dae_core train | evaluate | cluster | generate | denoise | refine
-| bench | train-classifier."""
+| train-classifier. It parses arguments and calls the functions the app calls."""
 from __future__ import annotations
 
 import argparse
@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from . import checkpoint as ckpt_io
-from .config import ConfigError, TrainConfig
+from .config import PRESETS, ConfigError, TrainConfig, preset
 from .errors import DaeError
+from .latent import DEFAULT_SAMPLER
 
 
 def _config_flags(parser: argparse.ArgumentParser) -> None:
@@ -33,44 +34,54 @@ def _emit(args, result: dict, text: str) -> None:
     print(json.dumps(result, default=float) if args.json else text)
 
 
-def cmd_train(args) -> None:
+def _follow(state, events, epochs: int, on_epoch=None):
+    """Draw the engine's events as a progress bar on stderr; returns the Stopped event, if any."""
     from tqdm import tqdm
 
-    from .train import BatchStats, EpochStats, Stopped, fit, new_state, prepare_data
+    from .train import BatchStats, EpochStats, Stopped
+
+    bar, first, stopped = tqdm(unit="batch", file=sys.stderr, disable=None), state.epochs_done, None
+    for event in events:
+        if isinstance(event, BatchStats):
+            bar.total = epochs * event.n_batches
+            bar.n = (event.epoch - first - 1) * event.n_batches + event.batch
+            bar.set_postfix(epoch=event.epoch, loss=f"{event.loss:.4f}", refresh=False)
+            bar.refresh()
+        elif isinstance(event, EpochStats):
+            if on_epoch is not None:
+                on_epoch(event)
+            scores = f"val {event.val_loss:.5f}" + ("" if event.val_accuracy is None
+                                                    else f"  accuracy {event.val_accuracy:.4f}")
+            bar.write(f"epoch {event.epoch}: train {event.train_loss:.5f}  {scores}  {event.seconds:.2f}s",
+                      file=sys.stderr)
+        elif isinstance(event, Stopped):
+            stopped = event
+    bar.close()
+    return stopped
+
+
+def cmd_train(args) -> None:
+    from .train import fit, new_state, prepare_data
 
     given = _config_from_args(args)
     if args.resume:
         ckpt = ckpt_io.load(args.resume)
         fixed = {k: v for k, v in given.items() if k not in ("epochs", "device")}
         changed = [k for k, v in fixed.items() if getattr(ckpt.config, k) != v]
-        if changed:
-            raise ConfigError(f"cannot change {', '.join(changed)} when resuming; "
+        if changed or args.preset:
+            raise ConfigError(f"cannot change {', '.join(changed) or 'the preset'} when resuming; "
                               f"only --epochs and --device apply")
         state = ckpt_io.to_state(ckpt, given.get("device"))
         epochs = given.get("epochs", ckpt.config.epochs)
         TrainConfig(epochs=epochs)  # validates the number of extra epochs
         out = Path(args.out or args.resume)
     else:
-        state = new_state(TrainConfig(**given))
+        state = new_state(preset(args.preset or "reference", **given))
         epochs = state.config.epochs
-        out = Path(args.out or ckpt_io.CHECKPOINT_DIR / f"run-{time.strftime('%Y%m%d-%H%M%S')}.pt")
-    data = prepare_data(state.config, state.device)
-    n_batches = -(-len(data.x_train) // state.config.batch_size)
-    bar = tqdm(total=epochs * n_batches, unit="batch", file=sys.stderr, disable=None)
-    stopped = None
-    for event in fit(state, data, epochs):
-        if isinstance(event, BatchStats):
-            bar.n = (event.epoch - state.epochs_done - 1) * n_batches + event.batch
-            bar.set_postfix(epoch=event.epoch, loss=f"{event.loss:.4f}", refresh=False)
-            bar.refresh()
-        elif isinstance(event, EpochStats):
-            # Saved after every finished epoch, atomically: a killed run keeps its last epoch.
-            ckpt_io.save_state(state, out, {"val_mse": event.val_loss})
-            bar.write(f"epoch {event.epoch}: train {event.train_loss:.5f}  val {event.val_loss:.5f}"
-                      f"  {event.seconds:.2f}s", file=sys.stderr)
-        elif isinstance(event, Stopped):
-            stopped = event
-    bar.close()
+        out = Path(args.out or ckpt_io.CHECKPOINT_DIR / "runs" / f"run-{time.strftime('%Y%m%d-%H%M%S')}.pt")
+    events = fit(state, prepare_data(state.config, state.device), epochs)
+    # Saved after every finished epoch, atomically: a killed run keeps its last epoch.
+    stopped = _follow(state, events, epochs, lambda e: ckpt_io.save_state(state, out, {"val_mse": e.val_loss}))
     if stopped is not None and stopped.reason == "diverged":
         raise DaeError(f"training diverged: {stopped.message}")
     result = {"checkpoint": str(out), "config": state.config.to_dict(), "history": state.history}
@@ -113,23 +124,23 @@ def cmd_cluster(args) -> None:
 
 
 def cmd_generate(args) -> None:
-    from .latent import LatentSampler, decode, encode
-    from .data import load_digits
+    from .latent import LatentSampler, decode
+    from .pipeline import encode_splits
 
     ckpt = ckpt_io.load(args.checkpoint)
     if args.n < 1 or args.n > 100_000:
         raise DaeError(f"--n must be between 1 and 100000, got {args.n}")
     classifier = _score_classifier(args.score_with, ckpt.config.dataset) if args.score_with else None
-    sampler = LatentSampler(args.sampler, seed=args.seed)
+    sampler = LatentSampler(args.sampler)  # fitted as the app fits it: on the training split's codes
     if args.sampler != "uniform01":
-        sampler.fit(encode(ckpt.model, load_digits(ckpt.config.dataset).train_images))
+        sampler.fit(encode_splits(ckpt.model, ckpt.config).z_train)
     images = decode(ckpt.model, sampler.sample(args.n, args.seed, ckpt.config.latent_dim))
     try:
         np.save(args.out, images)
     except OSError as e:
         raise DaeError(f"cannot write {args.out}: {e.strerror or e}") from None
     result = {"out": str(args.out), "shape": list(images.shape), "sampler": args.sampler}
-    text = f"wrote {images.shape[0]} digits to {args.out}"
+    text = f"wrote {images.shape[0]} digits from the {args.sampler} sampler to {args.out}"
     if classifier is not None:
         from .quality import score_samples
 
@@ -149,35 +160,19 @@ def _score_classifier(path: str, dataset: str):
 
 
 def cmd_denoise(args) -> None:
-    import torch
-
-    from .data import add_noise
-    from .evaluate import per_image_mse
+    from .denoise import corrupt_and_reconstruct
     from .images import load_digit, to_png
-    from .latent import reconstruct
 
     ckpt = ckpt_io.load(args.checkpoint)
-    clean = torch.from_numpy(load_digit(args.image))[None, None]
     strength = ckpt.config.noise_strength if args.strength is None else args.strength
-    TrainConfig(noise=ckpt.config.noise if args.noise == "none" else args.noise,
-                noise_strength=strength)  # validates kind and strength
-    g = torch.Generator().manual_seed(args.seed)
-    noisy = clean if args.noise == "none" else add_noise(clean, args.noise, strength, g)
-    x_hat = reconstruct(ckpt.model, noisy)[0]
+    out = corrupt_and_reconstruct(ckpt.model, load_digit(args.image), args.noise, strength, args.seed)
     try:
-        Path(args.out).write_bytes(to_png(x_hat, args.scale))
+        Path(args.out).write_bytes(to_png(out.x_hat[0], args.scale))
     except OSError as e:
         raise DaeError(f"cannot write {args.out}: {e.strerror or e}") from None
-    mse = float(per_image_mse(clean[:, 0].numpy(), x_hat[None])[0])
+    mse = float(out.mse[0])
     _emit(args, {"out": str(args.out), "mse_to_input": mse, "noise": args.noise},
           f"wrote {args.out} (MSE to the clean input {mse:.5f})")
-
-
-def cmd_bench(args) -> None:
-    from .bench import run_all
-
-    result = run_all(epochs=args.epochs, with_reference=not args.skip_reference)
-    _emit(args, result, "\n".join(f"{k}: {v}" for k, v in result.items()))
 
 
 def cmd_refine(args) -> None:
@@ -207,32 +202,18 @@ def cmd_refine(args) -> None:
 
 
 def cmd_train_classifier(args) -> None:
-    from tqdm import tqdm
+    from .classifier import classifier_config, save_classifier, train_classifier
 
-    from .classifier import ClassifierBatch, save_classifier, train_classifier
-
-    bar = tqdm(unit="batch", file=sys.stderr, disable=None)
-
-    def progress(event) -> None:
-        if isinstance(event, ClassifierBatch):
-            bar.total = args.epochs * event.n_batches
-            bar.n = (event.epoch - 1) * event.n_batches + event.batch
-            bar.set_postfix(epoch=event.epoch, loss=f"{event.loss:.4f}", refresh=False)
-            bar.refresh()
-        else:
-            bar.write(f"epoch {event.epoch}: train loss {event.train_loss:.4f}  test accuracy "
-                      f"{event.test_accuracy:.4f}  {event.seconds:.1f}s", file=sys.stderr)
-
-    TrainConfig(epochs=args.epochs, seed=args.seed, train_subset=args.subset)  # validates them
     t0 = time.perf_counter()
-    model, history = train_classifier(args.epochs, args.seed, subset=args.subset, progress=progress)
-    bar.close()
-    metrics = {"test_accuracy": history[-1]["test_accuracy"], "train_seconds": time.perf_counter() - t0,
+    state, events = train_classifier(classifier_config(args.epochs, args.seed, args.subset))
+    stopped = _follow(state, events, args.epochs)
+    if stopped is not None and stopped.reason == "diverged":
+        raise DaeError(f"training diverged: {stopped.message}")
+    metrics = {"test_accuracy": state.history[-1]["val_accuracy"], "train_seconds": time.perf_counter() - t0,
                "epochs": args.epochs, "seed": args.seed, "train_subset": args.subset}
-    out = save_classifier(model, args.out, metrics, history)
-    _emit(args, {"checkpoint": str(out), **metrics, "history": history},
-          f"saved {out}; test accuracy {metrics['test_accuracy']:.4f} "
-          f"({metrics['train_seconds']:.0f}s)")
+    out = save_classifier(state.model.eval(), args.out, metrics, state.history, state.config)
+    _emit(args, {"checkpoint": str(out), **metrics, "history": state.history},
+          f"saved {out}; test accuracy {metrics['test_accuracy']:.4f} ({metrics['train_seconds']:.0f}s)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -246,12 +227,15 @@ def build_parser() -> argparse.ArgumentParser:
         return sp
 
     sp = command("train", cmd_train, "train a denoising autoencoder")
+    sp.add_argument("--preset", choices=tuple(PRESETS),
+                    help="a named recipe: reference (30 epochs at a constant 1e-3) or quick (10 epochs, "
+                         "one-cycle up to 1.5e-2, the same val MSE); flags given with it override it")
     _config_flags(sp)
     sp.add_argument("--out", help="checkpoint path, saved after every epoch")
     sp.add_argument("--resume", help="checkpoint to continue; --epochs then means 'N more'")
     for name, fn, help_ in (("evaluate", cmd_evaluate, "validation and test MSE / PSNR"),
                             ("cluster", cmd_cluster, "cluster the training codes, Hungarian accuracy"),
-                            ("generate", cmd_generate, "decode sampled codes to a .npy array"),
+                            ("generate", cmd_generate, "decode sampled codes to a .npy array (N, 28, 28)"),
                             ("denoise", cmd_denoise, "denoise one image file")):
         sp = command(name, fn, help_)
         sp.add_argument("--checkpoint", required=True)
@@ -266,7 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--n", type=int, default=9)
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--out", required=True)
-    sp.add_argument("--sampler", default="uniform01", help="uniform01 | box | gaussian | gmm | cluster:K")
+    sp.add_argument("--sampler", default=DEFAULT_SAMPLER,
+                    help=f"uniform01 | box | gaussian | gmm | cluster:K (default {DEFAULT_SAMPLER}, as in the app)")
     sp.add_argument("--score-with", metavar="CLASSIFIER",
                     help="a classifier checkpoint: add sample-quality scores (IS, FID, ...) to the output")
     sp = sub.choices["denoise"]
@@ -276,9 +261,6 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--strength", type=float, default=None, help="default: the checkpoint's")
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--scale", type=int, default=1, help="enlarge the PNG by this factor")
-    sp = command("bench", cmd_bench, "time our epoch against the reference pipeline")
-    sp.add_argument("--epochs", type=int, default=2)
-    sp.add_argument("--skip-reference", action="store_true")
     sp = command("refine", cmd_refine, "cluster-guided fine-tuning of a model's codes")
     sp.add_argument("--checkpoint", required=True)
     sp.add_argument("--out", required=True)

@@ -4,13 +4,13 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from dae_core.latent import SAMPLERS
+from dae_core.latent import DEFAULT_SAMPLER, SAMPLERS
 
 SAMPLER_HELP = {
     "uniform01": "uniform01: uniform over [0, 1]^d (the reference recipe)",
     "box": "box: uniform over the training codes' 1-99th percentile box",
     "gaussian": "gaussian: one Gaussian fitted to the training codes",
-    "gmm": "gmm: a 40-component Gaussian mixture fitted to the training codes (default)",
+    "gmm": "gmm: a 40-component Gaussian mixture fitted to the training codes",
     "cluster:K": "cluster:K: inside component K of a 10-component mixture",
 }
 
@@ -23,7 +23,7 @@ def sampler_ui() -> tuple[str, int]:
     """(sampler kind, e.g. 'gmm' or 'cluster:3', seed); 'New samples' moves the seed on by one."""
     st.session_state.setdefault("gen_seed", 0)
     kind_col, k_col, seed_col, button_col = st.columns([3, 1, 1, 1], vertical_alignment="bottom")
-    kind = kind_col.selectbox("Sampler", SAMPLERS, index=SAMPLERS.index("gmm"),
+    kind = kind_col.selectbox("Sampler", SAMPLERS, index=SAMPLERS.index(DEFAULT_SAMPLER),
                               format_func=SAMPLER_HELP.get, key="gen_sampler")
     if kind == "cluster:K":
         kind = f"cluster:{k_col.number_input('Component K', 0, 9, 0, key='gen_k')}"

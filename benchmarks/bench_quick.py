@@ -1,0 +1,36 @@
+"""Time to a good model: the quick preset against the reference pipeline, in one run on one machine.
+
+    python benchmarks/bench_quick.py [--threshold 0.0271] [--device cpu|cuda]
+
+Each side trains from scratch (seed 0, d=4) until its validation MSE is at or below the threshold,
+the reference recipe's 30-epoch result: the engine on the `quick` preset (10 epochs, one-cycle),
+then the reference pipeline (torchvision MNIST + DataLoader, Adam 1e-3, up to 30 epochs). Wall
+time counts from the start, data loading and validation included. Prints one JSON object: both
+times, the epochs each took, their validation curves and the ratio quick / reference.
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.pipelines import engine_epochs, reference_epochs, time_to_quality  # noqa: E402
+from dae_core.config import preset  # noqa: E402
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--threshold", type=float, default=0.0271, help="validation MSE to reach")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--reference-epochs", type=int, default=30, help="the reference pipeline's budget")
+    args = p.parse_args()
+    quick = time_to_quality(engine_epochs(preset("quick", device=args.device)), args.threshold)
+    reference = time_to_quality(reference_epochs(args.reference_epochs, device=args.device), args.threshold)
+    print(json.dumps({"threshold": args.threshold, "quick_s": quick["seconds"],
+                      "reference_s": reference["seconds"], "ratio": quick["seconds"] / reference["seconds"],
+                      "quick": quick, "reference": reference}))
+
+
+if __name__ == "__main__":
+    main()
