@@ -42,6 +42,21 @@ def test_train_then_resume(capsys, tmp_path):
     assert len(checkpoint.load(out).history) == 2
 
 
+def test_train_with_a_preset_and_a_flag_that_overrides_it(capsys, tmp_path):
+    out = tmp_path / "q.pt"
+    code, result, _ = run(capsys, "train", "--preset", "quick", *TINY, "--epochs", "1", "--out", str(out),
+                          "--json")
+    assert code == 0
+    cfg = result["config"]
+    assert (cfg["schedule"], cfg["lr"], cfg["epochs"]) == ("onecycle", 0.015, 1)  # --epochs wins
+    assert checkpoint.load(out).config.schedule == "onecycle"
+
+
+def test_resume_refuses_a_preset(capsys, ckpt_copy):
+    code, _, err = run(capsys, "train", "--resume", str(ckpt_copy), "--preset", "quick")
+    assert code == 2 and "preset" in err
+
+
 def test_resume_refuses_a_changed_config(capsys, ckpt_copy):
     code, _, err = run(capsys, "train", "--resume", str(ckpt_copy), "--latent-dim", "8")
     assert code == 2 and "latent_dim" in err
@@ -79,6 +94,21 @@ def test_generate(capsys, ckpt_copy, tmp_path):
     assert code == 0 and result["shape"] == [5, 28, 28]
     images = np.load(out)
     assert images.shape == (5, 28, 28) and images.min() >= 0 and images.max() <= 1
+
+
+def test_generate_draws_what_the_app_draws_and_names_the_sampler(capsys, ckpt_copy, tmp_path):
+    from dae_core.latent import DEFAULT_SAMPLER, LatentSampler, decode
+    from dae_core.pipeline import encode_splits
+
+    out = tmp_path / "f.npy"
+    code, text, _ = run(capsys, "generate", "--checkpoint", str(ckpt_copy), "--n", "4", "--seed", "3",
+                        "--out", str(out))
+    assert code == 0 and f"{DEFAULT_SAMPLER} sampler" in text and str(out) in text
+    ck = checkpoint.load(ckpt_copy)
+    codes = encode_splits(ck.model, ck.config)  # the app fits its samplers on the training split
+    assert len(codes.z_train) == 240
+    app = decode(ck.model, LatentSampler(DEFAULT_SAMPLER).fit(codes.z_train).sample(4, 3, 4))
+    np.testing.assert_array_equal(np.load(out), app)
 
 
 def _digit_png(path):
