@@ -79,6 +79,9 @@ def cmd_train(args) -> None:
         state = new_state(preset(args.preset or "reference", **given))
         epochs = state.config.epochs
         out = Path(args.out or ckpt_io.CHECKPOINT_DIR / "runs" / f"run-{time.strftime('%Y%m%d-%H%M%S')}.pt")
+        if out.exists() and not args.overwrite:
+            raise DaeError(f"{out} already exists: continue it with --resume {out}, choose another "
+                           f"--out, or replace it with --overwrite")
     events = fit(state, prepare_data(state.config, state.device), epochs)
     # Saved after every finished epoch, atomically: a killed run keeps its last epoch.
     stopped = _follow(state, events, epochs, lambda e: ckpt_io.save_state(state, out, {"val_mse": e.val_loss}))
@@ -117,10 +120,25 @@ def cmd_cluster(args) -> None:
         if runs[0].test is not None:
             card[f"{args.method}_test_accuracy"] = runs[0].test.accuracy
         ckpt_io.with_metrics(args.checkpoint, card)
-    text = (f"{args.method} k={args.k} on {len(codes.z_train)} training codes: accuracy "
-            f"{runs[0].train.accuracy:.4f}  NMI {runs[0].train.nmi:.4f}  ARI {runs[0].train.ari:.4f}\n"
-            f"cluster -> digit: {runs[0].train.mapping}")
-    _emit(args, result, text)
+    _emit(args, result, _cluster_text(args, runs, len(codes.z_train), result.get("over_seeds")))
+
+
+def _cluster_text(args, runs, n_train: int, spread: dict | None) -> str:
+    """The plain-text report of `cluster`: the first seed's scores (train and test), the spread."""
+    first = runs[0]
+    lines = [f"{args.method} k={args.k} on {n_train} training codes (seed {args.seed}): accuracy "
+             f"{first.train.accuracy:.4f}  NMI {first.train.nmi:.4f}  ARI {first.train.ari:.4f}"]
+    if first.test is not None:
+        lines.append(f"test codes: accuracy {first.test.accuracy:.4f}  NMI {first.test.nmi:.4f}  "
+                     f"ARI {first.test.ari:.4f}")
+    if spread:
+        for split in ("train", "test"):
+            if f"{split}_accuracy_mean" in spread:
+                lines.append(f"{split} over {len(runs)} seeds: " + "  ".join(
+                    f"{name} {spread[f'{split}_{key}_mean']:.4f} ± {spread[f'{split}_{key}_std']:.4f}"
+                    for key, name in (("accuracy", "accuracy"), ("nmi", "NMI"), ("ari", "ARI"))))
+    lines.append(f"cluster -> digit: {first.train.mapping}")
+    return "\n".join(lines)
 
 
 def cmd_generate(args) -> None:
@@ -135,10 +153,7 @@ def cmd_generate(args) -> None:
     if args.sampler != "uniform01":
         sampler.fit(encode_splits(ckpt.model, ckpt.config).z_train)
     images = decode(ckpt.model, sampler.sample(args.n, args.seed, ckpt.config.latent_dim))
-    try:
-        np.save(args.out, images)
-    except OSError as e:
-        raise DaeError(f"cannot write {args.out}: {e.strerror or e}") from None
+    _write_images(Path(args.out), images)
     result = {"out": str(args.out), "shape": list(images.shape), "sampler": args.sampler}
     text = f"wrote {images.shape[0]} digits from the {args.sampler} sampler to {args.out}"
     if classifier is not None:
@@ -149,6 +164,24 @@ def cmd_generate(args) -> None:
         text += (f"\nrecognised {q['recognised']:.3f}  class entropy {q['class_entropy_bits']:.3f} bits"
                  f"  IS {q['inception_score']:.3f}  FID {fid}")
     _emit(args, result, text)
+
+
+def _write_images(path: Path, images: np.ndarray) -> None:
+    """Write (N, 28, 28) images to exactly `path`: a .png grid (as the app shows) or a .npy array."""
+    from .figures import grid_image
+    from .images import to_png
+
+    if path.suffix not in (".png", ".npy"):
+        raise DaeError(f"--out must end in .png (an image grid) or .npy (an array), got {path.name!r}")
+    try:
+        if path.suffix == ".png":
+            path.write_bytes(to_png(grid_image(images, nrow=min(len(images), int(np.ceil(len(images) ** 0.5))),
+                                               scale=2)))
+        else:
+            with open(path, "wb") as f:  # np.save(path) would add ".npy" to a name without it
+                np.save(f, images)
+    except OSError as e:
+        raise DaeError(f"cannot write {path}: {e.strerror or e}") from None
 
 
 def _score_classifier(path: str, dataset: str):
@@ -233,9 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
     _config_flags(sp)
     sp.add_argument("--out", help="checkpoint path, saved after every epoch")
     sp.add_argument("--resume", help="checkpoint to continue; --epochs then means 'N more'")
+    sp.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     for name, fn, help_ in (("evaluate", cmd_evaluate, "validation and test MSE / PSNR"),
                             ("cluster", cmd_cluster, "cluster the training codes, Hungarian accuracy"),
-                            ("generate", cmd_generate, "decode sampled codes to a .npy array (N, 28, 28)"),
+                            ("generate", cmd_generate, "decode sampled codes to an image grid (.png) or an array (.npy)"),
                             ("denoise", cmd_denoise, "denoise one image file")):
         sp = command(name, fn, help_)
         sp.add_argument("--checkpoint", required=True)
@@ -249,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.choices["generate"]
     sp.add_argument("--n", type=int, default=9)
     sp.add_argument("--seed", type=int, default=0)
-    sp.add_argument("--out", required=True)
+    sp.add_argument("--out", required=True, help="digits.png: an image grid; digits.npy: the (N, 28, 28) array")
     sp.add_argument("--sampler", default=DEFAULT_SAMPLER,
                     help=f"uniform01 | box | gaussian | gmm | cluster:K (default {DEFAULT_SAMPLER}, as in the app)")
     sp.add_argument("--score-with", metavar="CLASSIFIER",

@@ -52,6 +52,16 @@ def test_train_with_a_preset_and_a_flag_that_overrides_it(capsys, tmp_path):
     assert checkpoint.load(out).config.schedule == "onecycle"
 
 
+def test_train_refuses_to_overwrite_unless_asked(capsys, ckpt_copy):
+    before = ckpt_copy.read_bytes()
+    code, _, err = run(capsys, "train", *TINY, "--epochs", "1", "--out", str(ckpt_copy))
+    assert code == 2 and "--resume" in err and "--overwrite" in err
+    assert ckpt_copy.read_bytes() == before  # nothing saved is lost
+    code, result, _ = run(capsys, "train", *TINY, "--epochs", "1", "--out", str(ckpt_copy), "--overwrite",
+                          "--json")
+    assert code == 0 and len(checkpoint.load(ckpt_copy).history) == 1
+
+
 def test_resume_refuses_a_preset(capsys, ckpt_copy):
     code, _, err = run(capsys, "train", "--resume", str(ckpt_copy), "--preset", "quick")
     assert code == 2 and "preset" in err
@@ -109,6 +119,23 @@ def test_generate_draws_what_the_app_draws_and_names_the_sampler(capsys, ckpt_co
     assert len(codes.z_train) == 240
     app = decode(ck.model, LatentSampler(DEFAULT_SAMPLER).fit(codes.z_train).sample(4, 3, 4))
     np.testing.assert_array_equal(np.load(out), app)
+
+
+def test_generate_writes_a_png_grid_to_exactly_the_path_given(capsys, ckpt_copy, tmp_path):
+    out = tmp_path / "digits.png"
+    code, text, _ = run(capsys, "generate", "--checkpoint", str(ckpt_copy), "--n", "9", "--out", str(out))
+    assert code == 0 and text.strip().endswith(str(out))
+    grid = Image.open(out)
+    assert grid.format == "PNG" and grid.size[0] > 3 * 28 * 2 - 1  # 3 x 3 digits, enlarged twice
+    code, _, err = run(capsys, "generate", "--checkpoint", str(ckpt_copy), "--out", str(tmp_path / "digits"))
+    assert code == 2 and ".png" in err and not (tmp_path / "digits.npy").exists()
+
+
+def test_cluster_over_seeds_prints_the_spread_and_the_test_scores(capsys, ckpt_copy):
+    code, text, _ = run(capsys, "cluster", "--checkpoint", str(ckpt_copy), "--seeds", "2")
+    assert code == 0
+    assert "test codes: accuracy" in text
+    assert "train over 2 seeds: accuracy" in text and "±" in text and "test over 2 seeds" in text
 
 
 def _digit_png(path):
