@@ -7,7 +7,7 @@ import streamlit as st
 from dae_core import TrainConfig
 from dae_core.errors import DaeError
 from dae_core.figures import loss_chart
-from ui import train_ui
+from ui import session, train_ui
 from ui.sidebar import available, checkpoint_picker, runs_dir, session_runs
 from ui.worker import TrainingWorker
 
@@ -25,7 +25,7 @@ st.caption("Quick reaches the reference's reconstruction error in 10 epochs inst
 worker = st.session_state.get(WORKER)
 busy = worker is not None and worker.running
 train_ui.preset_ui(disabled=busy)
-values, start = train_ui.config_form(disabled=busy)
+values, start, start_message = train_ui.config_form(disabled=busy)
 stop_col, log_col = st.columns([1, 4])
 stop = stop_col.button("Stop", disabled=not busy, key="train_stop",
                        help="takes effect within one batch; the finished epochs are kept")
@@ -36,11 +36,12 @@ if start:
     try:
         new_worker = TrainingWorker.fresh(TrainConfig(**values))
     except DaeError as e:
-        st.error(str(e))
+        start_message.error(f"Not started: {e}")
     else:
-        new_worker.alive = train_ui.session_alive()  # a closed tab stops its run
+        new_worker.alive = session.guard().is_open  # a run whose tab stays closed stops
         new_worker.start()
         st.session_state[WORKER] = new_worker
+        st.session_state.pop(train_ui.SAVE_OUTCOME, None)  # a new run has not been saved yet
         st.rerun()  # redraw the form disabled and the live view polling
 if stop:
     worker.stop()
@@ -77,13 +78,10 @@ else:
 if worker is not None and not busy:
     name, more = train_ui.finished_ui(worker, runs_dir())
     if name is not None:
-        try:
-            path = worker.save(name, runs_dir())
-        except DaeError as e:
-            st.error(str(e))  # the run stays in session_state: try another name
-        else:
+        path = train_ui.save_run(worker, name, runs_dir())  # a failure keeps the run: try another name
+        if path is not None:
             session_runs()[Path(path).stem] = path
-            st.rerun()  # redraw the sidebar, which now lists the run
+        st.rerun()  # redraw the sidebar and the save outcome
     if more is not None:
         # Same TrainState: model, optimizer and history go on; the batch curve is carried over.
         next_worker = TrainingWorker(worker.state, more, batches=list(worker.batches), alive=worker.alive)

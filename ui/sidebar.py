@@ -10,7 +10,7 @@ from dae_core import checkpoint as ckpt_io
 from dae_core.errors import DaeError
 from dae_core.figures import history_thumbnail
 
-from . import cache
+from . import cache, session
 
 SHIPPED_DIR = ckpt_io.CHECKPOINT_DIR
 RUNS_DIR = ckpt_io.CHECKPOINT_DIR / "runs"  # runs trained in the app; listed only to their session
@@ -37,6 +37,7 @@ def available() -> dict[str, str]:
 
 def checkpoint_picker():
     """Render the picker and the model card; returns the loaded Checkpoint, or None."""
+    session.guard()  # this tab is here: a run it started keeps training
     options = available()
     with st.sidebar:
         if not options:

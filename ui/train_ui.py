@@ -21,19 +21,25 @@ PRESET_LABELS = {
     "reference": "Reference: 30 epochs at a constant 1e-3 (the original recipe)",
 }
 REF = preset(FIRST)  # every widget's opening value
+SAVE_OUTCOME = "train_save_outcome"  # session_state key: ("saved" | "failed", message) of the latest save
 PREVIEW_SEED = 0  # the preview's noise is drawn from this seed, so epochs show the same corruption
 
 
+def _key(field: str) -> str:
+    """The widget key of a TrainConfig field; its value starts as the first recipe's (the Session
+    State API is the one source of it, so that picking a recipe can refill the form)."""
+    st.session_state.setdefault(f"train_{field}", getattr(REF, field))
+    return f"train_{field}"
+
+
 def _number(label: str, field: str, low, high, step=None, **kwargs):
-    """A number box for one TrainConfig field, opening on the first recipe's value; kept across pages."""
-    return st.number_input(label, low, high, getattr(REF, field), step, key=f"train_{field}",
-                           persist_state="session", **kwargs)
+    """A number box for one TrainConfig field; kept across pages."""
+    return st.number_input(label, low, high, step=step, key=_key(field), persist_state="session", **kwargs)
 
 
 def _choice(label: str, field: str, options: tuple) -> str:
-    """A select box for one TrainConfig field, opening on the first recipe's value; kept across pages."""
-    return st.selectbox(label, options, options.index(getattr(REF, field)), key=f"train_{field}",
-                        persist_state="session")
+    """A select box for one TrainConfig field; kept across pages."""
+    return st.selectbox(label, options, key=_key(field), persist_state="session")
 
 
 def _fill_form() -> None:
@@ -49,8 +55,9 @@ def preset_ui(disabled: bool) -> str:
                     help="Fills the form; change any field afterwards.")
 
 
-def config_form(disabled: bool) -> tuple[dict, bool]:
-    """Every TrainConfig field as a widget in one form -> (field -> value, Start pressed)."""
+def config_form(disabled: bool):
+    """Every TrainConfig field as a widget in one form -> (field -> value, Start pressed, the slot
+    beside Start for its message)."""
     v = {}
     with st.form("train_config"):
         model, noise, optim, data = st.columns(4)
@@ -86,9 +93,11 @@ def config_form(disabled: bool) -> tuple[dict, bool]:
                                         help="use only the first N training images (0 = all 60k). "
                                         "A few thousand train in seconds but give a blurry model: "
                                         "for a good model fast, pick the Quick recipe")
-            v["val_fraction"] = _number("Validation fraction", "val_fraction", 0.0, 0.9, 0.05)
-        start = st.form_submit_button("Start", type="primary", disabled=disabled, key="train_start")
-    return v, start
+            # Bounded wider than TrainConfig allows: an impossible value is named next to Start.
+            v["val_fraction"] = _number("Validation fraction", "val_fraction", 0.0, 0.99, 0.05)
+        start_col, message_col = st.columns([1, 6], vertical_alignment="center")
+        start = start_col.form_submit_button("Start", type="primary", disabled=disabled, key="train_start")
+    return v, start, message_col
 
 
 def progress(snap, now: float) -> tuple[float, str]:
@@ -157,21 +166,6 @@ def default_run_name(config: TrainConfig, epochs: int, stamp: str) -> str:
     return f"d{config.latent_dim}-{config.noise}-{epochs}ep-{stamp}"
 
 
-def session_alive():
-    """A callable telling whether this browser session is still connected (None outside a server).
-
-    The worker uses it to stop a run whose tab was closed instead of training for nobody.
-    """
-    from streamlit.runtime import Runtime
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
-
-    ctx = get_script_run_ctx()
-    if ctx is None or not Runtime.exists():
-        return None
-    runtime, session_id = Runtime.instance(), ctx.session_id
-    return lambda: runtime.is_active_session(session_id)
-
-
 def finished_ui(worker, runs_dir) -> tuple[str | None, int | None]:
     """The run's outcome, then the save and continue forms -> (name to save under, more epochs)."""
     snap = worker.snapshot()
@@ -179,10 +173,6 @@ def finished_ui(worker, runs_dir) -> tuple[str | None, int | None]:
         st.error(snap.message)
     elif snap.status == "stopped":
         st.warning(snap.message)
-    if snap.saved_path:
-        name = Path(snap.saved_path).stem
-        st.success(f"Saved as **{name}** in the runs folder; pick **{name} (this session)** in the "
-                   "sidebar to use it on the other pages.")
     if not worker.state.history:
         return None, None
     st.subheader("Save or continue this run")
@@ -191,9 +181,25 @@ def finished_ui(worker, runs_dir) -> tuple[str | None, int | None]:
     with save_col:
         name = save_form(default_run_name(worker.state.config, worker.state.epochs_done,
                                           time.strftime("%m%d-%H%M")))
+        outcome = st.session_state.get(SAVE_OUTCOME)  # only the latest save's: never a stale "Saved"
+        if outcome is not None:
+            (st.success if outcome[0] == "saved" else st.error)(outcome[1])
     with more_col:
         more = continue_ui()
     return name, more
+
+
+def save_run(worker, name: str, runs_dir) -> str | None:
+    """Save the run under `name`; the outcome is kept for finished_ui to show -> the path, or None."""
+    try:
+        path = worker.save(name, runs_dir)
+    except DaeError as e:
+        st.session_state[SAVE_OUTCOME] = ("failed", f"Not saved: {e}".replace(str(runs_dir), "the runs folder"))
+        return None
+    stem = Path(path).stem
+    st.session_state[SAVE_OUTCOME] = ("saved", f"Saved as **{stem}**; pick **{stem} (this session)** in "
+                                      "the sidebar to use it on the other pages.")
+    return path
 
 
 def compare_ui(runs: dict[str, str], log_y: bool) -> None:
