@@ -6,7 +6,7 @@ from dae_core.errors import DaeError
 from dae_core.figures import class_histogram, grid_image
 from dae_core.images import to_png
 from dae_core.latent import decode, interpolate, manifold_grid, slider_ranges
-from ui import cache, sidebar
+from ui import cache, explorer, sidebar
 from ui.gen_ui import interpolation_ui, latent_sliders, manifold_ui, quality_table, sampler_ui
 
 st.set_page_config(page_title="Generate · DAE Lab", page_icon="✨", layout="wide")
@@ -44,12 +44,19 @@ if quality is not None:
 
 @st.fragment
 def latent_explorer():
-    """Sliders -> one decoded digit, and the manifold around it; a slider reruns only this part."""
-    slider_col, preview_col, grid_col = st.columns([1, 1, 1.3])
-    with slider_col:
-        z = latent_sliders(low, high, median, scope=key[0])
-    preview_col.image(to_png(decode(ck.model, z[None])[0], scale=8), output_format="PNG",
-                      caption="z = (" + ", ".join(f"{v:.2f}" for v in z) + ")")
+    """The in-browser explorer (where it cannot run: sliders -> one digit decoded here), and the
+    manifold around its code; a release reruns only this part."""
+    explorer.start_ui(key[0], codes.z_test, codes.y_test, low, high)
+    z = explorer.latent_explorer(*key, median)
+    if z is not None:
+        grid_col = st.container()
+    else:
+        st.caption(explorer.fallback_notice())
+        slider_col, preview_col, grid_col = st.columns([1, 1, 1.3])
+        with slider_col:
+            z = latent_sliders(low, high, median, scope=key[0])
+        preview_col.image(to_png(decode(ck.model, z[None])[0], scale=8), output_format="PNG",
+                          caption="z = (" + ", ".join(f"{v:.2f}" for v in z) + ")")
     with grid_col:
         if d < 2:
             st.info("The manifold grid needs a model with at least two latent dimensions.")
@@ -65,7 +72,7 @@ def latent_explorer():
                          "the others at the sliders' values")
 
 
-st.subheader("Latent sliders")
+st.subheader("Latent explorer")
 st.caption("Each slider spans the 1st-99th percentile of that dimension over the training codes.")
 latent_explorer()
 

@@ -17,11 +17,19 @@ def latent_sliders(at: AppTest):
     return [s for s in at.slider if s.key and s.key.startswith("gen_z")]
 
 
+@pytest.fixture(autouse=True)
+def server_sliders(monkeypatch):
+    """AppTest runs no JavaScript: these tests use the server-side sliders (the explorer's
+    fallback); tests/e2e/test_explorer.py drives the explorer in a browser."""
+    monkeypatch.setenv("DAE_EXPLORER", "off")
+
+
 def test_page_shows_the_sample_grid_sliders_manifold_and_strip(at):
     assert len(at.image) == 4 and not at.error and not at.warning
     assert at.image[SAMPLES].captions == ["9 codes drawn by gmm, seed 0"]
     assert [s.label for s in latent_sliders(at)] == [f"z{i}" for i in range(D)]
     assert all(s.min < s.value < s.max for s in latent_sliders(at))  # open on the median code
+    assert any("in-browser explorer is off" in c.value for c in at.caption)
     assert "z0 left → right" in at.image[MANIFOLD].captions[0]
 
 
@@ -73,3 +81,21 @@ def test_sample_quality_scores_and_sampler_comparison(at):
     # The mixture decodes to digits far more often than the reference's uniform01 codes.
     share = {s: float(r.rstrip("%")) for s, r in zip(table["sampler"], table["recognised"])}
     assert share["gmm"] > share["uniform01"]
+
+
+def test_explorer_replaces_the_server_sliders_when_on(app_test, monkeypatch):
+    monkeypatch.setenv("DAE_EXPLORER", "on")
+    at = app_test(PAGE)
+    assert not at.exception and not latent_sliders(at) and len(at.image) == 3  # no preview image
+    at.number_input(key="explorer_test").set_value(5).run()
+    at.button(key="explorer_start").click().run()
+    assert not at.exception and "z0 left → right" in at.image[MANIFOLD - 1].captions[0]
+
+
+def test_start_from_a_test_digit_moves_the_server_sliders(at):
+    before = [s.value for s in latent_sliders(at)]
+    at.number_input(key="explorer_test").set_value(3).run()
+    at.button(key="explorer_start").click().run()
+    after = [s.value for s in latent_sliders(at)]
+    assert not at.exception and after != before
+    assert all(s.min <= s.value <= s.max for s in latent_sliders(at))

@@ -1,0 +1,109 @@
+"""The latent explorer: a components.v2 component that decodes in the browser while you drag.
+
+The selected model's decoder goes to the page as plain arrays (dae_core.export) and runs in
+ui/explorer/explorer.js on every slider or pad movement; Python hears only the final code, on
+release. Set DAE_EXPLORER=off to use the server-side sliders instead.
+"""
+from __future__ import annotations
+
+import base64
+import os
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from dae_core.export import decoder_arrays, pad_map
+from dae_core.figures import grid_image
+from dae_core.images import to_png
+from dae_core.latent import slider_ranges
+
+from . import cache
+
+ASSETS = Path(__file__).resolve().parent / "explorer"
+ENV = "DAE_EXPLORER"  # "off" (or 0 / false / no) keeps the server-side sliders
+PAD_POINTS = 2000  # training codes drawn on the pad and used by its lift (sent to the browser)
+SPRITE_COLS = 50  # the drawn codes' images, 50 to a row in one PNG
+
+_component = st.components.v2.component(
+    "dae_latent_explorer",
+    css=(ASSETS / "explorer.css").read_text(),
+    js=(ASSETS / "explorer.js").read_text(),
+)
+
+
+def enabled() -> bool:
+    """False when $DAE_EXPLORER turns the in-browser explorer off."""
+    return os.environ.get(ENV, "on").strip().lower() not in ("off", "0", "false", "no")
+
+
+def _b64(a: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(a).tobytes()).decode("ascii")
+
+
+@st.cache_resource(show_spinner="Preparing the in-browser decoder…", max_entries=8)
+def payload(path: str, mtime: float) -> dict:
+    """Everything the component needs for one checkpoint, JSON-ready (about 1 MB for d=10)."""
+    ck, c = cache.checkpoint(path, mtime), cache.codes(path, mtime)
+    images = cache.digits(ck.config.dataset).train_images[c.train_index]
+    low, high, median = (np.asarray(a, np.float64) for a in slider_ranges(c.z_train))
+    m = pad_map(c.z_train, PAD_POINTS)
+    sprite = grid_image(images[m["idx"]].numpy() / 255.0, nrow=SPRITE_COLS, pad=0)
+    return {
+        "model": f"{Path(path).name}@{mtime}", "d": int(c.z_train.shape[1]),
+        "low": low.tolist(), "high": high.tolist(), "median": median.tolist(),
+        "weights": {k: {"shape": list(v.shape), "b64": _b64(v)}
+                    for k, v in decoder_arrays(ck.model).items()},
+        "pad": {"xy": _b64(m["xy"]), "codes": _b64(c.z_train[m["idx"]].astype(np.float32)),
+                "labels": _b64(c.y_train[m["idx"]].astype(np.uint8)),
+                "mean": m["mean"].tolist(), "axes": m["axes"].tolist()},
+        "sprite": "data:image/png;base64," + base64.b64encode(to_png(sprite)).decode("ascii"),
+        "sprite_cols": SPRITE_COLS,
+    }
+
+
+def push(scope: str, z: np.ndarray, low: np.ndarray, high: np.ndarray) -> None:
+    """Make the explorer of checkpoint `scope` jump to code z (on the next run); the server-side
+    sliders, where they show instead, take z clipped to their ranges [low, high]."""
+    old = st.session_state.get(f"explorer_push@{scope}", {"rev": -1})
+    st.session_state[f"explorer_push@{scope}"] = {"rev": old["rev"] + 1,
+                                                  "z": np.asarray(z, np.float64).tolist()}
+    for i, value in enumerate(np.clip(z, low, high)):  # the keys of ui.gen_ui.latent_sliders
+        st.session_state[f"gen_z{i}@{scope}"] = float(value)
+
+
+def latent_explorer(path: str, mtime: float, median: np.ndarray) -> np.ndarray | None:
+    """Mount the explorer; the code (d,) it last released, or None when it cannot run here (then
+    the page shows the server-side sliders)."""
+    if not enabled() or st.session_state.get("explorer_failed"):
+        return None
+    pushed = st.session_state.get(f"explorer_push@{path}")
+    slot = st.empty()
+    with slot:
+        result = _component(data={**payload(path, mtime), "start": pushed}, key=f"explorer@{path}",
+                            default={"code": None, "failed": None}, height="content",
+                            on_code_change=lambda: None, on_failed_change=lambda: None)
+    if result.get("failed"):
+        st.session_state["explorer_failed"] = str(result["failed"])
+        slot.empty()
+        return None
+    released = result.get("code")
+    if pushed and (not released or released["rev"] < pushed["rev"]):
+        return np.asarray(pushed["z"], np.float32)
+    return np.asarray(released["z"] if released else median, np.float32)
+
+
+def fallback_notice() -> str:
+    """One line on why the server-side sliders show instead of the explorer."""
+    failed = st.session_state.get("explorer_failed")
+    if failed:
+        return f"The in-browser explorer could not start ({failed}): these sliders decode on the server."
+    return f"The in-browser explorer is off (${ENV}): these sliders decode on the server."
+
+
+def start_ui(scope: str, z_test: np.ndarray, y_test: np.ndarray, low, high) -> None:
+    """'Start from test digit #i': the explorer jumps to that digit's code."""
+    num_col, button_col, _ = st.columns([1, 1, 2], vertical_alignment="bottom")
+    i = int(num_col.number_input("Test digit #", 0, len(z_test) - 1, 0, key="explorer_test"))
+    if button_col.button(f"Start from test digit #{i} (a {y_test[i]})", key="explorer_start"):
+        push(scope, z_test[i], low, high)

@@ -1,0 +1,348 @@
+// The latent explorer: the selected model's decoder, run here in the browser on every slider or
+// pad movement; only the final code goes back to Python (on release).
+// The forward pass mirrors dae_core/export.py's decode_arrays: the same arrays, the same maths.
+
+const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                 "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];  // digit 0..9
+const GEOMETRY = [[2, 0, 0], [2, 1, 1], [2, 1, 1]];  // (stride, padding, output padding)
+const NEIGHBOURS = 8;  // drawn codes averaged by the pad's lift
+const PREVIEW = 224, NEAREST = 112, PAD = 320;  // display sizes in CSS pixels
+
+function floats(b64) {
+  const bin = atob(b64);
+  const bytes = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  return new Float32Array(bytes.buffer);
+}
+
+function bytesOf(b64) {
+  const bin = atob(b64);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+// The decoder: Linear-ReLU-Linear-ReLU, then three transposed convolutions (BatchNorm folded in).
+// Activations are channels-last, (y, x, c), so the innermost loop runs over contiguous channels.
+class Decoder {
+  constructor(w) {
+    this.d = w.fc1_w.shape[1];
+    this.fc = [1, 2].map(i => ({ w: floats(w[`fc${i}_w`].b64), b: floats(w[`fc${i}_b`].b64),
+                                 out: w[`fc${i}_w`].shape[0], in: w[`fc${i}_w`].shape[1] }));
+    this.convs = [1, 2, 3].map((i, n) => {
+      const [cin, cout, k] = w[`deconv${i}_w`].shape;
+      const src = floats(w[`deconv${i}_w`].b64);
+      const t = new Float32Array(src.length);  // (c_in, c_out, ky, kx) -> (c_in, ky, kx, c_out)
+      for (let a = 0; a < cin; a++) for (let o = 0; o < cout; o++)
+        for (let q = 0; q < k * k; q++) t[(a * k * k + q) * cout + o] = src[(a * cout + o) * k * k + q];
+      const [stride, pad, opad] = GEOMETRY[n];
+      return { w: t, b: floats(w[`deconv${i}_b`].b64), cin, cout, k, stride, pad, opad };
+    });
+    let size = 3;
+    this.buffers = [new Float32Array(this.convs[0].cin * 9)];
+    this.sizes = [3];
+    for (const c of this.convs) {
+      size = (size - 1) * c.stride - 2 * c.pad + c.k + c.opad;
+      this.sizes.push(size);
+      this.buffers.push(new Float32Array(size * size * c.cout));
+    }
+    this.h1 = new Float32Array(this.fc[0].out);
+    this.h2 = new Float32Array(this.fc[1].out);
+  }
+
+  // code z (d) -> image (28 * 28) in (0, 1), row-major
+  run(z, image) {
+    const [f1, f2] = this.fc;
+    for (let o = 0; o < f1.out; o++) {
+      let s = f1.b[o];
+      for (let i = 0; i < f1.in; i++) s += f1.w[o * f1.in + i] * z[i];
+      this.h1[o] = s > 0 ? s : 0;
+    }
+    const x0 = this.buffers[0], c0 = this.convs[0].cin;
+    for (let o = 0; o < f2.out; o++) {
+      let s = f2.b[o];
+      for (let i = 0; i < f2.in; i++) s += f2.w[o * f2.in + i] * this.h1[i];
+      x0[(o % 9) * c0 + Math.floor(o / 9)] = s > 0 ? s : 0;  // (c, 3, 3) -> (3, 3, c)
+    }
+    this.convs.forEach((c, n) => this.deconv(c, this.buffers[n], this.sizes[n],
+                                             this.buffers[n + 1], this.sizes[n + 1], n < 2));
+    const last = this.buffers[3];
+    for (let p = 0; p < image.length; p++) image[p] = 1 / (1 + Math.exp(-last[p]));
+    return image;
+  }
+
+  // Each input pixel adds w[c_in, ky, kx, :] times itself at (y*stride - pad + ky, x*stride - pad + kx).
+  deconv(c, x, h, out, H, relu) {
+    const { w, b, cin, cout, k, stride, pad } = c;
+    for (let p = 0; p < H * H; p++) for (let o = 0; o < cout; o++) out[p * cout + o] = b[o];
+    for (let y = 0; y < h; y++) for (let xx = 0; xx < h; xx++) {
+      const base = (y * h + xx) * cin;
+      for (let ky = 0; ky < k; ky++) {
+        const oy = y * stride - pad + ky;
+        if (oy < 0 || oy >= H) continue;
+        for (let kx = 0; kx < k; kx++) {
+          const ox = xx * stride - pad + kx;
+          if (ox < 0 || ox >= H) continue;
+          const ob = (oy * H + ox) * cout;
+          for (let i = 0; i < cin; i++) {
+            const v = x[base + i];
+            if (v === 0) continue;  // ReLU zeros add nothing
+            const wb = (i * k * k + ky * k + kx) * cout;
+            for (let o = 0; o < cout; o++) out[ob + o] += v * w[wb + o];
+          }
+        }
+      }
+    }
+    if (relu) for (let p = 0; p < H * H * cout; p++) if (out[p] < 0) out[p] = 0;
+  }
+}
+
+function el(tag, cls, parent, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  if (parent) parent.appendChild(e);
+  return e;
+}
+
+function canvas(parent, cls, size, px) {
+  const c = el("canvas", cls, parent);
+  c.width = px; c.height = px;
+  c.style.width = `${size}px`; c.style.height = `${size}px`;
+  return c;
+}
+
+class Explorer {
+  constructor(root, data) {
+    this.model = data.model;
+    this.decoder = new Decoder(data.weights);
+    const d = this.d = data.d;
+    this.low = data.low; this.high = data.high; this.median = data.median;
+    this.z = Float32Array.from(data.median);
+    this.image = new Float32Array(28 * 28);
+    this.pixels = new ImageData(28, 28);
+    const pad = data.pad;
+    this.xy = floats(pad.xy); this.codes = floats(pad.codes); this.labels = bytesOf(pad.labels);
+    this.mean = Float32Array.from(pad.mean); this.axes = pad.axes.map(a => Float32Array.from(a));
+    this.n = this.labels.length;
+    this.rev = -1;  // the last code pushed from Python that this explorer has applied
+    this.build(root);
+    this.sprite = new Image();
+    this.spriteCols = data.sprite_cols;
+    this.sprite.onload = () => this.schedule();
+    this.sprite.src = data.sprite;
+  }
+
+  build(root) {
+    this.root = el("div", "dae-explorer", root);
+    this.root.dataset.model = this.model;
+    const sliders = el("div", "sliders", this.root);
+    this.inputs = []; this.values = [];
+    for (let i = 0; i < this.d; i++) {
+      const row = el("label", "slider", sliders);
+      el("span", "name", row, `z${i}`);
+      const input = el("input", null, row);
+      Object.assign(input, { type: "range", min: this.low[i], max: this.high[i],
+                             step: (this.high[i] - this.low[i]) / 1000, value: this.z[i] });
+      input.setAttribute("aria-label", `z${i}`);
+      input.addEventListener("input", () => { this.z[i] = parseFloat(input.value); this.schedule(); });
+      input.addEventListener("change", () => this.send());
+      this.inputs.push(input);
+      this.values.push(el("span", "value", row, this.z[i].toFixed(2)));
+    }
+    const reset = el("button", "reset", sliders, "Back to the median code");
+    reset.addEventListener("click", () => { this.z.set(this.median); this.schedule(); this.send(); });
+
+    const views = el("div", "views", this.root);
+    this.preview = canvas(views, "preview", PREVIEW, PREVIEW);
+    this.small = canvas(null, null, 28, 28);
+    this.caption = el("div", "caption", views);
+    const near = el("div", "nearest", views);
+    this.nearest = canvas(near, "nearest-digit", NEAREST, 28);
+    this.nearestText = el("div", "caption", near);
+    for (const c of [this.preview, this.nearest]) c.getContext("2d").imageSmoothingEnabled = false;
+
+    const padBox = el("div", "pad", this.root);
+    const ratio = window.devicePixelRatio || 1;
+    this.pad = canvas(padBox, "pad-canvas", PAD, Math.round(PAD * ratio));
+    this.pad.setAttribute("aria-label", "latent pad");
+    const legend = el("div", "legend", padBox);
+    PALETTE.forEach((colour, digit) => { el("span", null, legend, String(digit)).style.color = colour; });
+    el("div", "caption", padBox, "Training codes on their first two principal components, " +
+       "coloured by digit: drag to decode the code under the pointer.");
+    this.scatter = this.drawScatter();
+    this.pad.addEventListener("pointerdown", e => {
+      this.pad.setPointerCapture(e.pointerId);
+      this.dragging = true; this.fromPad(e);
+    });
+    this.pad.addEventListener("pointermove", e => { if (this.dragging) this.fromPad(e); });
+    const release = () => { if (this.dragging) { this.dragging = false; this.send(); } };
+    this.pad.addEventListener("pointerup", release);
+    this.pad.addEventListener("pointercancel", release);
+  }
+
+  // Pad pixels <-> pad coordinates: the 1st-99th percentile box of the drawn codes, plus 8%.
+  frame() {
+    if (this.box) return this.box;
+    const lim = a => { const s = Array.from(a).sort((p, q) => p - q);
+                       return [s[Math.floor(0.01 * s.length)], s[Math.floor(0.99 * s.length)]]; };
+    const xs = [], ys = [];
+    for (let i = 0; i < this.n; i++) { xs.push(this.xy[2 * i]); ys.push(this.xy[2 * i + 1]); }
+    const [x0, x1] = lim(xs), [y0, y1] = lim(ys), mx = 0.08 * (x1 - x0), my = 0.08 * (y1 - y0);
+    this.box = { x0: x0 - mx, x1: x1 + mx, y0: y0 - my, y1: y1 + my };
+    return this.box;
+  }
+
+  toPixel(x, y) {
+    const b = this.frame(), W = this.pad.width;
+    return [(x - b.x0) / (b.x1 - b.x0) * W, (b.y1 - y) / (b.y1 - b.y0) * W];
+  }
+
+  drawScatter() {
+    const c = canvas(null, null, PAD, this.pad.width), g = c.getContext("2d");
+    const r = Math.max(1, this.pad.width / 220);
+    for (let i = 0; i < this.n; i++) {
+      const [px, py] = this.toPixel(this.xy[2 * i], this.xy[2 * i + 1]);
+      g.fillStyle = PALETTE[this.labels[i]];
+      g.globalAlpha = 0.55;
+      g.fillRect(px - r, py - r, 2 * r, 2 * r);
+    }
+    return c;
+  }
+
+  // The pad point of a code: its coordinates on the two principal axes.
+  project(z) {
+    const p = [0, 0];
+    for (let a = 0; a < 2; a++) for (let i = 0; i < this.d; i++) p[a] += (z[i] - this.mean[i]) * this.axes[a][i];
+    return p;
+  }
+
+  // Lift (dae_core.export.lift): the inverse-square-distance weighted mean of the 8 drawn codes
+  // nearest p on the pad, moved along the two axes so that it lands exactly on p.
+  lift(p) {
+    const best = [];  // [distance^2, index], the NEIGHBOURS smallest
+    for (let i = 0; i < this.n; i++) {
+      const dx = this.xy[2 * i] - p[0], dy = this.xy[2 * i + 1] - p[1], d2 = dx * dx + dy * dy;
+      if (best.length < NEIGHBOURS || d2 < best[best.length - 1][0]) {
+        best.push([d2, i]); best.sort((a, b) => a[0] - b[0]);
+        if (best.length > NEIGHBOURS) best.pop();
+      }
+    }
+    const z = new Float64Array(this.d);
+    let total = 0;
+    for (const [d2, i] of best) {
+      const w = 1 / (d2 + 1e-6);
+      total += w;
+      for (let j = 0; j < this.d; j++) z[j] += w * this.codes[i * this.d + j];
+    }
+    for (let j = 0; j < this.d; j++) z[j] /= total;
+    const q = this.project(z);
+    for (let j = 0; j < this.d; j++) this.z[j] = z[j] + (p[0] - q[0]) * this.axes[0][j] + (p[1] - q[1]) * this.axes[1][j];
+  }
+
+  fromPad(e) {
+    const rect = this.pad.getBoundingClientRect(), b = this.frame();
+    const fx = (e.clientX - rect.left) / rect.width, fy = (e.clientY - rect.top) / rect.height;
+    this.lift([b.x0 + fx * (b.x1 - b.x0), b.y1 - fy * (b.y1 - b.y0)]);
+    this.schedule();
+  }
+
+  // The drawn training code nearest the current code (all d dimensions).
+  nearestIndex() {
+    let best = 0, bestD = Infinity;
+    for (let i = 0; i < this.n; i++) {
+      let s = 0;
+      for (let j = 0; j < this.d && s < bestD; j++) { const v = this.codes[i * this.d + j] - this.z[j]; s += v * v; }
+      if (s < bestD) { bestD = s; best = i; }
+    }
+    return best;
+  }
+
+  schedule() {
+    if (this.pending) return;
+    this.pending = true;
+    requestAnimationFrame(() => { this.pending = false; this.draw(); });
+  }
+
+  draw() {
+    this.decoder.run(this.z, this.image);
+    const px = this.pixels.data;
+    for (let p = 0; p < 784; p++) {
+      const v = Math.round(Math.min(1, Math.max(0, this.image[p])) * 255);
+      px[4 * p] = px[4 * p + 1] = px[4 * p + 2] = v; px[4 * p + 3] = 255;
+    }
+    this.small.getContext("2d").putImageData(this.pixels, 0, 0);
+    this.preview.getContext("2d").drawImage(this.small, 0, 0, PREVIEW, PREVIEW);
+    this.caption.textContent = "z = (" + Array.from(this.z, v => v.toFixed(2)).join(", ") + ")";
+    for (let i = 0; i < this.d; i++) {
+      if (document.activeElement !== this.inputs[i] || this.dragging) this.inputs[i].value = this.z[i];
+      this.values[i].textContent = this.z[i].toFixed(2);
+    }
+    const g = this.pad.getContext("2d"), [x, y] = this.toPixel(...this.project(this.z));
+    g.clearRect(0, 0, this.pad.width, this.pad.height);
+    g.drawImage(this.scatter, 0, 0);
+    const r = this.pad.width / 40;
+    g.lineWidth = Math.max(2, r / 4); g.strokeStyle = "#000"; g.fillStyle = "#fff";
+    g.beginPath(); g.arc(Math.min(Math.max(x, 0), this.pad.width), Math.min(Math.max(y, 0), this.pad.height), r / 2, 0, 2 * Math.PI);
+    g.fill(); g.stroke();
+    this.pad.dataset.x = x / this.pad.width; this.pad.dataset.y = y / this.pad.height;
+    if (this.sprite.complete && this.sprite.naturalWidth) {
+      const k = this.nearestIndex(), col = k % this.spriteCols, row = Math.floor(k / this.spriteCols);
+      this.nearest.getContext("2d").drawImage(this.sprite, col * 28, row * 28, 28, 28, 0, 0, 28, 28);
+      this.nearestText.textContent = `nearest training digit: a ${this.labels[k]}`;
+    }
+    if (!this.drawn) { this.drawn = true; performance.mark("dae-explorer-first-frame"); }
+    this.root.dataset.frames = (parseInt(this.root.dataset.frames || "0") + 1).toString();
+  }
+
+  apply(start) {  // a code pushed from Python (a test digit, a sample): applied once per revision
+    if (!start || start.rev <= this.rev) return;
+    this.rev = start.rev;
+    this.z.set(start.z);
+    this.schedule();
+  }
+
+  send() {
+    this.setStateValue("code", { rev: this.rev, z: Array.from(this.z) });
+  }
+
+  // The images the explorer draws for the given codes, as 28*28 grey bytes (tests compare them
+  // with PyTorch's decode).
+  render(codes) {
+    const saved = Float32Array.from(this.z), out = [];
+    for (const z of codes) {
+      this.z.set(z); this.draw();
+      const rgba = this.small.getContext("2d").getImageData(0, 0, 28, 28).data;
+      out.push(Array.from({ length: 784 }, (_, p) => rgba[4 * p]));
+    }
+    this.z.set(saved); this.draw();
+    return out;
+  }
+
+  code() { return Array.from(this.z); }
+}
+
+function supported() {
+  const c = document.createElement("canvas");
+  return typeof Float32Array === "function" && typeof ImageData === "function" &&
+         typeof requestAnimationFrame === "function" && "PointerEvent" in window && !!c.getContext("2d");
+}
+
+export default function (component) {
+  const { data, parentElement, setStateValue } = component;
+  const host = parentElement.host || parentElement;
+  try {
+    if (!supported()) throw new Error("this browser lacks canvas, pointer events or typed arrays");
+    let app = host.daeExplorer;
+    if (!app || app.model !== data.model) {
+      if (app) app.root.remove();
+      app = host.daeExplorer = new Explorer(parentElement, data);
+    }
+    app.setStateValue = setStateValue;
+    app.apply(data.start);
+    app.schedule();
+  } catch (e) {
+    if (host.daeExplorer) { host.daeExplorer.root.remove(); host.daeExplorer = undefined; }
+    setStateValue("failed", String((e && e.message) || e));
+  }
+}
