@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import io
 import os
 import re
 import tempfile
@@ -113,24 +114,33 @@ def read_payload(path: str | Path, kind: str = AUTOENCODER) -> dict:
     ("autoencoder", "classifier"); a one-line CheckpointError otherwise.
     """
     path = Path(path)
-    noun = "checkpoint" if kind == AUTOENCODER else kind
     if not path.is_file():
-        raise CheckpointError(f"no {noun} file at {path}")
-    if path.stat().st_size == 0:
-        raise CheckpointError(f"{path.name} is empty")
+        raise CheckpointError(f"no {_noun(kind)} file at {path}")
+    return _checked_payload(path, path.name, path.stat().st_size, kind)
+
+
+def _noun(kind: str) -> str:
+    return "checkpoint" if kind == AUTOENCODER else kind
+
+
+def _checked_payload(source: Path | io.BytesIO, label: str, size: int, kind: str) -> dict:
+    """The payload of a file or of its bytes (load_bytes), after every check read_payload promises."""
+    noun = _noun(kind)
+    if size == 0:
+        raise CheckpointError(f"{label} is empty")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        payload = torch.load(source, map_location="cpu", weights_only=True)
     except Exception as e:  # UnpicklingError, RuntimeError (bad zip), EOFError, ...
-        raise CheckpointError(f"{path.name} is not a safe DAE Lab {noun} ({_reason(e)})") from None
+        raise CheckpointError(f"{label} is not a safe DAE Lab {noun} ({_reason(e)})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError(f"{path.name} is not a DAE Lab {noun} (no '{FORMAT}' header)")
+        raise CheckpointError(f"{label} is not a DAE Lab {noun} (no '{FORMAT}' header)")
     version = payload.get("format_version")
     if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
-        raise CheckpointError(f"{path.name} has {noun} format version {version!r}; this DAE Lab "
+        raise CheckpointError(f"{label} has {noun} format version {version!r}; this DAE Lab "
                               f"reads up to {FORMAT_VERSION}: upgrade DAE Lab to open it")
     found = payload.get("kind", AUTOENCODER)
     if found != kind:
-        raise CheckpointError(f"{path.name} holds a model of kind {str(found)[:40]!r}; expected {kind!r}")
+        raise CheckpointError(f"{label} holds a model of kind {str(found)[:40]!r}; expected {kind!r}")
     return payload
 
 
@@ -144,9 +154,12 @@ def _reason(e: Exception) -> str:
     return f"{type(e).__name__}: {first}"[:160]
 
 
-def from_payload(payload: dict, path: Path | None = None, device: str | None = None) -> Checkpoint:
-    """Rebuild the model from the payload alone, refusing mismatched shapes and non-finite weights."""
-    label = path.name if path else "checkpoint"
+def from_payload(payload: dict, path: Path | None = None, device: str | None = None,
+                 label: str | None = None) -> Checkpoint:
+    """Rebuild the model from the payload alone, refusing mismatched shapes and non-finite weights.
+
+    `label` names the file in the messages (default: the path's file name)."""
+    label = label or (path.name if path else "checkpoint")
     try:
         cfg = TrainConfig.from_dict(payload.get("config"))
     except (ConfigError, TypeError) as e:
@@ -175,6 +188,15 @@ def load(path: str | Path, device: str | None = None) -> Checkpoint:
     """Load and rebuild a checkpoint; every failure is a one-line CheckpointError."""
     path = Path(path)
     return from_payload(read_payload(path), path, device)
+
+
+def load_bytes(data: bytes, name: str, device: str | None = None) -> Checkpoint:
+    """A checkpoint from a file's bytes (an upload), checked exactly as load() checks a file;
+    `name` (the uploaded file's name) labels the messages, and the result has no path."""
+    # A browser sends the name: keep its last part, on one short line, as the messages' label.
+    label = " ".join(Path(str(name)).name.split())[:80] or "upload"
+    payload = _checked_payload(io.BytesIO(data), label, len(data), AUTOENCODER)
+    return from_payload(payload, None, device, label=label)
 
 
 def to_state(ckpt: Checkpoint, device: str | None = None) -> TrainState:
