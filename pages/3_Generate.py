@@ -72,7 +72,7 @@ def latent_explorer():
                          "the others at the sliders' values")
 
 
-st.subheader("Latent explorer")
+st.subheader("Latent sliders")
 st.caption("Each slider spans the 1st-99th percentile of that dimension over the training codes.")
 latent_explorer()
 

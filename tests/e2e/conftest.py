@@ -28,7 +28,9 @@ def app(tmp_path_factory):
     runs, log = base / "runs", base / "server.log"
     runs.mkdir()
     shipped_runs = sorted(p.name for p in (ROOT / "checkpoints" / "runs").iterdir())
-    proc, url = start_server(runs, log=log)
+    # The Generate page's server-side sliders, which test_pages and test_concurrency drive; the
+    # in-browser explorer has its own server in test_explorer.py.
+    proc, url = start_server(runs, log=log, env={"DAE_EXPLORER": "off"})
     try:
         yield SimpleNamespace(url=url, proc=proc, runs=runs, log=log)
     finally:
