@@ -1,7 +1,10 @@
-"""The sidebar every page shares: pick a checkpoint (shipped + this session's runs), see its card."""
+"""The sidebar every page shares: pick a checkpoint (shipped, this session's runs and uploads),
+see its card, download it, or open a checkpoint file from your computer."""
 from __future__ import annotations
 
 import os
+import re
+import tempfile
 from pathlib import Path
 
 import streamlit as st
@@ -15,6 +18,8 @@ from . import cache, session
 SHIPPED_DIR = ckpt_io.CHECKPOINT_DIR
 RUNS_DIR = ckpt_io.CHECKPOINT_DIR / "runs"  # runs trained in the app; listed only to their session
 DEFAULT = "reference-d4"
+UPLOAD = "checkpoint_upload"  # the uploader's key
+UPLOAD_OUTCOME = "checkpoint_upload_outcome"  # session_state: (file_id, error or "", name listed)
 
 
 def runs_dir() -> Path:
@@ -27,33 +32,53 @@ def session_runs() -> dict[str, str]:
     return st.session_state.setdefault("session_runs", {})
 
 
+def session_uploads() -> dict[str, str]:
+    """name -> path of the checkpoint files this browser session uploaded (in its own folder)."""
+    return st.session_state.setdefault("session_uploads", {})
+
+
 def available() -> dict[str, str]:
-    """Shipped checkpoints first (DEFAULT on top), then this session's runs."""
+    """Shipped checkpoints first (DEFAULT on top), then this session's runs and uploads."""
     shipped = sorted(SHIPPED_DIR.glob("*.pt"), key=lambda p: (p.stem != DEFAULT, p.stem))
     out = {p.stem: str(p) for p in shipped}
     out.update({f"{name} (this session)": path for name, path in session_runs().items()})
+    out.update({f"{name} (uploaded)": path for name, path in session_uploads().items()})
     return out
 
 
 def checkpoint_picker():
-    """Render the picker and the model card; returns the loaded Checkpoint, or None."""
+    """Render the picker, the model card, Download and the uploader; returns the loaded
+    Checkpoint, or None."""
     session.guard()  # this tab is here: a run it started keeps training
-    options = available()
     with st.sidebar:
-        if not options:
-            st.warning("No checkpoint found in checkpoints/. Train one on the Train page.")
-            return None
-        names = list(options)
-        current = st.session_state.get("checkpoint_name")
-        index = names.index(current) if current in names else 0
-        name = st.selectbox("Model", names, index=index, key="checkpoint_select")
-        st.session_state["checkpoint_name"] = name
-        try:
-            ck = cache.load_checkpoint(options[name])
-        except DaeError as e:
-            st.error(str(e))
-            return None
-        _model_card(ck)
+        ck = _picked_checkpoint()
+        upload_ui()
+    return ck
+
+
+def _picked_checkpoint():
+    options = available()
+    if not options:
+        st.warning("No checkpoint found in checkpoints/. Train one on the Train page or open a "
+                   "checkpoint file below.")
+        return None
+    names = list(options)
+    current = st.session_state.get("checkpoint_name")
+    index = names.index(current) if current in names else 0
+    name = st.selectbox("Model", names, index=index, key="checkpoint_select")
+    st.session_state["checkpoint_name"] = name
+    try:
+        ck = cache.load_checkpoint(options[name])
+    except DaeError as e:
+        st.error(str(e))
+        return None
+    _model_card(ck)
+    path = Path(options[name])
+    # The file is read when the button is pressed (a callable), not on every rerun of every page.
+    st.download_button(f"Download {path.name}", data=path.read_bytes, file_name=path.name,
+                       mime="application/octet-stream", on_click="ignore", key="checkpoint_download",
+                       help="The checkpoint file: use it with the command line, or open it in "
+                            "another DAE Lab.")
     return ck
 
 
@@ -72,6 +97,78 @@ def _model_card(ck) -> None:
                         config={"displayModeBar": False}, key="sidebar_thumb")
     with st.expander("Full config"):
         st.json(cfg.to_dict())
+
+
+def upload_ui() -> None:
+    """Open a checkpoint file: checked like any checkpoint, listed "(uploaded)" and selected; a
+    refused file is one error line."""
+    # In a popover: its uploader joins the page only while open, so a page's own uploader stays
+    # the only one on the page.
+    with st.popover("Open a checkpoint file", width="stretch"):
+        upload = st.file_uploader("A DAE Lab checkpoint (.pt)", type=["pt"], key=UPLOAD,
+                                  on_change=_keep_upload)
+    outcome = st.session_state.get(UPLOAD_OUTCOME)
+    if upload is None or outcome is None or outcome[0] != upload.file_id:
+        return
+    if outcome[1]:
+        st.error(outcome[1])
+    else:
+        st.caption(f"{upload.name} is listed as **{outcome[2]} (uploaded)** for this session.")
+
+
+def _keep_upload() -> None:
+    """on_change of the uploader: check the file, keep it for this session and select it."""
+    upload = st.session_state.get(UPLOAD)
+    if upload is None:
+        return
+    data = upload.getvalue()
+    try:
+        ckpt_io.load_bytes(data, upload.name)  # the checks of every load, before anything is kept
+        name = _store(data, upload.name)
+    except DaeError as e:
+        st.session_state[UPLOAD_OUTCOME] = (upload.file_id, str(e), "")
+        return
+    st.session_state[UPLOAD_OUTCOME] = (upload.file_id, "", name)
+    # Select it through the picker's key; the last choice is forgotten so that the picker is not
+    # given an index as well (Streamlit warns when a keyed widget gets both).
+    st.session_state["checkpoint_select"] = f"{name} (uploaded)"
+    st.session_state.pop("checkpoint_name", None)
+
+
+def _store(data: bytes, filename: str) -> str:
+    """Keep an accepted upload in this session's folder; returns its name in session_uploads().
+
+    The same bytes again are the entry already listed; another file of the same name gets
+    "-2", "-3", ...; no file is ever written over."""
+    uploads = session_uploads()
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", Path(filename).stem).strip("_-")[:56] or "upload"
+    name, n = stem, 1
+    while name in uploads:
+        if Path(uploads[name]).read_bytes() == data:
+            return name
+        n += 1
+        name = f"{stem}-{n}"
+    path = ckpt_io.safe_path(name, _upload_folder())
+    try:
+        with open(path, "xb") as f:
+            f.write(data)
+    except OSError as e:
+        raise ckpt_io.CheckpointError(f"cannot keep {path.name}: {e.strerror or e}") from None
+    uploads[name] = str(path)
+    return name
+
+
+def _upload_folder() -> Path:
+    """This session's own temporary folder, deleted when the session's state is.
+
+    A TemporaryDirectory held in session_state rather than a session-scoped st.cache_resource:
+    Streamlit releases those on any disconnect, while the session state that lists the uploads
+    survives a reconnect."""
+    folder = st.session_state.get("session_upload_folder")
+    if folder is None:
+        folder = tempfile.TemporaryDirectory(prefix="dae-lab-uploads-")
+        st.session_state["session_upload_folder"] = folder
+    return Path(folder.name)
 
 
 def current_path() -> str | None:
