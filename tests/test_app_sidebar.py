@@ -1,5 +1,6 @@
 """The shared sidebar in AppTest: Download gives the selected checkpoint's file, an uploaded
 checkpoint is checked, kept for its session only and selected, a bad one is one error line."""
+import gc
 import hashlib
 import json
 from pathlib import Path
@@ -95,6 +96,15 @@ def test_an_upload_named_like_a_shipped_model_leaves_the_shipped_one_alone(app_t
     at.sidebar.selectbox[0].set_value("reference-d4").run()
     assert card(at).startswith("d=4 ·")
     assert hashlib.md5((SHIPPED / "reference-d4.pt").read_bytes()).hexdigest() == shipped
+
+
+def test_the_uploads_folder_goes_with_its_session(app_test):
+    at = upload(app_test(PAGE), D8)
+    folder = Path(at.session_state["session_uploads"]["latent_d8"]).parent
+    assert sorted(p.name for p in folder.iterdir()) == ["latent_d8.pt"]
+    del at
+    gc.collect()  # the session state is dropped: its folder is removed with it
+    assert not folder.exists()
 
 
 @pytest.fixture(scope="module")

@@ -76,7 +76,8 @@ def _picked_checkpoint():
     path = Path(options[name])
     # The file is read when the button is pressed (a callable), not on every rerun of every page.
     st.download_button(f"Download {path.name}", data=path.read_bytes, file_name=path.name,
-                       mime="application/octet-stream", on_click="ignore", key="checkpoint_download",
+                       mime="application/octet-stream", on_click="ignore",
+                       key="checkpoint_download",
                        help="The checkpoint file: use it with the command line, or open it in "
                             "another DAE Lab.")
     return ck
