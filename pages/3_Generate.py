@@ -51,7 +51,7 @@ def latent_explorer():
     if z is not None:
         grid_col = st.container()
     else:
-        st.caption(explorer.fallback_notice())
+        st.caption(explorer.fallback_notice(d))
         slider_col, preview_col, grid_col = st.columns([1, 1, 1.3])
         with slider_col:
             z = latent_sliders(low, high, median, scope=key[0])

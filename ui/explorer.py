@@ -41,25 +41,32 @@ def _b64(a: np.ndarray) -> str:
     return base64.b64encode(np.ascontiguousarray(a).tobytes()).decode("ascii")
 
 
-@st.cache_resource(show_spinner="Preparing the in-browser decoder…", max_entries=8)
-def payload(path: str, mtime: float) -> dict:
-    """Everything the component needs for one checkpoint, JSON-ready (about 1 MB for d=10)."""
-    ck, c = cache.checkpoint(path, mtime), cache.codes(path, mtime)
-    images = cache.digits(ck.config.dataset).train_images[c.train_index]
-    low, high, median = (np.asarray(a, np.float64) for a in slider_ranges(c.z_train))
-    m = pad_map(c.z_train, PAD_POINTS)
-    sprite = grid_image(images[m["idx"]].numpy() / 255.0, nrow=SPRITE_COLS, pad=0)
+def build_payload(model, z_train: np.ndarray, y_train: np.ndarray, images: np.ndarray,
+                  name: str) -> dict:
+    """Everything the component needs for one model, JSON-ready: its decoder, the slider ranges,
+    the pad's PAD_POINTS training codes (positions, codes, labels) and their images (uint8)."""
+    low, high, median = (np.asarray(a, np.float64) for a in slider_ranges(z_train))
+    m = pad_map(z_train, PAD_POINTS)
+    sprite = grid_image(np.asarray(images)[m["idx"]] / 255.0, nrow=SPRITE_COLS, pad=0)
     return {
-        "model": f"{Path(path).name}@{mtime}", "d": int(c.z_train.shape[1]),
+        "model": name, "d": int(z_train.shape[1]),
         "low": low.tolist(), "high": high.tolist(), "median": median.tolist(),
         "weights": {k: {"shape": list(v.shape), "b64": _b64(v)}
-                    for k, v in decoder_arrays(ck.model).items()},
-        "pad": {"xy": _b64(m["xy"]), "codes": _b64(c.z_train[m["idx"]].astype(np.float32)),
-                "labels": _b64(c.y_train[m["idx"]].astype(np.uint8)),
+                    for k, v in decoder_arrays(model).items()},
+        "pad": {"xy": _b64(m["xy"]), "codes": _b64(z_train[m["idx"]].astype(np.float32)),
+                "labels": _b64(y_train[m["idx"]].astype(np.uint8)),
                 "mean": m["mean"].tolist(), "axes": m["axes"].tolist()},
         "sprite": "data:image/png;base64," + base64.b64encode(to_png(sprite)).decode("ascii"),
         "sprite_cols": SPRITE_COLS,
     }
+
+
+@st.cache_resource(show_spinner="Preparing the in-browser decoder…", max_entries=8)
+def payload(path: str, mtime: float) -> dict:
+    """build_payload for a checkpoint file (about 0.8 MB of JSON for d=4)."""
+    ck, c = cache.checkpoint(path, mtime), cache.codes(path, mtime)
+    images = cache.digits(ck.config.dataset).train_images[c.train_index].numpy()
+    return build_payload(ck.model, c.z_train, c.y_train, images, f"{Path(path).name}@{mtime}")
 
 
 def push(scope: str, z: np.ndarray, low: np.ndarray, high: np.ndarray) -> None:
@@ -75,8 +82,8 @@ def push(scope: str, z: np.ndarray, low: np.ndarray, high: np.ndarray) -> None:
 def latent_explorer(path: str, mtime: float, median: np.ndarray) -> np.ndarray | None:
     """Mount the explorer; the code (d,) it last released, or None when it cannot run here (then
     the page shows the server-side sliders)."""
-    if not enabled() or st.session_state.get("explorer_failed"):
-        return None
+    if not enabled() or st.session_state.get("explorer_failed") or len(median) < 2:
+        return None  # the pad needs two dimensions
     pushed = st.session_state.get(f"explorer_push@{path}")
     slot = st.empty()
     with slot:
@@ -93,9 +100,11 @@ def latent_explorer(path: str, mtime: float, median: np.ndarray) -> np.ndarray |
     return np.asarray(released["z"] if released else median, np.float32)
 
 
-def fallback_notice() -> str:
+def fallback_notice(d: int) -> str:
     """One line on why the server-side sliders show instead of the explorer."""
     failed = st.session_state.get("explorer_failed")
+    if d < 2:
+        return "The in-browser explorer needs a code of two numbers or more: these sliders decode on the server."
     if failed:
         return f"The in-browser explorer could not start ({failed}): these sliders decode on the server."
     return f"The in-browser explorer is off (${ENV}): these sliders decode on the server."

@@ -173,6 +173,8 @@ class Explorer {
     this.scatter = this.drawScatter();
     this.pad.addEventListener("pointerdown", e => {
       this.pad.setPointerCapture(e.pointerId);
+      // measured once per drag: reading it on every move would force a layout of the whole page
+      this.rect = this.pad.getBoundingClientRect();
       this.dragging = true; this.fromPad(e);
     });
     this.pad.addEventListener("pointermove", e => { if (this.dragging) this.fromPad(e); });
@@ -241,7 +243,7 @@ class Explorer {
   }
 
   fromPad(e) {
-    const rect = this.pad.getBoundingClientRect(), b = this.frame();
+    const rect = this.rect, b = this.frame();
     const fx = (e.clientX - rect.left) / rect.width, fy = (e.clientY - rect.top) / rect.height;
     this.lift([b.x0 + fx * (b.x1 - b.x0), b.y1 - fy * (b.y1 - b.y0)]);
     this.schedule();
@@ -335,6 +337,7 @@ export default function (component) {
     if (!supported()) throw new Error("this browser lacks canvas, pointer events or typed arrays");
     let app = host.daeExplorer;
     if (!app || app.model !== data.model) {
+      if (!app) performance.mark("dae-explorer-start");
       if (app) app.root.remove();
       app = host.daeExplorer = new Explorer(parentElement, data);
     }
