@@ -24,6 +24,7 @@ kind, seed = sampler_ui()
 z = cache.sampler(*key, kind).sample(9, seed, d)
 st.image(to_png(grid_image(decode(ck.model, z), nrow=3), scale=5), output_format="PNG",
          caption=f"9 codes drawn by {kind}, seed {seed}")
+explorer.sample_ui(key[0], z, low, high)
 
 
 quality = cache.sample_quality(*key, kind) if ck.config.dataset == "mnist" else None
@@ -57,6 +58,7 @@ def latent_explorer():
             z = latent_sliders(low, high, median, scope=key[0])
         preview_col.image(to_png(decode(ck.model, z[None])[0], scale=8), output_format="PNG",
                           caption="z = (" + ", ".join(f"{v:.2f}" for v in z) + ")")
+    explorer.remember(key[0], z)
     with grid_col:
         if d < 2:
             st.info("The manifold grid needs a model with at least two latent dimensions.")
@@ -78,7 +80,8 @@ latent_explorer()
 
 st.subheader("Interpolation")
 a, b, steps = interpolation_ui(len(codes.z_test))
-strip = decode(ck.model, interpolate(codes.z_test[a], codes.z_test[b], steps))
+z_a, from_text = explorer.interpolation_start(key[0], codes.z_test[a], f"test #{a} (a {codes.y_test[a]})")
+strip = decode(ck.model, interpolate(z_a, codes.z_test[b], steps))
 st.image(to_png(grid_image(strip, nrow=steps), scale=3), output_format="PNG",
-         caption=f"test #{a} (a {codes.y_test[a]}) → test #{b} (a {codes.y_test[b]}), "
+         caption=f"{from_text} → test #{b} (a {codes.y_test[b]}), "
                  f"{steps} steps on the straight line between their codes")

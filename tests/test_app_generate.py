@@ -99,3 +99,17 @@ def test_start_from_a_test_digit_moves_the_server_sliders(at):
     after = [s.value for s in latent_sliders(at)]
     assert not at.exception and after != before
     assert all(s.min <= s.value <= s.max for s in latent_sliders(at))
+
+
+def test_a_sample_and_the_explorer_code_feed_the_sliders_and_the_interpolation(at):
+    median = [s.value for s in latent_sliders(at)]
+    at.number_input(key="explorer_sample").set_value(4).run()
+    at.button(key="explorer_sample_go").click().run()
+    sliders = [s.value for s in latent_sliders(at)]
+    assert not at.exception and sliders != median and "test #0" in at.image[STRIP].captions[0]
+    at.toggle(key="explorer_interp").set_value(True).run()
+    assert at.image[STRIP].captions[0].startswith("the explorer's code → test #1")
+    strip = at.image[STRIP].value
+    latent_sliders(at)[0].set_value(latent_sliders(at)[0].min).run()  # a release: the strip follows
+    assert not at.exception and at.image[STRIP].value != strip
+    assert [s.value for s in latent_sliders(at)][1:] == sliders[1:]

@@ -116,3 +116,30 @@ def start_ui(scope: str, z_test: np.ndarray, y_test: np.ndarray, low, high) -> N
     i = int(num_col.number_input("Test digit #", 0, len(z_test) - 1, 0, key="explorer_test"))
     if button_col.button(f"Start from test digit #{i} (a {y_test[i]})", key="explorer_start"):
         push(scope, z_test[i], low, high)
+
+
+def sample_ui(scope: str, z: np.ndarray, low, high) -> None:
+    """'Explore sample #k' under the sample grid: the explorer jumps to that sample's code."""
+    k_col, button_col, _ = st.columns([1, 1, 2], vertical_alignment="bottom")
+    k = int(k_col.number_input("Sample #", 1, len(z), 1, key="explorer_sample"))
+    button_col.button(f"Explore sample #{k}", key="explorer_sample_go", on_click=push,
+                      args=(scope, z[k - 1], low, high))
+
+
+def remember(scope: str, z: np.ndarray) -> None:
+    """Keep the explorer's current code for the rest of the page; when the interpolation starts
+    from it and it changed, rerun the whole page (a release reruns only the explorer's part)."""
+    key, code = f"explorer_code@{scope}", np.asarray(z, np.float32).tolist()
+    changed = st.session_state.get(key) != code
+    st.session_state[key] = code
+    if changed and st.session_state.get("explorer_interp"):
+        st.rerun(scope="app")
+
+
+def interpolation_start(scope: str, z_a: np.ndarray, label: str) -> tuple[np.ndarray, str]:
+    """(code, its description) the interpolation starts from: the explorer's current code when
+    'From the explorer's code' is on, else z_a described by `label`."""
+    code = st.session_state.get(f"explorer_code@{scope}")
+    if st.toggle("From the explorer's code", key="explorer_interp") and code is not None:
+        return np.asarray(code, np.float32), "the explorer's code"
+    return z_a, label

@@ -118,6 +118,25 @@ def test_switching_the_model_reloads_the_decoder(generate):
     assert np.abs(np.array(render(page, z)[0]) - expected).max() <= 2
 
 
+def test_a_sample_or_test_digit_moves_the_explorer_and_the_interpolation_takes_its_code(generate):
+    page, _ = generate
+    before = state(page)["code"]
+    page.get_by_role("button", name="Explore sample #1").click()
+    page.wait_for_function(f"c => JSON.stringify(document.querySelector('{HOST}').daeExplorer.code()) "
+                           "!== JSON.stringify(c)", arg=before)
+    wait_idle(page)
+    page.get_by_text("From the explorer's code").click()
+    page.get_by_text("the explorer's code → test #1").wait_for()
+    wait_idle(page)
+    strip = page.locator('[data-testid="stImage"]', has_text="the explorer's code").locator("img")
+    src = strip.get_attribute("src")
+    drag(page, [(0.3, 0.3), (0.6, 0.5), (0.7, 0.6)], pad_box(page))  # a release reruns the page
+    page.wait_for_function("([sel, src]) => { const i = [...document.querySelectorAll(sel)].find("
+                           "e => e.innerText.includes(\"the explorer's code\")); "
+                           "return i && i.querySelector('img').src !== src; }",
+                           arg=['[data-testid="stImage"]', src])
+
+
 def test_with_the_explorer_off_the_page_shows_server_sliders(page, app):
     open_page(page, app.url, "Generate")  # the shared server runs with DAE_EXPLORER=off
     page.get_by_text("The in-browser explorer is off").wait_for()
