@@ -143,3 +143,13 @@ def test_with_the_explorer_off_the_page_shows_server_sliders(page, app):
     assert page.locator(HOST).count() == 0
     sliders = page.locator('[data-testid="stSlider"] input[type="range"][aria-label^="z"]')
     assert sliders.count() == 4
+
+
+def test_a_browser_the_explorer_cannot_run_in_gets_the_server_sliders(new_page, explorer_app):
+    page = new_page()
+    page.add_init_script("delete window.PointerEvent")  # as an old browser would lack it
+    page.goto(f"{explorer_app}/Generate")
+    page.get_by_text("The in-browser explorer could not start").wait_for(timeout=120_000)
+    wait_idle(page)
+    assert page.locator(HOST).count() == 0
+    assert page.locator('[data-testid="stSlider"] input[aria-label="z0"]').count() == 1
