@@ -52,3 +52,15 @@ def test_bad_data_reports_a_failure_instead_of_throwing(page):
     page.goto("about:blank")
     states = page.evaluate(MOUNT, [(ASSETS / "explorer.js").read_text(), {"model": "broken"}])
     assert len(states) == 1 and states[0][0] == "failed" and states[0][1]
+
+
+def test_an_error_while_drawing_reports_a_failure(page):
+    rng = np.random.default_rng(0)
+    data = build_payload(random_model(4, 1), rng.normal(size=(50, 4)).astype(np.float32),
+                         rng.integers(0, 10, 50), np.zeros((50, 28, 28), np.uint8), "m")
+    page.goto("about:blank")
+    page.evaluate(MOUNT, [(ASSETS / "explorer.js").read_text(), data])
+    page.evaluate("() => { window.__explorer.decoder.run = () => { throw new Error('boom'); }; "
+                  "window.__explorer.schedule(); }")
+    page.wait_for_function("() => window.__states.length > 0")
+    assert page.evaluate("() => window.__states") == [["failed", "boom"]]

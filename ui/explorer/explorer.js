@@ -263,7 +263,10 @@ class Explorer {
   schedule() {
     if (this.pending) return;
     this.pending = true;
-    requestAnimationFrame(() => { this.pending = false; this.draw(); });
+    requestAnimationFrame(() => {
+      this.pending = false;
+      try { this.draw(); } catch (e) { this.fail(e); }
+    });
   }
 
   draw() {
@@ -302,6 +305,12 @@ class Explorer {
     this.rev = start.rev;
     this.z.set(start.z);
     this.schedule();
+  }
+
+  fail(e) {  // Python then shows the server-side sliders
+    if (this.failed) return;
+    this.failed = true;
+    this.setStateValue("failed", String((e && e.message) || e));
   }
 
   send() {
