@@ -112,7 +112,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--moves", type=int, default=300, help="mouse moves per drag (slider, pad)")
     ap.add_argument("--loads", type=int, default=3, help="page loads timed for the first frame")
-    ap.add_argument("--model", default="reference-d4", help="shipped checkpoint to explore")
+    ap.add_argument("--model", default="reference-d4",
+                    help="shipped checkpoint to drag (the first frame is the page's default model's)")
     args = ap.parse_args()
     if missing():
         sys.exit(f"cannot run: {missing()}")
