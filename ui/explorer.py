@@ -114,8 +114,8 @@ def start_ui(scope: str, z_test: np.ndarray, y_test: np.ndarray, low, high) -> N
     """'Start from test digit #i': the explorer jumps to that digit's code."""
     num_col, button_col, _ = st.columns([1, 1, 2], vertical_alignment="bottom")
     i = int(num_col.number_input("Test digit #", 0, len(z_test) - 1, 0, key="explorer_test"))
-    if button_col.button(f"Start from test digit #{i} (a {y_test[i]})", key="explorer_start"):
-        push(scope, z_test[i], low, high)
+    button_col.button(f"Start from test digit #{i} (a {y_test[i]})", key="explorer_start",
+                      on_click=push, args=(scope, z_test[i], low, high))
 
 
 def sample_ui(scope: str, z: np.ndarray, low, high) -> None:

@@ -17,13 +17,23 @@ def wait_ready(page, model: str, timeout: float = 60_000) -> None:
 
 
 def state(page) -> dict:
-    """The explorer's code, its d, the pad marker's position (fractions of the pad), frames drawn,
-    and the values the slider inputs show."""
+    """The explorer's code, its d, the pad marker's position and the code's projection (both as
+    fractions of the pad), frames drawn, and the values the slider inputs show."""
     return page.evaluate(f"""() => {{ const a = {_APP};
         return {{ code: a.code(), d: a.d, model: a.model, frames: +a.root.dataset.frames,
                   pad: [+a.pad.dataset.x, +a.pad.dataset.y], project: a.project(a.z),
+                  projected: a.toPixel(...a.project(a.z)).map(v => v / a.pad.width),
                   sliders: a.inputs.map(i => +i.value), low: a.low, high: a.high,
                   preview: Array.from(a.small.getContext('2d').getImageData(0, 0, 28, 28).data) }}; }}""")
+
+
+def wait_sent(page, sent: list, n: int = 1, timeout: float = 10.0) -> None:
+    """Until the page has sent n websocket messages since `sent` was last cleared (polls)."""
+    for _ in range(int(timeout / 0.05)):
+        if len(sent) >= n:
+            return
+        page.wait_for_timeout(50)
+    raise AssertionError(f"the page sent {len(sent)} websocket messages, expected {n}")
 
 
 def render(page, codes) -> list[list[int]]:

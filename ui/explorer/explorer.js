@@ -280,7 +280,7 @@ class Explorer {
     this.preview.getContext("2d").drawImage(this.small, 0, 0, PREVIEW, PREVIEW);
     this.caption.textContent = "z = (" + Array.from(this.z, v => v.toFixed(2)).join(", ") + ")";
     for (let i = 0; i < this.d; i++) {
-      if (document.activeElement !== this.inputs[i] || this.dragging) this.inputs[i].value = this.z[i];
+      this.inputs[i].value = this.z[i];  // the browser clips it to the slider's range
       this.values[i].textContent = this.z[i].toFixed(2);
     }
     const g = this.pad.getContext("2d"), [x, y] = this.toPixel(...this.project(this.z));
