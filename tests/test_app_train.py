@@ -6,6 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dae_core import TrainConfig
+from dae_core.config import preset
 from ui.worker import TrainingWorker
 
 PAGE = "1_Train.py"  # the page the `at` fixture opens
@@ -38,7 +39,7 @@ def start_tiny(at: AppTest, epochs: int = 1) -> TrainingWorker:
     return at.session_state[WORKER]
 
 
-def rerun_until_done(at: AppTest, worker: TrainingWorker, timeout: float = 30) -> None:
+def rerun_until_done(at: AppTest, worker: TrainingWorker, timeout: float = 120) -> None:
     """Plain reruns redraw the snapshot (AppTest runs no fragment timers), as the browser would."""
     deadline = time.monotonic() + timeout
     while worker.running and time.monotonic() < deadline:
@@ -50,10 +51,13 @@ def rerun_until_done(at: AppTest, worker: TrainingWorker, timeout: float = 30) -
     assert not at.exception
 
 
-def test_renders_the_form_with_every_config_field_at_the_reference(at):
-    ref = TrainConfig()
-    for field in FIELDS:
-        assert widget(at, field).value == pytest.approx(getattr(ref, field)), field
+def test_opens_on_the_quick_recipe_and_picking_reference_refills_every_field(at):
+    for recipe, expected in (("quick", preset("quick")), ("reference", TrainConfig())):
+        if recipe != at.radio(key="train_preset").value:
+            at.radio(key="train_preset").set_value(recipe).run()
+        assert not at.exception
+        for field in FIELDS:
+            assert widget(at, field).value == pytest.approx(getattr(expected, field)), (recipe, field)
     assert not at.button(key="train_start").disabled
     assert at.button(key="train_stop").disabled
     assert at.info  # "No run yet"
@@ -126,7 +130,7 @@ def test_a_diverged_or_failed_run_shows_the_worker_message(app_test, status):
 
 def test_stop_then_continue_for_more_epochs(at):
     worker = start_tiny(at, epochs=500)
-    assert worker.epoch_done.wait(30)
+    assert worker.epoch_done.wait(120)
     at.button(key="train_stop").click().run()
     rerun_until_done(at, worker)
     assert worker.snapshot().status == "stopped" and at.warning
@@ -134,10 +138,10 @@ def test_stop_then_continue_for_more_epochs(at):
     at.number_input(key="train_more").set_value(1)
     at.button(key="train_continue_button").click().run()
     more = at.session_state[WORKER]
-    assert more is not worker and more.state is worker.state
+    assert more is not worker and more.state is worker.state  # goes on from the same state
     rerun_until_done(at, more)
     assert more.snapshot().status == "finished"
-    assert worker.state.epochs_done == done + 1
+    assert more.state.epochs_done == done + 1
 
 
 def test_progress_text_has_epoch_batch_eta_and_speed():
@@ -156,8 +160,28 @@ def test_progress_text_has_epoch_batch_eta_and_speed():
 
 
 def test_a_huge_learning_rate_ends_with_the_diverged_message(at):
+    widget(at, "schedule").set_value("constant")  # no warm-up: the first steps blow up
     widget(at, "lr").set_value(10.0)
     worker = start_tiny(at, epochs=2)
     rerun_until_done(at, worker)
     assert worker.snapshot().status == "diverged"
     assert "learning rate" in at.error[0].value
+
+
+def test_a_failed_save_replaces_the_earlier_saved_message_and_names_no_server_path(at, runs_dir, monkeypatch):
+    worker = start_tiny(at)
+    rerun_until_done(at, worker)
+    at.text_input(key="train_save_name").set_value("first")
+    at.button(key="train_save_button").click().run()
+    assert [s.value for s in at.success] and "first" in at.success[0].value
+    assert str(runs_dir) not in at.success[0].value
+
+    def no_space(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("dae_core.checkpoint.os.replace", no_space)
+    at.text_input(key="train_save_name").set_value("second")
+    at.button(key="train_save_button").click().run()
+    assert not at.exception and not at.success  # no stale "Saved as first" above the error
+    assert len(at.error) == 1 and "No space left" in at.error[0].value
+    assert str(runs_dir) not in at.error[0].value and str(runs_dir.resolve()) not in at.error[0].value
