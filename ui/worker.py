@@ -6,6 +6,7 @@ snapshot() to redraw; stop() sets an event the engine checks between batches.
 from __future__ import annotations
 
 import copy
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -47,7 +48,8 @@ class TrainingWorker:
     saved_path: str | None = None
     started: float = 0.0
     alive: Callable[[], bool] | None = None  # is the browser session that owns the run still open?
-    orphan_grace_s: float = 60.0  # a closed session's run stops this long after it was noticed
+    # A closed session's run stops this long after it was noticed ($DAE_ORPHAN_GRACE_S, default 60 s).
+    orphan_grace_s: float = field(default_factory=lambda: float(os.environ.get("DAE_ORPHAN_GRACE_S", 60)))
 
     def __post_init__(self):
         self._lock = threading.Lock()
