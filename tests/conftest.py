@@ -79,13 +79,17 @@ def tiny_model(ckpt_path):
     return checkpoint.load(ckpt_path).model
 
 
-def open_page(page: str, timeout: float = 60, session_state: dict | None = None):
-    """An AppTest of pages/<page> after its first run, which must raise nothing."""
+def open_page(page: str, timeout: float = 60, session_state: dict | None = None,
+              query_params: dict | None = None):
+    """An AppTest of pages/<page> after its first run, which must raise nothing; query_params are
+    the URL's (the page opened by a link)."""
     from streamlit.testing.v1 import AppTest  # here, so the core's tests never load streamlit
 
     at = AppTest.from_file(str(PAGES / page), default_timeout=timeout)
     for key, value in (session_state or {}).items():
         at.session_state[key] = value
+    for name, value in (query_params or {}).items():
+        at.query_params[name] = value
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
@@ -93,7 +97,7 @@ def open_page(page: str, timeout: float = 60, session_state: dict | None = None)
 
 @pytest.fixture(scope="session")
 def app_test():
-    """open_page(page, timeout=60, session_state=None): a page run once in AppTest."""
+    """open_page(page, timeout=60, session_state=None, query_params=None): a page run once in AppTest."""
     return open_page
 
 

@@ -6,17 +6,23 @@ import streamlit as st
 from dae_core import embed
 from dae_core.cluster import METHODS
 
+from . import url_state
+
 SCORES = ("accuracy", "nmi", "ari")  # the fields of a cluster report, in display order
 PIXEL_INPUTS = {"50-d PCA of the pixels": 50, "raw pixels (784-d, slower)": None}  # -> PCA dims
 
 
 def settings_ui() -> tuple[int, str, int]:
-    """k, method and seed of the clustering."""
+    """k, method and seed of the clustering; kept for the session, opened from and shown in the URL."""
+    url_state.param("k", "cluster_k", 10, url_state.number(2, 30, int))
+    url_state.param("method", "cluster_method", METHODS[0], url_state.choice(METHODS))
+    url_state.param("seed", "cluster_seed", 0, url_state.number(0, 10_000, int))
     c_k, c_method, c_seed = st.columns(3)
-    k = c_k.number_input("Clusters k", 2, 30, 10, key="cluster_k")
-    method = c_method.selectbox("Method", METHODS, key="cluster_method",
+    k = c_k.number_input("Clusters k", 2, 30, key="cluster_k", persist_state="session")
+    method = c_method.selectbox("Method", METHODS, key="cluster_method", persist_state="session",
                                 help="UMAP methods embed the codes to k dimensions first (N2D).")
-    seed = c_seed.number_input("Seed", 0, 10_000, 0, key="cluster_seed")
+    seed = c_seed.number_input("Seed", 0, 10_000, key="cluster_seed", persist_state="session")
+    url_state.sync(k=int(k), method=method, seed=int(seed))
     return int(k), method, int(seed)
 
 

@@ -10,6 +10,8 @@ from dae_core.errors import DaeError
 from dae_core.evaluate import psnr
 from dae_core.images import to_png
 
+from . import url_state
+
 STRENGTH_MAX = {"gaussian": 1.5, "salt_pepper": 1.0, "mask": 1.0}  # sigma 1.5 is already snow
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "tif", "tiff", "webp"]
 
@@ -34,15 +36,20 @@ def digits_ui(labels: np.ndarray) -> np.ndarray | None:
 
 
 def noise_ui(config) -> tuple[str, float, int]:
-    """(noise kind, strength, noise seed); opens on the noise the model was trained with."""
-    noise = st.selectbox("Noise", NOISE_KINDS, index=NOISE_KINDS.index(config.noise),
-                         key="dn_noise")
-    high = STRENGTH_MAX[noise]
-    default = min(config.noise_strength, high) if noise == config.noise else 0.3
-    strength = st.slider("Strength", 0.0, high, float(default), 0.05, key=f"dn_strength_{noise}",
+    """(noise kind, strength, noise seed); opens on the noise the model was trained with, then
+    keeps the choice for the session; opened from and shown in the URL."""
+    url_state.param("noise", "dn_noise", config.noise, url_state.choice(NOISE_KINDS))
+    kind = st.session_state["dn_noise"]  # the strength's range depends on the kind
+    high = STRENGTH_MAX[kind]
+    default = min(config.noise_strength, high) if kind == config.noise else 0.3
+    url_state.param("strength", f"dn_strength_{kind}", float(default), url_state.number(0.0, high))
+    noise = st.selectbox("Noise", NOISE_KINDS, key="dn_noise", persist_state="session")
+    strength = st.slider("Strength", 0.0, high, step=0.05, key=f"dn_strength_{noise}",
+                         persist_state="session",
                          help="gaussian: the standard deviation σ; salt_pepper and mask: the "
                               "share of pixels hit")
-    seed = st.number_input("Noise seed", 0, 2**31 - 1, 0, key="dn_noise_seed")
+    seed = st.number_input("Noise seed", 0, 2**31 - 1, 0, key="dn_noise_seed", persist_state="session")
+    url_state.sync(noise=noise, strength=float(strength))
     return noise, float(strength), int(seed)
 
 

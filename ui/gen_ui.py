@@ -6,6 +6,8 @@ import streamlit as st
 
 from dae_core.latent import DEFAULT_SAMPLER, SAMPLERS
 
+from . import url_state
+
 SAMPLER_HELP = {
     "uniform01": "uniform01: uniform over [0, 1]^d (the reference recipe)",
     "box": "box: uniform over the training codes' 1-99th percentile box",
@@ -21,14 +23,18 @@ def _next_seed() -> None:
 
 def sampler_ui() -> tuple[str, int]:
     """(sampler kind, e.g. 'gmm' or 'cluster:3', seed); 'New samples' moves the seed on by one."""
-    st.session_state.setdefault("gen_seed", 0)
+    # Kept for the session, opened from and shown in the URL.
+    url_state.param("sampler", "gen_sampler", DEFAULT_SAMPLER, url_state.choice(SAMPLERS))
+    url_state.param("seed", "gen_seed", 0, url_state.number(0, 2**31 - 1, int))
     kind_col, k_col, seed_col, button_col = st.columns([3, 1, 1, 1], vertical_alignment="bottom")
-    kind = kind_col.selectbox("Sampler", SAMPLERS, index=SAMPLERS.index(DEFAULT_SAMPLER),
-                              format_func=SAMPLER_HELP.get, key="gen_sampler")
+    sampler = kind_col.selectbox("Sampler", SAMPLERS, format_func=SAMPLER_HELP.get, key="gen_sampler",
+                                 persist_state="session")
+    kind = sampler
     if kind == "cluster:K":
-        kind = f"cluster:{k_col.number_input('Component K', 0, 9, 0, key='gen_k')}"
-    seed = seed_col.number_input("Seed", 0, 2**31 - 1, key="gen_seed")
+        kind = f"cluster:{k_col.number_input('Component K', 0, 9, 0, key='gen_k', persist_state='session')}"
+    seed = seed_col.number_input("Seed", 0, 2**31 - 1, key="gen_seed", persist_state="session")
     button_col.button("New samples", on_click=_next_seed, key="gen_new")
+    url_state.sync(sampler=sampler, seed=int(seed))
     return kind, int(seed)
 
 

@@ -13,7 +13,7 @@ from dae_core import checkpoint as ckpt_io
 from dae_core.errors import DaeError
 from dae_core.figures import history_thumbnail
 
-from . import cache, session
+from . import cache, session, url_state
 
 SHIPPED_DIR = ckpt_io.CHECKPOINT_DIR
 RUNS_DIR = ckpt_io.CHECKPOINT_DIR / "runs"  # runs trained in the app; listed only to their session
@@ -63,10 +63,14 @@ def _picked_checkpoint():
                    "checkpoint file below.")
         return None
     names = list(options)
+    if url_state.param_given("model"):  # opened by a link: its model, once; then the picker's
+        url_state.param("model", "checkpoint_select", names[0], url_state.choice(names))
+        st.session_state.pop("checkpoint_name", None)  # no index as well (see _keep_upload)
     current = st.session_state.get("checkpoint_name")
     index = names.index(current) if current in names else 0
     name = st.selectbox("Model", names, index=index, key="checkpoint_select")
     st.session_state["checkpoint_name"] = name
+    url_state.sync(model=name)
     try:
         ck = cache.load_checkpoint(options[name])
     except DaeError as e:
