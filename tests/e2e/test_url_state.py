@@ -1,0 +1,83 @@
+"""The app keeps your place: settings survive a trip through every page, a link opens the view it
+names and the URL follows every change, and a first visit by URL shows the usual menu.
+
+A server of its own: the menu test needs the first visit after a server start."""
+import re
+
+import pytest
+from harness import (PAGES, choose, error_texts, navigate, open_page, start_server, stop_server,
+                     wait_idle)
+
+MENU = ["Home", "Train", "Denoise", "Generate", "Cluster"]
+
+
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory):
+    """A just-started app: its URL."""
+    runs = tmp_path_factory.mktemp("url-state-runs")
+    proc, url = start_server(runs, env={"DAE_EXPLORER": "off"})
+    try:
+        yield url
+    finally:
+        stop_server(proc)
+
+
+def menu(page) -> list[str]:
+    return [t.strip() for t in page.locator('[data-testid="stSidebarNav"] a').all_inner_texts()]
+
+
+def combobox(page, label: str) -> str:
+    """The shown value of the select box labelled `label`."""
+    return page.locator(f'[data-testid="stSelectbox"] input[role="combobox"][aria-label="{label}"]') \
+        .first.input_value()
+
+
+# Streamlit's classic multipage discovery (a pages/ folder next to the entry file) serves the
+# requests of a server that has not yet run st.navigation: /Cluster runs pages/4_Cluster.py alone
+# and the menu lists the entry file as "streamlit app" above Home.
+@pytest.mark.xfail(strict=True, reason="the pages/ folder is discovered before st.navigation runs")
+def test_a_first_visit_by_url_shows_the_same_menu_as_home(fresh, new_page):
+    by_url = new_page()
+    open_page(by_url, fresh, "Cluster")  # the server's very first session
+    home = new_page()
+    open_page(home, fresh, "home")
+    assert menu(home) == MENU
+    assert menu(by_url) == MENU
+
+
+def test_a_link_opens_its_view_and_the_url_follows_changes(fresh, page):
+    page.goto(f"{fresh}/{PAGES['Cluster']}?model=cluster-d10-refined&method=gmm&k=8&seed=3")
+    page.get_by_text("Images in one cell of the confusion matrix", exact=True).wait_for(timeout=120_000)
+    wait_idle(page, 120_000)
+    assert combobox(page, "Model") == "cluster-d10-refined"
+    assert combobox(page, "Method") == "gmm"
+    assert page.get_by_label("Clusters k", exact=True).input_value() == "8"
+    assert page.get_by_label("Seed", exact=True).input_value() == "3"
+    assert error_texts(page) == []
+    page.get_by_label("Clusters k", exact=True).fill("7")
+    page.get_by_label("Clusters k", exact=True).press("Enter")
+    page.wait_for_url(re.compile(r"[?&]k=7(&|$)"), timeout=120_000)
+    wait_idle(page, 120_000)
+    assert "method=gmm" in page.url and "model=cluster-d10-refined" in page.url
+
+
+def test_settings_survive_a_trip_through_every_page(fresh, page):
+    open_page(page, fresh, "Cluster")
+    choose(page, "Method", "gmm")
+    wait_idle(page, 120_000)
+    navigate(page, "Denoise")
+    choose(page, "Noise", "mask")
+    wait_idle(page)
+    navigate(page, "Generate")
+    choose(page, "Sampler", "box: uniform over the training codes' 1-99th percentile box")
+    wait_idle(page)
+    for name in ("home", "Train", "Denoise", "Generate", "Cluster"):
+        navigate(page, name, 120_000)
+    assert combobox(page, "Method") == "gmm"
+    assert "method=gmm" in page.url
+    navigate(page, "Generate")
+    assert combobox(page, "Sampler").startswith("box:")
+    assert "sampler=box" in page.url
+    navigate(page, "Denoise")
+    assert combobox(page, "Noise") == "mask"
+    assert "noise=mask" in page.url
