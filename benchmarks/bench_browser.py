@@ -1,5 +1,6 @@
 """The app in a real browser: start-up, first visit of each page, latent slider -> redrawn
-preview (alone and while another session trains), server memory, and what a closed tab costs.
+preview and Cluster cell -> its images (each alone and while another session trains), server
+memory, and what a closed tab costs.
 
     python benchmarks/bench_browser.py [--moves 30] [--starts 5] [--json] [--option KEY=VALUE]
                                        [--env NAME=VALUE]
@@ -23,8 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
 from harness import (LAST, PAGES, choose, cpu_seconds, launch, missing, move_slider,  # noqa: E402
-                     navigate, open_page, picker_options, rss_bytes, start_server,
-                     start_tiny_run, stop_server, wait_idle)
+                     navigate, open_page, pick_cell_digit, picker_options, rss_bytes,
+                     start_server, start_tiny_run, stop_server, wait_idle)
 
 MiB = 2**20
 
@@ -38,6 +39,11 @@ def p95(values: list[float]) -> float:
 def slider_moves(page, n: int) -> list[float]:
     """n presses on z0, first to the right then back: seconds from key press to new preview."""
     return [move_slider(page, "z0", "ArrowRight" if i < n // 2 else "ArrowLeft") for i in range(n)]
+
+
+def cell_picks(page, digits: list[int]) -> list[float]:
+    """Pick each digit in turn in the Cluster page's cell view: seconds until its images show."""
+    return [pick_cell_digit(page, d) for d in digits]
 
 
 def summary(seconds: list[float]) -> dict:
@@ -106,11 +112,16 @@ def run(moves: int, env: dict, options: list[str]) -> dict:
             navigate(page, "Generate")
             move_slider(page, "z0")  # warm-up: the first rerun of the fragment
             out["slider"] = summary(slider_moves(page, moves))
+            cells = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+            open_page(cells, url, "Cluster")
+            digits = [(i + 1) % 10 for i in range(2 * moves)]  # never the digit already shown
+            out["cell"] = summary(cell_picks(cells, digits[:moves]))
 
             trainer = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
             open_page(trainer, url, "Train")
             start_tiny_run(trainer, subset=3000, epochs=500)
             out["slider_while_training"] = summary(slider_moves(page, moves))
+            out["cell_while_training"] = summary(cell_picks(cells, digits[moves:]))
             out["rss_while_training_mib"] = rss_bytes(proc.pid) / MiB
 
             # A tab closed mid-run: does the server go on training for nobody?
@@ -161,6 +172,11 @@ def main() -> None:
           " target median <= 250)")
     print(f"  ... while another session trains    median {st['median_ms']:4.0f} ms  p95 "
           f"{st['p95_ms']:4.0f} ms  (min {st['min_ms']:.0f}, max {st['max_ms']:.0f})")
+    c, ct = r["cell"], r["cell_while_training"]
+    print(f"cluster cell -> images, {c['n']} picks     median {c['median_ms']:4.0f} ms  p95 "
+          f"{c['p95_ms']:4.0f} ms  (min {c['min_ms']:.0f}, max {c['max_ms']:.0f})")
+    print(f"  ... while another session trains    median {ct['median_ms']:4.0f} ms  p95 "
+          f"{ct['p95_ms']:4.0f} ms  (min {ct['min_ms']:.0f}, max {ct['max_ms']:.0f})")
     print(f"server RSS after every page           {r['rss_after_pages_mib']:6.0f} MiB")
     print(f"  ... and all {r['models_loaded']} shipped models loaded  "
           f"{r['rss_after_models_mib']:6.0f} MiB   (target <= 1024)")

@@ -196,6 +196,29 @@ def start_tiny_run(page, subset: int = 1200, epochs: int = 300, batch: int = 64)
     page.get_by_text(started).first.wait_for(timeout=60_000)
 
 
+def stop_and_save(page, name: str) -> None:
+    """Train page: once an epoch has finished (a run has nothing to save before), press Stop, wait
+    for the stopped run, save it as `name` and wait until the page says where it went."""
+    page.get_by_text(re.compile(r"After epoch \d+")).first.wait_for(timeout=90_000)
+    page.get_by_role("button", name="Stop").click()
+    page.get_by_text("Stopped:").first.wait_for()
+    wait_idle(page)
+    page.get_by_label("Checkpoint name", exact=True).fill(name)
+    page.get_by_role("button", name="Save checkpoint").click()
+    page.get_by_text("Saved as").first.wait_for()
+    wait_idle(page)
+
+
+def pick_cell_digit(page, digit: int) -> float:
+    """Cluster page: choose the 'True digit' of the cell view; seconds until its images show."""
+    t = time.perf_counter()
+    choose(page, "True digit", str(digit))
+    page.get_by_text(re.compile(rf"training images of digit {digit} fell in cluster")).wait_for()
+    seconds = time.perf_counter() - t
+    wait_idle(page)
+    return seconds
+
+
 def error_texts(page) -> list[str]:
     """The text of every exception or st.error box on the page."""
     return [t.strip()[:500] for t in page.locator(ERROR_BOXES).all_inner_texts()]

@@ -7,7 +7,8 @@ pytest.importorskip("playwright.sync_api", reason="browser tests: playwright is 
                     exc_type=ImportError)
 
 from harness import (LAST, LOSS_POINTS, PAGES, choose, error_texts, loss_points,  # noqa: E402
-                     move_slider, open_page, picker_options, start_tiny_run, wait_idle)
+                     move_slider, open_page, picker_options, start_tiny_run, stop_and_save,
+                     wait_idle)
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus"
 
@@ -24,10 +25,10 @@ def test_generate_a_latent_slider_redraws_the_preview(app, page):
     open_page(page, app.url, "Generate")
     caption = page.locator('[data-testid="stImage"]', has_text="z = (")
     before = caption.inner_text()
-    seconds = [move_slider(page, "z0") for _ in range(4)]  # each waits for a new picture
+    for _ in range(4):
+        move_slider(page, "z0")  # each waits for a new picture
     assert caption.inner_text() != before
     assert error_texts(page) == []
-    print(f"slider -> preview: {', '.join(f'{s * 1000:.0f}' for s in seconds)} ms")
 
 
 def test_cluster_shows_the_heatmap_and_the_accuracy(app, page):
@@ -47,14 +48,8 @@ def test_train_a_tiny_run_watch_it_stop_it_save_it_and_pick_it(app, page):
     grown = f"n => ({LOSS_POINTS})() > n"
     page.wait_for_function(grown, arg=0, timeout=20_000)
     page.wait_for_function(grown, arg=loss_points(page), timeout=20_000)  # the chart grows
-    page.get_by_role("button", name="Stop").click()
-    page.get_by_text("Stopped:").first.wait_for(timeout=20_000)
-    page.get_by_text("stopped by request").first.wait_for()
-    wait_idle(page)
-    page.get_by_label("Checkpoint name", exact=True).fill("e2e-tiny")
-    page.get_by_role("button", name="Save checkpoint").click()
-    page.get_by_text("Saved as").first.wait_for()
-    wait_idle(page)
+    stop_and_save(page, "e2e-tiny")
+    assert page.get_by_text("stopped by request").first.is_visible()
     assert (app.runs / "e2e-tiny.pt").is_file()
     assert "e2e-tiny (this session)" in picker_options(page)
     choose(page, "Model", "e2e-tiny (this session)", sidebar=True)
