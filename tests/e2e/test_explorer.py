@@ -144,6 +144,7 @@ def test_with_the_explorer_off_the_page_shows_server_sliders(page, app):
     page.get_by_text("The in-browser explorer is off").wait_for()
     assert page.locator(HOST).count() == 0
     sliders = page.locator('[data-testid="stSlider"] input[type="range"][aria-label^="z"]')
+    sliders.nth(3).wait_for()  # the notice is drawn before the sliders
     assert sliders.count() == 4
 
 
