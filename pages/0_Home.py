@@ -2,6 +2,7 @@
 import numpy as np
 import streamlit as st
 
+from dae_core.data import to_unit
 from dae_core.figures import grid_image
 from ui import cache
 from ui.sidebar import checkpoint_picker
@@ -26,7 +27,7 @@ The model picker in the sidebar is shared by every page; it opens on the shipped
 digits = cache.digits("mnist")
 seed = st.number_input("Sample seed", 0, 10_000, 0, key="home_seed")
 idx = np.random.default_rng(int(seed)).choice(len(digits.train_images), 25, replace=False)
-images = digits.train_images[idx].numpy() / 255.0
+images = to_unit(digits.train_images[idx])
 labels = digits.train_labels[idx].numpy()
 col_img, col_lbl = st.columns([2, 1])
 col_img.image(grid_image(images, nrow=5, scale=4), caption="25 training digits", clamp=True)
