@@ -82,15 +82,55 @@ def cmd_train(args) -> None:
         if out.exists() and not args.overwrite:
             raise DaeError(f"{out} already exists: continue it with --resume {out}, choose another "
                            f"--out, or replace it with --overwrite")
-    events = fit(state, prepare_data(state.config, state.device), epochs)
     # Saved after every finished epoch, atomically: a killed run keeps its last epoch.
-    stopped = _follow(state, events, epochs, lambda e: ckpt_io.save_state(state, out, {"val_mse": e.val_loss}))
+    if args.ray:
+        handle = _submit(state, epochs, args.resume is not None)
+        stopped = _follow(state, _job_events(handle), epochs, lambda e: ckpt_io.save(handle.payload, out))
+        state.history = handle.history
+    else:
+        events = fit(state, prepare_data(state.config, state.device), epochs)
+        stopped = _follow(state, events, epochs, lambda e: ckpt_io.save_state(state, out, {"val_mse": e.val_loss}))
     if stopped is not None and stopped.reason == "diverged":
         raise DaeError(f"training diverged: {stopped.message}")
     result = {"checkpoint": str(out), "config": state.config.to_dict(), "history": state.history}
     last = state.history[-1] if state.history else {}
-    _emit(args, result, f"saved {out} after {state.epochs_done} epochs; "
+    _emit(args, result, f"saved {out} after {len(state.history)} epochs; "
                         f"val MSE {last.get('val_loss', float('nan')):.5f}")
+
+
+def _submit(state, epochs: int, resume: bool):
+    """Queue the run on Ray (local, or $RAY_ADDRESS) -> its jobs.RunHandle."""
+    from . import jobs
+    from .runs import RunRequest
+
+    payload = ckpt_io.to_payload(state) if resume else None
+    handle = jobs.submit(RunRequest(state.config.to_dict(), epochs, resume=payload))
+    print(f"run {handle.run_id} queued on {jobs.describe_cluster()}", file=sys.stderr)
+    return handle
+
+
+def _job_events(handle, poll_s: float = 0.25):
+    """The engine's events, rebuilt from a Ray run's polls, for _follow; Ctrl-C stops the run."""
+    from .train import EpochStats, Stopped
+
+    epochs_seen, last = len(handle.history), None
+    try:
+        while handle.active:
+            handle.refresh()
+            if handle.last_batch is not None and handle.last_batch != last:
+                last = handle.last_batch
+                yield last
+            for h in handle.history[epochs_seen:]:
+                yield EpochStats(**h)
+            epochs_seen = len(handle.history)
+            time.sleep(poll_s)
+    except KeyboardInterrupt:
+        handle.stop()
+        handle.wait(60)
+    if handle.status == "failed":
+        raise DaeError(f"training failed: {handle.message}")
+    if handle.status in ("stopped", "diverged"):
+        yield Stopped(handle.status, handle.message, epochs_seen)
 
 
 def cmd_evaluate(args) -> None:
@@ -267,6 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", help="checkpoint path, saved after every epoch")
     sp.add_argument("--resume", help="checkpoint to continue; --epochs then means 'N more'")
     sp.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    sp.add_argument("--ray", action="store_true",
+                    help="train as a Ray job: on a local Ray, or on the cluster at $RAY_ADDRESS (its GPU if it has one)")
     for name, fn, help_ in (("evaluate", cmd_evaluate, "validation and test MSE / PSNR"),
                             ("cluster", cmd_cluster, "cluster the training codes, Hungarian accuracy"),
                             ("generate", cmd_generate, "decode sampled codes to an image grid (.png) or an array (.npy)"),

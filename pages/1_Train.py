@@ -7,86 +7,85 @@ import streamlit as st
 from dae_core import TrainConfig
 from dae_core.errors import DaeError
 from dae_core.figures import loss_chart
-from ui import session, train_ui
+from ui import session, train_ui, worker
 from ui.sidebar import available, checkpoint_picker, runs_dir, session_runs
-from ui.worker import TrainingWorker
 
-WORKER = "train_worker"  # session_state key of this session's run
-POLL_S = 1.0  # how often the live view redraws while a run trains
+RUN = "train_worker"  # session_state key of this session's run (a dae_core.jobs.RunHandle)
+POLL_S = 1.0  # how often the live view redraws while a run is queued or trains
 
 st.set_page_config(page_title="Train · DAE Lab", page_icon="🧪", layout="wide")
 checkpoint_picker()  # the shared sidebar; training does not need a selected model
 st.title("Train")
 st.caption("Quick reaches the reference's reconstruction error in 10 epochs instead of 30 (about "
-           "a minute on a 2-core CPU); Reference is the original recipe. Other pages stay usable "
-           "while a run trains.")
+           "a minute on a 2-core CPU); Reference is the original recipe. Runs train in their own "
+           "process, so the pages stay quick; a reload finds your run again.")
 
-# Inputs
-worker = st.session_state.get(WORKER)
-busy = worker is not None and worker.running
+# Inputs: this session's run, or the one the URL names (a reload, a second tab)
+run = train_ui.current_run(RUN, session.guard())
+busy = run is not None and run.active
 train_ui.preset_ui(disabled=busy)
 values, start, start_message = train_ui.config_form(disabled=busy)
 stop_col, log_col = st.columns([1, 4])
 stop = stop_col.button("Stop", disabled=not busy, key="train_stop",
-                       help="takes effect within one batch; the finished epochs are kept")
+                       help="a queued run leaves the queue; a training one stops within one batch, keeping its finished epochs")
 log_y = log_col.toggle("Log-scale loss axis", key="train_log_y")
 
-# Guard and core calls: an impossible setting or a missing device is one st.error line
+# Guard and core calls: an impossible setting, or no way to start Ray, is one st.error line
 if start:
     try:
-        new_worker = TrainingWorker.fresh(TrainConfig(**values))
+        new_run = worker.start(TrainConfig(**values), session.guard())
     except DaeError as e:
         start_message.error(f"Not started: {e}")
     else:
-        new_worker.alive = session.guard().is_open  # a run whose tab stays closed stops
-        new_worker.start()
-        st.session_state[WORKER] = new_worker
-        st.session_state.pop(train_ui.SAVE_OUTCOME, None)  # a new run has not been saved yet
+        train_ui.show_run(RUN, new_run)
         st.rerun()  # redraw the form disabled and the live view polling
 if stop:
-    worker.stop()
+    run.stop()
 
 
 @st.fragment(run_every=POLL_S if busy else None)
-def live_view(worker: TrainingWorker) -> None:
-    """Progress, loss chart and triplet preview of the worker's latest snapshot."""
-    snap = worker.snapshot()
-    fraction, text = train_ui.progress(snap, time.time())
+def live_view(run) -> None:
+    """Queue place or progress, loss chart and triplet preview of the run's latest state."""
+    run.refresh()
+    fraction, text = train_ui.progress(run, time.time())
     st.progress(fraction, text=text)
     chart_col, preview_col = st.columns([3, 2])
-    chart_col.plotly_chart(loss_chart(snap.history, snap.batches, log_y), key="train_loss_chart")
-    if snap.model is not None:
-        # Recompute only when a new epoch finished, i.e. the worker took a new copy of the model.
+    chart_col.plotly_chart(loss_chart(run.history, run.batches, log_y), key="train_loss_chart")
+    model = run.model()
+    if model is not None:
+        # Recompute only when a new epoch finished, i.e. the run sent a new checkpoint.
+        key = (run.run_id, run.model_epoch)
         cached = st.session_state.get("train_preview")
-        if cached is None or cached[0] is not snap.model:
-            cached = (snap.model, train_ui.preview_image(snap.model, worker.state.config))
+        if cached is None or cached[0] != key:
+            cached = (key, train_ui.preview_image(model, run.config))
             st.session_state["train_preview"] = cached
-        preview_col.image(cached[1], clamp=True, caption=f"After epoch {snap.model_epoch}: "
+        preview_col.image(cached[1], clamp=True, caption=f"After epoch {run.model_epoch}: "
                           "original, corrupted, reconstructed (validation digits)")
     else:
         preview_col.info("The original / corrupted / reconstructed preview appears after epoch 1.")
-    if busy and snap.status != "running":
-        worker.join(2)  # the thread ends right after its last event
+    if busy and not run.active:
         st.rerun()  # the whole page: the save and continue forms appear
 
 
 # Display: the current run, then what to do with it
-if worker is None:
+if run is None:
     st.info("No run yet in this session: pick a recipe and press **Start**.")
 else:
-    live_view(worker)
-if worker is not None and not busy:
-    name, more = train_ui.finished_ui(worker, runs_dir())
+    live_view(run)
+if run is not None and not busy:
+    name, more = train_ui.finished_ui(run)
     if name is not None:
-        path = train_ui.save_run(worker, name, runs_dir())  # a failure keeps the run: try another name
+        path = train_ui.save_run(run, name, runs_dir())  # a failure keeps the run: try another name
         if path is not None:
             session_runs()[Path(path).stem] = path
         st.rerun()  # redraw the sidebar and the save outcome
     if more is not None:
-        # Same TrainState: model, optimizer and history go on; the batch curve is carried over.
-        next_worker = TrainingWorker(worker.state, more, batches=list(worker.batches), alive=worker.alive)
-        next_worker.start()
-        st.session_state[WORKER] = next_worker
-        st.rerun()
+        # The same checkpoint goes on: model, optimizer and history; the batch curve is carried over.
+        try:
+            train_ui.show_run(RUN, worker.start(run.config, session.guard(), previous=run, epochs=more))
+        except DaeError as e:
+            st.error(f"Not started: {e}")
+        else:
+            st.rerun()
 
 train_ui.compare_ui(available(), log_y)

@@ -6,8 +6,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dae_core import TrainConfig
+from dae_core import checkpoint as ckpt_io
 from dae_core.config import preset
-from ui.worker import TrainingWorker
+from dae_core.jobs import RunHandle
+from dae_core.runs import RunRequest
 
 PAGE = "1_Train.py"  # the page the `at` fixture opens
 WORKER = "train_worker"
@@ -30,7 +32,7 @@ def widget(at: AppTest, field: str):
     return matches[0]
 
 
-def start_tiny(at: AppTest, epochs: int = 1) -> TrainingWorker:
+def start_tiny(at: AppTest, epochs: int = 1) -> RunHandle:
     widget(at, "train_subset").set_value(400)
     widget(at, "epochs").set_value(epochs)
     widget(at, "batch_size").set_value(64)
@@ -39,14 +41,18 @@ def start_tiny(at: AppTest, epochs: int = 1) -> TrainingWorker:
     return at.session_state[WORKER]
 
 
-def rerun_until_done(at: AppTest, worker: TrainingWorker, timeout: float = 120) -> None:
-    """Plain reruns redraw the snapshot (AppTest runs no fragment timers), as the browser would."""
+def rerun_until(at: AppTest, run: RunHandle, condition, timeout: float = 180) -> None:
+    """Plain reruns poll the run (AppTest runs no fragment timers), as the browser's timer would."""
     deadline = time.monotonic() + timeout
-    while worker.running and time.monotonic() < deadline:
-        worker.join(0.5)  # a sleep that ends as soon as the run does
+    while not condition(run) and time.monotonic() < deadline:
+        time.sleep(0.3)
         at.run()
         assert not at.exception
-    assert not worker.running, "the run did not finish in time"
+    assert condition(run), f"gave up waiting: {run.status} {run.message}"
+
+
+def rerun_until_done(at: AppTest, run: RunHandle, timeout: float = 180) -> None:
+    rerun_until(at, run, lambda r: not r.active, timeout)
     at.run()
     assert not at.exception
 
@@ -69,8 +75,9 @@ def test_train_save_and_the_run_appears_in_the_sidebar(at, runs_dir):
     worker = start_tiny(at)
     assert at.button(key="train_start").disabled and not at.button(key="train_stop").disabled
     rerun_until_done(at, worker)
-    assert worker.snapshot().status == "finished"
-    assert len(at.session_state[WORKER].state.history) == 1
+    assert worker.status == "finished"
+    assert len(at.session_state[WORKER].history) == 1
+    assert at.query_params["run"] in (worker.run_id, [worker.run_id])  # a reload finds it
     assert at.get("progress")[0].value == 100
     assert at.get("plotly_chart")  # the live loss chart
     assert at.get("image")  # the original / corrupted / reconstructed preview
@@ -120,43 +127,66 @@ def test_salt_pepper_strength_above_one_is_refused(at):
     assert "noise_strength" in at.error[0].value
 
 
-@pytest.mark.parametrize("status", ["diverged", "failed"])
-def test_a_diverged_or_failed_run_shows_the_worker_message(app_test, status):
-    worker = TrainingWorker.fresh(TrainConfig(train_subset=300, epochs=1))
-    worker.status, worker.message = status, f"loss became nan in epoch 1 ({status})"
-    at = app_test(PAGE, session_state={WORKER: worker})
-    assert [e.value for e in at.error] == [worker.message]
+@pytest.mark.parametrize("status, shown", [("diverged", "{}"), ("failed", "Failed: {}")])
+def test_a_diverged_or_failed_run_shows_the_run_message(app_test, status, shown):
+    run = RunHandle("abc123", RunRequest(TrainConfig(train_subset=300, epochs=1).to_dict(), 1))
+    run.status, run.message = status, f"loss became nan in epoch 1 ({status})"
+    at = app_test(PAGE, session_state={WORKER: run})
+    assert [e.value for e in at.error] == [shown.format(run.message)]
+
+
+def test_a_run_that_failed_after_an_epoch_can_still_be_saved(app_test, runs_dir, ckpt_path):
+    payload = ckpt_io.read_payload(ckpt_path)
+    run = RunHandle("abc123", RunRequest(payload["config"], 5, resume=payload))
+    run.status, run.message = "failed", "the training process exited unexpectedly"
+    at = app_test(PAGE, session_state={WORKER: run})
+    assert "exited unexpectedly" in at.error[0].value
+    at.text_input(key="train_save_name").set_value("rescued")
+    at.button(key="train_save_button").click().run()
+    assert ckpt_io.load(runs_dir / "rescued.pt").history == payload["history"]
+
+
+def test_a_url_naming_an_unknown_run_is_a_notice_not_an_error(app_test):
+    at = app_test(PAGE, query_params={"run": "0123456789ab"})
+    assert not at.exception and not at.error
+    assert "not on this server" in at.warning[0].value
+    assert "run" not in at.query_params
 
 
 def test_stop_then_continue_for_more_epochs(at):
     worker = start_tiny(at, epochs=500)
-    assert worker.epoch_done.wait(120)
+    rerun_until(at, worker, lambda r: r.history)
     at.button(key="train_stop").click().run()
     rerun_until_done(at, worker)
-    assert worker.snapshot().status == "stopped" and at.warning
-    done = worker.state.epochs_done
+    assert worker.status == "stopped" and at.warning
+    done = len(worker.history)
     at.number_input(key="train_more").set_value(1)
     at.button(key="train_continue_button").click().run()
     more = at.session_state[WORKER]
-    assert more is not worker and more.state is worker.state  # goes on from the same state
+    assert more is not worker and more.request.resume is worker.payload  # goes on from its checkpoint
+    assert more.batches[:len(worker.batches)] == worker.batches  # the curve is carried over
     rerun_until_done(at, more)
-    assert more.snapshot().status == "finished"
-    assert more.state.epochs_done == done + 1
+    assert more.status == "finished"
+    assert len(more.history) == done + 1 and more.history[:done] == worker.history
 
 
 def test_progress_text_has_epoch_batch_eta_and_speed():
+    from types import SimpleNamespace
+
     from dae_core.train import BatchStats
     from ui.train_ui import progress
-    from ui.worker import Snapshot
 
     history = [{"epoch": 1, "seconds": 10.0}]
-    running = Snapshot("running", "", history, [], BatchStats(2, 5, 10, 0.1, 5.0, 1234.0),
-                       epochs_planned=4, first_epoch=1, started=100.0, saved_path=None)
+    running = SimpleNamespace(status="running", history=history, last_batch=BatchStats(2, 5, 10, 0.1, 5.0, 1234.0),
+                              epochs_planned=4, first_epoch=1, started=100.0, position=0)
     fraction, text = progress(running, now=115.0)  # 1.5 of 4 epochs in 15 s -> 25 s to go
     assert fraction == pytest.approx(1.5 / 4)
     assert text == "Epoch 2/4 · batch 5/10 · ETA 25s · 1,234 images/s"
-    stopped = Snapshot("stopped", "", history, [], None, 4, 1, 100.0, None)
+    stopped = SimpleNamespace(**{**vars(running), "status": "stopped", "last_batch": None})
     assert progress(stopped, now=200.0) == (0.25, "Stopped: 1 of 4 epochs in 10s")
+    for position, place in [(2, "2nd"), (11, "11th"), (23, "23rd")]:
+        queued = SimpleNamespace(**{**vars(running), "status": "queued", "position": position})
+        assert progress(queued, now=200.0)[1].startswith(f"Queued: {place} in line")
 
 
 def test_a_huge_learning_rate_ends_with_the_diverged_message(at):
@@ -164,7 +194,7 @@ def test_a_huge_learning_rate_ends_with_the_diverged_message(at):
     widget(at, "lr").set_value(10.0)
     worker = start_tiny(at, epochs=2)
     rerun_until_done(at, worker)
-    assert worker.snapshot().status == "diverged"
+    assert worker.status == "diverged"
     assert "learning rate" in at.error[0].value
 
 

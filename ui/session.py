@@ -11,9 +11,19 @@ class SessionGuard:
 
     def __init__(self) -> None:
         self.open = True
+        self._on_close: list = []
 
     def is_open(self) -> bool:
         return self.open
+
+    def on_close(self, callback) -> None:
+        """Call `callback()` (on a server thread) each time the tab disconnects."""
+        self._on_close.append(callback)
+
+    def close(self) -> None:
+        self.open = False
+        for callback in list(self._on_close):
+            callback()
 
 
 class _Connection:
@@ -24,7 +34,7 @@ class _Connection:
 
 
 def _closed(connection: _Connection) -> None:
-    connection.guard.open = False
+    connection.guard.close()
 
 
 @st.cache_resource(scope="session", on_release=_closed, show_spinner=False)

@@ -13,7 +13,7 @@ from dae_core.denoise import corrupt_and_reconstruct
 from dae_core.errors import DaeError
 from dae_core.figures import compare_runs, grid_image
 
-from . import cache
+from . import cache, url_state, worker
 
 FIRST = "quick"  # the recipe the form opens on: a model as good as the reference, in a third of the time
 PRESET_LABELS = {
@@ -100,23 +100,58 @@ def config_form(disabled: bool):
     return v, start, message_col
 
 
-def progress(snap, now: float) -> tuple[float, str]:
-    """(fraction of this run done, 'Epoch e/E · batch b/n · ETA · images/s') for st.progress."""
-    finished = len(snap.history) - (snap.first_epoch - 1)  # epochs this run has finished
-    b = snap.last_batch
-    in_epoch = b.batch / b.n_batches if b is not None and b.epoch > len(snap.history) else 0.0
-    fraction = min(1.0, (finished + in_epoch) / snap.epochs_planned)
-    if snap.status != "running":
-        seconds = sum(h["seconds"] for h in snap.history[snap.first_epoch - 1:])
-        return fraction, (f"{snap.status.capitalize()}: {finished} of {snap.epochs_planned} epochs "
+def current_run(key: str, guard):
+    """This session's run (session_state[key]), or the run the URL's `run` names: a reload or a
+    second tab reattaches to it. A run id this server does not know is dropped with a notice."""
+    run = st.session_state.get(key)
+    run_id = st.query_params.get("run")
+    if run_id and (run is None or run.run_id != run_id):
+        found = worker.find(run_id, guard)
+        if found is not None:
+            st.session_state[key] = run = found
+        else:
+            st.warning(f"Run `{run_id[:16]}` is not on this server any more (its tabs were closed "
+                       "for over a minute, or the server restarted).")
+            del st.query_params["run"]
+    if run is not None:
+        url_state.sync(run=run.run_id)
+    return run
+
+
+def show_run(key: str, run) -> None:
+    """Make `run` this session's run and put its id in the URL."""
+    st.session_state[key] = run
+    st.session_state.pop(SAVE_OUTCOME, None)  # a new run has not been saved yet
+    url_state.sync(run=run.run_id)
+
+
+def progress(run, now: float) -> tuple[float, str]:
+    """(fraction of this run done, 'Epoch e/E · batch b/n · ETA · images/s') for st.progress;
+    `run` is a dae_core.jobs.RunHandle (or anything with its fields)."""
+    if run.status == "queued":
+        place = f"{_ordinal(run.position)} in line" if run.position else "in line"
+        return 0.0, f"Queued: {place}. It starts when a training slot frees up; Stop leaves the queue."
+    finished = len(run.history) - (run.first_epoch - 1)  # epochs this run has finished
+    b = run.last_batch
+    in_epoch = b.batch / b.n_batches if b is not None and b.epoch > len(run.history) else 0.0
+    fraction = min(1.0, (finished + in_epoch) / run.epochs_planned)
+    if run.status not in ("starting", "running"):
+        seconds = sum(h["seconds"] for h in run.history[run.first_epoch - 1:])
+        return fraction, (f"{run.status.capitalize()}: {finished} of {run.epochs_planned} epochs "
                           f"in {_duration(seconds)}")
     if b is None:
-        return 0.0, "Loading the data…"
-    elapsed = now - snap.started
+        return 0.0, "Starting a training worker and loading the data…"
+    elapsed = now - run.started
     eta = _duration(elapsed * (1 - fraction) / fraction) if fraction > 0 else "…"
-    last = snap.first_epoch + snap.epochs_planned - 1
+    last = run.first_epoch + run.epochs_planned - 1
     return fraction, (f"Epoch {b.epoch}/{last} · batch {b.batch}/{b.n_batches} · ETA {eta} · "
                       f"{b.images_per_s:,.0f} images/s")
+
+
+def _ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, ..., 11th, 12th, 13th, 21st."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def _duration(seconds: float) -> str:
@@ -166,21 +201,20 @@ def default_run_name(config: TrainConfig, epochs: int, stamp: str) -> str:
     return f"d{config.latent_dim}-{config.noise}-{epochs}ep-{stamp}"
 
 
-def finished_ui(worker, runs_dir) -> tuple[str | None, int | None]:
+def finished_ui(run) -> tuple[str | None, int | None]:
     """The run's outcome, then the save and continue forms -> (name to save under, more epochs)."""
-    snap = worker.snapshot()
-    if snap.status in ("diverged", "failed"):
-        st.error(snap.message)
-    elif snap.status == "stopped":
-        st.warning(snap.message)
-    if not worker.state.history:
+    if run.status in ("diverged", "failed"):
+        st.error(f"Failed: {run.message}" if run.status == "failed" else run.message)
+    elif run.status == "stopped":
+        st.warning(run.message)
+    if run.payload is None:
         return None, None
     st.subheader("Save or continue this run")
-    st.caption("Starting a new run replaces this one: save it first to keep it.")
+    st.caption("Starting a new run replaces this one: save it first to keep it."
+               + (f" Saving keeps epoch {run.model_epoch}, the last one that finished." if run.status == "failed" else ""))
     save_col, more_col = st.columns(2)
     with save_col:
-        name = save_form(default_run_name(worker.state.config, worker.state.epochs_done,
-                                          time.strftime("%m%d-%H%M")))
+        name = save_form(default_run_name(run.config, run.model_epoch, time.strftime("%m%d-%H%M")))
         outcome = st.session_state.get(SAVE_OUTCOME)  # only the latest save's: never a stale "Saved"
         if outcome is not None:
             (st.success if outcome[0] == "saved" else st.error)(outcome[1])
@@ -189,10 +223,10 @@ def finished_ui(worker, runs_dir) -> tuple[str | None, int | None]:
     return name, more
 
 
-def save_run(worker, name: str, runs_dir) -> str | None:
+def save_run(run, name: str, runs_dir) -> str | None:
     """Save the run under `name`; the outcome is kept for finished_ui to show -> the path, or None."""
     try:
-        path = worker.save(name, runs_dir)
+        path = run.save(name, runs_dir)
     except DaeError as e:
         st.session_state[SAVE_OUTCOME] = ("failed", f"Not saved: {e}".replace(str(runs_dir), "the runs folder"))
         return None

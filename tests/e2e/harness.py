@@ -231,21 +231,43 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def rss_bytes(pid: int) -> int:
-    """Resident memory of a process and all its descendants, from /proc (Linux)."""
-    total, todo, seen = 0, [pid], set()
+def descendants(pid: int) -> list[int]:
+    """The process and everything it started, children of children included, from /proc (Linux)."""
+    found, todo = [], [pid]
     while todo:
         p = todo.pop()
-        if p in seen:
+        if p in found:
             continue
-        seen.add(p)
+        found.append(p)
         try:
-            with open(f"/proc/{p}/status") as f:
-                total += next(int(line.split()[1]) * 1024 for line in f
-                              if line.startswith("VmRSS:"))
             for task in os.listdir(f"/proc/{p}/task"):
                 with open(f"/proc/{p}/task/{task}/children") as f:
                     todo.extend(int(c) for c in f.read().split())
+        except OSError:
+            continue
+    return found
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of a process and all its descendants, from /proc (Linux)."""
+    total = 0
+    for p in descendants(pid):
+        try:
+            with open(f"/proc/{p}/status") as f:
+                total += next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:"))
         except (OSError, StopIteration):
             continue
     return total
+
+
+def run_workers(pid: int) -> list[int]:
+    """The Ray worker processes under the server that hold a training run ("ray::TrainingRun...")."""
+    found = []
+    for p in descendants(pid):
+        try:
+            with open(f"/proc/{p}/cmdline", "rb") as f:
+                if f.read().startswith(b"ray::TrainingRun"):
+                    found.append(p)
+        except OSError:
+            continue
+    return found

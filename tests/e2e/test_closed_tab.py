@@ -1,13 +1,18 @@
-"""A run belongs to its tab: a tab that closes stops its run after a grace period, shortened
-for the test ($DAE_ORPHAN_GRACE_S)."""
+"""A run belongs to the tabs that show it: a reload finds it again through the URL, and when
+every such tab has been closed for the grace period (shortened here, $DAE_ORPHAN_GRACE_S) the
+run stops and its training process exits."""
+import re
+
 import pytest
 
 pytest.importorskip("playwright.sync_api", reason="browser tests: playwright is not installed",
                     exc_type=ImportError)
 
-from harness import cpu_seconds, open_page, start_server, start_tiny_run, stop_server  # noqa: E402
+from harness import (cpu_seconds, open_page, run_workers, start_server, start_tiny_run,  # noqa: E402
+                     stop_server, wait_idle)
 
 GRACE_S = 3
+TRAINING = re.compile(r"Epoch \d+/\d+ · batch")
 
 
 @pytest.fixture(scope="module")
@@ -18,22 +23,39 @@ def server(tmp_path_factory):
     stop_server(proc)
 
 
-def busy_share(page, pid: int, seconds: float = 4.0) -> float:
-    """Cores the server used over a window of `seconds`."""
+def busy_share(page, pids: list[int], seconds: float = 2.0) -> float:
+    """Cores these processes used over a window of `seconds`."""
     import time
 
-    cpu, t = cpu_seconds(pid), time.perf_counter()
+    cpu, t = sum(map(cpu_seconds, pids)), time.perf_counter()
     page.wait_for_timeout(seconds * 1000)  # a measurement window, not a wait for the app
-    return (cpu_seconds(pid) - cpu) / (time.perf_counter() - t)
+    return (sum(map(cpu_seconds, pids)) - cpu) / (time.perf_counter() - t)
 
 
-def test_a_closed_tab_stops_its_run_after_the_grace(server, new_page):
+def test_a_reload_finds_the_run_again(server, new_page):
+    proc, url = server
+    page = new_page()
+    open_page(page, url, "Train")
+    start_tiny_run(page, subset=3000, epochs=500)
+    run_id = re.search(r"[?&]run=(\w+)", page.url).group(1)
+    page.reload()
+    page.get_by_text(TRAINING).first.wait_for(timeout=60_000)
+    assert f"run={run_id}" in page.url
+    assert page.get_by_text("No run yet in this session").count() == 0
+    assert len(run_workers(proc.pid)) == 1  # the same run, not a second one
+    page.get_by_role("button", name="Stop").click()
+    page.get_by_text("Stopped:").first.wait_for()
+    wait_idle(page)
+
+
+def test_a_closed_tab_stops_its_run_and_its_process_exits(server, new_page):
     proc, url = server
     trainer, watcher = new_page(), new_page()
     open_page(trainer, url, "Train")
     open_page(watcher, url, "home")
     start_tiny_run(trainer, subset=3000, epochs=500)
-    assert busy_share(watcher, proc.pid, 2.0) > 0.5  # it trains
+    workers = run_workers(proc.pid)
+    assert len(workers) == 1 and busy_share(watcher, workers) > 0.5  # it trains, in its own process
     trainer.context.close()
-    watcher.wait_for_timeout((GRACE_S + 3) * 1000)  # the grace, plus the batch the stop waits for
-    assert busy_share(watcher, proc.pid) < 0.3  # stopped: nobody is left to watch it
+    watcher.wait_for_timeout((GRACE_S + 5) * 1000)  # the grace, the batch the stop waits for, the exit
+    assert run_workers(proc.pid) == []  # stopped, and nothing is left holding it

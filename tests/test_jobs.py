@@ -1,0 +1,107 @@
+"""dae_core.jobs on a local Ray: a run trains in its own process, queues behind the cap, stops,
+is cancelled, and a killed worker fails that run only."""
+import os
+import signal
+
+import pytest
+import ray
+
+from dae_core import TrainConfig, jobs
+from dae_core import checkpoint as ckpt_io
+from dae_core.errors import DaeError
+from dae_core.runs import RunRequest
+
+TINY = TrainConfig(train_subset=400, epochs=1, batch_size=64, device="cpu")
+LONG = TINY.replace(epochs=500)
+
+
+def request(cfg: TrainConfig) -> RunRequest:
+    return RunRequest(cfg.to_dict(), cfg.epochs)
+
+
+@pytest.fixture(scope="module")
+def one_slot():
+    """A local Ray, and a queue of its own that lets one run train at a time."""
+    jobs.connect()
+    before = jobs._SCHEDULER_HANDLE
+    jobs._SCHEDULER_HANDLE = jobs.Scheduler.remote(1)
+    yield jobs._SCHEDULER_HANDLE
+    jobs._SCHEDULER_HANDLE = before
+
+
+def until(handle, condition, timeout=120.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition(handle) and time.monotonic() < deadline:
+        handle.refresh()
+        time.sleep(0.1)
+    assert condition(handle), f"gave up waiting: {handle.status} {handle.message}"
+
+
+def worker_pid(handle) -> int:
+    return ray.get(handle._actor.__ray_call__.remote(lambda run: os.getpid()))
+
+
+def test_a_run_trains_in_another_process_and_saves(one_slot, tmp_path):
+    handle = jobs.submit(request(TINY))
+    handle.wait(180)
+    assert handle.status == "finished", handle.message
+    assert [h["epoch"] for h in handle.history] == [1] and handle.batches
+    assert handle.model() is not None and handle.model_epoch == 1
+    path = handle.save("from-ray", tmp_path)
+    assert ckpt_io.load(path).history == handle.history
+    with pytest.raises(DaeError, match="already exists"):
+        handle.save("from-ray", tmp_path)
+
+
+def test_runs_past_the_cap_wait_in_order_and_a_cancelled_one_never_trains(one_slot):
+    first, second, third = (jobs.submit(request(cfg)) for cfg in (LONG, TINY, TINY))
+    until(first, lambda h: h.status == "running")
+    for handle in (second, third):
+        handle.refresh()
+    assert (second.status, second.position) == ("queued", 1)
+    assert (third.status, third.position) == ("queued", 2)
+    assert worker_pid(first) != os.getpid()
+    second.stop()  # cancel while queued
+    until(second, lambda h: not h.active)
+    assert second.status == "stopped" and "queued" in second.message and second.history == []
+    third.refresh()
+    assert third.position == 1  # moved up
+    first.stop()
+    until(first, lambda h: not h.active)
+    assert first.status == "stopped" and first.payload is not None  # finished epochs are kept
+    third.wait(180)
+    assert third.status == "finished"
+
+
+def test_kill_9_of_a_worker_fails_that_run_and_the_next_one_trains(one_slot):
+    doomed, after = jobs.submit(request(LONG)), jobs.submit(request(TINY))
+    until(doomed, lambda h: h.history)  # one epoch done: it can be saved after the failure
+    os.kill(worker_pid(doomed), signal.SIGKILL)
+    until(doomed, lambda h: not h.active)
+    assert doomed.status == "failed" and "exited unexpectedly" in doomed.message
+    assert doomed.payload is not None and doomed.model_epoch >= 1
+    after.wait(180)
+    assert after.status == "finished"
+
+
+@pytest.mark.parametrize("value, expected", [("3", 3), ("1", 1)])
+def test_max_runs_reads_the_environment(monkeypatch, value, expected):
+    monkeypatch.setenv("DAE_MAX_RUNS", value)
+    assert jobs.max_runs() == expected
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5"])
+def test_a_bad_max_runs_is_one_clear_error(monkeypatch, value):
+    monkeypatch.setenv("DAE_MAX_RUNS", value)
+    with pytest.raises(jobs.JobError, match="DAE_MAX_RUNS"):
+        jobs.max_runs()
+
+
+def test_by_default_every_two_cores_train_one_run(monkeypatch):
+    monkeypatch.delenv("DAE_MAX_RUNS", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert jobs.max_runs() == 4
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert jobs.max_runs() == 1

@@ -1,0 +1,111 @@
+"""dae_core.runs.TrainingRun in a thread: finish, stop within a batch, poll increments, resume, failure."""
+import threading
+
+import pytest
+import torch
+
+from dae_core import TrainConfig
+from dae_core import checkpoint as ckpt_io
+from dae_core.runs import RunRequest, TrainingRun
+
+TINY = TrainConfig(train_subset=300, epochs=2, batch_size=64)  # 240 train / 60 val images
+
+
+def request(cfg: TrainConfig = TINY, **kwargs) -> RunRequest:
+    return RunRequest(cfg.to_dict(), kwargs.pop("epochs", cfg.epochs), **kwargs)
+
+
+def in_thread(run: TrainingRun) -> threading.Thread:
+    thread = threading.Thread(target=run.train, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.fixture(scope="module")
+def finished() -> TrainingRun:
+    run = TrainingRun(request())
+    assert run.train() == "finished"
+    return run
+
+
+def test_runs_to_finished_with_one_history_entry_per_epoch(finished):
+    p = finished.poll()
+    assert p.status == "finished" and p.message == "finished 2 epochs"
+    assert [h["epoch"] for h in p.history] == [1, 2]
+    assert p.batches and p.batches[-1][0] == pytest.approx(2.0)  # fractional epoch
+    assert p.last_batch.epoch == 2
+
+
+def test_poll_sends_only_what_the_caller_has_not_seen(finished):
+    everything = finished.poll()
+    later = finished.poll(batches_seen=len(everything.batches) - 1, epoch_seen=2)
+    assert later.batches == everything.batches[-1:]
+    assert later.payload is None  # no epoch after the caller's
+    assert finished.poll(epoch_seen=1).payload["history"] == everything.history
+
+
+def test_the_payload_is_a_copy_that_training_does_not_change():
+    run = TrainingRun(request(epochs=1))
+    run.train()
+    payload = run.poll().payload
+    before = {k: v.clone() for k, v in payload["model"].items()}
+    with torch.no_grad():
+        for p in run.state.model.parameters():
+            p.add_(1.0)
+    assert all(torch.equal(before[k], payload["model"][k]) for k in before)
+
+
+def test_stop_is_honoured_within_a_batch():
+    run = TrainingRun(request(TINY.replace(epochs=500)))
+    thread = in_thread(run)
+    while not run.poll().history:
+        thread.join(0.05)
+    run.stop()
+    thread.join(30)
+    p = run.poll()
+    assert not thread.is_alive()
+    assert p.status == "stopped" and "stopped" in p.message
+    assert 1 <= len(p.history) < 500
+    # every batch report belongs to a finished epoch or to the one the stop interrupted
+    assert max(x for x, _ in p.batches) <= len(p.history) + 1
+
+
+def test_stop_before_the_first_batch_trains_nothing():
+    run = TrainingRun(request())
+    run.stop()
+    assert run.train() == "stopped"
+    p = run.poll()
+    assert p.history == [] and p.batches == [] and p.payload is None
+
+
+def test_a_resumed_run_goes_on_from_the_payload(finished):
+    payload = finished.poll().payload
+    more = TrainingRun(request(epochs=1, resume=payload))
+    assert more.poll().payload is not None  # the resumed epochs can be saved before any new one
+    assert more.train() == "finished"
+    history = more.poll().history
+    assert [h["epoch"] for h in history] == [1, 2, 3] and history[:2] == finished.poll().history
+    ck = ckpt_io.from_payload(more.poll().payload)
+    assert ck.config == TINY and len(ck.history) == 3
+
+
+def test_an_unloadable_dataset_ends_as_failed_with_a_message(monkeypatch):
+    from dae_core.data import DataError
+
+    def no_data(*args, **kwargs):
+        raise DataError("MNIST is not in data/ and cannot be downloaded")
+
+    monkeypatch.setattr("dae_core.runs.prepare_data", no_data)
+    run = TrainingRun(request())
+    assert run.train() == "failed"
+    assert "cannot be downloaded" in run.poll().message
+
+
+def test_an_unexpected_error_is_a_failed_status_not_an_exception(monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("CUDA error: device-side assert")
+
+    monkeypatch.setattr("dae_core.runs.fit", broken)
+    run = TrainingRun(request())
+    assert run.train() == "failed"
+    assert run.poll().message == "RuntimeError: CUDA error: device-side assert"
