@@ -12,6 +12,18 @@ from sklearn.metrics import adjusted_rand_score, confusion_matrix, normalized_mu
 from .errors import DaeError
 
 METHODS = ("kmeans", "gmm", "umap-kmeans", "umap-gmm")
+STEPS = {"umap": "embedding the codes with UMAP", "kmeans": "fitting k-means",
+         "gmm": "fitting the Gaussian mixture"}  # what each step of cluster() does, for progress
+
+
+class Cancelled(DaeError):
+    """Long work stopped between two steps because its stop flag was set."""
+
+
+def check_stop(stop) -> None:
+    """Raise Cancelled when `stop` (anything with is_set(), e.g. a threading.Event) is set."""
+    if stop is not None and stop.is_set():
+        raise Cancelled("stopped")
 
 
 @dataclass
@@ -35,8 +47,12 @@ def _estimator(kind: str, k: int, seed: int):
 
 
 def cluster(z: np.ndarray, k: int = 10, method: str = "kmeans", seed: int = 0,
-            umap_neighbors: int = 15, progress=None) -> Clustering:
-    """Cluster codes (N, d) into k groups with kmeans | gmm | umap-kmeans | umap-gmm."""
+            umap_neighbors: int = 15, progress=None, stage=None, stop=None) -> Clustering:
+    """Cluster codes (N, d) into k groups with kmeans | gmm | umap-kmeans | umap-gmm.
+
+    progress(step, seconds) follows each finished step, stage(step) precedes each one (see
+    STEPS); a set `stop` raises Cancelled between steps (UMAP itself cannot be interrupted).
+    """
     if method not in METHODS:
         raise DaeError(f"unknown clustering method {method!r}; choose from {', '.join(METHODS)}")
     if not 2 <= k <= len(z):
@@ -44,6 +60,7 @@ def cluster(z: np.ndarray, k: int = 10, method: str = "kmeans", seed: int = 0,
     z = np.asarray(z, dtype=np.float32)
     seconds, reducer = {}, None
     if method.startswith("umap"):
+        _begin("umap", stage, stop)
         t = time.perf_counter()
         reducer = _fit_umap(z, k, seed, umap_neighbors)
         fit_z = reducer.embedding_
@@ -53,6 +70,7 @@ def cluster(z: np.ndarray, k: int = 10, method: str = "kmeans", seed: int = 0,
     else:
         fit_z = z
     kind = method.split("-")[-1]
+    _begin(kind, stage, stop)
     t = time.perf_counter()
     # On low-dimensional codes the per-iteration work is tiny, so extra BLAS/OpenMP threads only
     # wait on each other: measured 0.4 s on one thread against 2-4 s on two for 48k x 4 codes.
@@ -66,6 +84,12 @@ def cluster(z: np.ndarray, k: int = 10, method: str = "kmeans", seed: int = 0,
         return est.predict(reducer.transform(new_z) if reducer is not None else new_z)
 
     return Clustering(np.asarray(labels), predict, seconds, _confidence(est, fit_z))
+
+
+def _begin(step: str, stage, stop) -> None:
+    check_stop(stop)
+    if stage:
+        stage(step)
 
 
 def _confidence(est, z: np.ndarray) -> np.ndarray:

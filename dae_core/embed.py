@@ -1,4 +1,4 @@
-"""2-D maps of codes (PCA, t-SNE) and pixel baselines for clustering, arrays in and out (sklearn)."""
+"""2-D maps of codes (PCA, t-SNE, UMAP) and pixel baselines for clustering, arrays in and out (sklearn)."""
 from __future__ import annotations
 
 import numpy as np
@@ -35,6 +35,19 @@ def tsne_2d(z: np.ndarray, n: int = 2000, seed: int = 0) -> tuple[np.ndarray, np
     tsne = TSNE(n_components=2, perplexity=min(30.0, (m - 1) / 3), init="pca", random_state=seed)
     with threadpool_limits(_THREADS):
         return idx, tsne.fit_transform(z[idx]).astype(np.float32)
+
+
+def umap_2d(z: np.ndarray, seed: int = 0, n_neighbors: int = 15) -> np.ndarray:
+    """UMAP of every code to 2-D, for drawing (min_dist 0.1, UMAP's default): xy float32 (N, 2)."""
+    z = np.asarray(z, dtype=np.float32)
+    if len(z) <= n_neighbors:
+        raise DaeError(f"a UMAP map needs more than {n_neighbors} points, got {len(z)}")
+    try:
+        import umap
+    except ImportError:
+        raise DaeError("the UMAP map needs the umap-learn package: pip install umap-learn") from None
+    reducer = umap.UMAP(n_components=2, n_neighbors=n_neighbors, random_state=seed, n_jobs=1)
+    return reducer.fit_transform(z).astype(np.float32)
 
 
 def pixel_baseline(images, k: int = 10, seed: int = 0, pca_dims: int | None = None) -> np.ndarray:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .cluster import ClusterReport, cluster, score
+from .cluster import ClusterReport, check_stop, cluster, score
 from .data import load_digits, training_split
 from .latent import encode
 
@@ -44,6 +44,7 @@ class ClusterResult:
     test: ClusterReport | None
     labels: np.ndarray  # cluster of each training code
     seconds: dict
+    test_labels: np.ndarray | None = None  # cluster of each test code, when scored
 
     def to_dict(self) -> dict:
         out = {"method": self.method, "k": self.k, "seed": self.seed, "seconds": self.seconds,
@@ -54,15 +55,34 @@ class ClusterResult:
 
 
 def cluster_codes(codes: Codes, k: int = 10, method: str = "kmeans", seed: int = 0,
-                  with_test: bool = True, progress=None) -> ClusterResult:
-    """Cluster the training codes, score them, and score the test codes with the fitted model."""
-    fitted = cluster(codes.z_train, k, method, seed, progress=progress)
-    seconds = dict(fitted.seconds)
+                  with_test: bool = True, progress=None, stage=None, stop=None) -> ClusterResult:
+    """Cluster the training codes, score them, and score the test codes with the fitted model.
+
+    progress(step, seconds) and stage(step) report the steps (cluster.STEPS, then "test"); a set
+    `stop` raises cluster.Cancelled between them.
+    """
+    fitted = cluster(codes.z_train, k, method, seed, progress=progress, stage=stage, stop=stop)
+    test_labels = None
+    if with_test:
+        check_stop(stop)
+        if stage:
+            stage("test")
+        t = time.perf_counter()
+        test_labels = fitted.predict(codes.z_test)
+        fitted.seconds["test"] = time.perf_counter() - t
+    return result_from_labels(codes, method, k, seed, fitted.labels, test_labels, fitted.seconds)
+
+
+def result_from_labels(codes: Codes, method: str, k: int, seed: int, labels: np.ndarray,
+                       test_labels: np.ndarray | None, seconds: dict) -> ClusterResult:
+    """The ClusterResult of given cluster labels of the training (and test) codes: scored here."""
+    seconds = dict(seconds)
     t = time.perf_counter()
-    train = score(codes.y_train, fitted.labels)
+    train = score(codes.y_train, labels)
     seconds["hungarian"] = time.perf_counter() - t
-    test = score(codes.y_test, fitted.predict(codes.z_test)) if with_test else None
-    return ClusterResult(method, k, seed, train, test, fitted.labels, seconds)
+    test = score(codes.y_test, test_labels) if test_labels is not None else None
+    return ClusterResult(method, k, seed, train, test, np.asarray(labels), seconds,
+                         None if test_labels is None else np.asarray(test_labels))
 
 
 def summarize(results: list[ClusterResult]) -> dict:

@@ -119,3 +119,44 @@ def test_real_umap_on_a_few_hundred_points(blobs):
     z, y = blobs
     result = cluster(z[:300], 5, "umap-gmm", seed=0, umap_neighbors=10)
     assert hungarian_accuracy(y[:300], result.labels) == 1.0
+
+
+def test_stages_are_reported_in_order_and_a_stop_ends_the_work_between_them(blobs, monkeypatch):
+    import threading
+
+    from dae_core.cluster import STEPS, Cancelled
+
+    z, _ = blobs
+    stop, stages = threading.Event(), []
+
+    def fake(z, k, seed, n_neighbors):
+        if not stages[1:]:  # the first run: Cancel pressed while UMAP ran, no mixture may follow
+            stop.set()
+        return _FakeUmap(z)
+
+    monkeypatch.setattr(cluster_mod, "_fit_umap", fake)
+    with pytest.raises(Cancelled):
+        cluster(z, 5, "umap-gmm", seed=0, stage=stages.append, stop=stop)
+    assert stages == ["umap"]
+    stop.clear()
+    stages.append("again")
+    cluster(z, 5, "umap-gmm", seed=0, stage=stages.append, stop=stop)
+    assert stages == ["umap", "again", "umap", "gmm"] and set(stages) - {"again"} <= set(STEPS)
+    stop.set()
+    with pytest.raises(Cancelled):
+        cluster(z, 5, "kmeans", stop=stop)  # set before the start: nothing runs
+
+
+def test_cluster_codes_keeps_the_test_labels_and_stops_before_placing_the_test_codes(blobs):
+    import threading
+
+    from dae_core.cluster import Cancelled
+    from dae_core.pipeline import Codes, cluster_codes
+
+    z, y = blobs
+    codes = Codes(z[:300], y[:300], z[300:], y[300:], np.arange(300), 0.0)
+    result = cluster_codes(codes, 5, "kmeans", seed=0)
+    assert result.test_labels.shape == (100,) and result.test.accuracy == 1.0
+    stop = threading.Event()
+    with pytest.raises(Cancelled):
+        cluster_codes(codes, 5, "kmeans", stage=lambda step: step == "kmeans" and stop.set(), stop=stop)

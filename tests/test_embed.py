@@ -92,3 +92,17 @@ def test_clusters_by_count_puts_the_fullest_cluster_first():
     labels = np.array([0, 1, 0, 0, 0, 1])
     assert embed.clusters_by_count(score(y, labels), 1) == [(0, 2), (1, 1)]
     assert embed.clusters_by_count(score(y, labels), 0) == [(1, 1), (0, 0)]
+
+
+def test_umap_2d_needs_more_points_than_neighbours(blobs):
+    with pytest.raises(DaeError, match="more than 15 points"):
+        embed.umap_2d(blobs[0][:15])
+
+
+@pytest.mark.slow
+def test_umap_2d_shape_and_determinism(blobs):
+    pytest.importorskip("umap")
+    z, _ = blobs
+    xy = embed.umap_2d(z, seed=0)
+    assert xy.shape == (150, 2) and xy.dtype == np.float32 and np.isfinite(xy).all()
+    np.testing.assert_array_equal(xy, embed.umap_2d(z, seed=0))

@@ -1,0 +1,198 @@
+"""A disk cache of what is slow to recompute for a model: codes, clusterings and 2-D maps.
+
+An entry is one `.npz` file, named by a hash of its key and holding the key itself, so a file
+that was renamed, copied to another model's name or left by an older layout is never used. The
+key names the model by `fingerprint()` (its weights and config, not its file: re-saving the same
+model with new metrics keeps its entries) and every parameter that changes the result. Entries
+are read with allow_pickle=False and checked (keys, dtypes, shapes, ranges, finite values)
+before use; anything wrong reads as "no entry", and the caller recomputes. Files are written to
+a temporary name and renamed, so a crash never leaves half an entry.
+
+Entries are looked up in $DAE_CACHE_DIR (default data/cache/, git-ignored), then in the
+read-only folder shipped with the app (checkpoints/cache/), which holds the shipped models'
+slow results (benchmarks/ship_cache.py writes it).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+# Bump when the layout of a file or a recipe that changes results (UMAP/GMM settings) changes.
+FORMAT = 1
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED_DIR = ROOT / "checkpoints" / "cache"
+DEFAULT_DIR = ROOT / "data" / "cache"
+
+
+def cache_dir() -> Path:
+    """Where new entries are written: $DAE_CACHE_DIR, or data/cache/ in the repository."""
+    return Path(os.environ.get("DAE_CACHE_DIR") or DEFAULT_DIR)
+
+
+def fingerprint(model, config) -> str:
+    """sha256 (hex) of a model's weights and buffers (names, dtypes, shapes, bytes) and config."""
+    h = hashlib.sha256(json.dumps(config.to_dict(), sort_keys=True).encode())
+    for name, tensor in sorted(model.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}".encode())
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()
+
+
+def entry_key(kind: str, model: str, **params) -> dict:
+    """The key of one entry: its kind, the model's fingerprint, the format and the parameters."""
+    return {"kind": kind, "model": model, "format": FORMAT, **params}
+
+
+def _file_name(key: dict) -> str:
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
+    return f"{key['kind']}-{digest}.npz"
+
+
+def save(key: dict, arrays: dict[str, np.ndarray], directory: str | Path | None = None) -> Path | None:
+    """Write one entry atomically; None (and nothing written) when the folder is not writable."""
+    directory = Path(directory) if directory is not None else cache_dir()
+    path, tmp = directory / _file_name(key), None
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+        with os.fdopen(fd, "wb") as f:
+            np.savez_compressed(f, key=np.array(json.dumps(key, sort_keys=True)), **arrays)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+        return path
+    except OSError:
+        if tmp and os.path.exists(tmp):
+            os.unlink(tmp)
+        return None
+
+
+def load(key: dict, directories: list[Path] | None = None) -> dict[str, np.ndarray] | None:
+    """The arrays of the first readable entry with exactly this key, or None."""
+    for directory in directories if directories is not None else [cache_dir(), SHIPPED_DIR]:
+        path = Path(directory) / _file_name(key)
+        if not path.is_file():
+            continue
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                arrays = {name: f[name] for name in f.files}
+            if json.loads(str(arrays.pop("key"))) == json.loads(json.dumps(key, sort_keys=True)):
+                return arrays
+        except (OSError, ValueError, KeyError, EOFError, TypeError, json.JSONDecodeError):
+            continue  # truncated, corrupt or not an npz: as if absent
+        except Exception:  # noqa: BLE001  zipfile/zlib errors of a damaged file
+            continue
+    return None
+
+
+def labels_array(labels: np.ndarray, k: int) -> np.ndarray:
+    """Cluster labels as the smallest unsigned integers that hold 0..k-1."""
+    return np.asarray(labels).astype(np.uint8 if k <= 256 else np.uint16)
+
+
+def valid_labels(a, n: int, k: int) -> bool:
+    """True for an integer array (n,) with values in 0..k-1."""
+    return (isinstance(a, np.ndarray) and a.shape == (n,) and a.dtype.kind in "iu"
+            and (n == 0 or (int(a.min()) >= 0 and int(a.max()) < k)))
+
+
+def valid_floats(a, shape: tuple) -> bool:
+    """True for a finite floating array of exactly this shape."""
+    return (isinstance(a, np.ndarray) and a.shape == shape and a.dtype.kind == "f"
+            and bool(np.isfinite(a).all()))
+
+
+def save_codes(model: str, codes, directory=None) -> Path | None:
+    """Store a pipeline.Codes (without its seconds) under the model's fingerprint."""
+    return save(entry_key("codes", model), {
+        "z_train": codes.z_train, "y_train": codes.y_train.astype(np.uint8),
+        "z_test": codes.z_test, "y_test": codes.y_test.astype(np.uint8),
+        "train_index": codes.train_index.astype(np.int32)}, directory)
+
+
+def load_codes(model: str, latent_dim: int, directories=None):
+    """The model's pipeline.Codes from the cache (seconds = 0.0), or None."""
+    from .pipeline import Codes
+
+    a = load(entry_key("codes", model), directories)
+    if a is None or not {"z_train", "y_train", "z_test", "y_test", "train_index"} <= set(a):
+        return None
+    n, m = len(a["y_train"]), len(a["y_test"])
+    ok = (valid_floats(a["z_train"], (n, latent_dim)) and valid_floats(a["z_test"], (m, latent_dim))
+          and valid_labels(a["y_train"], n, 256) and valid_labels(a["y_test"], m, 256)
+          and valid_labels(a["train_index"], n, 2**31) and n > 0 and m > 0)
+    if not ok:
+        return None
+    return Codes(a["z_train"].astype(np.float32), a["y_train"].astype(np.int64),
+                 a["z_test"].astype(np.float32), a["y_test"].astype(np.int64),
+                 a["train_index"].astype(np.int64), 0.0)
+
+
+def _clustering_key(model: str, codes, method: str, k: int, seed: int) -> dict:
+    # umap_neighbors is cluster()'s default; the sizes tie the entry to this training split.
+    return entry_key("clustering", model, method=method, k=int(k), seed=int(seed),
+                     umap_neighbors=15, n_train=len(codes.z_train), n_test=len(codes.z_test))
+
+
+def save_clustering(model: str, codes, result, directory=None) -> Path | None:
+    """Store a pipeline.ClusterResult as its labels (small ints) and step seconds."""
+    arrays = {"labels": labels_array(result.labels, result.k),
+              "steps": np.array(list(result.seconds), dtype=str),
+              "seconds": np.array(list(result.seconds.values()), dtype=np.float64)}
+    if result.test_labels is not None:
+        arrays["test_labels"] = labels_array(result.test_labels, result.k)
+    key = _clustering_key(model, codes, result.method, result.k, result.seed)
+    return save(key, arrays, directory)
+
+
+def load_clustering(model: str, codes, method: str, k: int, seed: int, directories=None):
+    """The ClusterResult rebuilt (and scored again) from a cached entry, or None."""
+    from .pipeline import result_from_labels
+
+    a = load(_clustering_key(model, codes, method, k, seed), directories)
+    if a is None or not {"labels", "steps", "seconds"} <= set(a):
+        return None
+    test = a.get("test_labels")
+    if (not valid_labels(a["labels"], len(codes.z_train), k)
+            or (test is not None and not valid_labels(test, len(codes.z_test), k))
+            or a["steps"].dtype.kind != "U" or not valid_floats(a["seconds"], a["steps"].shape)):
+        return None
+    seconds = {str(s): float(v) for s, v in zip(a["steps"], a["seconds"])}
+    return result_from_labels(codes, method, k, seed, a["labels"].astype(np.int64),
+                              None if test is None else test.astype(np.int64), seconds)
+
+
+def _map_key(model: str, projection: str, n_codes: int, n: int, seed: int) -> dict:
+    return entry_key("map", model, projection=projection, n_codes=int(n_codes), n=int(n),
+                     seed=int(seed))
+
+
+def save_map(model: str, projection: str, n_codes: int, n: int, seed: int, idx, xy,
+             directory=None) -> Path | None:
+    """Store a 2-D map: positions idx (m,) among the n_codes training codes, and xy (m, 2)."""
+    arrays = {"idx": np.asarray(idx, dtype=np.int32), "xy": np.asarray(xy, dtype=np.float32)}
+    return save(_map_key(model, projection, n_codes, n, seed), arrays, directory)
+
+
+def load_map(model: str, projection: str, n_codes: int, n: int, seed: int, directories=None):
+    """(idx (m,), xy float32 (m, 2)) of a cached 2-D map, m = min(n, n_codes); or None."""
+    a = load(_map_key(model, projection, n_codes, n, seed), directories)
+    if a is None or not {"idx", "xy"} <= set(a):
+        return None
+    m = min(n, n_codes)
+    idx, xy = a["idx"], a["xy"]
+    if (not valid_labels(idx, m, n_codes) or not valid_floats(xy, (m, 2))
+            or (m > 1 and not np.all(np.diff(idx) > 0))):
+        return None
+    return idx.astype(np.int64), xy.astype(np.float32)
+
+
+def umap_map(model: str, n_codes: int, seed: int = 0, directories=None):
+    """A model's cached 2-D UMAP map of its n_codes training codes, (idx, xy), or None: never
+    computes one (embed.umap_2d does, in about a minute)."""
+    return load_map(model, "umap", n_codes, n_codes, seed, directories)
