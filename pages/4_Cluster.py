@@ -5,7 +5,8 @@ from dae_core import embed
 from dae_core.figures import confusion_heatmap, grid_image, scatter_2d
 from dae_core.pipeline import summarize
 from ui import cache, sidebar
-from ui.cluster_ui import baseline_ui, cell_ui, map_ui, scores_row, seeds_table, settings_ui
+from ui.cluster_ui import (baseline_ui, cell_ui, clustering_ui, map_points, map_ui, scores_row,
+                           seeds_table, seeds_ui, settings_ui)
 
 st.set_page_config(page_title="Cluster · DAE Lab", page_icon="🧪", layout="wide")
 
@@ -16,24 +17,25 @@ st.title("Cluster the codes")
 st.caption("Cluster the encodings of the model's training split, then match clusters to digits "
            "(Hungarian algorithm) to see how well the codes separate the digits without labels.")
 k, method, seed = settings_ui()
-if method.startswith("umap"):
-    st.warning("UMAP takes about a minute on the 48k training codes (once; then it is cached).")
 
-# --- core calls (cached per checkpoint file and its modification time)
+# --- core calls (cached per checkpoint in memory and on disk; UMAP on a thread, with progress)
 codes = cache.codes(path, mtime)
-result = cache.clustering(path, mtime, k, method, seed)
+result = clustering_ui(path, mtime, k, method, seed)
+if result is None:
+    st.stop()
 report = result.train
 
 # --- scores and timings
 scores_row(("Accuracy (Hungarian)", "NMI", "ARI"), report, result.test)
-steps = {"encoding (train + test)": codes.seconds, **result.seconds}
+steps = ({"encoding (train + test)": codes.seconds} if codes.seconds else {}) | result.seconds
 st.caption(f"{method} on {len(codes.z_train):,} training codes (d={codes.z_train.shape[1]}); "
-           "test scores use the fitted model's predictions on the 10k test codes. Seconds: "
-           + " · ".join(f"{name} {s:.2f}" for name, s in steps.items()))
+           "test scores use the fitted model's predictions on the 10k test codes. Seconds when "
+           "computed (then kept on disk): " + " · ".join(f"{n} {s:.2f}" for n, s in steps.items()))
 if st.toggle("Repeat over 3 seeds (mean ± std)", key="cluster_seeds"):
-    runs = [cache.clustering(path, mtime, k, method, seed + i) for i in range(3)]
-    st.dataframe(seeds_table(summarize(runs)), hide_index=True,
-                 column_order=("score", "train", "test"), key="cluster_seed_table")
+    runs = seeds_ui(path, mtime, k, method, seed)
+    if runs:
+        st.dataframe(seeds_table(summarize(runs)), hide_index=True,
+                     column_order=("score", "train", "test"), key="cluster_seed_table")
 
 # --- mapping table and confusion matrices
 c_table, c_heat = st.columns([1, 2])
@@ -60,13 +62,12 @@ if baseline_on:
 # --- 2-D map of the codes
 st.subheader("Map of the codes")
 projection, color_by = map_ui()
-if projection.startswith("PCA"):
-    idx, xy = cache.pca_map(path, mtime)
-else:
-    idx, xy = cache.tsne_map(path, mtime, 2000, seed)
-color = (codes.y_train if color_by == "true digit" else result.labels)[idx]
-st.plotly_chart(scatter_2d(xy, color, f"{projection} of the training codes", color_by),
-                key="map")
+points = map_points(path, mtime, projection, seed)
+if points is not None:
+    idx, xy = points
+    color = (codes.y_train if color_by == "true digit" else result.labels)[idx]
+    st.plotly_chart(scatter_2d(xy, color, f"{projection} of the training codes", color_by),
+                    key="map")
 
 
 # --- samples from one (digit, cluster) cell; a fragment, so picking a cell redraws only this part

@@ -1,13 +1,28 @@
-"""The Cluster page renders against the shipped checkpoint, scores it, and reacts to its widgets."""
+"""The Cluster page renders against the shipped checkpoint, scores it, and reacts to its widgets;
+UMAP work runs on a thread with progress and Cancel, and cached results open without it."""
 import json
+import threading
 
+import numpy as np
 import pytest
 
+import dae_core.cluster as cluster_mod
+
 PAGE = "4_Cluster.py"
+WARNING = "takes about a minute"
 
 
 @pytest.fixture(scope="module")
-def app(app_test):
+def cache_dir(tmp_path_factory):
+    """An empty disk cache for this module's pages (the shipped entries are still found)."""
+    path = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DAE_CACHE_DIR", str(path))
+        yield path
+
+
+@pytest.fixture(scope="module")
+def app(app_test, cache_dir):
     """One AppTest shared by the tests below: the codes and the clustering are computed once."""
     return app_test(PAGE, timeout=90)
 
@@ -58,7 +73,98 @@ def test_pixel_baseline_on_demand(app):
 def test_repeat_over_three_seeds_shows_mean_and_std(app):
     app.toggle(key="cluster_seeds").set_value(True).run()
     assert not app.exception
+    assert "3 seeds: " in app.get("progress")[0].proto.text  # seeds 1 and 2 run on a thread
+    assert task(app, "cluster_seeds").wait(120)
+    app.run()
+    assert not app.get("progress")
     table = next(df.value for df in app.dataframe if "score" in df.value.columns)
     assert list(table["score"]) == ["accuracy", "NMI", "ARI"]
     mean, std = (float(v) for v in table["train"][0].split(" ± "))
     assert 0.6 < mean < 0.8 and 0 <= std < 0.05
+
+
+
+def task(at, name: str):
+    return at.session_state["background_tasks"][name]
+
+
+def cached_keys(cache_dir) -> list[dict]:
+    """The keys of the clustering entries on disk."""
+    out = []
+    for path in cache_dir.glob("clustering-*.npz"):
+        with np.load(path, allow_pickle=False) as f:
+            out.append(json.loads(str(f["key"])) | {"path": path})
+    return out
+
+
+class _SlowUmap:
+    """Stands in for UMAP: the codes as they are, after `release` is set (a fit that takes long)."""
+
+    release = threading.Event()
+
+    def __init__(self, z):
+        self.release.wait(60)
+        self.embedding_ = np.asarray(z)
+
+    def transform(self, z):
+        return np.asarray(z)
+
+
+@pytest.fixture
+def slow_umap(monkeypatch):
+    _SlowUmap.release.clear()
+    monkeypatch.setattr(cluster_mod, "_fit_umap", lambda z, *args: _SlowUmap(z))
+    yield _SlowUmap.release
+    _SlowUmap.release.set()
+
+
+def test_an_uncached_umap_clustering_warns_shows_progress_and_can_be_cancelled(app_test, cache_dir,
+                                                                                slow_umap):
+    at = app_test(PAGE, query_params={"method": "umap-kmeans", "seed": "5"})
+    assert any(WARNING in w.value for w in at.warning)
+    assert "embedding the codes with UMAP" in at.get("progress")[0].proto.text
+    assert not at.metric  # nothing to show yet
+    at.button(key="cluster_cancel").click().run()
+    assert not at.exception and "cancelled" in at.info[0].value
+    slow_umap.set()
+    assert task(at, "cluster").wait(30) and task(at, "cluster").result is None  # dropped
+    assert not [k for k in cached_keys(cache_dir) if k["method"] == "umap-kmeans" and k["seed"] == 5]
+    at.selectbox(key="cluster_method").set_value("kmeans").run()  # the page is usable again
+    assert not at.exception and float(metric(at, "Accuracy (Hungarian)").value) > 0.6
+
+
+def test_a_finished_umap_clustering_is_kept_and_opens_without_the_warning(app_test, slow_umap):
+    slow_umap.set()
+    at = app_test(PAGE, query_params={"method": "umap-kmeans", "seed": "6"})
+    assert any(WARNING in w.value for w in at.warning)
+    assert task(at, "cluster").wait(60)
+    at.run()
+    assert not any(WARNING in w.value for w in at.warning)
+    assert 0.5 < float(metric(at, "Accuracy (Hungarian)").value) < 0.9
+    again = app_test(PAGE, query_params={"method": "umap-kmeans", "seed": "6"})  # another session
+    assert not any(WARNING in w.value for w in again.warning) and again.metric
+
+
+def test_the_shipped_umap_clustering_opens_without_computing(app_test, monkeypatch):
+    monkeypatch.setattr(cluster_mod, "_fit_umap", None)  # calling it would raise
+    at = app_test(PAGE, query_params={"model": "cluster-d10-refined", "method": "umap-gmm"})
+    assert not any(WARNING in w.value for w in at.warning) and not at.get("progress")
+    assert float(metric(at, "Accuracy (Hungarian)").value) > 0.9
+    at.radio(key="map_projection").set_value("UMAP (all points)").run()
+    assert not at.exception and not at.get("progress")
+    chart = json.loads(next(c for c in at.get("plotly_chart") if c.proto.id.endswith("map")).proto.spec)
+    assert sum(len(t["x"]) for t in chart["data"]) == 48_000
+
+
+def test_a_corrupt_cache_entry_is_recomputed_and_replaced(app_test, cache_dir):
+    import streamlit as st
+
+    at = app_test(PAGE, query_params={"seed": "3"})
+    accuracy = metric(at, "Accuracy (Hungarian)").value
+    (entry,) = [k["path"] for k in cached_keys(cache_dir) if k["method"] == "kmeans" and k["seed"] == 3]
+    entry.write_bytes(b"damaged")
+    st.cache_resource.clear()  # as after a restart: nothing in memory
+    again = app_test(PAGE, query_params={"seed": "3"})
+    assert metric(again, "Accuracy (Hungarian)").value == accuracy
+    with np.load(entry, allow_pickle=False) as f:  # rewritten as a valid entry
+        assert f["labels"].shape == (48_000,)
