@@ -113,9 +113,14 @@ def _scheduler():
 
 
 def _run_options(config: dict) -> dict:
-    """Resources one run asks for: a GPU where the cluster has one and the config allows it."""
-    gpu = config.get("device", "auto") in ("auto", "cuda") and ray.cluster_resources().get("GPU", 0) >= 1
-    cpus = max(1, min(CPUS_PER_RUN, int(ray.cluster_resources().get("CPU", 1)) // max_runs()))
+    """Resources one run asks for: up to CPUS_PER_RUN cores of one node (a share of the cluster
+    when the cap allows more runs than that), and a GPU where the cluster has one and the config
+    allows it."""
+    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+    largest = max((int(r.get("CPU", 0)) for r in nodes), default=1)
+    share = int(sum(r.get("CPU", 0) for r in nodes)) // max_runs()
+    gpu = config.get("device", "auto") in ("auto", "cuda") and any(r.get("GPU", 0) >= 1 for r in nodes)
+    cpus = max(1, min(CPUS_PER_RUN, largest, share))
     return {"num_cpus": cpus, "num_gpus": 1 if gpu else 0, "max_concurrency": 4}
 
 
