@@ -7,7 +7,8 @@ from dae_core.figures import class_histogram, grid_image
 from dae_core.images import to_png
 from dae_core.latent import decode, interpolate, manifold_grid, slider_ranges
 from ui import cache, explorer, sidebar
-from ui.gen_ui import interpolation_ui, latent_sliders, manifold_ui, quality_table, sampler_ui
+from ui.gen_ui import (compare_ui, interpolation_ui, latent_sliders, manifold_ui, quality_table,
+                       sampler_ui)
 
 st.set_page_config(page_title="Generate · DAE Lab", page_icon="✨", layout="wide")
 ck = sidebar.require_checkpoint()
@@ -39,8 +40,10 @@ if quality is not None:
     hist_col, compare_col = st.columns(2)
     hist_col.plotly_chart(class_histogram(np.array(quality["class_hist"])), key="gen_hist")
     if compare_col.toggle("Compare all samplers", key="gen_compare"):
-        rows = {s: cache.sample_quality(*key, s) for s in ("uniform01", "box", "gaussian", "gmm")}
-        compare_col.dataframe(quality_table(rows), hide_index=True)
+        with compare_col:
+            rows = compare_ui(*key)
+        if rows:
+            compare_col.dataframe(quality_table(rows), hide_index=True)
 
 
 @st.fragment

@@ -76,6 +76,10 @@ def test_sample_quality_scores_and_sampler_comparison(at):
     assert 0.0 <= recognised <= 1.0
     at.toggle(key="gen_compare").set_value(True).run()
     assert not at.exception
+    compare = at.session_state["background_tasks"].get("gen_compare")  # absent when all cached
+    if compare is not None:
+        assert compare.wait(120)
+        at.run()
     table = next(df.value for df in at.dataframe if "sampler" in df.value.columns)
     assert list(table["sampler"]) == ["uniform01", "box", "gaussian", "gmm"]
     # The mixture decodes to digits far more often than the reference's uniform01 codes.
@@ -113,3 +117,24 @@ def test_a_sample_and_the_explorer_code_feed_the_sliders_and_the_interpolation(a
     latent_sliders(at)[0].set_value(latent_sliders(at)[0].min).run()  # a release: the strip follows
     assert not at.exception and at.image[STRIP].value != strip
     assert [s.value for s in latent_sliders(at)][1:] == sliders[1:]
+
+
+def test_comparing_samplers_shows_progress_and_cancel_leaves_the_page_usable(at, monkeypatch):
+    import threading
+
+    from ui import cache
+
+    done = cache.finished(*cache.file_key(cache.ckpt_io.CHECKPOINT_DIR / "reference-d4.pt"))
+    for kind in ("uniform01", "box", "gaussian"):  # the page's own gmm stays scored
+        done.pop(("quality", kind, 1000, 0), None)
+    release, real = threading.Event(), cache._quality
+    monkeypatch.setattr(cache, "_quality", lambda *a: release.wait(30) and real(*a))
+    at.toggle(key="gen_compare").set_value(True).run()
+    assert "fitting and scoring uniform01 (1 of 4)" in at.get("progress")[0].proto.text
+    at.button(key="gen_compare_cancel").click().run()
+    assert not at.exception and "cancelled" in at.info[0].value
+    release.set()
+    assert at.session_state["background_tasks"]["gen_compare"].wait(30)
+    assert ("quality", "box", 1000, 0) not in done  # nothing more was scored after Cancel
+    at.toggle(key="gen_compare").set_value(False).run()
+    assert not at.exception and len(at.image) == 4

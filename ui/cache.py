@@ -243,15 +243,48 @@ def classifier_and_reference():
     return clf, reference_stats(clf)
 
 
-@st.cache_resource(show_spinner="Scoring 1000 samples with the classifier…", max_entries=64)
-def sample_quality(path: str, mtime: float, kind: str, n: int = 1000, seed: int = 0):
-    """The quality dict (recognised, class_hist, entropy, IS, FID) of n samples of one sampler."""
+def _quality(ck, fitted, judged, n: int, seed: int) -> dict:
     from dae_core.latent import decode
     from dae_core.quality import score_samples
 
-    judged = classifier_and_reference()
+    images = decode(ck.model, fitted.sample(n, seed, ck.config.latent_dim))
+    return score_samples(judged[0], images, judged[1])
+
+
+def sample_quality(path: str, mtime: float, kind: str, n: int = 1000, seed: int = 0):
+    """The quality dict (recognised, class_hist, entropy, IS, FID) of n samples of one sampler
+    (kept in memory for every session); None without the classifier."""
+    judged, done = classifier_and_reference(), finished(path, mtime)
     if judged is None:
         return None
-    ck = checkpoint(path, mtime)
-    images = decode(ck.model, sampler(path, mtime, kind).sample(n, seed, ck.config.latent_dim))
-    return score_samples(judged[0], images, judged[1])
+    if ("quality", kind, n, seed) not in done:
+        with st.spinner(f"Scoring {n} samples with the classifier…"):
+            fitted = sampler(path, mtime, kind)
+            done[("quality", kind, n, seed)] = _quality(checkpoint(path, mtime), fitted, judged, n, seed)
+    return done[("quality", kind, n, seed)]
+
+
+def cached_quality(path: str, mtime: float, kinds: list[str], n: int = 1000, seed: int = 0):
+    """kind -> quality dict when every kind's is in memory, else None."""
+    done = finished(path, mtime)
+    keys = {kind: ("quality", kind, n, seed) for kind in kinds}
+    return {kind: done[k] for kind, k in keys.items()} if all(k in done for k in keys.values()) else None
+
+
+def quality_work(path: str, mtime: float, kinds: list[str], n: int = 1000, seed: int = 0):
+    """work(report, stop) for ui.background: fit and score each sampler in turn; kind -> quality."""
+    from dae_core.cluster import check_stop
+
+    ck, z, judged, done = checkpoint(path, mtime), codes(path, mtime).z_train, \
+        classifier_and_reference(), finished(path, mtime)
+
+    def work(report, stop):
+        for i, kind in enumerate(kinds):
+            check_stop(stop)
+            if ("quality", kind, n, seed) not in done:
+                report(f"fitting and scoring {kind} ({i + 1} of {len(kinds)})…", i / len(kinds))
+                fitted = LatentSampler(kind) if kind == "uniform01" else LatentSampler(kind).fit(z)
+                done[("quality", kind, n, seed)] = _quality(ck, fitted, judged, n, seed)
+        return {kind: done[("quality", kind, n, seed)] for kind in kinds}
+
+    return work

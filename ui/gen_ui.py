@@ -6,7 +6,9 @@ import streamlit as st
 
 from dae_core.latent import DEFAULT_SAMPLER, SAMPLERS
 
-from . import url_state
+from . import background, cache, url_state
+
+COMPARED = ["uniform01", "box", "gaussian", "gmm"]  # the samplers of the comparison table
 
 SAMPLER_HELP = {
     "uniform01": "uniform01: uniform over [0, 1]^d (the reference recipe)",
@@ -79,3 +81,13 @@ def quality_table(rows: dict) -> dict:
             "entropy (bits)": [round(q["class_entropy_bits"], 2) for q in rows.values()],
             "IS": [round(q["inception_score"], 2) for q in rows.values()],
             "FID": [round(q["frechet_distance"], 1) for q in rows.values()]}
+
+
+def compare_ui(path: str, mtime: float) -> dict | None:
+    """Sampler -> quality dict for COMPARED; what is not scored yet is scored on a thread, with a
+    progress bar and Cancel (None until it is done)."""
+    rows = cache.cached_quality(path, mtime, COMPARED)
+    if rows is not None:
+        return rows
+    work = cache.quality_work(path, mtime, COMPARED)
+    return background.run("gen_compare", (path, mtime), work, "Scoring 1000 samples of each sampler")
