@@ -2,12 +2,11 @@
 
 Each run is a Ray actor holding a TrainingRun (dae_core.runs) in its own worker process, so a
 crash or a `kill -9` there ends that run only. A named Scheduler actor keeps the queue: at most
-$DAE_MAX_RUNS runs train at once, the rest wait in order. The app and the command line talk to
-a run through a RunHandle, which polls without ever blocking on a busy worker.
+$DAE_MAX_RUNS runs train at once, the rest wait in order (dae_core.scheduler). The app and the
+command line talk to a run through a RunHandle, which polls without ever blocking on a busy worker.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import threading
@@ -16,13 +15,14 @@ import uuid
 from pathlib import Path
 
 import ray
-from ray.exceptions import GetTimeoutError, RayActorError, RayError
+from ray.exceptions import GetTimeoutError, RayError
 
 from .checkpoint import from_payload, safe_path, save
 from .config import TrainConfig
 from .data import DATA_DIR
 from .errors import DaeError
-from .runs import ENDED, RunRequest, TrainingRun
+from .runs import ENDED, RunRequest
+from .scheduler import Scheduler, describe_failure
 
 NAMESPACE = "dae-lab"
 SCHEDULER = "dae-lab-scheduler"
@@ -61,7 +61,9 @@ def connect() -> None:
                        runtime_env={"env_vars": {"PYTHONPATH": path, "DAE_DATA_DIR": str(DATA_DIR)}})
         if not os.environ.get("RAY_ADDRESS"):
             cpus = max(os.cpu_count() or 1, max_runs())  # the cap, not Ray, decides what waits
-            options.update(num_cpus=cpus, object_store_memory=OBJECT_STORE_BYTES, include_dashboard=False)
+            # address="local": always a Ray of our own, never one a `ray start` left on the machine
+            options.update(address="local", num_cpus=cpus, object_store_memory=OBJECT_STORE_BYTES,
+                           include_dashboard=False)
         if threading.current_thread() is threading.main_thread():  # the command line
             _init(options)
         else:
@@ -122,80 +124,6 @@ def _run_options(config: dict) -> dict:
     gpu = config.get("device", "auto") in ("auto", "cuda") and any(r.get("GPU", 0) >= 1 for r in nodes)
     cpus = max(1, min(CPUS_PER_RUN, largest, share))
     return {"num_cpus": cpus, "num_gpus": 1 if gpu else 0, "max_concurrency": 4}
-
-
-RunActor = ray.remote(TrainingRun)  # one run in its own worker process
-
-
-@ray.remote(num_cpus=0)
-class Scheduler:
-    """A first-in, first-out queue in front of the cluster: at most max_runs train at once."""
-
-    def __init__(self, limit: int):
-        self.limit = limit
-        self.waiting: list[tuple[str, RunRequest, dict]] = []
-        self.actors: dict = {}  # run id -> actor, from admission until the run is released
-        self.training: set[str] = set()  # run ids whose train() call has not returned
-        self.ended: dict[str, tuple[str, str]] = {}  # run id -> (status, message) of a cancelled or lost run
-
-    async def submit(self, run_id: str, request: RunRequest, options: dict) -> None:
-        self.waiting.append((run_id, request, options))
-        self._admit()
-
-    async def place(self, run_id: str) -> tuple:
-        """('queued', position from 1) | ('admitted', actor) | ('ended', status, message) | ('unknown',)."""
-        for position, (waiting_id, _, _) in enumerate(self.waiting, 1):
-            if waiting_id == run_id:
-                return ("queued", position)
-        if run_id in self.ended:
-            return ("ended", *self.ended[run_id])
-        if run_id in self.actors:
-            return ("admitted", self.actors[run_id])
-        return ("unknown",)
-
-    async def cancel(self, run_id: str) -> None:
-        """A queued run leaves the queue; a training one is asked to stop (it keeps its epochs)."""
-        before = len(self.waiting)
-        self.waiting = [w for w in self.waiting if w[0] != run_id]
-        if len(self.waiting) < before:
-            self.ended[run_id] = ("stopped", "cancelled while queued")
-        elif run_id in self.actors:
-            self.actors[run_id].stop.remote()
-
-    async def release(self, run_id: str) -> None:
-        """Forget a run whose results its owner has; its worker process exits."""
-        actor = self.actors.pop(run_id, None)
-        self.ended.pop(run_id, None)
-        if actor is not None:
-            ray.kill(actor)
-
-    async def counts(self) -> dict:
-        return {"training": len(self.training), "waiting": len(self.waiting), "limit": self.limit}
-
-    def _admit(self) -> None:
-        while self.waiting and len(self.training) < self.limit:
-            run_id, request, options = self.waiting.pop(0)
-            actor = RunActor.options(**options).remote(request)
-            self.actors[run_id] = actor
-            self.training.add(run_id)
-            asyncio.get_running_loop().create_task(self._watch(run_id, actor.train.remote()))
-
-    async def _watch(self, run_id: str, done) -> None:
-        try:
-            await done
-        except RayError as e:  # the worker died or its actor could not be built
-            self.ended[run_id] = ("failed", describe_failure(e))
-        finally:
-            self.training.discard(run_id)
-            self._admit()
-
-
-def describe_failure(error: Exception) -> str:
-    """One line on why a run's worker went away."""
-    if isinstance(error, RayActorError):
-        return "the training process exited unexpectedly (killed, or out of memory)"
-    cause = getattr(error, "cause", None) or error
-    return f"{type(cause).__name__}: {' '.join(str(cause).split())[:200]}"
 
 
 class RunHandle:

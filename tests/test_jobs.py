@@ -10,6 +10,7 @@ from dae_core import TrainConfig, jobs
 from dae_core import checkpoint as ckpt_io
 from dae_core.errors import DaeError
 from dae_core.runs import RunRequest
+from dae_core.scheduler import Scheduler
 
 TINY = TrainConfig(train_subset=400, epochs=1, batch_size=64, device="cpu")
 LONG = TINY.replace(epochs=500)
@@ -24,7 +25,7 @@ def one_slot():
     """A local Ray, and a queue of its own that lets one run train at a time."""
     jobs.connect()
     before = jobs._SCHEDULER_HANDLE
-    jobs._SCHEDULER_HANDLE = jobs.Scheduler.remote(1)
+    jobs._SCHEDULER_HANDLE = Scheduler.remote(1)
     yield jobs._SCHEDULER_HANDLE
     jobs._SCHEDULER_HANDLE = before
 
@@ -68,6 +69,7 @@ def test_runs_past_the_cap_wait_in_order_and_a_cancelled_one_never_trains(one_sl
     assert second.status == "stopped" and "queued" in second.message and second.history == []
     third.refresh()
     assert third.position == 1  # moved up
+    until(first, lambda h: h.history)
     first.stop()
     until(first, lambda h: not h.active)
     assert first.status == "stopped" and first.payload is not None  # finished epochs are kept
