@@ -14,6 +14,7 @@ from ray.exceptions import RayActorError, RayError
 from .runs import RunRequest, TrainingRun
 
 RunActor = ray.remote(TrainingRun)  # one run in its own worker process
+KEEP_ENDED_S = 600  # an ended run nobody released (its app server went away) is freed after this
 
 
 @ray.remote(num_cpus=0)
@@ -77,6 +78,8 @@ class Scheduler:
         finally:
             self.training.discard(run_id)
             self._admit()
+        await asyncio.sleep(KEEP_ENDED_S)  # time for its app to fetch the last epoch and release it
+        await self.release(run_id)
 
 
 def describe_failure(error: Exception) -> str:

@@ -42,6 +42,20 @@ def test_train_then_resume(capsys, tmp_path):
     assert len(checkpoint.load(out).history) == 2
 
 
+def test_train_as_a_ray_job_matches_training_here_and_resumes(capsys, tmp_path):
+    here, job = tmp_path / "here.pt", tmp_path / "job.pt"
+    assert run(capsys, "train", *TINY, "--epochs", "2", "--out", str(here))[0] == 0
+    code, result, err = run(capsys, "train", *TINY, "--epochs", "2", "--out", str(job), "--ray", "--json")
+    assert code == 0 and "queued on a local Ray" in err
+    expected = checkpoint.load(here).history
+    assert [h["val_loss"] for h in result["history"]] == pytest.approx([h["val_loss"] for h in expected], rel=1e-4)
+    assert checkpoint.load(job).history == result["history"]  # saved where it was asked to be
+
+    code, resumed, _ = run(capsys, "train", "--resume", str(job), "--epochs", "1", "--ray", "--json")
+    assert code == 0 and [h["epoch"] for h in resumed["history"]] == [1, 2, 3]
+    assert len(checkpoint.load(job).history) == 3
+
+
 def test_train_with_a_preset_and_a_flag_that_overrides_it(capsys, tmp_path):
     out = tmp_path / "q.pt"
     code, result, _ = run(capsys, "train", "--preset", "quick", *TINY, "--epochs", "1", "--out", str(out),
