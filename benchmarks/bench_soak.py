@@ -5,8 +5,9 @@ server, each visiting every page, some training and saving a run; the server's m
 
 Starts `streamlit run streamlit_app.py` (runs saved in a temporary folder) and drives Debian's
 headless Chromium (tests/e2e/harness.py). Every sessions/trainers-th session also trains a run of
---epochs epochs on all 48k digits and saves it. Prints the server's RSS (with its children) after
-the first session and after the last, the ratio of the two, and the curve in between.
+--epochs epochs on all 48k digits and saves it. Prints the server process's RSS after the first
+session and after the last, the ratio of the two, and the curve in between; and the same for the
+server with its children (the local Ray it starts for training: its head processes and workers).
 """
 import argparse
 import json
@@ -56,11 +57,17 @@ def one_session(browser, url: str, train_as: str | None, epochs: int) -> list[st
     return errors
 
 
+def own_rss(pid: int) -> int:
+    """Resident memory of the process alone (not its children), from /proc (Linux)."""
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:"))
+
+
 def run(sessions: int, trainers: int, epochs: int) -> dict:
     from playwright.sync_api import sync_playwright
 
     every = max(1, sessions // max(trainers, 1)) if trainers else sessions + 1
-    curve, errors = [], []
+    curve, tree, errors = [], [], []
     with tempfile.TemporaryDirectory() as runs, sync_playwright() as pw:
         browser = launch(pw)
         proc, url = start_server(runs)
@@ -69,14 +76,17 @@ def run(sessions: int, trainers: int, epochs: int) -> dict:
             for i in range(sessions):
                 train_as = f"soak-{i}" if i % every == every - 1 else None
                 errors += one_session(browser, url, train_as, epochs)
-                curve.append(round(rss_bytes(proc.pid) / MiB))
+                curve.append(round(own_rss(proc.pid) / MiB))
+                tree.append(round(rss_bytes(proc.pid) / MiB))
         finally:
             stop_server(proc)
             browser.close()
     first, last = curve[0], curve[-1]
     return {"sessions": sessions, "trainers": len([i for i in range(sessions) if i % every == every - 1]),
             "rss_first_session_mib": first, "rss_last_session_mib": last, "rss_peak_mib": max(curve),
-            "last_over_first": last / first, "rss_curve_mib": curve, "error_boxes": errors[:5],
+            "last_over_first": last / first, "rss_curve_mib": curve,
+            "with_ray_first_mib": tree[0], "with_ray_last_mib": tree[-1], "with_ray_peak_mib": max(tree),
+            "error_boxes": errors[:5],
             "minutes": (time.perf_counter() - t0) / 60}
 
 
@@ -98,6 +108,8 @@ def main() -> None:
     print(f"server RSS after the first session {r['rss_first_session_mib']} MiB, after the last "
           f"{r['rss_last_session_mib']} MiB ({r['last_over_first']:.2f}x), peak {r['rss_peak_mib']} MiB")
     print("curve (MiB):", " ".join(map(str, r["rss_curve_mib"])))
+    print(f"with its local Ray: {r['with_ray_first_mib']} MiB after the first session, "
+          f"{r['with_ray_last_mib']} MiB after the last, peak {r['with_ray_peak_mib']} MiB")
     if r["error_boxes"]:
         print("error boxes:", r["error_boxes"])
 
