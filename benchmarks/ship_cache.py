@@ -1,0 +1,53 @@
+"""Write the disk-cache entries shipped with the app (checkpoints/cache/): the slow results of the
+shipped models, so that a fresh server opens them in seconds.
+
+    python benchmarks/ship_cache.py [--out checkpoints/cache] [--umap-seeds 1]
+
+For every shipped checkpoint: t-SNE map (seed 0). For cluster-d10-refined, also: UMAP + GMM with
+k=10 (seeds 0..--umap-seeds-1; about a minute each on two cores) and its UMAP map. Entries are
+keyed by the model's weights and config, so re-run this after retraining a shipped model.
+"""
+import argparse
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from dae_core import checkpoint, embed, store  # noqa: E402
+from dae_core.pipeline import cluster_codes, encode_splits  # noqa: E402
+
+UMAP_MODELS = ("cluster-d10-refined",)  # the shipped models whose best clustering is UMAP + GMM
+
+
+def ship(path: Path, out: Path, umap_seeds: int) -> None:
+    ck = checkpoint.load(path)
+    fp, codes = store.fingerprint(ck.model, ck.config), encode_splits(ck.model, ck.config)
+    n = len(codes.z_train)
+    t = time.perf_counter()
+    store.save_map(fp, "tsne", n, 2000, 0, *embed.tsne_2d(codes.z_train, 2000, 0), directory=out)
+    print(f"{path.stem}: t-SNE map {time.perf_counter() - t:.1f} s", flush=True)
+    if path.stem not in UMAP_MODELS:
+        return
+    for seed in range(umap_seeds):
+        result = cluster_codes(codes, 10, "umap-gmm", seed)
+        store.save_clustering(fp, codes, result, directory=out)
+        print(f"{path.stem}: umap-gmm seed {seed} accuracy {result.train.accuracy:.4f} "
+              f"(test {result.test.accuracy:.4f}), {sum(result.seconds.values()):.1f} s", flush=True)
+    t = time.perf_counter()
+    store.save_map(fp, "umap", n, n, 0, range(n), embed.umap_2d(codes.z_train, 0), directory=out)
+    print(f"{path.stem}: UMAP map {time.perf_counter() - t:.1f} s", flush=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, default=store.SHIPPED_DIR)
+    p.add_argument("--umap-seeds", type=int, default=1, help="seeds 0..N-1 of umap-gmm")
+    args = p.parse_args()
+    for path in sorted(checkpoint.CHECKPOINT_DIR.glob("*.pt")):
+        ship(path, args.out, args.umap_seeds)
+
+
+if __name__ == "__main__":
+    main()
