@@ -119,6 +119,7 @@ class Explorer {
     const d = this.d = data.d;
     this.low = data.low; this.high = data.high; this.median = data.median;
     this.z = Float32Array.from(data.median);
+    this.shownZ = new Float32Array(this.d).fill(NaN);  // the code the sliders show
     this.image = new Float32Array(28 * 28);
     this.pixels = new ImageData(28, 28);
     const pad = data.pad;
@@ -145,7 +146,7 @@ class Explorer {
       Object.assign(input, { type: "range", min: this.low[i], max: this.high[i],
                              step: (this.high[i] - this.low[i]) / 1000, value: this.z[i] });
       input.setAttribute("aria-label", `z${i}`);
-      input.addEventListener("input", () => { this.z[i] = parseFloat(input.value); this.schedule(); });
+      input.addEventListener("input", () => { this.z[i] = parseFloat(input.value); this.drawNow(); });
       input.addEventListener("change", () => this.send());
       this.inputs.push(input);
       this.values.push(el("span", "value", row, this.z[i].toFixed(2)));
@@ -154,30 +155,34 @@ class Explorer {
     reset.addEventListener("click", () => { this.z.set(this.median); this.schedule(); this.send(); });
 
     const views = el("div", "views", this.root);
-    this.preview = canvas(views, "preview", PREVIEW, PREVIEW);
-    this.small = canvas(null, null, 28, 28);
+    this.small = canvas(views, "preview", PREVIEW, 28);  // the browser scales it up, pixelated
     this.caption = el("div", "caption", views);
     const near = el("div", "nearest", views);
     this.nearest = canvas(near, "nearest-digit", NEAREST, 28);
     this.nearestText = el("div", "caption", near);
-    for (const c of [this.preview, this.nearest]) c.getContext("2d").imageSmoothingEnabled = false;
+    this.nearest.getContext("2d").imageSmoothingEnabled = false;
 
     const padBox = el("div", "pad", this.root);
-    const ratio = window.devicePixelRatio || 1;
-    this.pad = canvas(padBox, "pad-canvas", PAD, Math.round(PAD * ratio));
+    const area = el("div", "pad-area", padBox);
+    this.pad = canvas(area, "pad-canvas", PAD, Math.round(PAD * (window.devicePixelRatio || 1)));
     this.pad.setAttribute("aria-label", "latent pad");
+    // The marker is an element above the scatter, moved by a transform: a move repaints neither.
+    this.marker = el("div", "marker", area);
     const legend = el("div", "legend", padBox);
     PALETTE.forEach((colour, digit) => { el("span", null, legend, String(digit)).style.color = colour; });
     el("div", "caption", padBox, "Training codes on their first two principal components, " +
        "coloured by digit: drag to decode the code under the pointer.");
-    this.scatter = this.drawScatter();
+    this.drawScatter();
     this.pad.addEventListener("pointerdown", e => {
       this.pad.setPointerCapture(e.pointerId);
       // measured once per drag: reading it on every move would force a layout of the whole page
       this.rect = this.pad.getBoundingClientRect();
       this.dragging = true; this.fromPad(e);
     });
-    this.pad.addEventListener("pointermove", e => { if (this.dragging) this.fromPad(e); });
+    // pointerrawupdate (secure contexts) arrives as soon as the mouse moves; pointermove waits for
+    // the next frame, so a decode started from it would run inside that frame.
+    const move = "onpointerrawupdate" in window ? "pointerrawupdate" : "pointermove";
+    this.pad.addEventListener(move, e => { if (this.dragging) this.fromPad(e); });
     const release = () => { if (this.dragging) { this.dragging = false; this.send(); } };
     this.pad.addEventListener("pointerup", release);
     this.pad.addEventListener("pointercancel", release);
@@ -200,8 +205,8 @@ class Explorer {
     return [(x - b.x0) / (b.x1 - b.x0) * W, (b.y1 - y) / (b.y1 - b.y0) * W];
   }
 
-  drawScatter() {
-    const c = canvas(null, null, PAD, this.pad.width), g = c.getContext("2d");
+  drawScatter() {  // once per model
+    const g = this.pad.getContext("2d");
     const r = Math.max(1, this.pad.width / 220);
     for (let i = 0; i < this.n; i++) {
       const [px, py] = this.toPixel(this.xy[2 * i], this.xy[2 * i + 1]);
@@ -209,7 +214,6 @@ class Explorer {
       g.globalAlpha = 0.55;
       g.fillRect(px - r, py - r, 2 * r, 2 * r);
     }
-    return c;
   }
 
   // The pad point of a code: its coordinates on the two principal axes.
@@ -246,7 +250,7 @@ class Explorer {
     const rect = this.rect, b = this.frame();
     const fx = (e.clientX - rect.left) / rect.width, fy = (e.clientY - rect.top) / rect.height;
     this.lift([b.x0 + fx * (b.x1 - b.x0), b.y1 - fy * (b.y1 - b.y0)]);
-    this.schedule();
+    this.drawNow();
   }
 
   // The drawn training code nearest the current code (all d dimensions).
@@ -260,16 +264,33 @@ class Explorer {
     return best;
   }
 
+  // Draw at the next frame (once, however many changes come before it).
   schedule() {
+    this.stale = true;
     if (this.pending) return;
     this.pending = true;
-    requestAnimationFrame(() => {
-      this.pending = false;
-      try { this.draw(); } catch (e) { this.fail(e); }
-    });
+    requestAnimationFrame(() => { this.pending = false; if (this.stale) this.safeDraw(); });
+  }
+
+  // Draw at once, so that the next frame only has to show the result; a second change before that
+  // frame waits for it (schedule), which keeps a fast mouse to one decode a frame.
+  drawNow() {
+    if (this.drewEarly) return this.schedule();
+    this.drewEarly = true;
+    requestAnimationFrame(() => { this.drewEarly = false; });
+    this.safeDraw();
+  }
+
+  safeDraw() {
+    try { this.draw(); } catch (e) { this.fail(e); }
+  }
+
+  setText(node, text) {  // writing the same text would still make the browser lay it out again
+    if (node.textContent !== text) node.textContent = text;
   }
 
   draw() {
+    this.stale = false;
     this.decoder.run(this.z, this.image);
     const px = this.pixels.data;
     for (let p = 0; p < 784; p++) {
@@ -277,24 +298,26 @@ class Explorer {
       px[4 * p] = px[4 * p + 1] = px[4 * p + 2] = v; px[4 * p + 3] = 255;
     }
     this.small.getContext("2d").putImageData(this.pixels, 0, 0);
-    this.preview.getContext("2d").drawImage(this.small, 0, 0, PREVIEW, PREVIEW);
-    this.caption.textContent = "z = (" + Array.from(this.z, v => v.toFixed(2)).join(", ") + ")";
+    this.setText(this.caption, "z = (" + Array.from(this.z, v => v.toFixed(2)).join(", ") + ")");
     for (let i = 0; i < this.d; i++) {
+      if (this.shownZ[i] === this.z[i]) continue;  // a pad move changes most, a slider one
+      this.shownZ[i] = this.z[i];
       this.inputs[i].value = this.z[i];  // the browser clips it to the slider's range
-      this.values[i].textContent = this.z[i].toFixed(2);
+      this.setText(this.values[i], this.z[i].toFixed(2));
     }
-    const g = this.pad.getContext("2d"), [x, y] = this.toPixel(...this.project(this.z));
-    g.clearRect(0, 0, this.pad.width, this.pad.height);
-    g.drawImage(this.scatter, 0, 0);
-    const r = this.pad.width / 40;
-    g.lineWidth = Math.max(2, r / 4); g.strokeStyle = "#000"; g.fillStyle = "#fff";
-    g.beginPath(); g.arc(Math.min(Math.max(x, 0), this.pad.width), Math.min(Math.max(y, 0), this.pad.height), r / 2, 0, 2 * Math.PI);
-    g.fill(); g.stroke();
-    this.pad.dataset.x = x / this.pad.width; this.pad.dataset.y = y / this.pad.height;
+    const [x, y] = this.toPixel(...this.project(this.z)), W = this.pad.width, H = this.pad.height;
+    const s = PAD / W;  // device pixels -> CSS pixels
+    this.marker.style.transform =
+      `translate(${Math.min(Math.max(x, 0), W) * s}px, ${Math.min(Math.max(y, 0), H) * s}px)`;
+    this.pad.dataset.x = x / W; this.pad.dataset.y = y / H;
     if (this.sprite.complete && this.sprite.naturalWidth) {
-      const k = this.nearestIndex(), col = k % this.spriteCols, row = Math.floor(k / this.spriteCols);
-      this.nearest.getContext("2d").drawImage(this.sprite, col * 28, row * 28, 28, 28, 0, 0, 28, 28);
-      this.nearestText.textContent = `nearest training digit: a ${this.labels[k]}`;
+      const k = this.nearestIndex();
+      if (k !== this.shown) {  // neighbouring codes share their nearest digit: redraw on a change
+        this.shown = k;
+        const col = k % this.spriteCols, row = Math.floor(k / this.spriteCols);
+        this.nearest.getContext("2d").drawImage(this.sprite, col * 28, row * 28, 28, 28, 0, 0, 28, 28);
+        this.nearestText.textContent = `nearest training digit: a ${this.labels[k]}`;
+      }
     }
     if (!this.drawn) { this.drawn = true; performance.mark("dae-explorer-first-frame"); }
     this.root.dataset.frames = (parseInt(this.root.dataset.frames || "0") + 1).toString();
