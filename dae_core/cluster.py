@@ -5,11 +5,11 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
-from threadpoolctl import threadpool_limits
-from sklearn.metrics import adjusted_rand_score, confusion_matrix, normalized_mutual_info_score
 
 from .errors import DaeError
+
+# scipy and scikit-learn are imported where they are used: a cached clustering (dae_core.store)
+# is shown without them, which saves a fresh server ~1-3 s before the Cluster page's first scores.
 
 METHODS = ("kmeans", "gmm", "umap-kmeans", "umap-gmm")
 STEPS = {"umap": "embedding the codes with UMAP", "kmeans": "fitting k-means",
@@ -57,6 +57,8 @@ def cluster(z: np.ndarray, k: int = 10, method: str = "kmeans", seed: int = 0,
         raise DaeError(f"unknown clustering method {method!r}; choose from {', '.join(METHODS)}")
     if not 2 <= k <= len(z):
         raise DaeError(f"k must be between 2 and the number of points ({len(z)}), got {k}")
+    from threadpoolctl import threadpool_limits
+
     z = np.asarray(z, dtype=np.float32)
     seconds, reducer = {}, None
     if method.startswith("umap"):
@@ -115,6 +117,8 @@ def match_clusters(y_true: np.ndarray, y_pred: np.ndarray) -> dict[int, int]:
 
     With more clusters than labels, the clusters the assignment leaves out take their majority label.
     """
+    from scipy.optimize import linear_sum_assignment
+
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     labels, clusters = np.unique(y_true), np.unique(y_pred)
     counts = _counts(y_pred, clusters, y_true, labels)
@@ -127,6 +131,8 @@ def match_clusters(y_true: np.ndarray, y_pred: np.ndarray) -> dict[int, int]:
 
 def _counts(y_pred, clusters, y_true, labels) -> np.ndarray:
     """(n_clusters, n_labels) co-occurrence counts, via sklearn's confusion_matrix."""
+    from sklearn.metrics import confusion_matrix
+
     values = np.union1d(clusters, labels)
     full = confusion_matrix(y_pred, y_true, labels=values)
     return full[np.searchsorted(values, clusters)][:, np.searchsorted(values, labels)]
@@ -169,6 +175,8 @@ class ClusterReport:
 
 def score(y_true: np.ndarray, y_pred: np.ndarray) -> ClusterReport:
     """Hungarian accuracy, NMI, ARI, the cluster -> label mapping and the confusion matrix."""
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     labels, clusters = np.unique(y_true), np.unique(y_pred)
     mapping = match_clusters(y_true, y_pred)

@@ -2,10 +2,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.cluster import KMeans
-from sklearn.decomposition import PCA
-from sklearn.manifold import TSNE
-from threadpoolctl import threadpool_limits
 
 from .cluster import ClusterReport
 from .data import to_unit
@@ -18,6 +14,8 @@ _THREADS = 1
 
 def pca_2d(z: np.ndarray) -> np.ndarray:
     """Codes (N, d) -> their first two principal components, float32 (N, 2)."""
+    from sklearn.decomposition import PCA  # here: the tables below need no scikit-learn
+
     z = np.asarray(z, dtype=np.float32)
     if z.ndim != 2 or z.shape[1] < 2:
         raise DaeError(f"PCA to 2-D needs codes of shape (N, d >= 2), got {z.shape}")
@@ -26,6 +24,9 @@ def pca_2d(z: np.ndarray) -> np.ndarray:
 
 def tsne_2d(z: np.ndarray, n: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """t-SNE of a random subsample of n codes: (idx (n,) sorted positions in z, xy float32 (n, 2))."""
+    from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
+
     z = np.asarray(z, dtype=np.float32)
     m = min(n, len(z))
     if m < 5:
@@ -52,6 +53,10 @@ def umap_2d(z: np.ndarray, seed: int = 0, n_neighbors: int = 15) -> np.ndarray:
 
 def pixel_baseline(images, k: int = 10, seed: int = 0, pca_dims: int | None = None) -> np.ndarray:
     """k-means on raw pixels (N, H, W), or on their first pca_dims principal components: labels (N,)."""
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import PCA
+    from threadpoolctl import threadpool_limits
+
     x = to_unit(images).reshape(len(images), -1)
     with threadpool_limits(_THREADS):
         if pca_dims is not None:

@@ -140,10 +140,14 @@ def _clustering_key(model: str, codes, method: str, k: int, seed: int) -> dict:
 
 
 def save_clustering(model: str, codes, result, directory=None) -> Path | None:
-    """Store a pipeline.ClusterResult as its labels (small ints) and step seconds."""
+    """Store a pipeline.ClusterResult: its labels (small ints), step seconds and scores."""
     arrays = {"labels": labels_array(result.labels, result.k),
               "steps": np.array(list(result.seconds), dtype=str),
               "seconds": np.array(list(result.seconds.values()), dtype=np.float64)}
+    for split in ("train", "test"):
+        report = getattr(result, split)
+        if report is not None:
+            arrays |= {f"{split}_{name}": value for name, value in _report_arrays(report).items()}
     if result.test_labels is not None:
         arrays["test_labels"] = labels_array(result.test_labels, result.k)
     key = _clustering_key(model, codes, result.method, result.k, result.seed)
@@ -151,8 +155,8 @@ def save_clustering(model: str, codes, result, directory=None) -> Path | None:
 
 
 def load_clustering(model: str, codes, method: str, k: int, seed: int, directories=None):
-    """The ClusterResult rebuilt (and scored again) from a cached entry, or None."""
-    from .pipeline import result_from_labels
+    """The ClusterResult from a cached entry, its scores checked against its labels; or None."""
+    from .pipeline import ClusterResult
 
     a = load(_clustering_key(model, codes, method, k, seed), directories)
     if a is None or not {"labels", "steps", "seconds"} <= set(a):
@@ -162,9 +166,49 @@ def load_clustering(model: str, codes, method: str, k: int, seed: int, directori
             or (test is not None and not valid_labels(test, len(codes.z_test), k))
             or a["steps"].dtype.kind != "U" or not valid_floats(a["seconds"], a["steps"].shape)):
         return None
+    train = _report(a, "train", codes.y_train, a["labels"])
+    test_report = None if test is None else _report(a, "test", codes.y_test, test)
+    if train is None or (test is not None and test_report is None):
+        return None
     seconds = {str(s): float(v) for s, v in zip(a["steps"], a["seconds"])}
-    return result_from_labels(codes, method, k, seed, a["labels"].astype(np.int64),
-                              None if test is None else test.astype(np.int64), seconds)
+    return ClusterResult(method, k, seed, train, test_report, a["labels"].astype(np.int64), seconds,
+                         None if test is None else test.astype(np.int64))
+
+
+def _report_arrays(report) -> dict[str, np.ndarray]:
+    return {"scores": np.array([report.accuracy, report.nmi, report.ari], dtype=np.float64),
+            "confusion": np.asarray(report.confusion, dtype=np.int64),
+            "rows": np.asarray(report.labels, dtype=np.int64),
+            "columns": np.asarray(report.clusters, dtype=np.int64),
+            "mapping": np.array([report.mapping[int(c)] for c in report.clusters], dtype=np.int64)}
+
+
+def _report(a: dict, split: str, y: np.ndarray, pred: np.ndarray):
+    """The ClusterReport stored for `split` when it agrees with the labels y and pred, else None.
+
+    Rebuilt, not recomputed: scoring needs scipy and scikit-learn, whose import is most of a
+    fresh server's wait. The confusion counts and the accuracy are checked here with NumPy.
+    """
+    from .cluster import ClusterReport
+
+    try:
+        scores, confusion, rows, columns, mapping = (
+            a[f"{split}_{name}"] for name in ("scores", "confusion", "rows", "columns", "mapping"))
+    except KeyError:
+        return None
+    y, pred = np.asarray(y), np.asarray(pred)
+    if (not valid_floats(scores, (3,)) or not np.array_equal(rows, np.unique(y))
+            or not np.array_equal(columns, np.unique(pred)) or mapping.shape != columns.shape
+            or not np.isin(mapping, rows).all() or not 0 <= scores[1] <= 1 + 1e-9
+            or not -1 - 1e-9 <= scores[2] <= 1 + 1e-9):
+        return None
+    counts = np.bincount(np.searchsorted(rows, y) * len(columns) + np.searchsorted(columns, pred),
+                         minlength=len(rows) * len(columns)).reshape(len(rows), len(columns))
+    hits = counts[np.searchsorted(rows, mapping), np.arange(len(columns))].sum()
+    if not np.array_equal(confusion, counts) or not np.isclose(scores[0], hits / len(y), rtol=0, atol=1e-12):
+        return None
+    return ClusterReport(float(scores[0]), float(scores[1]), float(scores[2]),
+                         dict(zip(columns.tolist(), mapping.tolist())), confusion, rows, columns)
 
 
 def _map_key(model: str, projection: str, n_codes: int, n: int, seed: int) -> dict:

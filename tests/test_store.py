@@ -70,20 +70,28 @@ def test_a_corrupt_entry_reads_as_absent(codes, fitted, tmp_path, damage):
     assert store.load_clustering("m", codes, "gmm", 5, 1, [tmp_path]) is None
 
 
-def test_labels_that_do_not_fit_the_codes_are_refused(codes, fitted, tmp_path):
+def test_labels_or_scores_that_do_not_fit_the_codes_are_refused(codes, fitted, tmp_path):
+    store.save_clustering("m", codes, fitted, tmp_path)
     key = store.entry_key("clustering", "m", method="gmm", k=5, seed=1, umap_neighbors=15,
                           n_train=300, n_test=100)
-    good = {"labels": fitted.labels.astype(np.uint8), "steps": np.array(["gmm"]),
-            "seconds": np.array([0.5])}
-    bad = [{"labels": fitted.labels[:299].astype(np.uint8)},  # one short
+    good = store.load(key, [tmp_path])
+    assert good is not None and store.load_clustering("m", codes, "gmm", 5, 1, [tmp_path])
+    confusion = good["train_confusion"].copy()
+    confusion[0, 0] += 1
+    bad = [{"labels": good["labels"][:299]},  # one short
            {"labels": np.full(300, 7, np.uint8)},  # cluster 7 of k=5
-           {"labels": fitted.labels.astype(np.float32)},  # not integers
-           {"seconds": np.array([np.nan])},
-           {"test_labels": np.zeros(99, np.uint8)}]
-    assert store.save(key, good, tmp_path) and store.load_clustering("m", codes, "gmm", 5, 1, [tmp_path])
+           {"labels": good["labels"].astype(np.float32)},  # not integers
+           {"labels": np.roll(good["labels"], 1)},  # not the labels the scores were made of
+           {"seconds": np.array([np.nan] * len(good["seconds"]))},
+           {"test_labels": np.zeros(99, np.uint8)},
+           {"train_scores": good["train_scores"] + [0.01, 0, 0]},  # an accuracy the labels deny
+           {"test_scores": np.array([1.0, 2.0, 0.5])},  # NMI above 1
+           {"train_confusion": confusion}]
     for change in bad:
         store.save(key, good | change, tmp_path)
         assert store.load_clustering("m", codes, "gmm", 5, 1, [tmp_path]) is None, change
+    store.save(key, {n: a for n, a in good.items() if not n.startswith("test_")}, tmp_path)
+    assert store.load_clustering("m", codes, "gmm", 5, 1, [tmp_path]).test is None  # train only
 
 
 def test_maps_round_trip_and_refuse_non_finite_points(tmp_path):
