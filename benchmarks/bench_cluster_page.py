@@ -1,6 +1,6 @@
 """Seconds for the Cluster page: first run for a checkpoint (cold caches) and a revisit (warm caches).
 
-    python benchmarks/bench_cluster_page.py [--repeat 3]
+    python benchmarks/bench_cluster_page.py [--repeat 3] [--app-query]
     python benchmarks/bench_cluster_page.py --browser [--repeat 3] [--url-query QUERY] [--keep-disk]
 
 Runs pages/4_Cluster.py with Streamlit's AppTest against the default checkpoint. Imports are done
@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 PAGE = str(ROOT / "pages" / "4_Cluster.py")
 
 
-def run_once() -> tuple[float, float]:
+def run_once(query: str = "") -> tuple[float, float]:
     """(first, revisit) seconds of the page in one AppTest, caches cleared beforehand."""
     import streamlit as st
     from streamlit.testing.v1 import AppTest
@@ -36,6 +36,8 @@ def run_once() -> tuple[float, float]:
     st.cache_data.clear()
     os.environ["DAE_CACHE_DIR"] = tempfile.mkdtemp(prefix="dae-cache-")  # nothing on disk either
     at = AppTest.from_file(PAGE, default_timeout=300)
+    for pair in filter(None, query.split("&")):
+        at.query_params[pair.split("=")[0]] = pair.split("=", 1)[1]
     t = time.perf_counter()
     at.run()
     first = time.perf_counter() - t
@@ -120,6 +122,7 @@ def main() -> None:
     p.add_argument("--browser", action="store_true", help="a real server and Chromium, per repeat")
     p.add_argument("--url-query", default="model=cluster-d10-refined&method=umap-gmm")
     p.add_argument("--keep-disk", action="store_true", help="one disk cache for every server")
+    p.add_argument("--app-query", action="store_true", help="AppTest opens --url-query too")
     args = p.parse_args()
     if args.browser:
         seconds = browser_visits(args.repeat, args.url_query, args.keep_disk)
@@ -137,7 +140,7 @@ def main() -> None:
     print(f"{'imports (once)':>16}: {time.perf_counter() - t:.2f} s")
     firsts, revisits = [], []
     for i in range(args.repeat):
-        first, revisit = run_once()
+        first, revisit = run_once(args.url_query if args.app_query else "")
         firsts.append(first)
         revisits.append(revisit)
         print(f"{f'run {i + 1}':>16}: first {first:.2f} s, revisit {revisit:.3f} s")

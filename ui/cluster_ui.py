@@ -95,7 +95,8 @@ def map_points(path: str, mtime: float, projection: str, seed: int):
     if found is not None:
         return found
     work = cache.map_work(path, mtime, kind, n, seed)
-    return background.run("cluster_map", (path, mtime, kind, seed), work, f"{kind.upper()} map")
+    label = {"umap": "UMAP map", "tsne": "t-SNE map"}[kind]
+    return background.run("cluster_map", (path, mtime, kind, seed), work, label)
 
 
 def cell_ui(report) -> tuple[int, int]:
