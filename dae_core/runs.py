@@ -4,6 +4,9 @@ A TrainingRun is what a Ray actor holds (dae_core.jobs), and it runs just as wel
 thread: train() blocks until the run ends, while stop() and poll() are called from other
 threads. Everything poll() returns is plain data (lists, dicts, frozen stats, a checkpoint
 payload), so it crosses process and machine boundaries unchanged.
+
+PyTorch and the engine are imported only when a run is built: the Scheduler actor imports this
+module to name the actor class, and a queue has no use for 500 MB of PyTorch.
 """
 from __future__ import annotations
 
@@ -11,11 +14,13 @@ import copy
 import threading
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from . import checkpoint as ckpt_io
 from .config import TrainConfig
 from .errors import DaeError
-from .train import BatchStats, EpochStats, Stopped, TrainState, fit, new_state, prepare_data
+
+if TYPE_CHECKING:
+    from .train import BatchStats, TrainState
 
 ENDED = ("finished", "stopped", "diverged", "failed")  # statuses after which nothing changes
 
@@ -46,6 +51,9 @@ class TrainingRun:
     """Build the state from a RunRequest, then train() in one thread and poll() from others."""
 
     def __init__(self, request: RunRequest):
+        from . import checkpoint as ckpt_io
+        from .train import new_state
+
         self.request = request
         if request.resume is not None:
             self.state = ckpt_io.to_state(ckpt_io.from_payload(request.resume))
@@ -60,6 +68,8 @@ class TrainingRun:
 
     def train(self) -> str:
         """Run to the end (or to a stop) -> the final status; never raises."""
+        from .train import fit, prepare_data
+
         try:
             data = prepare_data(self.state.config, self.state.device)
             with self._lock:
@@ -89,12 +99,13 @@ class TrainingRun:
 
     def _record(self, event) -> None:
         with self._lock:
-            if isinstance(event, BatchStats):
+            kind = type(event).__name__  # the engine's BatchStats, EpochStats or Stopped
+            if kind == "BatchStats":
                 self.last_batch = event
                 self.batches.append((event.epoch - 1 + event.batch / event.n_batches, event.loss))
-            elif isinstance(event, EpochStats):
+            elif kind == "EpochStats":
                 self._payload = _copy_payload(self.state, {"val_mse": event.val_loss})
-            elif isinstance(event, Stopped):
+            elif kind == "Stopped":
                 self.status = "diverged" if event.reason == "diverged" else "stopped"
                 self.message = event.message
 
@@ -105,4 +116,6 @@ class TrainingRun:
 
 def _copy_payload(state: TrainState, metrics: dict | None = None) -> dict:
     """The state's checkpoint payload, copied: on the CPU its tensors would share the live weights."""
+    from . import checkpoint as ckpt_io
+
     return copy.deepcopy(ckpt_io.to_payload(state, metrics))

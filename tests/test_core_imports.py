@@ -44,3 +44,11 @@ def test_no_core_file_mentions_a_streamlit_import():
                          r"|import_module\(\s*['\"]streamlit", re.M)
     offenders = [p.name for p in CORE.rglob("*.py") if pattern.search(p.read_text())]
     assert offenders == []
+
+
+def test_the_queue_actor_loads_no_torch():
+    """The Scheduler's worker process imports dae_core.scheduler; PyTorch there would cost ~500 MB."""
+    code = "import sys, dae_core.scheduler; print('torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "False"

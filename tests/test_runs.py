@@ -95,7 +95,7 @@ def test_an_unloadable_dataset_ends_as_failed_with_a_message(monkeypatch):
     def no_data(*args, **kwargs):
         raise DataError("MNIST is not in data/ and cannot be downloaded")
 
-    monkeypatch.setattr("dae_core.runs.prepare_data", no_data)
+    monkeypatch.setattr("dae_core.train.prepare_data", no_data)
     run = TrainingRun(request())
     assert run.train() == "failed"
     assert "cannot be downloaded" in run.poll().message
@@ -105,7 +105,7 @@ def test_an_unexpected_error_is_a_failed_status_not_an_exception(monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("CUDA error: device-side assert")
 
-    monkeypatch.setattr("dae_core.runs.fit", broken)
+    monkeypatch.setattr("dae_core.train.fit", broken)
     run = TrainingRun(request())
     assert run.train() == "failed"
     assert run.poll().message == "RuntimeError: CUDA error: device-side assert"
