@@ -1,15 +1,16 @@
 """A run belongs to the tabs that show it: a reload finds it again through the URL, and when
 every such tab has been closed for the grace period (shortened here, $DAE_ORPHAN_GRACE_S) the
-run stops and its training process exits."""
+run stops and its training process exits. The local Ray stops with the server."""
 import re
+import time
 
 import pytest
 
 pytest.importorskip("playwright.sync_api", reason="browser tests: playwright is not installed",
                     exc_type=ImportError)
 
-from harness import (cpu_seconds, open_page, run_workers, start_server, start_tiny_run,  # noqa: E402
-                     stop_server, wait_idle)
+from harness import (cpu_seconds, descendants, open_page, run_workers, start_server,  # noqa: E402
+                     start_tiny_run, stop_server, wait_idle)
 
 GRACE_S = 3
 TRAINING = re.compile(r"Epoch \d+/\d+ · batch")
@@ -20,7 +21,21 @@ def server(tmp_path_factory):
     runs = tmp_path_factory.mktemp("runs")
     proc, url = start_server(runs, env={"DAE_ORPHAN_GRACE_S": str(GRACE_S), "DAE_EXPLORER": "off"})
     yield proc, url
+    started = descendants(proc.pid)[1:]  # the local Ray the first run started, and its workers
     stop_server(proc)
+    deadline = time.monotonic() + 30
+    while (left := [p for p in started if alive(p)]) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert started and not left, "the local Ray outlived the server"
+
+
+def alive(pid: int) -> bool:
+    """A process that exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def busy_share(page, pids: list[int], seconds: float = 2.0) -> float:
