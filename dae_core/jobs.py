@@ -167,7 +167,7 @@ class RunHandle:
             ready, _ = ray.wait([self._pending], timeout=0)
             if ready:
                 progress, self._pending = ray.get(ready[0]), None
-                self._merge(progress)
+                self.apply(progress)
         except RayError as e:
             self.status, self.message = "failed", describe_failure(e)
         if not self.active:
@@ -185,7 +185,8 @@ class RunHandle:
             self.status, self._actor = "starting", place[1]
         return self._actor is not None
 
-    def _merge(self, progress) -> None:
+    def apply(self, progress) -> None:
+        """Take in a dae_core.runs.Progress (what the worker's poll returned)."""
         self.history = progress.history
         self.batches.extend(progress.batches)
         self._seen += len(progress.batches)

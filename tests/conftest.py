@@ -12,7 +12,7 @@ from dae_core import checkpoint
 from dae_core.config import TrainConfig
 from dae_core.train import EpochStats, fit, new_state, prepare_data
 
-PAGES = Path(__file__).resolve().parents[1] / "pages"
+PAGES = Path(__file__).resolve().parents[1] / "app_pages"
 SLOW_ENV = "DAE_SLOW_TESTS"  # set to 1 to run the tests marked slow (e.g. real UMAP, ~30 s of JIT)
 
 
@@ -48,7 +48,7 @@ def same_weights(a: dict, b: dict) -> bool:
 @pytest.fixture(scope="session")
 def helpers():
     """train / weights / same_weights for the test modules (tests/ is not a package to import from)."""
-    return SimpleNamespace(train=train, weights=weights, same_weights=same_weights)
+    return SimpleNamespace(train=train, weights=weights, same_weights=same_weights, ended_run=ended_run)
 
 
 @pytest.fixture(scope="session")
@@ -79,9 +79,23 @@ def tiny_model(ckpt_path):
     return checkpoint.load(ckpt_path).model
 
 
+def ended_run(cfg: TrainConfig):
+    """A jobs.RunHandle of a run of cfg trained here, in this process, to its end: what a page
+    holds once a Ray job has ended, without starting Ray."""
+    from dae_core.jobs import RunHandle
+    from dae_core.runs import RunRequest, TrainingRun
+
+    request = RunRequest(cfg.to_dict(), cfg.epochs)
+    run = TrainingRun(request)
+    run.train()
+    handle = RunHandle("0123456789ab", request)
+    handle.apply(run.poll())
+    return handle
+
+
 def open_page(page: str, timeout: float = 60, session_state: dict | None = None,
               query_params: dict | None = None):
-    """An AppTest of pages/<page> after its first run, which must raise nothing; query_params are
+    """An AppTest of app_pages/<page> after its first run, which must raise nothing; query_params are
     the URL's (the page opened by a link)."""
     from streamlit.testing.v1 import AppTest  # here, so the core's tests never load streamlit
 

@@ -12,11 +12,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dae_core import TrainConfig
-from ui.worker import TrainingWorker
 from corpus_guard import outside  # noqa: E402  (pytest puts tests/ on the path)
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = ROOT / "pages"
+PAGES = ROOT / "app_pages"
 CORPUS = Path(__file__).resolve().parent / "data" / "corpus"
 MANIFEST = json.loads((CORPUS / "manifest.json").read_text())
 SETTINGS = json.loads((CORPUS / "settings.json").read_text())
@@ -145,13 +144,10 @@ def test_a_hostile_file_in_checkpoints_is_listed_but_never_runs(shipped_with_a_p
 # --- checkpoint names on the Train page ---------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def finished_run():
-    worker = TrainingWorker.fresh(TrainConfig(train_subset=300, epochs=1, batch_size=64,
-                                              device="cpu"))
-    worker.start()
-    worker.join(60)
-    assert worker.snapshot().status == "finished"
-    return worker
+def finished_run(helpers):
+    run = helpers.ended_run(TrainConfig(train_subset=300, epochs=1, batch_size=64, device="cpu"))
+    assert run.status == "finished"
+    return run
 
 
 @pytest.fixture(scope="module")
@@ -227,11 +223,11 @@ def test_an_impossible_setting_never_reaches_a_run(env, setting):
     if "train_worker" not in at.session_state:  # reset to a bound that TrainConfig refuses: named
         assert len(at.error) == 1 and field in at.error[0].value
         return
-    worker = at.session_state["train_worker"]
-    worker.stop()
-    worker.join(60)
-    assert not at.error and not worker.running
-    used = getattr(worker.state.config, field)
+    run = at.session_state["train_worker"]
+    run.stop()
+    run.wait(120)
+    assert not at.error and not run.active
+    used = getattr(run.config, field)
     assert used != value and low <= used <= high  # the forged value never reached the run
 
 

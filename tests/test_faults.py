@@ -17,8 +17,8 @@ from dae_core import TrainConfig
 from dae_core import checkpoint as ckpt_io
 from dae_core.cli import main
 from dae_core.latent import decode
+from dae_core.runs import RunRequest, TrainingRun
 from dae_core.train import BatchStats, Stopped, fit, new_state, prepare_data
-from ui.worker import TrainingWorker
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = TrainConfig(train_subset=400, batch_size=64, epochs=2, device="cpu")  # 320 train images
@@ -100,20 +100,21 @@ def test_stop_takes_effect_before_the_next_batch():
     assert sum(isinstance(e, BatchStats) for e in events) == 1 and state.history == []
 
 
-def test_stop_from_another_thread_ends_a_running_worker_within_one_batch():
-    worker = TrainingWorker.fresh(TrainConfig(train_subset=2000, batch_size=32, epochs=500,
-                                              device="cpu"))
-    steps = count_steps(worker.state.optimizer)
-    worker.start()
+def test_stop_from_another_thread_ends_a_running_run_within_one_batch():
+    cfg = TrainConfig(train_subset=2000, batch_size=32, epochs=500, device="cpu")
+    run = TrainingRun(RunRequest(cfg.to_dict(), cfg.epochs))
+    steps = count_steps(run.state.optimizer)
+    thread = threading.Thread(target=run.train, daemon=True)
+    thread.start()
     try:
         wait_for(lambda: steps[0] >= 3, 60, "three optimizer steps")
-        worker.stop()
+        run.stop()
         at_stop = steps[0]
-        worker.join(30)
+        thread.join(30)
     finally:
-        worker.stop()
-        worker.join(30)
-    assert not worker.running and worker.snapshot().status == "stopped"
+        run.stop()
+        thread.join(30)
+    assert not thread.is_alive() and run.poll().status == "stopped"
     assert steps[0] - at_stop <= 1
 
 
@@ -143,14 +144,11 @@ def test_a_diverging_cli_run_exits_2_and_never_saves_nan(tmp_path, capsys):
         ckpt_io.load(out)
 
 
-def test_a_diverged_worker_reports_it_and_previews_no_nan():
-    worker = TrainingWorker.fresh(TINY.replace(lr=10.0))
-    worker.start()
-    worker.join(60)
-    snap = worker.snapshot()
-    assert snap.status == "diverged" and "learning rate" in snap.message
-    if snap.model is not None:
-        images = decode(snap.model, np.zeros((2, TINY.latent_dim), np.float32))
+def test_a_diverged_run_reports_it_and_previews_no_nan(helpers):
+    run = helpers.ended_run(TINY.replace(lr=10.0))
+    assert run.status == "diverged" and "learning rate" in run.message
+    if run.model() is not None:
+        images = decode(run.model(), np.zeros((2, TINY.latent_dim), np.float32))
         assert np.isfinite(images).all()
 
 
@@ -226,14 +224,12 @@ def test_the_cli_keeps_the_last_good_epoch_when_a_later_save_fails(tmp_path, mon
     assert len(ckpt_io.load(out).history) == 1 and leftovers(tmp_path) == []
 
 
-def test_the_train_page_shows_a_failed_save_and_keeps_the_run(tmp_path, monkeypatch):
+def test_the_train_page_shows_a_failed_save_and_keeps_the_run(tmp_path, monkeypatch, helpers):
     runs = tmp_path / "runs"
     runs.mkdir()
     monkeypatch.setenv("DAE_RUNS_DIR", str(runs))
-    worker = TrainingWorker.fresh(TINY.replace(epochs=1))
-    worker.start()
-    worker.join(60)
-    at = AppTest.from_file(str(ROOT / "pages" / "1_Train.py"), default_timeout=60)
+    worker = helpers.ended_run(TINY.replace(epochs=1))
+    at = AppTest.from_file(str(ROOT / "app_pages" / "1_Train.py"), default_timeout=60)
     at.session_state["train_worker"] = worker
     at.run()
     monkeypatch.setattr("dae_core.checkpoint.os.replace", _enospc)
@@ -246,4 +242,4 @@ def test_the_train_page_shows_a_failed_save_and_keeps_the_run(tmp_path, monkeypa
     monkeypatch.setenv("DAE_RUNS_DIR", str(runs))
     at.button(key="train_save_button").click().run()
     assert not at.error and [p.name for p in runs.iterdir()] == ["full-disk.pt"]
-    assert ckpt_io.load(runs / "full-disk.pt").history == worker.state.history
+    assert ckpt_io.load(runs / "full-disk.pt").history == worker.history
