@@ -3,9 +3,9 @@ import streamlit as st
 
 st.set_page_config(page_title="DAE Lab", page_icon="🧪", layout="wide")
 st.navigation([
-    st.Page("pages/0_Home.py", title="Home", url_path="", default=True),
-    st.Page("pages/1_Train.py", title="Train", url_path="Train"),
-    st.Page("pages/2_Denoise.py", title="Denoise", url_path="Denoise"),
-    st.Page("pages/3_Generate.py", title="Generate", url_path="Generate"),
-    st.Page("pages/4_Cluster.py", title="Cluster", url_path="Cluster"),
+    st.Page("app_pages/0_Home.py", title="Home", url_path="", default=True),
+    st.Page("app_pages/1_Train.py", title="Train", url_path="Train"),
+    st.Page("app_pages/2_Denoise.py", title="Denoise", url_path="Denoise"),
+    st.Page("app_pages/3_Generate.py", title="Generate", url_path="Generate"),
+    st.Page("app_pages/4_Cluster.py", title="Cluster", url_path="Cluster"),
 ]).run()

@@ -3,7 +3,7 @@
     python benchmarks/bench_cluster_page.py [--repeat 3] [--app-query]
     python benchmarks/bench_cluster_page.py --browser [--repeat 3] [--url-query QUERY] [--keep-disk]
 
-Runs pages/4_Cluster.py with Streamlit's AppTest against the default checkpoint. Imports are done
+Runs app_pages/4_Cluster.py with Streamlit's AppTest against the default checkpoint. Imports are done
 once before timing (and reported apart), so "first" is the work of a checkpoint seen for the first
 time: encode its 48k + 10k images, k-means, scores, PCA map, figures. Targets on the 2-core
 machine: first <= 3 s, revisit <= 0.5 s.
@@ -24,7 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-PAGE = str(ROOT / "pages" / "4_Cluster.py")
+PAGE = str(ROOT / "app_pages" / "4_Cluster.py")
 
 
 def run_once(query: str = "") -> tuple[float, float]:

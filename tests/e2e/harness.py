@@ -22,7 +22,7 @@ CHROMIUM = os.environ.get("DAE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update"]
 PAGES = {"home": "", "Train": "Train", "Denoise": "Denoise", "Generate": "Generate",
-         "Cluster": "Cluster"}  # name -> URL path (classic pages/ discovery drops the "1_" prefix)
+         "Cluster": "Cluster"}  # name -> URL path (the url_path each st.Page is given)
 # Text each page draws last: once it is there and the script is idle, the page is complete.
 LAST = {"home": "Labels", "Train": "Compare saved runs", "Denoise": "Your own digit",
         "Generate": "Interpolation", "Cluster": "Images in one cell of the confusion matrix"}
