@@ -1,4 +1,5 @@
-"""A decoder as plain arrays (BatchNorm folded in) and its numpy forward pass; the latent pad's map.
+"""A decoder as plain arrays (BatchNorm folded in) and its numpy forward pass; the latent pad's map,
+lift (pad point -> code) and projection (code -> pad point).
 
 The browser explorer runs exactly `decode_arrays` in JavaScript (ui/explorer/explorer.js), so this
 module is the reference both sides are tested against (tests/test_export.py, tests/e2e).
@@ -92,12 +93,40 @@ def pad_map(z: np.ndarray, n: int = 2000, seed: int = 0) -> dict[str, np.ndarray
             "xy": xy.astype(np.float32)}
 
 
-def lift(p: np.ndarray, xy: np.ndarray, codes: np.ndarray, mean: np.ndarray, axes: np.ndarray,
-         k: int = 8) -> np.ndarray:
-    """A pad point p (2,) -> a code (d,): the inverse-square-distance weighted mean of the k drawn
-    codes nearest p on the pad, moved along the two axes so that it lands exactly on p."""
-    d2 = ((xy - p) ** 2).sum(1)
-    near = np.argsort(d2)[:k]
+def map_positions(idx: np.ndarray, map_idx: np.ndarray, map_xy: np.ndarray) -> np.ndarray:
+    """The positions (n, 2) float32 of training codes idx (n,) on a 2-D map that places codes
+    map_idx (m,) (sorted) at map_xy (m, 2); a DaeError when the map leaves one of them out."""
+    at = np.searchsorted(map_idx, idx)
+    if np.any(at >= len(map_idx)) or np.any(map_idx[np.minimum(at, len(map_idx) - 1)] != idx):
+        raise DaeError("the 2-D map does not place every drawn code")
+    return np.asarray(map_xy, np.float32)[at]
+
+
+def _nearest_weights(d2: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(indices, weights summing to 1) of the k smallest squared distances d2: 1 / (d2 + 1e-6)."""
+    near = np.argsort(d2, kind="stable")[:k]
     w = 1.0 / (d2[near] + 1e-6)
-    zk = (w[:, None] * codes[near]).sum(0) / w.sum()
+    return near, w / w.sum()
+
+
+def lift(p: np.ndarray, xy: np.ndarray, codes: np.ndarray, mean: np.ndarray | None = None,
+         axes: np.ndarray | None = None, k: int = 8) -> np.ndarray:
+    """A pad point p (2,) -> a code (d,): the inverse-square-distance weighted mean of the k drawn
+    codes nearest p on the pad; on a PCA pad (mean, axes given) moved along the two axes so that
+    it lands exactly on p (a UMAP pad has no axes: the mean stays as it is)."""
+    near, w = _nearest_weights(((xy - p) ** 2).sum(1), k)
+    zk = w @ codes[near]
+    if axes is None:
+        return zk
     return zk + (p - (zk - mean) @ axes.T) @ axes
+
+
+def project(z: np.ndarray, xy: np.ndarray, codes: np.ndarray, mean: np.ndarray | None = None,
+            axes: np.ndarray | None = None, k: int = 8) -> np.ndarray:
+    """A code z (d,) -> its pad point (2,): on a PCA pad (mean, axes given) its coordinates on the
+    two axes; on a UMAP pad (no transform) the inverse-square-distance weighted mean of the pad
+    positions of the k drawn codes nearest z in the code space."""
+    if axes is not None:
+        return (z - mean) @ axes.T
+    near, w = _nearest_weights(((codes - z) ** 2).sum(1), k)
+    return w @ xy[near]

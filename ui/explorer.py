@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from dae_core.export import decoder_arrays, pad_map
+from dae_core.export import decoder_arrays, map_positions, pad_map
 from dae_core.figures import grid_image
 from dae_core.images import to_png
 from dae_core.latent import slider_ranges
@@ -41,10 +41,23 @@ def _b64(a: np.ndarray) -> str:
     return base64.b64encode(np.ascontiguousarray(a).tobytes()).decode("ascii")
 
 
+def _pad(m: dict, z_train: np.ndarray, y_train: np.ndarray, umap) -> dict:
+    """The pad's drawn codes m["idx"] with their labels and positions: on the principal components
+    of pad_map `m` (projection "pca", with its mean and axes), or where the cached UMAP map
+    `umap` (idx, xy) of all training codes puts them (projection "umap")."""
+    pad = {"codes": _b64(z_train[m["idx"]].astype(np.float32)),
+           "labels": _b64(y_train[m["idx"]].astype(np.uint8))}
+    if umap is not None:
+        return {**pad, "projection": "umap", "xy": _b64(map_positions(m["idx"], *umap))}
+    return {**pad, "projection": "pca", "xy": _b64(m["xy"]),
+            "mean": m["mean"].tolist(), "axes": m["axes"].tolist()}
+
+
 def build_payload(model, z_train: np.ndarray, y_train: np.ndarray, images: np.ndarray,
-                  name: str) -> dict:
+                  name: str, umap=None) -> dict:
     """Everything the component needs for one model, JSON-ready: its decoder, the slider ranges,
-    the pad's PAD_POINTS training codes (positions, codes, labels) and their images (uint8)."""
+    the pad's PAD_POINTS training codes (positions, codes, labels) and their images (uint8). The
+    pad is drawn on the codes' UMAP map when `umap` (idx, xy) is given, else on their PCA."""
     low, high, median = (np.asarray(a, np.float64) for a in slider_ranges(z_train))
     m = pad_map(z_train, PAD_POINTS)
     sprite = grid_image(np.asarray(images)[m["idx"]] / 255.0, nrow=SPRITE_COLS, pad=0)
@@ -53,20 +66,32 @@ def build_payload(model, z_train: np.ndarray, y_train: np.ndarray, images: np.nd
         "low": low.tolist(), "high": high.tolist(), "median": median.tolist(),
         "weights": {k: {"shape": list(v.shape), "b64": _b64(v)}
                     for k, v in decoder_arrays(model).items()},
-        "pad": {"xy": _b64(m["xy"]), "codes": _b64(z_train[m["idx"]].astype(np.float32)),
-                "labels": _b64(y_train[m["idx"]].astype(np.uint8)),
-                "mean": m["mean"].tolist(), "axes": m["axes"].tolist()},
+        "pad": _pad(m, z_train, y_train, umap),
         "sprite": "data:image/png;base64," + base64.b64encode(to_png(sprite)).decode("ascii"),
         "sprite_cols": SPRITE_COLS,
     }
 
 
 @st.cache_resource(show_spinner="Preparing the in-browser decoder…", max_entries=8)
-def payload(path: str, mtime: float) -> dict:
-    """build_payload for a checkpoint file (about 0.8 MB of JSON for d=4)."""
+def payload(path: str, mtime: float, projection: str = "pca") -> dict:
+    """build_payload for a checkpoint file (about 0.8 MB of JSON for d=4); its pad on the cached
+    UMAP map when projection is "umap" (and one is cached), else on PCA."""
     ck, c = cache.checkpoint(path, mtime), cache.codes(path, mtime)
     images = cache.digits(ck.config.dataset).train_images[c.train_index].numpy()
-    return build_payload(ck.model, c.z_train, c.y_train, images, f"{Path(path).name}@{mtime}")
+    umap = cache.umap_map(path, mtime) if projection == "umap" else None
+    return build_payload(ck.model, c.z_train, c.y_train, images, f"{Path(path).name}@{mtime}", umap)
+
+
+def pad_map_ui(path: str, mtime: float) -> str:
+    """'Pad map: PCA | UMAP', shown only when the model's UMAP map is cached (memory or disk;
+    never computed here): the pad's projection, "umap" unless PCA is chosen."""
+    if cache.umap_map(path, mtime) is None:
+        return "pca"
+    choice = st.segmented_control("Pad map", ["PCA", "UMAP"], default="UMAP", required=True,
+                                  key="gen_pad_map", persist_state="session",
+                                  help="UMAP (cached for this model) separates the digits; "
+                                       "on PCA the marker is the code's exact projection")
+    return "pca" if choice == "PCA" else "umap"
 
 
 def push(scope: str, z: np.ndarray, low: np.ndarray, high: np.ndarray) -> None:
@@ -84,12 +109,14 @@ def latent_explorer(path: str, mtime: float, median: np.ndarray) -> np.ndarray |
     the page shows the server-side sliders)."""
     if not enabled() or st.session_state.get("explorer_failed") or len(median) < 2:
         return None  # the pad needs two dimensions
+    projection = pad_map_ui(path, mtime)
     pushed = st.session_state.get(f"explorer_push@{path}")
     slot = st.empty()
     with slot:
-        result = _component(data={**payload(path, mtime), "start": pushed}, key=f"explorer@{path}",
-                            default={"code": None, "failed": None}, height="content",
-                            on_code_change=lambda: None, on_failed_change=lambda: None)
+        result = _component(data={**payload(path, mtime, projection), "start": pushed},
+                            key=f"explorer@{path}", default={"code": None, "failed": None},
+                            height="content", on_code_change=lambda: None,
+                            on_failed_change=lambda: None)
     if result.get("failed"):
         st.session_state["explorer_failed"] = str(result["failed"])
         slot.empty()

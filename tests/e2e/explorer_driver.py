@@ -17,10 +17,12 @@ def wait_ready(page, model: str, timeout: float = 60_000) -> None:
 
 
 def state(page) -> dict:
-    """The explorer's code, its d, the pad marker's position and the code's projection (both as
-    fractions of the pad), frames drawn, and the values the slider inputs show."""
+    """The explorer's code, its d, the pad's map ("pca" or "umap") and scatter (a PNG data URL), the
+    pad marker's position and the code's projection (both as fractions of the pad), frames drawn,
+    and the values the slider inputs show."""
     return page.evaluate(f"""() => {{ const a = {_APP};
         return {{ code: a.code(), d: a.d, model: a.model, frames: +a.root.dataset.frames,
+                  projection: a.projection, scatter: a.pad.toDataURL(),
                   pad: [+a.pad.dataset.x, +a.pad.dataset.y], project: a.project(a.z),
                   projected: a.toPixel(...a.project(a.z)).map(v => v / a.pad.width),
                   sliders: a.inputs.map(i => +i.value), low: a.low, high: a.high,
@@ -39,6 +41,22 @@ def wait_sent(page, sent: list, n: int = 1, timeout: float = 10.0) -> None:
 def render(page, codes) -> list[list[int]]:
     """The grey bytes (784 per code) the explorer draws for each code."""
     return page.evaluate(f"codes => {_APP}.render(codes)", [list(map(float, z)) for z in codes])
+
+
+def pad_data(page) -> tuple[list, list]:
+    """The pad's drawn positions (n, 2) and codes (n, d), as the explorer holds them."""
+    return page.evaluate(f"""() => {{ const a = {_APP};
+        const rows = (f, k) => Array.from({{ length: a.n }}, (_, i) => Array.from(f.subarray(i * k, i * k + k)));
+        return [rows(a.xy, 2), rows(a.codes, a.d)]; }}""")
+
+
+def project_and_lift(page, codes, points) -> tuple[list, list]:
+    """The explorer's pad point for each code and lifted code for each pad point; it keeps its code."""
+    return page.evaluate(f"""([codes, points]) => {{ const a = {_APP}, saved = Float32Array.from(a.z);
+        const lifted = points.map(p => {{ a.lift(p); return Array.from(a.z); }});
+        a.z.set(saved);
+        return [codes.map(z => a.project(z)), lifted]; }}""",
+        [[list(map(float, z)) for z in codes], [list(map(float, p)) for p in points]])
 
 
 def pad_box(page) -> dict:

@@ -1,13 +1,15 @@
 """The latent explorer in a real browser: it draws what PyTorch decodes, dragging redraws without
 talking to the server, pad and sliders follow each other, a model switch reloads the decoder,
-and with the explorer off the page shows the server-side sliders."""
+a cached UMAP map offers a UMAP pad whose projection and lift are dae_core.export's, and with the
+explorer off the page shows the server-side sliders."""
 import numpy as np
 import pytest
 
 from dae_core import checkpoint
+from dae_core.export import lift, project
 from dae_core.latent import decode
-from explorer_driver import (HOST, drag, pad_box, render, slider_box, state, wait_ready,
-                             wait_sent)
+from explorer_driver import (HOST, drag, pad_box, pad_data, project_and_lift, render, slider_box,
+                             state, wait_ready, wait_sent)
 from harness import ROOT, choose, open_page, start_server, stop_server, wait_idle
 
 SHIPPED = sorted((p.stem for p in (ROOT / "checkpoints").glob("*.pt")), key=lambda n: n != "reference-d4")
@@ -118,6 +120,50 @@ def test_switching_the_model_reloads_the_decoder(generate):
     z = np.array([s["code"]], np.float32)
     expected = np.round(decode(model, z) * 255).reshape(-1)
     assert np.abs(np.array(render(page, z)[0]) - expected).max() <= 2
+
+
+def choose_pad_map(page, option: str, projection: str) -> None:
+    group = page.locator('[data-testid="stButtonGroup"]', has=page.get_by_text("Pad map", exact=True))
+    group.locator("button", has_text=option).click()
+    page.wait_for_function(f"p => document.querySelector('{HOST}').daeExplorer.projection === p",
+                           arg=projection)
+    wait_idle(page)
+
+
+def test_a_cached_umap_map_gives_a_umap_pad_that_decodes_and_matches_python(generate):
+    page, sent = generate
+    assert page.get_by_text("Pad map", exact=True).count() == 0  # reference-d4: no UMAP map cached
+    switch_model(page, "cluster-d10-refined")  # its UMAP map is shipped in checkpoints/cache
+    page.get_by_text("Pad map", exact=True).wait_for()
+    umap = state(page)
+    assert umap["projection"] == "umap"  # the default where a map is cached
+    choose_pad_map(page, "PCA", "pca")
+    pca = state(page)
+    assert pca["scatter"] != umap["scatter"] and pca["code"] == umap["code"]  # redrawn, same code
+    choose_pad_map(page, "UMAP", "umap")
+    assert state(page)["scatter"] == umap["scatter"]
+
+    xy, codes = (np.array(a, np.float64) for a in pad_data(page))
+    rng = np.random.default_rng(0)
+    z = codes[rng.choice(len(codes), 3)] + rng.normal(0, 0.3, (3, codes.shape[1]))
+    points = xy[rng.choice(len(xy), 3)] + rng.normal(0, 0.2, (3, 2))
+    js_project, js_lift = (np.array(a) for a in project_and_lift(page, z, points))
+    np.testing.assert_allclose(js_project, [project(c, xy, codes) for c in z], atol=1e-4)
+    np.testing.assert_allclose(js_lift, [lift(p, xy, codes) for p in points], atol=1e-4)
+
+    before, box = state(page), pad_box(page)
+    wait_idle(page)
+    sent.clear()
+    drag(page, [(0.3 + 0.4 * t / 20, 0.6 - 0.3 * t / 20) for t in range(21)], box, hold_last=True)
+    during = state(page)
+    assert len(sent) == 0 and during["frames"] > before["frames"] + 3
+    assert during["preview"] != before["preview"] and during["code"] != before["code"]
+    assert during["pad"] == pytest.approx(during["projected"], abs=1e-3)  # the marker: project(z)
+    code, low, high = (np.array(during[k]) for k in ("code", "low", "high"))
+    np.testing.assert_allclose(during["sliders"], np.clip(code, low, high), atol=1e-3 * (high - low).max())
+    page.mouse.up()
+    wait_sent(page, sent)
+    wait_idle(page)
 
 
 def test_a_sample_or_test_digit_moves_the_explorer_and_the_interpolation_takes_its_code(generate):

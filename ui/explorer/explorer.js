@@ -5,7 +5,7 @@
 const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                  "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];  // digit 0..9
 const GEOMETRY = [[2, 0, 0], [2, 1, 1], [2, 1, 1]];  // (stride, padding, output padding)
-const NEIGHBOURS = 8;  // drawn codes averaged by the pad's lift
+const NEIGHBOURS = 8;  // drawn codes averaged by the pad's lift (and by a UMAP pad's projection)
 const PREVIEW = 224, NEAREST = 112, PAD = 320;  // display sizes in CSS pixels
 
 function floats(b64) {
@@ -122,16 +122,32 @@ class Explorer {
     this.shownZ = new Float32Array(this.d).fill(NaN);  // the code the sliders show
     this.image = new Float32Array(28 * 28);
     this.pixels = new ImageData(28, 28);
-    const pad = data.pad;
-    this.xy = floats(pad.xy); this.codes = floats(pad.codes); this.labels = bytesOf(pad.labels);
-    this.mean = Float32Array.from(pad.mean); this.axes = pad.axes.map(a => Float32Array.from(a));
-    this.n = this.labels.length;
+    this.usePad(data.pad);
     this.rev = -1;  // the last code pushed from Python that this explorer has applied
     this.build(root);
     this.sprite = new Image();
     this.spriteCols = data.sprite_cols;
     this.sprite.onload = () => this.schedule();
     this.sprite.src = data.sprite;
+  }
+
+  // The pad's drawn codes, their labels and positions; PCA's mean and axes ("pca" pads only).
+  usePad(pad) {
+    this.projection = pad.projection;
+    this.xy = floats(pad.xy); this.codes = floats(pad.codes); this.labels = bytesOf(pad.labels);
+    this.n = this.labels.length;
+    const pca = pad.projection === "pca";
+    this.mean = pca ? Float32Array.from(pad.mean) : null;
+    this.axes = pca ? pad.axes.map(a => Float32Array.from(a)) : null;
+    this.box = null;  // the frame of the new positions
+  }
+
+  // Another map of the same model's pad (PCA <-> UMAP): redraw the scatter, keep the code.
+  switchPad(pad) {
+    this.usePad(pad);
+    this.pad.getContext("2d").clearRect(0, 0, this.pad.width, this.pad.height);
+    this.drawScatter();
+    this.schedule();
   }
 
   build(root) {
@@ -170,8 +186,7 @@ class Explorer {
     this.marker = el("div", "marker", area);
     const legend = el("div", "legend", padBox);
     PALETTE.forEach((colour, digit) => { el("span", null, legend, String(digit)).style.color = colour; });
-    el("div", "caption", padBox, "Training codes on their first two principal components, " +
-       "coloured by digit: drag to decode the code under the pointer.");
+    this.padCaption = el("div", "caption", padBox);
     this.drawScatter();
     this.pad.addEventListener("pointerdown", e => {
       this.pad.setPointerCapture(e.pointerId);
@@ -205,7 +220,11 @@ class Explorer {
     return [(x - b.x0) / (b.x1 - b.x0) * W, (b.y1 - y) / (b.y1 - b.y0) * W];
   }
 
-  drawScatter() {  // once per model
+  drawScatter() {  // once per model and map
+    this.pad.dataset.projection = this.projection;
+    this.padCaption.textContent = (this.projection === "umap" ? "Training codes on their UMAP map"
+      : "Training codes on their first two principal components") +
+      ", coloured by digit: drag to decode the code under the pointer.";
     const g = this.pad.getContext("2d");
     const r = Math.max(1, this.pad.width / 220);
     for (let i = 0; i < this.n; i++) {
@@ -216,32 +235,41 @@ class Explorer {
     }
   }
 
-  // The pad point of a code: its coordinates on the two principal axes.
-  project(z) {
-    const p = [0, 0];
-    for (let a = 0; a < 2; a++) for (let i = 0; i < this.d; i++) p[a] += (z[i] - this.mean[i]) * this.axes[a][i];
-    return p;
-  }
-
-  // Lift (dae_core.export.lift): the inverse-square-distance weighted mean of the 8 drawn codes
-  // nearest p on the pad, moved along the two axes so that it lands exactly on p.
-  lift(p) {
+  // The NEIGHBOURS drawn points nearest a point of `points` (rows of `dim` numbers), as [index,
+  // weight] with inverse-square-distance weights summing to 1.
+  neighbours(points, dim, at) {
     const best = [];  // [distance^2, index], the NEIGHBOURS smallest
     for (let i = 0; i < this.n; i++) {
-      const dx = this.xy[2 * i] - p[0], dy = this.xy[2 * i + 1] - p[1], d2 = dx * dx + dy * dy;
+      let d2 = 0;
+      for (let j = 0; j < dim; j++) { const v = points[i * dim + j] - at[j]; d2 += v * v; }
       if (best.length < NEIGHBOURS || d2 < best[best.length - 1][0]) {
         best.push([d2, i]); best.sort((a, b) => a[0] - b[0]);
         if (best.length > NEIGHBOURS) best.pop();
       }
     }
-    const z = new Float64Array(this.d);
-    let total = 0;
-    for (const [d2, i] of best) {
-      const w = 1 / (d2 + 1e-6);
-      total += w;
-      for (let j = 0; j < this.d; j++) z[j] += w * this.codes[i * this.d + j];
+    const total = best.reduce((s, [d2]) => s + 1 / (d2 + 1e-6), 0);
+    return best.map(([d2, i]) => [i, 1 / (d2 + 1e-6) / total]);
+  }
+
+  // The pad point of a code (dae_core.export.project): on a PCA pad its coordinates on the two
+  // principal axes; on a UMAP pad the weighted mean of the positions of the 8 drawn codes nearest
+  // it in the code space.
+  project(z) {
+    const p = [0, 0];
+    if (!this.axes) {
+      for (const [i, w] of this.neighbours(this.codes, this.d, z)) { p[0] += w * this.xy[2 * i]; p[1] += w * this.xy[2 * i + 1]; }
+      return p;
     }
-    for (let j = 0; j < this.d; j++) z[j] /= total;
+    for (let a = 0; a < 2; a++) for (let i = 0; i < this.d; i++) p[a] += (z[i] - this.mean[i]) * this.axes[a][i];
+    return p;
+  }
+
+  // Lift (dae_core.export.lift): the inverse-square-distance weighted mean of the 8 drawn codes
+  // nearest p on the pad; on a PCA pad moved along the two axes so that it lands exactly on p.
+  lift(p) {
+    const z = new Float64Array(this.d);
+    for (const [i, w] of this.neighbours(this.xy, 2, p)) for (let j = 0; j < this.d; j++) z[j] += w * this.codes[i * this.d + j];
+    if (!this.axes) return this.z.set(z);
     const q = this.project(z);
     for (let j = 0; j < this.d; j++) this.z[j] = z[j] + (p[0] - q[0]) * this.axes[0][j] + (p[1] - q[1]) * this.axes[1][j];
   }
@@ -372,6 +400,8 @@ export default function (component) {
       if (!app) performance.mark("dae-explorer-start");
       if (app) app.root.remove();
       app = host.daeExplorer = new Explorer(parentElement, data);
+    } else if (app.projection !== data.pad.projection) {
+      app.switchPad(data.pad);
     }
     app.setStateValue = setStateValue;
     app.apply(data.start);
