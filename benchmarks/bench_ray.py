@@ -17,6 +17,8 @@ load: a fresh server with DAE_MAX_RUNS=2 and the server-side latent sliders (DAE
       show their place in the queue; every run finishes, is saved, and its checkpoint holds
       exactly --epochs epochs; each run had its own Ray worker (distinct `ray::TrainingRun`
       processes = --runs). Bar: page and slider p95 < 1 s while the runs queue and train.
+      The runs are the server's first unless --warm-ray, which first trains a one-epoch run so
+      that Ray and its queue already run (a server that has trained before).
 
 Prints one JSON object. Everything (server, Ray, Chromium) shares this machine's cores, so on a
 2-core machine the latencies include the browsers' own rendering; numbers vary from run to run.
