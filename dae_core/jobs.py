@@ -107,10 +107,14 @@ def _init_in_lasting_thread(options: dict) -> None:
 def _scheduler():
     """The cluster's one Scheduler, created by whichever process asks first."""
     global _SCHEDULER_HANDLE
-    if _SCHEDULER_HANDLE is None:
-        detached = bool(os.environ.get("RAY_ADDRESS"))  # shared by every app server on the cluster
-        _SCHEDULER_HANDLE = Scheduler.options(name=SCHEDULER, namespace=NAMESPACE, get_if_exists=True,
-                                              lifetime="detached" if detached else None).remote(max_runs())
+    # One creator per process: a local (non-detached) actor dies with the handle that created it,
+    # so two sessions creating it at once would leave this module holding the other, doomed one.
+    with _connect_lock:
+        if _SCHEDULER_HANDLE is None:
+            detached = bool(os.environ.get("RAY_ADDRESS"))  # shared by every app server on the cluster
+            _SCHEDULER_HANDLE = Scheduler.options(
+                name=SCHEDULER, namespace=NAMESPACE, get_if_exists=True,
+                lifetime="detached" if detached else None).remote(max_runs())
     return _SCHEDULER_HANDLE
 
 

@@ -88,6 +88,35 @@ def test_kill_9_of_a_worker_fails_that_run_and_the_next_one_trains(one_slot):
     assert after.status == "finished"
 
 
+CONCURRENT = """
+import threading
+from dae_core import TrainConfig, jobs
+from dae_core.runs import RunRequest
+cfg = TrainConfig(train_subset=400, epochs=1, batch_size=64, device="cpu")
+handles = []
+def start():
+    handles.append(jobs.submit(RunRequest(cfg.to_dict(), 1)))
+threads = [threading.Thread(target=start) for _ in range(3)]
+for t in threads: t.start()
+for t in threads: t.join()
+for h in handles: h.wait(300)
+print(sorted(h.status for h in handles))
+"""
+
+
+def test_runs_submitted_at_once_on_a_fresh_local_ray_all_train():
+    """Several sessions pressing Start together create the queue once and keep it."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(jobs.__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", CONCURRENT], capture_output=True, text=True,
+                          timeout=600, cwd=root, env={**os.environ, "DAE_MAX_RUNS": "2"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == str(["finished"] * 3)
+
+
 @pytest.mark.parametrize("value, expected", [("3", 3), ("1", 1)])
 def test_max_runs_reads_the_environment(monkeypatch, value, expected):
     monkeypatch.setenv("DAE_MAX_RUNS", value)
