@@ -89,23 +89,20 @@ def test_a_resumed_run_goes_on_from_the_payload(finished):
     assert ck.config == TINY and len(ck.history) == 3
 
 
-def test_an_unloadable_dataset_ends_as_failed_with_a_message(monkeypatch):
+@pytest.mark.parametrize("target, error, message", [
+    ("dae_core.train.prepare_data", "DataError", "MNIST is not in data/ and cannot be downloaded"),
+    ("dae_core.train.fit", "RuntimeError", "RuntimeError: CUDA error: device-side assert"),
+])
+def test_a_failure_in_training_is_a_failed_status_with_its_message(monkeypatch, target, error, message):
+    """A DaeError keeps its own words; anything else is named by its type. Never an exception."""
     from dae_core.data import DataError
 
-    def no_data(*args, **kwargs):
-        raise DataError("MNIST is not in data/ and cannot be downloaded")
+    kind = {"DataError": DataError, "RuntimeError": RuntimeError}[error]
 
-    monkeypatch.setattr("dae_core.train.prepare_data", no_data)
-    run = TrainingRun(request())
-    assert run.train() == "failed"
-    assert "cannot be downloaded" in run.poll().message
-
-
-def test_an_unexpected_error_is_a_failed_status_not_an_exception(monkeypatch):
     def broken(*args, **kwargs):
-        raise RuntimeError("CUDA error: device-side assert")
+        raise kind(message.removeprefix("RuntimeError: "))
 
-    monkeypatch.setattr("dae_core.train.fit", broken)
+    monkeypatch.setattr(target, broken)
     run = TrainingRun(request())
     assert run.train() == "failed"
-    assert run.poll().message == "RuntimeError: CUDA error: device-side assert"
+    assert run.poll().message == message
