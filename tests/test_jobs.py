@@ -44,6 +44,15 @@ def worker_pid(handle) -> int:
     return ray.get(handle._actor.__ray_call__.remote(lambda run: os.getpid()))
 
 
+def thread_niceness(pid: int) -> set:
+    """The nice value of every thread of process `pid` (field 19 of /proc/PID/task/TID/stat)."""
+    values = set()
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/stat") as f:
+            values.add(int(f.read().rsplit(")", 1)[1].split()[16]))
+    return values
+
+
 def test_a_run_trains_in_another_process_and_saves(one_slot, tmp_path):
     handle = jobs.submit(request(TINY))
     handle.wait(180)
@@ -64,6 +73,8 @@ def test_runs_past_the_cap_wait_in_order_and_a_cancelled_one_never_trains(one_sl
     assert (second.status, second.position) == ("queued", 1)
     assert (third.status, third.position) == ("queued", 2)
     assert worker_pid(first) != os.getpid()
+    # Ray runs its workers' task threads niced (RAY_worker_niceness), so the app's pages come first
+    assert max(thread_niceness(worker_pid(first))) > os.nice(0)
     second.stop()  # cancel while queued
     until(second, lambda h: not h.active)
     assert second.status == "stopped" and "queued" in second.message and second.history == []
