@@ -2,7 +2,7 @@
 quick the pages stay while several sessions train and the rest keep using the app.
 
     .venv/bin/python benchmarks/bench_ray.py [--mode cpu|load|both] [--window 15]
-        [--sessions 20] [--runs 4] [--epochs 3] [--subset 2500] [--think 1.0]
+        [--sessions 20] [--runs 4] [--epochs 3] [--subset 2500] [--think 1.0] [--acting N]
 
 cpu:  a fresh server, one tab on the Train page, the Quick recipe training (a run of --cpu-epochs
       epochs, stopped once measured). Over --window seconds: CPU cores used by the Streamlit
@@ -19,6 +19,11 @@ load: a fresh server with DAE_MAX_RUNS=2 and the server-side latent sliders (DAE
       processes = --runs). Bar: page and slider p95 < 1 s while the runs queue and train.
       The runs are the server's first unless --warm-ray, which first trains a one-epoch run so
       that Ray and its queue already run (a server that has trained before).
+      All the browsers share this machine with the server, and a Chromium tab drawing a page
+      costs more CPU than the server spends on it: 16 sessions acting at once saturate 2 cores
+      with rendering alone, runs or not. --acting 1 lets the sessions act in turn (all 20 stay
+      open and connected, the runs train throughout), which stands for a class whose browsers
+      each have a machine of their own; `cpu_while_runs` shows where the cores went.
 
 Prints one JSON object. Everything (server, Ray, Chromium) shares this machine's cores, so on a
 2-core machine the latencies include the browsers' own rendering; numbers vary from run to run.
@@ -160,8 +165,9 @@ def watch_and_measure(browser, url: str, server_pid: int, window: float, epochs:
 
 
 class WorkerWatch(threading.Thread):
-    """Lists the server's `ray::TrainingRun` workers every half second: every PID seen, the most
-    alive at once, and each one's latest CPU seconds."""
+    """Lists the server's `ray::TrainingRun` workers every half second: every PID seen in two
+    lists running (a process a worker forks carries its title until it execs, so one sighting
+    is not a worker), the most alive at once, and each one's latest CPU seconds."""
 
     def __init__(self, server_pid: int):
         super().__init__(daemon=True)
@@ -170,8 +176,10 @@ class WorkerWatch(threading.Thread):
         self.most = 0
 
     def run(self) -> None:
+        before: set[int] = set()
         while not self.done.wait(0.5):
-            alive = run_workers(self.server_pid)
+            listed = set(run_workers(self.server_pid))
+            alive, before = listed & before, listed
             self.most = max(self.most, len(alive))
             for p in alive:
                 try:
@@ -217,28 +225,31 @@ async def a_progress(page) -> str:
     return (await page.locator('[data-testid="stProgress"]').first.inner_text()).strip()
 
 
-async def user(page, url: str, i: int, think: float, stop: asyncio.Event, log: list, timeout: float) -> None:
-    """One of the sessions that do not train: slider moves on Generate, then another page and back.
-    Appends (start time, 'slider' | 'page', seconds, or None for a timeout) to `log`."""
+async def user(page, url: str, i: int, think: float, stop: asyncio.Event, log: list, timeout: float,
+               turn: asyncio.Semaphore) -> None:
+    """One of the sessions that do not train: slider moves on Generate, then another page and back,
+    each action once `turn` lets it act. Appends (start time, 'slider' | 'page', seconds, or None
+    for a timeout) to `log`."""
     rnd = random.Random(i)
 
-    async def act(kind, coro):
-        t = time.perf_counter()
-        try:
-            log.append((t, kind, await coro))
-        except Exception as e:  # a timeout: noted, and the session starts again from Generate
-            log.append((t, kind, None))
-            print(f"session {i}: {kind} failed: {str(e).splitlines()[0]}", file=sys.stderr)
-            await a_open(page, url, "Generate")  # when this fails too, the session ends
+    async def act(kind, make):
+        async with turn:
+            t = time.perf_counter()
+            try:
+                log.append((t, kind, await make()))
+            except Exception as e:  # a timeout: noted, and the session starts again from Generate
+                log.append((t, kind, None))
+                print(f"session {i}: {kind} failed: {str(e).splitlines()[0]}", file=sys.stderr)
+                await a_open(page, url, "Generate")  # when this fails too, the session ends
         await asyncio.sleep(think * rnd.uniform(0.5, 1.5))  # the user looks at the result
 
     n = 0
     while not stop.is_set():
         for key in ("ArrowRight", "ArrowLeft"):
-            await act("slider", a_move_slider(page, key, timeout))
+            await act("slider", lambda: a_move_slider(page, key, timeout))
         destination = CYCLE[(i + n) % len(CYCLE)]
-        await act(f"page:{destination}", a_navigate(page, destination, timeout))
-        await act("page:Generate", a_navigate(page, "Generate", timeout))
+        await act(f"page:{destination}", lambda: a_navigate(page, destination, timeout))
+        await act("page:Generate", lambda: a_navigate(page, "Generate", timeout))
         n += 1
 
 
@@ -324,7 +335,8 @@ async def load_async(args, runs: Path, url: str, server_pid: int, out: dict) -> 
                     await page.get_by_label(label, exact=True).fill(str(value))
 
             stop, log = asyncio.Event(), []
-            acting = [asyncio.create_task(user(p, url, i, args.think, stop, log, args.action_timeout * 1000))
+            turn = asyncio.Semaphore(args.acting or len(users))
+            acting = [asyncio.create_task(user(p, url, i, args.think, stop, log, args.action_timeout * 1000, turn))
                       for i, p in enumerate(users)]
             await asyncio.sleep(args.window)  # the latencies before any run
             watch = WorkerWatch(server_pid)
@@ -407,7 +419,7 @@ def run_load(args) -> dict:
             tracebacks = (Path(base) / "server.log").read_text(errors="replace").count("Traceback")
     out["server_tracebacks"] = tracebacks
     out["settings"] = {k: getattr(args, k) for k in ("sessions", "runs", "epochs", "subset", "max_runs",
-                                                      "think", "window", "warm_ray")}
+                                                      "think", "window", "warm_ray", "acting")}
     saved = out.get("saved", {})
     out["all_saved_with_their_epochs"] = len(saved) == args.runs and all(v == args.epochs for v in saved.values())
     out["one_worker_per_run"] = out.get("run_worker_pids_seen") == args.runs
@@ -432,6 +444,9 @@ def main() -> None:
     p.add_argument("--subset", type=int, default=2500, help="load: training digits of each run")
     p.add_argument("--think", type=float, default=1.0,
                    help="load: mean seconds a session waits between actions (0.5x-1.5x)")
+    p.add_argument("--acting", type=int, default=0,
+                   help="load: how many of the other sessions act at the same moment (default all); "
+                        "1 takes turns, as if each browser had a machine of its own")
     p.add_argument("--warm-ray", action="store_true",
                    help="load: finish a tiny run first, so that Ray and its queue already run when the runs start")
     p.add_argument("--action-timeout", type=float, default=30.0, help="load: seconds before an action counts as failed")
