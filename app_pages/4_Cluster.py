@@ -4,7 +4,7 @@ import streamlit as st
 from dae_core import embed
 from dae_core.figures import confusion_heatmap, grid_image, scatter_2d
 from dae_core.pipeline import summarize
-from ui import cache, sidebar
+from ui import cache, cluster_cache, sidebar
 from ui.cluster_ui import (baseline_ui, cell_ui, clustering_ui, map_points, map_ui, scores_row,
                            seeds_table, seeds_ui, settings_ui)
 
@@ -54,7 +54,7 @@ raw.plotly_chart(confusion_heatmap(report.confusion, report.labels, report.clust
 st.subheader("Baseline: k-means on pixels")
 baseline_on, pca_dims, pixels = baseline_ui()
 if baseline_on:
-    base, seconds = cache.pixel_baseline(path, mtime, k, seed, pca_dims)
+    base, seconds = cluster_cache.pixel_baseline(path, mtime, k, seed, pca_dims)
     scores_row(("Accuracy (pixels)", "NMI (pixels)", "ARI (pixels)"), base)
     st.caption(f"k-means on {pixels}: {seconds:.2f} s, versus {report.accuracy:.3f} accuracy "
                f"for {method} on the {codes.z_train.shape[1]}-d codes.")

@@ -136,6 +136,7 @@ def main() -> None:
     import dae_core.embed  # noqa: F401
     import dae_core.pipeline  # noqa: F401
     import ui.cache
+    import ui.cluster_cache
     import ui.sidebar  # noqa: F401
     print(f"{'imports (once)':>16}: {time.perf_counter() - t:.2f} s")
     firsts, revisits = [], []
@@ -146,7 +147,7 @@ def main() -> None:
         print(f"{f'run {i + 1}':>16}: first {first:.2f} s, revisit {revisit:.3f} s")
     path, mtime = ui.cache.file_key(ROOT / "checkpoints" / "reference-d4.pt")
     steps = {"encoding": ui.cache.codes(path, mtime).seconds,
-             **ui.cache.clustering(path, mtime, 10, "kmeans", 0).seconds}
+             **ui.cluster_cache.clustering(path, mtime, 10, "kmeans", 0).seconds}
     print(f"{'last run steps':>16}: " + ", ".join(f"{k} {v:.2f} s" for k, v in steps.items()))
     print(f"{'median':>16}: first {statistics.median(firsts):.2f} s (target <= 3), "
           f"revisit {statistics.median(revisits):.3f} s (target <= 0.5)")

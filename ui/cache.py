@@ -1,16 +1,16 @@
-"""Cached loaders of immutable things: the dataset, checkpoints, a checkpoint's codes and clusterings.
+"""Cached loaders of immutable things: the dataset, checkpoints, a checkpoint's codes and samplers.
+
+Clusterings and 2-D maps of the codes are in ui.cluster_cache.
 
 Keys include the file's modification time, so a checkpoint rewritten on disk is reloaded.
 Nothing cached here is ever trained or mutated (STYLE.md rule 6). The analysis modules are
 imported inside the loaders that need them: they pull in scikit-learn (~1.2 s), which the home
-page never needs, and `streamlit run` -> home page interactive has a 6 s budget.
+page never needs.
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-import numpy as np
 import streamlit as st
 
 from dae_core import checkpoint as ckpt_io
@@ -75,55 +75,6 @@ def finished(path: str, mtime: float) -> dict:
     return {}
 
 
-def cached_clustering(path: str, mtime: float, k: int, method: str, seed: int):
-    """The ClusterResult from memory or the disk cache, or None when it has to be computed."""
-    from dae_core import store
-
-    done, key = finished(path, mtime), ("clustering", k, method, seed)
-    if key not in done:
-        found = store.load_clustering(fingerprint(path, mtime), codes(path, mtime), method, k, seed)
-        if found is None:
-            return None
-        done[key] = found
-    return done[key]
-
-
-def clustering_work(path: str, mtime: float, k: int, method: str, seeds: list[int]):
-    """work(report, stop) for ui.background: cluster (and store) with each seed, in turn, what is
-    not cached; returns the ClusterResults. Resolves the cached inputs here, on the page's thread."""
-    from dae_core import store
-    from dae_core.cluster import STEPS
-    from dae_core.pipeline import cluster_codes
-
-    c, fp, done = codes(path, mtime), fingerprint(path, mtime), finished(path, mtime)
-    ready = {s: cached_clustering(path, mtime, k, method, s) for s in seeds}
-    steps = ["umap"] * method.startswith("umap") + [method.split("-")[-1], "test"]
-    names = STEPS | {"test": "placing the test codes"}
-
-    def work(report, stop):
-        for i, s in enumerate(seeds):
-            if ready[s] is not None:
-                continue
-            prefix = f"seed {s} ({i + 1} of {len(seeds)}): " if len(seeds) > 1 else ""
-            stage = lambda step: report(prefix + names[step] + "…",  # noqa: E731
-                                        (i + steps.index(step) / len(steps)) / len(seeds))
-            ready[s] = cluster_codes(c, k, method, s, stage=stage, stop=stop)
-            store.save_clustering(fp, c, ready[s])
-            done[("clustering", k, method, s)] = ready[s]
-        return [ready[s] for s in seeds]
-
-    return work
-
-
-def clustering(path: str, mtime: float, k: int, method: str, seed: int):
-    """The ClusterResult, computed here when not cached (with a spinner)."""
-    found = cached_clustering(path, mtime, k, method, seed)
-    if found is None:
-        with st.spinner("Clustering…"):
-            found = clustering_work(path, mtime, k, method, [seed])(lambda *a: None, None)[0]
-    return found
-
-
 @st.cache_resource(show_spinner="Fitting the cluster mixture…", max_entries=8)
 def _cluster_mixture(path: str, mtime: float):
     return LatentSampler("cluster:0").fit(codes(path, mtime).z_train)
@@ -143,88 +94,6 @@ def noise_sweep(path: str, mtime: float, noise: str, seed: int, n_images: int = 
     ck = checkpoint(path, mtime)
     images = digits(ck.config.dataset).test_images[:n_images]
     return (SWEEP_STRENGTHS, *sweep(ck.model, images, noise, SWEEP_STRENGTHS, seed))
-
-
-@st.cache_resource(show_spinner="Projecting the codes with PCA…", max_entries=8)
-def pca_map(path: str, mtime: float):
-    """(idx, xy): every training code's position on its first two principal components."""
-    from dae_core import embed
-
-    z = codes(path, mtime).z_train
-    return np.arange(len(z)), embed.pca_2d(z)
-
-
-UMAP_MAP_SEED = 0  # the UMAP map is one picture per model (the one shipped for the shipped models)
-
-
-def _map_args(path: str, mtime: float, projection: str, n: int | None, seed: int):
-    n_codes = len(codes(path, mtime).z_train)
-    return fingerprint(path, mtime), projection, n_codes, n_codes if n is None else n, seed
-
-
-def cached_map(path: str, mtime: float, projection: str, n: int | None = None, seed: int = 0):
-    """(idx, xy) of a 'tsne' map of n codes or a 'umap' map of all (n=None), from memory or the
-    disk cache; None when it has to be computed."""
-    from dae_core import store
-
-    done, key = finished(path, mtime), ("map", projection, n, seed)
-    if key not in done:
-        found = store.load_map(*_map_args(path, mtime, projection, n, seed))
-        if found is None:
-            return None
-        done[key] = found
-    return done[key]
-
-
-def map_work(path: str, mtime: float, projection: str, n: int | None = None, seed: int = 0):
-    """work(report, stop) for ui.background: draw (and store) the map; returns (idx, xy)."""
-    from dae_core import embed, store
-    from dae_core.cluster import check_stop
-
-    z, args, done = codes(path, mtime).z_train, _map_args(path, mtime, projection, n, seed), finished(path, mtime)
-    text = {"tsne": f"t-SNE of {args[3]:,} codes…", "umap": f"UMAP of {len(z):,} codes…"}[projection]
-
-    def work(report, stop):
-        check_stop(stop)
-        report(text, 0.0)
-        if projection == "tsne":
-            idx, xy = embed.tsne_2d(z, args[3], seed)
-        else:
-            idx, xy = np.arange(len(z)), embed.umap_2d(z, seed)
-        check_stop(stop)  # cancelled while it ran: drop the result
-        store.save_map(*args, idx, xy)
-        done[("map", projection, n, seed)] = (idx, xy)
-        return idx, xy
-
-    return work
-
-
-def tsne_map(path: str, mtime: float, n: int, seed: int):
-    """(idx, xy): t-SNE of n training codes drawn with `seed` (computed here when not cached)."""
-    found = cached_map(path, mtime, "tsne", n, seed)
-    if found is None:
-        with st.spinner("Running t-SNE on a sample of the codes…"):
-            found = map_work(path, mtime, "tsne", n, seed)(lambda *a: None, None)
-    return found
-
-
-def umap_map(path: str, mtime: float):
-    """(idx, xy) of the model's UMAP map when cached (memory or disk), else None; never computes
-    (store.umap_map is the same without Streamlit)."""
-    return cached_map(path, mtime, "umap", None, UMAP_MAP_SEED)
-
-
-@st.cache_resource(show_spinner="Clustering the raw pixels…", max_entries=16)
-def pixel_baseline(path: str, mtime: float, k: int, seed: int, pca_dims: int | None):
-    """(ClusterReport, seconds) of k-means on the pixels of the model's own training split."""
-    from dae_core import embed
-    from dae_core.cluster import score
-
-    c, ck = codes(path, mtime), checkpoint(path, mtime)
-    t = time.perf_counter()
-    images = digits(ck.config.dataset).train_images[c.train_index].numpy()
-    labels = embed.pixel_baseline(images, k, seed, pca_dims)
-    return score(c.y_train, labels), time.perf_counter() - t
 
 
 CLASSIFIER = ckpt_io.CHECKPOINT_DIR / "classifiers" / "mnist-cnn.pt"

@@ -6,7 +6,7 @@ import streamlit as st
 from dae_core import embed
 from dae_core.cluster import METHODS
 
-from . import background, cache, url_state
+from . import background, cluster_cache, url_state
 
 PROJECTIONS = ("PCA (all points)", "UMAP (all points)", "t-SNE (2,000-point sample)")
 SCORES = ("accuracy", "nmi", "ari")  # the fields of a cluster report, in display order
@@ -67,11 +67,11 @@ def map_ui() -> tuple[str, str]:
 def clustering_ui(path: str, mtime: float, k: int, method: str, seed: int):
     """The ClusterResult: cached, computed here (k-means, GMM: seconds), or for the UMAP methods on
     a thread with a progress bar and Cancel (None until it is done)."""
-    result = cache.cached_clustering(path, mtime, k, method, seed)
+    result = cluster_cache.cached_clustering(path, mtime, k, method, seed)
     if result is not None or not method.startswith("umap"):
-        return result or cache.clustering(path, mtime, k, method, seed)
+        return result or cluster_cache.clustering(path, mtime, k, method, seed)
     st.warning("UMAP takes about a minute on the 48k training codes (once; then it is cached).")
-    work = cache.clustering_work(path, mtime, k, method, [seed])
+    work = cluster_cache.clustering_work(path, mtime, k, method, [seed])
     runs = background.run("cluster", (path, mtime, k, method, seed), work, f"{method}, k={k}")
     return runs[0] if runs else None
 
@@ -79,22 +79,22 @@ def clustering_ui(path: str, mtime: float, k: int, method: str, seed: int):
 def seeds_ui(path: str, mtime: float, k: int, method: str, seed: int) -> list | None:
     """ClusterResults of seeds seed, seed+1, seed+2 (on a thread with progress and Cancel), or None."""
     seeds = [seed + i for i in range(3)]
-    runs = [cache.cached_clustering(path, mtime, k, method, s) for s in seeds]
+    runs = [cluster_cache.cached_clustering(path, mtime, k, method, s) for s in seeds]
     if all(r is not None for r in runs):
         return runs
-    work = cache.clustering_work(path, mtime, k, method, seeds)
+    work = cluster_cache.clustering_work(path, mtime, k, method, seeds)
     return background.run("cluster_seeds", (path, mtime, k, method, seed), work, "3 seeds")
 
 
 def map_points(path: str, mtime: float, projection: str, seed: int):
     """(idx, xy) of the chosen map; UMAP and t-SNE, when not cached, on a thread (None until done)."""
     if projection == PROJECTIONS[0]:
-        return cache.pca_map(path, mtime)
-    kind, n, seed = ("umap", None, cache.UMAP_MAP_SEED) if projection == PROJECTIONS[1] else ("tsne", 2000, seed)
-    found = cache.cached_map(path, mtime, kind, n, seed)
+        return cluster_cache.pca_map(path, mtime)
+    kind, n, seed = ("umap", None, cluster_cache.UMAP_MAP_SEED) if projection == PROJECTIONS[1] else ("tsne", 2000, seed)
+    found = cluster_cache.cached_map(path, mtime, kind, n, seed)
     if found is not None:
         return found
-    work = cache.map_work(path, mtime, kind, n, seed)
+    work = cluster_cache.map_work(path, mtime, kind, n, seed)
     label = {"umap": "UMAP map", "tsne": "t-SNE map"}[kind]
     return background.run("cluster_map", (path, mtime, kind, seed), work, label)
 

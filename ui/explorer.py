@@ -18,7 +18,7 @@ from dae_core.figures import grid_image
 from dae_core.images import to_png
 from dae_core.latent import slider_ranges
 
-from . import cache
+from . import cache, cluster_cache
 
 ASSETS = Path(__file__).resolve().parent / "explorer"
 ENV = "DAE_EXPLORER"  # "off" (or 0 / false / no) keeps the server-side sliders
@@ -78,14 +78,14 @@ def payload(path: str, mtime: float, projection: str = "pca") -> dict:
     UMAP map when projection is "umap" (and one is cached), else on PCA."""
     ck, c = cache.checkpoint(path, mtime), cache.codes(path, mtime)
     images = cache.digits(ck.config.dataset).train_images[c.train_index].numpy()
-    umap = cache.umap_map(path, mtime) if projection == "umap" else None
+    umap = cluster_cache.umap_map(path, mtime) if projection == "umap" else None
     return build_payload(ck.model, c.z_train, c.y_train, images, f"{Path(path).name}@{mtime}", umap)
 
 
 def pad_map_ui(path: str, mtime: float) -> str:
     """'Pad map: PCA | UMAP', shown only when the model's UMAP map is cached (memory or disk;
     never computed here): the pad's projection, "umap" unless PCA is chosen."""
-    if cache.umap_map(path, mtime) is None:
+    if cluster_cache.umap_map(path, mtime) is None:
         return "pca"
     choice = st.segmented_control("Pad map", ["PCA", "UMAP"], default="UMAP", required=True,
                                   key="gen_pad_map", persist_state="session",
