@@ -49,6 +49,8 @@ def live_view(run) -> None:
     run.refresh()
     fraction, text = train_ui.progress(run, time.time())
     st.progress(fraction, text=text)
+    if run.status == "queued":
+        return  # nothing to draw until it trains: each poll redraws only its place in line
     chart_col, preview_col = st.columns([3, 2])
     chart_col.plotly_chart(loss_chart(run.history, run.batches, log_y), key="train_loss_chart")
     model = run.model()

@@ -135,6 +135,21 @@ def test_a_diverged_or_failed_run_shows_the_run_message(app_test, status, shown)
     assert [e.value for e in at.error] == [shown.format(run.message)]
 
 
+def test_a_queued_run_shows_its_place_and_no_chart(app_test):
+    run = RunHandle("abc123", RunRequest(TrainConfig(train_subset=300, epochs=1).to_dict(), 1))
+    run.position, run.refresh = 2, lambda: None  # what the scheduler said; no Ray here
+    at = app_test(PAGE, session_state={WORKER: run})
+    assert "Queued: 2nd in line" in at.get("progress")[0].proto.text
+    assert not loss_chart(at) and not [i for i in at.info if "preview appears" in i.value]
+    run.status = "running"  # the next poll: it trains
+    at.run()
+    assert loss_chart(at)
+
+
+def loss_chart(at: AppTest) -> list:
+    return [c for c in at.get("plotly_chart") if c.key == "train_loss_chart"]
+
+
 def test_a_run_that_failed_after_an_epoch_can_still_be_saved(app_test, runs_dir, ckpt_path):
     payload = ckpt_io.read_payload(ckpt_path)
     run = RunHandle("abc123", RunRequest(payload["config"], 5, resume=payload))
