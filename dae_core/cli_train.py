@@ -1,0 +1,159 @@
+"""The command line's training commands: train (in this process or as a Ray job), refine and
+train-classifier. Each returns (result, text): what --json prints, and the plain report."""
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+from . import checkpoint as ckpt_io
+from .config import ConfigError, TrainConfig, preset
+from .errors import DaeError
+
+
+def _config_from_args(args) -> dict:
+    return {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+            if getattr(args, f.name) is not None}
+
+
+def _follow(state, events, epochs: int, on_epoch=None):
+    """Draw the engine's events as a progress bar on stderr; returns the Stopped event, if any."""
+    from tqdm import tqdm
+
+    from .train import BatchStats, EpochStats, Stopped
+
+    bar, first, stopped = tqdm(unit="batch", file=sys.stderr, disable=None), state.epochs_done, None
+    for event in events:
+        if isinstance(event, BatchStats):
+            bar.total = epochs * event.n_batches
+            bar.n = (event.epoch - first - 1) * event.n_batches + event.batch
+            bar.set_postfix(epoch=event.epoch, loss=f"{event.loss:.4f}", refresh=False)
+            bar.refresh()
+        elif isinstance(event, EpochStats):
+            if on_epoch is not None:
+                on_epoch(event)
+            scores = f"val {event.val_loss:.5f}" + ("" if event.val_accuracy is None
+                                                    else f"  accuracy {event.val_accuracy:.4f}")
+            bar.write(f"epoch {event.epoch}: train {event.train_loss:.5f}  {scores}  {event.seconds:.2f}s",
+                      file=sys.stderr)
+        elif isinstance(event, Stopped):
+            stopped = event
+    bar.close()
+    return stopped
+
+
+def cmd_train(args) -> tuple[dict, str]:
+    from .train import fit, new_state, prepare_data
+
+    given = _config_from_args(args)
+    if args.resume:
+        ckpt = ckpt_io.load(args.resume)
+        fixed = {k: v for k, v in given.items() if k not in ("epochs", "device")}
+        changed = [k for k, v in fixed.items() if getattr(ckpt.config, k) != v]
+        if changed or args.preset:
+            raise ConfigError(f"cannot change {', '.join(changed) or 'the preset'} when resuming; "
+                              f"only --epochs and --device apply")
+        state = ckpt_io.to_state(ckpt, given.get("device"))
+        epochs = given.get("epochs", ckpt.config.epochs)
+        TrainConfig(epochs=epochs)  # validates the number of extra epochs
+        out = Path(args.out or args.resume)
+    else:
+        state = new_state(preset(args.preset or "reference", **given))
+        epochs = state.config.epochs
+        out = Path(args.out or ckpt_io.CHECKPOINT_DIR / "runs" / f"run-{time.strftime('%Y%m%d-%H%M%S')}.pt")
+        if out.exists() and not args.overwrite:
+            raise DaeError(f"{out} already exists: continue it with --resume {out}, choose another "
+                           f"--out, or replace it with --overwrite")
+    # Saved after every finished epoch, atomically: a killed run keeps its last epoch.
+    if args.ray:
+        handle = _submit(state, epochs, args.resume is not None)
+        stopped = _follow(state, _job_events(handle), epochs, lambda e: ckpt_io.save(handle.payload, out))
+        state.history = handle.history
+    else:
+        events = fit(state, prepare_data(state.config, state.device), epochs)
+        stopped = _follow(state, events, epochs, lambda e: ckpt_io.save_state(state, out, {"val_mse": e.val_loss}))
+    if stopped is not None and stopped.reason == "diverged":
+        raise DaeError(f"training diverged: {stopped.message}")
+    result = {"checkpoint": str(out), "config": state.config.to_dict(), "history": state.history}
+    last = state.history[-1] if state.history else {}
+    return (result, f"saved {out} after {len(state.history)} epochs; "
+                        f"val MSE {last.get('val_loss', float('nan')):.5f}")
+
+
+def _submit(state, epochs: int, resume: bool):
+    """Queue the run on Ray (local, or $RAY_ADDRESS) -> its jobs.RunHandle."""
+    from . import jobs
+    from .runs import RunRequest
+
+    payload = ckpt_io.to_payload(state) if resume else None
+    handle = jobs.submit(RunRequest(state.config.to_dict(), epochs, resume=payload))
+    print(f"run {handle.run_id} queued on {jobs.describe_cluster()}", file=sys.stderr)
+    return handle
+
+
+def _job_events(handle, poll_s: float = 0.25):
+    """The engine's events, rebuilt from a Ray run's polls, for _follow; Ctrl-C stops the run."""
+    from .train import EpochStats, Stopped
+
+    epochs_seen, last = len(handle.history), None
+    try:
+        while handle.active:
+            handle.refresh()
+            if handle.last_batch is not None and handle.last_batch != last:
+                last = handle.last_batch
+                yield last
+            for h in handle.history[epochs_seen:]:
+                yield EpochStats(**h)
+            epochs_seen = len(handle.history)
+            time.sleep(poll_s)
+    except KeyboardInterrupt:
+        handle.stop()
+        handle.wait(60)
+    if handle.status == "failed":
+        raise DaeError(f"training failed: {handle.message}")
+    if handle.status in ("stopped", "diverged"):
+        yield Stopped(handle.status, handle.message, epochs_seen)
+
+
+def cmd_refine(args) -> tuple[dict, str]:
+    from .refine import RoundStart, refine
+    from .train import prepare_data
+
+    ckpt = ckpt_io.load(args.checkpoint)
+    state = ckpt_io.to_state(ckpt)
+    data = prepare_data(state.config, state.device)
+    methods = tuple(args.methods.split(","))
+    for event in refine(state, data, args.k, args.rounds, args.epochs, methods, args.threshold,
+                        args.weight, args.augment, args.seed, agreement=args.agreement,
+                        invariant=args.invariant):
+        if isinstance(event, RoundStart):
+            print(f"round {event.round}: {event.method} pseudo-labels, {event.confident:.1%} trusted",
+                  file=sys.stderr)
+        else:
+            print(f"round {event.round} epoch {event.epoch}: recon {event.recon_loss:.5f} "
+                  f"val {event.val_loss:.5f} ce {event.ce_loss:.4f} {event.seconds:.1f}s", file=sys.stderr)
+    recipe = {"refined_from": Path(args.checkpoint).stem, "refine_rounds": args.rounds,
+              "refine_epochs": args.epochs, "refine_methods": args.methods,
+              "refine_weight": args.weight, "refine_augment": args.augment,
+              "refine_invariant": args.invariant}
+    ckpt_io.save_state(state, args.out, {"val_mse": state.history[-1]["val_loss"], **recipe})
+    return ({"checkpoint": str(args.out), **recipe, "history": state.history},
+          f"saved {args.out}; val MSE {state.history[-1]['val_loss']:.5f}")
+
+
+def cmd_train_classifier(args) -> tuple[dict, str]:
+    from .classifier import classifier_config, save_classifier, train_classifier
+
+    t0 = time.perf_counter()
+    state, events = train_classifier(classifier_config(args.epochs, args.seed, args.subset))
+    stopped = _follow(state, events, args.epochs)
+    if stopped is not None and stopped.reason == "diverged":
+        raise DaeError(f"training diverged: {stopped.message}")
+    metrics = {"test_accuracy": state.history[-1]["val_accuracy"], "train_seconds": time.perf_counter() - t0,
+               "epochs": args.epochs, "seed": args.seed, "train_subset": args.subset}
+    out = save_classifier(state.model.eval(), args.out, metrics, state.history, state.config)
+    return ({"checkpoint": str(out), **metrics, "history": state.history},
+          f"saved {out}; test accuracy {metrics['test_accuracy']:.4f} ({metrics['train_seconds']:.0f}s)")
+
+
