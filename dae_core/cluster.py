@@ -8,8 +8,8 @@ import numpy as np
 
 from .errors import DaeError
 
-# scipy and scikit-learn are imported where they are used: a cached clustering (dae_core.store)
-# is shown without them, which saves a fresh server ~1-3 s before the Cluster page's first scores.
+# scipy, scikit-learn and threadpoolctl are imported where they are used: the tables and a cached
+# clustering (dae_core.store) need only NumPy and scikit-learn's metrics.
 
 METHODS = ("kmeans", "gmm", "umap-kmeans", "umap-gmm")
 STEPS = {"umap": "embedding the codes with UMAP", "kmeans": "fitting k-means",
@@ -121,7 +121,7 @@ def match_clusters(y_true: np.ndarray, y_pred: np.ndarray) -> dict[int, int]:
 
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     labels, clusters = np.unique(y_true), np.unique(y_pred)
-    counts = _counts(y_pred, clusters, y_true, labels)
+    counts = cluster_counts(y_pred, clusters, y_true, labels)
     rows, cols = linear_sum_assignment(counts, maximize=True)
     mapping = {int(clusters[r]): int(labels[c]) for r, c in zip(rows, cols)}
     for r, c in enumerate(clusters):
@@ -129,7 +129,7 @@ def match_clusters(y_true: np.ndarray, y_pred: np.ndarray) -> dict[int, int]:
     return mapping
 
 
-def _counts(y_pred, clusters, y_true, labels) -> np.ndarray:
+def cluster_counts(y_pred, clusters, y_true, labels) -> np.ndarray:
     """(n_clusters, n_labels) co-occurrence counts, via sklearn's confusion_matrix."""
     from sklearn.metrics import confusion_matrix
 
@@ -181,7 +181,7 @@ def score(y_true: np.ndarray, y_pred: np.ndarray) -> ClusterReport:
     labels, clusters = np.unique(y_true), np.unique(y_pred)
     mapping = match_clusters(y_true, y_pred)
     accuracy = _accuracy(y_true, y_pred, mapping)
-    confusion = _counts(y_pred, clusters, y_true, labels).T
+    confusion = cluster_counts(y_pred, clusters, y_true, labels).T
     return ClusterReport(accuracy, float(normalized_mutual_info_score(y_true, y_pred)),
                          float(adjusted_rand_score(y_true, y_pred)), mapping, confusion,
                          labels, clusters)
