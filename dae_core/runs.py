@@ -98,14 +98,15 @@ class TrainingRun:
                             self.batches[batches_seen:], self.last_batch, self.started, payload)
 
     def _record(self, event) -> None:
+        from .train import BatchStats, EpochStats, Stopped  # loaded by train() already
+
         with self._lock:
-            kind = type(event).__name__  # the engine's BatchStats, EpochStats or Stopped
-            if kind == "BatchStats":
+            if isinstance(event, BatchStats):
                 self.last_batch = event
                 self.batches.append((event.epoch - 1 + event.batch / event.n_batches, event.loss))
-            elif kind == "EpochStats":
+            elif isinstance(event, EpochStats):
                 self._payload = _copy_payload(self.state, {"val_mse": event.val_loss})
-            elif kind == "Stopped":
+            elif isinstance(event, Stopped):
                 self.status = "diverged" if event.reason == "diverged" else "stopped"
                 self.message = event.message
 
