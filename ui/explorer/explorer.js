@@ -254,10 +254,11 @@ class Explorer {
   // The pad point of a code (dae_core.export.project): on a PCA pad its coordinates on the two
   // principal axes; on a UMAP pad the weighted mean of the positions of the 8 drawn codes nearest
   // it in the code space.
-  project(z) {
+  // `near`: this.neighbours of z among the codes, when the caller has them already.
+  project(z, near = null) {
     const p = [0, 0];
     if (!this.axes) {
-      for (const [i, w] of this.neighbours(this.codes, this.d, z)) { p[0] += w * this.xy[2 * i]; p[1] += w * this.xy[2 * i + 1]; }
+      for (const [i, w] of near || this.neighbours(this.codes, this.d, z)) { p[0] += w * this.xy[2 * i]; p[1] += w * this.xy[2 * i + 1]; }
       return p;
     }
     for (let a = 0; a < 2; a++) for (let i = 0; i < this.d; i++) p[a] += (z[i] - this.mean[i]) * this.axes[a][i];
@@ -333,13 +334,15 @@ class Explorer {
       this.inputs[i].value = this.z[i];  // the browser clips it to the slider's range
       this.setText(this.values[i], this.z[i].toFixed(2));
     }
-    const [x, y] = this.toPixel(...this.project(this.z)), W = this.pad.width, H = this.pad.height;
+    // On a UMAP pad one scan of the codes gives both the marker's place and the nearest digit.
+    const near = this.axes ? null : this.neighbours(this.codes, this.d, this.z);
+    const [x, y] = this.toPixel(...this.project(this.z, near)), W = this.pad.width, H = this.pad.height;
     const s = PAD / W;  // device pixels -> CSS pixels
     this.marker.style.transform =
       `translate(${Math.min(Math.max(x, 0), W) * s}px, ${Math.min(Math.max(y, 0), H) * s}px)`;
     this.pad.dataset.x = x / W; this.pad.dataset.y = y / H;
     if (this.sprite.complete && this.sprite.naturalWidth) {
-      const k = this.nearestIndex();
+      const k = near ? near[0][0] : this.nearestIndex();
       if (k !== this.shown) {  // neighbouring codes share their nearest digit: redraw on a change
         this.shown = k;
         const col = k % this.spriteCols, row = Math.floor(k / this.spriteCols);
