@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -36,8 +37,8 @@ def run_once(query: str = "") -> tuple[float, float]:
     st.cache_data.clear()
     os.environ["DAE_CACHE_DIR"] = tempfile.mkdtemp(prefix="dae-cache-")  # nothing on disk either
     at = AppTest.from_file(PAGE, default_timeout=300)
-    for pair in filter(None, query.split("&")):
-        at.query_params[pair.split("=")[0]] = pair.split("=", 1)[1]
+    for name, value in parse_qsl(query):
+        at.query_params[name] = value
     t = time.perf_counter()
     at.run()
     first = time.perf_counter() - t
@@ -58,8 +59,6 @@ def accuracy_shown(page) -> str:
 def after_home(browser, query: str) -> tuple[float, float]:
     """(seconds to a fresh server's home page, then seconds to /Cluster?query in a new tab): the
     second is the Cluster page's own first visit, without the server's first-session costs."""
-    import tempfile
-
     from harness import open_page, start_server, stop_server
 
     with tempfile.TemporaryDirectory() as runs, tempfile.TemporaryDirectory() as fresh:
@@ -84,7 +83,7 @@ def browser_visits(repeat: int, query: str, keep_disk: bool) -> list[float]:
     from playwright.sync_api import sync_playwright
 
     sys.path.insert(0, str(ROOT / "tests" / "e2e"))
-    from harness import cpu_seconds, descendants, launch, missing, start_server, stop_server
+    from harness import descendants, launch, missing, start_server, stop_server, total_cpu_seconds
 
     if missing():
         raise SystemExit(missing())
@@ -98,12 +97,12 @@ def browser_visits(repeat: int, query: str, keep_disk: bool) -> list[float]:
                 started = time.perf_counter() - t
                 page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
                 try:
-                    cpu0 = sum(cpu_seconds(p) for p in descendants(proc.pid))
+                    cpu0 = total_cpu_seconds(descendants(proc.pid))
                     t = time.perf_counter()
                     page.goto(f"{url}/Cluster?{query}")
                     value = accuracy_shown(page)
                     seconds.append(time.perf_counter() - t)
-                    cpu.append(sum(cpu_seconds(p) for p in descendants(proc.pid)) - cpu0)
+                    cpu.append(total_cpu_seconds(descendants(proc.pid)) - cpu0)
                 finally:
                     page.context.close()
                     stop_server(proc)

@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 sys.path.insert(0, str(ROOT))
 
+from bench_browser import p95  # noqa: E402
 from explorer_driver import HOST, pad_box, slider_box, wait_ready  # noqa: E402
 from harness import choose, launch, missing, open_page, start_server, stop_server, wait_idle  # noqa: E402
 
@@ -61,12 +62,6 @@ PROBE = """() => {
         });
     }, {capture: true});
 }""" % HOST
-
-
-def p95(values: list[float]) -> float:
-    """Nearest-rank 95th percentile."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
 
 
 def summary(samples: list) -> dict:

@@ -45,9 +45,9 @@ sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 sys.path.insert(0, str(ROOT))
 
 from bench_browser import summary  # noqa: E402
-from harness import (CHROMIUM, CHROMIUM_ARGS, IDLE, LAST, PAGES, PREVIEW_CHANGED,  # noqa: E402
-                     cpu_seconds, descendants, launch, missing, navigate, open_page, run_workers,
-                     start_server, stop_server)
+from harness import (ERROR_BOXES, IDLE, LAST, PAGES, PREVIEW_CHANGED, cpu_seconds,  # noqa: E402
+                     descendants, launch, missing, navigate, open_page, run_workers, start_server,
+                     stop_server, total_cpu_seconds)
 
 SERVER_BAR_CORES = 0.3
 LATENCY_BAR_S = 1.0
@@ -68,15 +68,7 @@ def machine_busy_s() -> float:
 def cpu_snapshot(server_pid: int) -> dict:
     """CPU seconds so far of: the server process, each run worker, the rest of its tree (the local
     Ray), this benchmark's other children (Chromium, Playwright's driver), and the whole machine."""
-    def total(pids):
-        s = 0.0
-        for p in pids:
-            try:
-                s += cpu_seconds(p)
-            except OSError:
-                pass  # ended between the listing and the read
-        return s
-
+    total = total_cpu_seconds
     tree = set(descendants(server_pid))
     workers = set(run_workers(server_pid))
     browser = set(descendants(os.getpid())) - tree - {os.getpid()}
@@ -85,13 +77,16 @@ def cpu_snapshot(server_pid: int) -> dict:
             "browser": total(browser), "machine": machine_busy_s()}
 
 
-def cores_between(a: dict, b: dict) -> dict:
-    """Cores used between two snapshots; run workers counted only when alive at both ends."""
+def cores_between(a: dict, b: dict, worker_seconds: float | None = None) -> dict:
+    """Cores used between two snapshots; run workers counted only when alive at both ends, unless
+    `worker_seconds` (their CPU seconds, measured another way) is given."""
     dt = b["t"] - a["t"]
     shared = a["workers"].keys() & b["workers"].keys()
+    if worker_seconds is None:
+        worker_seconds = sum(b["workers"][p] - a["workers"][p] for p in shared)
     return with_rest({"seconds": round(dt, 1),
             "server_cores": round((b["server"] - a["server"]) / dt, 3),
-            "run_worker_cores": round(sum(b["workers"][p] - a["workers"][p] for p in shared) / dt, 3),
+            "run_worker_cores": round(worker_seconds / dt, 3),
             "run_workers": len(shared),
             "ray_other_cores": round((b["ray_other"] - a["ray_other"]) / dt, 3),
             "browser_cores": round((b["browser"] - a["browser"]) / dt, 3),
@@ -165,9 +160,8 @@ def watch_and_measure(browser, url: str, server_pid: int, window: float, epochs:
 
 
 class WorkerWatch(threading.Thread):
-    """Lists the server's `ray::TrainingRun` workers every half second: every PID seen in two
-    lists running (a process a worker forks carries its title until it execs, so one sighting
-    is not a worker), the most alive at once, and each one's latest CPU seconds."""
+    """Lists the server's `ray::TrainingRun` workers every half second: every PID seen, the most
+    alive at once, and each one's latest CPU seconds."""
 
     def __init__(self, server_pid: int):
         super().__init__(daemon=True)
@@ -176,10 +170,8 @@ class WorkerWatch(threading.Thread):
         self.most = 0
 
     def run(self) -> None:
-        before: set[int] = set()
         while not self.done.wait(0.5):
-            listed = set(run_workers(self.server_pid))
-            alive, before = listed & before, listed
+            alive = run_workers(self.server_pid)
             self.most = max(self.most, len(alive))
             for p in alive:
                 try:
@@ -284,7 +276,7 @@ async def states(pages) -> list[str]:
     out = []
     for page in pages:
         progress = page.locator('[data-testid="stProgress"]')
-        errors = await page.locator('[data-testid="stException"], [data-testid="stAlertContentError"]').all_inner_texts()
+        errors = await page.locator(ERROR_BOXES).all_inner_texts()
         main = page.locator('[data-testid="stMain"]')
         line = await progress.first.inner_text() if await progress.count() else ""
         out.append(" | ".join([line, *errors]) if line or errors else (await main.inner_text())[:300])
@@ -296,16 +288,16 @@ def split_phases(log: list, t_submit: float, t_end: float) -> dict:
     out = {}
     for phase, keep in (("before_runs", lambda t: t < t_submit), ("while_runs", lambda t: t_submit <= t < t_end)):
         for kind in ("slider", "page"):
-            done = [s for t, k, s in log if k.split(":")[0] == kind and keep(t) and s is not None]
-            failed = sum(1 for t, k, s in log if k.split(":")[0] == kind and keep(t) and s is None)
+            seconds = [s for t, k, s in log if k.split(":")[0] == kind and keep(t)]
+            done = [s for s in seconds if s is not None]
             out[f"{kind}_{phase}"] = {**({k: round(v) for k, v in summary(done).items()} if done else {"n": 0}),
-                                      "timeouts": failed}
+                                      "timeouts": len(seconds) - len(done)}
     by_page = {}
     for t, k, s in log:
         if k.startswith("page:") and t_submit <= t < t_end and s is not None:
             by_page.setdefault(k[5:], []).append(s)
     out["page_while_runs_by_page_median_max_n"] = {
-        name: [round(summary(v)["median_ms"]), round(summary(v)["max_ms"]), len(v)] for name, v in by_page.items()}
+        name: [round(s["median_ms"]), round(s["max_ms"]), len(v)] for name, v in by_page.items() for s in [summary(v)]}
     return out
 
 
@@ -314,7 +306,7 @@ async def load_async(args, runs: Path, url: str, server_pid: int, out: dict) -> 
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        browser = await launch(pw)
         try:
             pages = [await (await browser.new_context(viewport=VIEWPORT)).new_page() for _ in range(args.sessions)]
             trainers, users = pages[:args.runs], pages[args.runs:]
@@ -363,15 +355,13 @@ async def load_async(args, runs: Path, url: str, server_pid: int, out: dict) -> 
                 await asyncio.gather(*acting, return_exceptions=True)
                 watch.done.set()
             out["runs_took_s"] = round(t_end - t_submit, 1)
-            out["cpu_while_runs"] = {k: v for k, v in cores_between(cpu0, cpu1).items()
-                                     if k not in ("run_worker_cores", "run_workers", "rest_of_machine_cores")}
-            out["cpu_while_runs"]["run_worker_cores"] = round(sum(watch.seen.values()) / (t_end - t_submit), 3)
-            out["cpu_while_runs"] = with_rest(out["cpu_while_runs"])
+            # the workers' CPU from the watch: most of them start and end between the two snapshots
+            out["cpu_while_runs"] = cores_between(cpu0, cpu1, worker_seconds=sum(watch.seen.values()))
+            del out["cpu_while_runs"]["run_workers"]  # those alive at both snapshots: not this test's count
             out["run_worker_pids_seen"] = len(watch.seen)
             out["run_workers_most_at_once"] = watch.most
             out.update(split_phases(log, t_submit, t_end))
-            out["error_boxes"] = [t for p in pages for t in await p.locator(
-                '[data-testid="stException"], [data-testid="stAlertContentError"]').all_inner_texts()][:5]
+            out["error_boxes"] = [t for p in pages for t in await p.locator(ERROR_BOXES).all_inner_texts()][:5]
             out["saved"] = check_saved(runs, names, args.epochs)
         finally:
             await browser.close()

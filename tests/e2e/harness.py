@@ -231,6 +231,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def total_cpu_seconds(pids) -> float:
+    """cpu_seconds summed over pids, skipping any process that ended since it was listed."""
+    total = 0.0
+    for p in pids:
+        try:
+            total += cpu_seconds(p)
+        except OSError:
+            continue
+    return total
+
+
 def descendants(pid: int) -> list[int]:
     """The process and everything it started, children of children included, from /proc (Linux)."""
     found, todo = [], [pid]
@@ -261,13 +272,16 @@ def rss_bytes(pid: int) -> int:
 
 
 def run_workers(pid: int) -> list[int]:
-    """The Ray worker processes under the server that hold a training run ("ray::TrainingRun...")."""
-    found = []
+    """The Ray worker processes under the server that hold a training run ("ray::TrainingRun...").
+    A process a worker forks carries the worker's title until it execs: it is not counted."""
+    titled = {}  # pid -> parent pid, of the processes with a worker's title
     for p in descendants(pid):
         try:
             with open(f"/proc/{p}/cmdline", "rb") as f:
-                if f.read().startswith(b"ray::TrainingRun"):
-                    found.append(p)
+                if not f.read().startswith(b"ray::TrainingRun"):
+                    continue
+            with open(f"/proc/{p}/stat") as f:
+                titled[p] = int(f.read().rsplit(")", 1)[1].split()[1])
         except OSError:
             continue
-    return found
+    return [p for p, parent in titled.items() if parent not in titled]
