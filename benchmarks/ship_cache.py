@@ -3,10 +3,11 @@ shipped models, so that a fresh server opens them in seconds.
 
     python benchmarks/ship_cache.py [--out checkpoints/cache] [--umap-seeds 1]
 
-For every shipped checkpoint: t-SNE map (seed 0). For cluster-d10-refined, also: its codes (2.2 MB:
-a first visit then neither loads MNIST nor encodes 58k images), UMAP + GMM with k=10 (seeds
-0..--umap-seeds-1; one to several minutes each on two cores) and its UMAP map. Entries are
-keyed by the model's weights and config, so re-run this after retraining a shipped model.
+For every shipped checkpoint: which model its file holds (store.remember_file) and its t-SNE map
+(seed 0). For cluster-d10-refined, also: its codes (2.2 MB: a first visit then neither loads MNIST
+nor encodes 58k images), UMAP + GMM with k=10 (seeds 0..--umap-seeds-1; one to several minutes
+each on two cores) and its UMAP map. Entries are keyed by the model's weights and config (and the
+file's bytes, for the first), so re-run this after retraining or re-saving a shipped model.
 """
 import argparse
 import sys
@@ -16,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dae_core import checkpoint, embed, store  # noqa: E402
+from dae_core import checkpoint, clustering_store, embed, store  # noqa: E402
 from dae_core.pipeline import cluster_codes, encode_splits  # noqa: E402
 
 UMAP_MODELS = ("cluster-d10-refined",)  # the shipped models whose best clustering is UMAP + GMM
@@ -25,6 +26,7 @@ UMAP_MODELS = ("cluster-d10-refined",)  # the shipped models whose best clusteri
 def ship(path: Path, out: Path, umap_seeds: int) -> None:
     ck = checkpoint.load(path)
     fp, codes = store.fingerprint(ck.model, ck.config), encode_splits(ck.model, ck.config)
+    store.remember_file(path, fp, directory=out)  # its entries are found without loading it
     n = len(codes.z_train)
     t = time.perf_counter()
     store.save_map(fp, "tsne", n, 2000, 0, *embed.tsne_2d(codes.z_train, 2000, 0), directory=out)
@@ -34,7 +36,7 @@ def ship(path: Path, out: Path, umap_seeds: int) -> None:
     store.save_codes(fp, codes, directory=out)
     for seed in range(umap_seeds):
         result = cluster_codes(codes, 10, "umap-gmm", seed)
-        store.save_clustering(fp, codes, result, directory=out)
+        clustering_store.save_clustering(fp, codes, result, directory=out)
         print(f"{path.stem}: umap-gmm seed {seed} accuracy {result.train.accuracy:.4f} "
               f"(test {result.test.accuracy:.4f}), {sum(result.seconds.values()):.1f} s", flush=True)
     t = time.perf_counter()

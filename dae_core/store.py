@@ -1,12 +1,15 @@
-"""A disk cache of what is slow to recompute for a model: codes, clusterings and 2-D maps.
+"""A disk cache of what is slow to recompute for a model: codes, 2-D maps and (through
+dae_core.clustering_store) clusterings; and which model a checkpoint file holds.
 
 An entry is one `.npz` file, named by a hash of its key and holding the key itself, so a file
 that was renamed, copied to another model's name or left by an older layout is never used. The
 key names the model by `fingerprint()` (its weights and config, not its file: re-saving the same
-model with new metrics keeps its entries) and every parameter that changes the result. Entries
-are read with allow_pickle=False and checked (keys, dtypes, shapes, ranges, finite values)
-before use; anything wrong reads as "no entry", and the caller recomputes. Files are written to
-a temporary name and renamed, so a crash never leaves half an entry.
+model with new metrics keeps its entries) and every parameter that changes the result;
+remember_file notes the fingerprint under the file's sha256, so that the entries of a checkpoint
+seen before are found without loading it. Entries are read with allow_pickle=False and checked
+(keys, dtypes, shapes, ranges, finite values) before use; anything wrong reads as "no entry",
+and the caller recomputes. Files are written to a temporary name and renamed, so a crash never
+leaves half an entry.
 
 Entries are looked up in $DAE_CACHE_DIR (default data/cache/, git-ignored), then in the
 read-only folder shipped with the app (checkpoints/cache/), which holds the shipped models'
@@ -17,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -42,6 +46,33 @@ def fingerprint(model, config) -> str:
         h.update(f"{name}|{t.dtype}|{tuple(t.shape)}".encode())
         h.update(t.numpy().tobytes())
     return h.hexdigest()
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 (hex) of a file's bytes."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _file_key(path: str | Path) -> dict:
+    return {"kind": "file", "sha256": file_sha256(path), "format": FORMAT}
+
+
+def remember_file(path: str | Path, model: str, directory=None) -> Path | None:
+    """Note that the checkpoint file at `path` (by its content) holds the model `model`, so that
+    model_of_file finds the model's entries without loading the checkpoint."""
+    return save(_file_key(path), {"model": np.array(model)}, directory)
+
+
+def model_of_file(path: str | Path, directories=None) -> str | None:
+    """The fingerprint remember_file noted for this file's exact bytes, or None. Reads no
+    weights: a page can show stored results before PyTorch is imported."""
+    try:
+        a = load(_file_key(path), directories)
+    except OSError:
+        return None
+    model = str(a.get("model", "")) if a is not None else ""
+    return model if re.fullmatch("[0-9a-f]{64}", model) else None
 
 
 def entry_key(kind: str, model: str, **params) -> dict:
@@ -72,15 +103,18 @@ def save(key: dict, arrays: dict[str, np.ndarray], directory: str | Path | None 
         return None
 
 
-def load(key: dict, directories: list[Path] | None = None) -> dict[str, np.ndarray] | None:
-    """The arrays of the first readable entry with exactly this key, or None."""
+def load(key: dict, directories: list[Path] | None = None,
+         names: tuple[str, ...] | None = None) -> dict[str, np.ndarray] | None:
+    """The arrays (only those in `names`, when given) of the first readable entry with exactly
+    this key, or None."""
     for directory in directories if directories is not None else [cache_dir(), SHIPPED_DIR]:
         path = Path(directory) / _file_name(key)
         if not path.is_file():
             continue
         try:
             with np.load(path, allow_pickle=False) as f:
-                arrays = {name: f[name] for name in f.files}
+                arrays = {name: f[name] for name in f.files
+                          if names is None or name in names or name == "key"}
             if json.loads(str(arrays.pop("key"))) == json.loads(json.dumps(key, sort_keys=True)):
                 return arrays
         except (OSError, ValueError, KeyError, EOFError, TypeError, json.JSONDecodeError):
@@ -88,11 +122,6 @@ def load(key: dict, directories: list[Path] | None = None) -> dict[str, np.ndarr
         except Exception:  # noqa: BLE001  zipfile/zlib errors of a damaged file
             continue
     return None
-
-
-def labels_array(labels: np.ndarray, k: int) -> np.ndarray:
-    """Cluster labels as the smallest unsigned integers that hold 0..k-1."""
-    return np.asarray(labels).astype(np.uint8 if k <= 256 else np.uint16)
 
 
 def valid_labels(a, n: int, k: int) -> bool:
@@ -133,81 +162,15 @@ def load_codes(model: str, latent_dim: int, directories=None):
                  a["train_index"].astype(np.int64), 0.0)
 
 
-def _clustering_key(model: str, codes, method: str, k: int, seed: int) -> dict:
-    # umap_neighbors is cluster()'s default; the sizes tie the entry to this training split.
-    return entry_key("clustering", model, method=method, k=int(k), seed=int(seed),
-                     umap_neighbors=15, n_train=len(codes.z_train), n_test=len(codes.z_test))
-
-
-def save_clustering(model: str, codes, result, directory=None) -> Path | None:
-    """Store a pipeline.ClusterResult: its labels (small ints), step seconds and scores."""
-    arrays = {"labels": labels_array(result.labels, result.k),
-              "steps": np.array(list(result.seconds), dtype=str),
-              "seconds": np.array(list(result.seconds.values()), dtype=np.float64)}
-    for split in ("train", "test"):
-        report = getattr(result, split)
-        if report is not None:
-            arrays |= {f"{split}_{name}": value for name, value in _report_arrays(report).items()}
-    if result.test_labels is not None:
-        arrays["test_labels"] = labels_array(result.test_labels, result.k)
-    key = _clustering_key(model, codes, result.method, result.k, result.seed)
-    return save(key, arrays, directory)
-
-
-def load_clustering(model: str, codes, method: str, k: int, seed: int, directories=None):
-    """The ClusterResult from a cached entry, its scores checked against its labels; or None."""
-    from .pipeline import ClusterResult
-
-    a = load(_clustering_key(model, codes, method, k, seed), directories)
-    if a is None or not {"labels", "steps", "seconds"} <= set(a):
+def load_labels(model: str, directories=None) -> tuple[np.ndarray, np.ndarray] | None:
+    """(y_train, y_test) of the model's stored codes, without their vectors; or None."""
+    a = load(entry_key("codes", model), directories, names=("y_train", "y_test"))
+    if a is None or not {"y_train", "y_test"} <= set(a):
         return None
-    test = a.get("test_labels")
-    if (not valid_labels(a["labels"], len(codes.z_train), k)
-            or (test is not None and not valid_labels(test, len(codes.z_test), k))
-            or a["steps"].dtype.kind != "U" or not valid_floats(a["seconds"], a["steps"].shape)):
-        return None
-    train = _report(a, "train", codes.y_train, a["labels"])
-    test_report = None if test is None else _report(a, "test", codes.y_test, test)
-    if train is None or (test is not None and test_report is None):
-        return None
-    seconds = {str(s): float(v) for s, v in zip(a["steps"], a["seconds"])}
-    return ClusterResult(method, k, seed, train, test_report, a["labels"].astype(np.int64), seconds,
-                         None if test is None else test.astype(np.int64))
-
-
-def _report_arrays(report) -> dict[str, np.ndarray]:
-    return {"scores": np.array([report.accuracy, report.nmi, report.ari], dtype=np.float64),
-            "confusion": np.asarray(report.confusion, dtype=np.int64),
-            "rows": np.asarray(report.labels, dtype=np.int64),
-            "columns": np.asarray(report.clusters, dtype=np.int64),
-            "mapping": np.array([report.mapping[int(c)] for c in report.clusters], dtype=np.int64)}
-
-
-def _report(a: dict, split: str, y: np.ndarray, pred: np.ndarray):
-    """The ClusterReport stored for `split` when it agrees with the labels y and pred, else None.
-
-    Rebuilt, not scored again: the confusion counts are recounted from the labels, and the
-    accuracy from them and the stored mapping (the Hungarian matching and NMI / ARI are not rerun).
-    """
-    from .cluster import ClusterReport, cluster_counts
-
-    try:
-        scores, confusion, rows, columns, mapping = (
-            a[f"{split}_{name}"] for name in ("scores", "confusion", "rows", "columns", "mapping"))
-    except KeyError:
-        return None
-    y, pred = np.asarray(y), np.asarray(pred)
-    if (not valid_floats(scores, (3,)) or not np.array_equal(rows, np.unique(y))
-            or not np.array_equal(columns, np.unique(pred)) or mapping.shape != columns.shape
-            or not np.isin(mapping, rows).all() or not 0 <= scores[1] <= 1 + 1e-9
-            or not -1 - 1e-9 <= scores[2] <= 1 + 1e-9):
-        return None
-    counts = cluster_counts(pred, columns, y, rows).T  # (digits, clusters), as report.confusion
-    hits = counts[np.searchsorted(rows, mapping), np.arange(len(columns))].sum()
-    if not np.array_equal(confusion, counts) or not np.isclose(scores[0], hits / len(y), rtol=0, atol=1e-12):
-        return None
-    return ClusterReport(float(scores[0]), float(scores[1]), float(scores[2]),
-                         dict(zip(columns.tolist(), mapping.tolist())), confusion, rows, columns)
+    y_train, y_test = a["y_train"], a["y_test"]
+    ok = (len(y_train) and len(y_test) and valid_labels(y_train, len(y_train), 256)
+          and valid_labels(y_test, len(y_test), 256))
+    return (y_train.astype(np.int64), y_test.astype(np.int64)) if ok else None
 
 
 def _map_key(model: str, projection: str, n_codes: int, n: int, seed: int) -> dict:

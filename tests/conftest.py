@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 
@@ -71,6 +72,18 @@ def ckpt_path(tiny_cfg, tmp_path_factory):
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
     checkpoint.save_state(state, path, {"val_mse": state.history[-1]["val_loss"]})
     return path
+
+
+@pytest.fixture
+def blob_codes():
+    """Tiny pipeline.Codes: 300 training and 100 test points in 4-d, five blobs, labels 0..4."""
+    from sklearn.datasets import make_blobs
+
+    from dae_core.pipeline import Codes
+
+    z, y = make_blobs(400, n_features=4, centers=5, cluster_std=1.5, random_state=0)
+    z = z.astype(np.float32)
+    return Codes(z[:300], y[:300], z[300:], y[300:], np.arange(300) * 2, 0.1)
 
 
 @pytest.fixture(scope="session")

@@ -43,11 +43,15 @@ def load_checkpoint(path: str | Path):
 
 @st.cache_resource(show_spinner=False, max_entries=16)
 def fingerprint(path: str, mtime: float) -> str:
-    """The loaded model's content hash (weights and config): the key of its disk-cache entries."""
-    from dae_core.store import fingerprint as model_fingerprint
+    """The loaded model's content hash (weights and config): the key of its disk-cache entries.
+    Noted for the file, too, so that a page can find those entries before loading it."""
+    from dae_core import store
 
     ck = checkpoint(path, mtime)
-    return model_fingerprint(ck.model, ck.config)
+    fp = store.fingerprint(ck.model, ck.config)
+    if store.model_of_file(path) != fp:
+        store.remember_file(path, fp)
+    return fp
 
 
 @st.cache_resource(show_spinner="Encoding the training and test images…", max_entries=8)

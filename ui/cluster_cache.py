@@ -1,9 +1,9 @@
 """Cached clusterings and 2-D maps of a model's codes, and the pixel baseline they are judged by.
 
 Each result is kept in memory for every session (ui.cache.finished) and, for clusterings and maps,
-on disk (dae_core.store), keyed by the model's content; nothing here is recomputed while a
-cached copy is valid. Work that can take long comes as work(report, stop) for ui.background, so
-the page shows progress and can cancel it.
+on disk (dae_core.clustering_store, dae_core.store), keyed by the model's content; nothing here is
+recomputed while a cached copy is valid. Work that can take long comes as work(report, stop) for
+ui.background, so the page shows progress and can cancel it.
 """
 from __future__ import annotations
 
@@ -17,11 +17,12 @@ from .cache import checkpoint, codes, digits, finished, fingerprint
 
 def cached_clustering(path: str, mtime: float, k: int, method: str, seed: int):
     """The ClusterResult from memory or the disk cache, or None when it has to be computed."""
-    from dae_core import store
+    from dae_core import clustering_store
 
     done, key = finished(path, mtime), ("clustering", k, method, seed)
     if key not in done:
-        found = store.load_clustering(fingerprint(path, mtime), codes(path, mtime), method, k, seed)
+        found = clustering_store.load_clustering(fingerprint(path, mtime), codes(path, mtime),
+                                                 method, k, seed)
         if found is None:
             return None
         done[key] = found
@@ -31,7 +32,7 @@ def cached_clustering(path: str, mtime: float, k: int, method: str, seed: int):
 def clustering_work(path: str, mtime: float, k: int, method: str, seeds: list[int]):
     """work(report, stop) for ui.background: cluster (and store) with each seed, in turn, what is
     not cached; returns the ClusterResults. Resolves the cached inputs here, on the page's thread."""
-    from dae_core import store
+    from dae_core import clustering_store
     from dae_core.cluster import STEPS
     from dae_core.pipeline import cluster_codes
 
@@ -48,7 +49,7 @@ def clustering_work(path: str, mtime: float, k: int, method: str, seeds: list[in
             stage = lambda step: report(prefix + names[step] + "…",  # noqa: E731
                                         (i + steps.index(step) / len(steps)) / len(seeds))
             ready[s] = cluster_codes(c, k, method, s, stage=stage, stop=stop)
-            store.save_clustering(fp, c, ready[s])
+            clustering_store.save_clustering(fp, c, ready[s])
             done[("clustering", k, method, s)] = ready[s]
         return [ready[s] for s in seeds]
 
