@@ -8,7 +8,8 @@ from dae_core import TrainConfig
 from dae_core.errors import DaeError
 from dae_core.figures import loss_chart
 from ui import session, train_ui, worker
-from ui.sidebar import available, checkpoint_picker, runs_dir, session_runs
+from ui.models import available, runs_dir, session_runs
+from ui.sidebar import checkpoint_picker
 
 RUN = "train_worker"  # session_state key of this session's run (a dae_core.jobs.RunHandle)
 POLL_S = 1.0  # how often the live view redraws while a run is queued or trains

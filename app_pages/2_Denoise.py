@@ -5,13 +5,13 @@ from dae_core.denoise import corrupt_and_reconstruct, denoise
 from dae_core.errors import DaeError
 from dae_core.figures import noise_sweep_chart
 from dae_core.images import ImageError, load_digit
-from ui import cache, sidebar
+from ui import cache, models, sidebar
 from ui.denoise_ui import (UPLOAD_TYPES, digits_ui, draw_ui, image_row, noise_ui, number_formats,
                           scores)
 
 st.set_page_config(page_title="Denoise · DAE Lab", page_icon="🧹", layout="wide")
 ck = sidebar.require_checkpoint()
-path = sidebar.current_path()
+path = models.current_path()
 digits = cache.digits(ck.config.dataset)
 labels = digits.test_labels.numpy()
 
@@ -23,7 +23,7 @@ with pick_col:
     idx = digits_ui(labels)
 with noise_col:
     noise, strength, seed = noise_ui(ck.config)
-others = {name: p for name, p in sidebar.available().items() if p != path}
+others = {name: p for name, p in models.available().items() if p != path}
 compare = st.multiselect("Compare with other models (same corrupted digits)", list(others),
                          key="dn_compare", placeholder="Choose models" if others else
                          "No other model yet: train one on the Train page")

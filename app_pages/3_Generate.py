@@ -6,13 +6,13 @@ from dae_core.errors import DaeError
 from dae_core.figures import class_histogram, grid_image
 from dae_core.images import to_png
 from dae_core.latent import decode, interpolate, manifold_grid, slider_ranges
-from ui import cache, explorer, sidebar
+from ui import cache, explorer, models, sidebar
 from ui.gen_ui import (compare_ui, interpolation_ui, latent_sliders, manifold_ui, quality_table,
                        sampler_ui)
 
 st.set_page_config(page_title="Generate · DAE Lab", page_icon="✨", layout="wide")
 ck = sidebar.require_checkpoint()
-key = cache.file_key(sidebar.current_path())
+key = cache.file_key(models.current_path())
 codes = cache.codes(*key)
 d = ck.config.latent_dim
 low, high, median = slider_ranges(codes.z_train)

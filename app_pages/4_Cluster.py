@@ -4,7 +4,7 @@ import streamlit as st
 from dae_core import embed
 from dae_core.figures import confusion_heatmap, grid_image, scatter_2d
 from dae_core.pipeline import summarize
-from ui import cache, cluster_cache, sidebar
+from ui import cache, cluster_cache, models, sidebar
 from ui.cluster_ui import (baseline_ui, cell_ui, clustering_ui, map_points, map_ui, scores_row,
                            seeds_table, seeds_ui, settings_ui)
 
@@ -12,7 +12,7 @@ st.set_page_config(page_title="Cluster · DAE Lab", page_icon="🧪", layout="wi
 
 # --- inputs and guard
 ck = sidebar.require_checkpoint()
-path, mtime = cache.file_key(sidebar.current_path())
+path, mtime = cache.file_key(models.current_path())
 st.title("Cluster the codes")
 st.caption("Cluster the encodings of the model's training split, then match clusters to digits "
            "(Hungarian algorithm) to see how well the codes separate the digits without labels.")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from .config import ConfigError, TrainConfig
+from .config import CHECKPOINT_DIR, ConfigError, TrainConfig
 from .errors import DaeError
 from .device import place, resolve_device
 from .model import DenoisingAutoencoder
@@ -21,7 +21,6 @@ from .train import TrainState, make_optimizer
 FORMAT = "dae-lab-checkpoint"
 FORMAT_VERSION = 1
 AUTOENCODER = "autoencoder"  # the kind of a file without a "kind" record
-CHECKPOINT_DIR = Path(__file__).resolve().parents[1] / "checkpoints"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 

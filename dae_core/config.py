@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 from .errors import DaeError
 
@@ -13,6 +14,7 @@ NOISE_KINDS = tuple(NOISE_MAX_STRENGTH)
 SCHEDULES = ("constant", "onecycle", "cosine")
 DEVICES = ("auto", "cpu", "cuda")
 DATASETS = ("mnist", "fashion_mnist", "kmnist")
+CHECKPOINT_DIR = Path(__file__).resolve().parents[1] / "checkpoints"  # the shipped models
 
 
 class ConfigError(DaeError, ValueError):

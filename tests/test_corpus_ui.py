@@ -126,7 +126,7 @@ def shipped_with_a_payload(env, tmp_path, monkeypatch):
     shipped.mkdir()
     (shipped / "reference-d4.pt").symlink_to(ROOT / "checkpoints" / "reference-d4.pt")
     shutil.copyfile(CORPUS / "checkpoints/torch_zip_code.pt", shipped / "aaa-model.pt")
-    monkeypatch.setattr("ui.sidebar.SHIPPED_DIR", shipped)
+    monkeypatch.setattr("ui.models.SHIPPED_DIR", shipped)
     return shipped
 
 

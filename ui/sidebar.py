@@ -2,7 +2,6 @@
 see its card, download it, or open a checkpoint file from your computer."""
 from __future__ import annotations
 
-import os
 import re
 import tempfile
 from pathlib import Path
@@ -13,37 +12,11 @@ from dae_core import checkpoint as ckpt_io
 from dae_core.errors import DaeError
 from dae_core.figures import history_thumbnail
 
-from . import cache, session, url_state
+from . import cache, models, session, url_state
+from .models import available, session_uploads
 
-SHIPPED_DIR = ckpt_io.CHECKPOINT_DIR
-RUNS_DIR = ckpt_io.CHECKPOINT_DIR / "runs"  # runs trained in the app; listed only to their session
-DEFAULT = "reference-d4"
 UPLOAD = "checkpoint_upload"  # the uploader's key
 UPLOAD_OUTCOME = "checkpoint_upload_outcome"  # session_state: (file_id, error or "", name listed)
-
-
-def runs_dir() -> Path:
-    """Where the app saves runs: $DAE_RUNS_DIR when set (tests, read-only installs), or RUNS_DIR."""
-    return Path(os.environ.get("DAE_RUNS_DIR") or RUNS_DIR)
-
-
-def session_runs() -> dict[str, str]:
-    """name -> path of the checkpoints this browser session trained."""
-    return st.session_state.setdefault("session_runs", {})
-
-
-def session_uploads() -> dict[str, str]:
-    """name -> path of the checkpoint files this browser session uploaded (in its own folder)."""
-    return st.session_state.setdefault("session_uploads", {})
-
-
-def available() -> dict[str, str]:
-    """Shipped checkpoints first (DEFAULT on top), then this session's runs and uploads."""
-    shipped = sorted(SHIPPED_DIR.glob("*.pt"), key=lambda p: (p.stem != DEFAULT, p.stem))
-    out = {p.stem: str(p) for p in shipped}
-    out.update({f"{name} (this session)": path for name, path in session_runs().items()})
-    out.update({f"{name} (uploaded)": path for name, path in session_uploads().items()})
-    return out
 
 
 def checkpoint_picker():
@@ -63,13 +36,11 @@ def _picked_checkpoint():
                    "checkpoint file below.")
         return None
     names = list(options)
-    if url_state.param_given("model"):  # opened by a link: its model, once; then the picker's
-        url_state.param("model", "checkpoint_select", names[0], url_state.choice(names))
-        st.session_state.pop("checkpoint_name", None)  # no index as well (see _keep_upload)
-    current = st.session_state.get("checkpoint_name")
+    models.picked(names)  # a link's model goes to the picker's key
+    current = st.session_state.get(models.LAST)
     index = names.index(current) if current in names else 0
-    name = st.selectbox("Model", names, index=index, key="checkpoint_select")
-    st.session_state["checkpoint_name"] = name
+    name = st.selectbox("Model", names, index=index, key=models.PICKER)
+    st.session_state[models.LAST] = name
     url_state.sync(model=name)
     try:
         ck = cache.load_checkpoint(options[name])
@@ -136,8 +107,8 @@ def _keep_upload() -> None:
     st.session_state[UPLOAD_OUTCOME] = (upload.file_id, "", name)
     # Select it through the picker's key; the last choice is forgotten so that the picker is not
     # given an index as well (Streamlit warns when a keyed widget gets both).
-    st.session_state["checkpoint_select"] = f"{name} (uploaded)"
-    st.session_state.pop("checkpoint_name", None)
+    st.session_state[models.PICKER] = f"{name} (uploaded)"
+    st.session_state.pop(models.LAST, None)
 
 
 def _store(data: bytes, filename: str) -> str:
@@ -174,11 +145,6 @@ def _upload_folder() -> Path:
         folder = tempfile.TemporaryDirectory(prefix="dae-lab-uploads-")
         st.session_state["session_upload_folder"] = folder
     return Path(folder.name)
-
-
-def current_path() -> str | None:
-    """The path of the checkpoint the sidebar has selected."""
-    return available().get(st.session_state.get("checkpoint_name", ""))
 
 
 def require_checkpoint():
