@@ -1,7 +1,7 @@
 """DAE Lab's entry point: the page menu. Each page draws the shared sidebar picker itself."""
 import streamlit as st
 
-st.set_page_config(page_title="DAE Lab", page_icon="🧪", layout="wide")
+st.set_page_config(page_title="DAE Lab", layout="wide")
 st.navigation([
     st.Page("app_pages/0_Home.py", title="Home", url_path="", default=True),
     st.Page("app_pages/1_Train.py", title="Train", url_path="Train"),

@@ -7,7 +7,7 @@ from dae_core.figures import grid_image
 from ui import cache
 from ui.sidebar import checkpoint_picker
 
-st.set_page_config(page_title="DAE Lab", page_icon="🧪", layout="wide")
+st.set_page_config(page_title="DAE Lab", layout="wide")
 
 ck = checkpoint_picker()
 

@@ -14,7 +14,7 @@ from ui.sidebar import checkpoint_picker
 RUN = "train_worker"  # session_state key of this session's run (a dae_core.jobs.RunHandle)
 POLL_S = 1.0  # how often the live view redraws while a run is queued or trains
 
-st.set_page_config(page_title="Train · DAE Lab", page_icon="🧪", layout="wide")
+st.set_page_config(page_title="Train · DAE Lab", layout="wide")
 checkpoint_picker()  # the shared sidebar; training does not need a selected model
 st.title("Train")
 st.caption("Quick reaches the reference's reconstruction error in 10 epochs instead of 30 (about "

@@ -9,7 +9,7 @@ from ui import cache, models, sidebar
 from ui.denoise_ui import (UPLOAD_TYPES, digits_ui, draw_ui, image_row, noise_ui, number_formats,
                           scores)
 
-st.set_page_config(page_title="Denoise · DAE Lab", page_icon="🧹", layout="wide")
+st.set_page_config(page_title="Denoise · DAE Lab", layout="wide")
 ck = sidebar.require_checkpoint()
 path = models.current_path()
 digits = cache.digits(ck.config.dataset)

@@ -10,7 +10,7 @@ from ui import cache, explorer, models, sidebar
 from ui.gen_ui import (compare_ui, interpolation_ui, latent_sliders, manifold_ui, quality_table,
                        sampler_ui)
 
-st.set_page_config(page_title="Generate · DAE Lab", page_icon="✨", layout="wide")
+st.set_page_config(page_title="Generate · DAE Lab", layout="wide")
 ck = sidebar.require_checkpoint()
 key = cache.file_key(models.current_path())
 codes = cache.codes(*key)

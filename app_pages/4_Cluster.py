@@ -8,7 +8,7 @@ from ui import cache, cluster_cache, models, sidebar
 from ui.cluster_ui import (baseline_ui, cell_ui, clustering_ui, map_points, map_ui, scores_row,
                            seeds_table, seeds_ui, settings_ui)
 
-st.set_page_config(page_title="Cluster · DAE Lab", page_icon="🧪", layout="wide")
+st.set_page_config(page_title="Cluster · DAE Lab", layout="wide")
 
 # --- inputs and guard
 ck = sidebar.require_checkpoint()
