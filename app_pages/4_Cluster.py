@@ -1,32 +1,44 @@
 """Cluster: k-means (and friends) on a model's training codes, scored against the true digits."""
 import streamlit as st
 
-from dae_core import embed
-from dae_core.figures import confusion_heatmap, grid_image, scatter_2d
-from dae_core.pipeline import summarize
-from ui import cache, cluster_cache, models, sidebar
-from ui.cluster_ui import (baseline_ui, cell_ui, clustering_ui, map_points, map_ui, scores_row,
-                           seeds_table, seeds_ui, settings_ui)
+from ui import models
+from ui.cluster_scores import NAMES, early_scores, scores_row, seeds_table, settings, settings_ui
 
 st.set_page_config(page_title="Cluster · DAE Lab", layout="wide")
 
-# --- inputs and guard
-ck = sidebar.require_checkpoint()
-path, mtime = cache.file_key(models.current_path())
+# --- first, the scores of a clustering kept on disk: read without PyTorch, they are on screen
+# while the imports below run (seconds on a fresh server). Their settings' widgets come after the
+# imports, so that the browser fetches only the metrics' code before painting them.
 st.title("Cluster the codes")
 st.caption("Cluster the encodings of the model's training split, then match clusters to digits "
            "(Hungarian algorithm) to see how well the codes separate the digits without labels.")
-k, method, seed = settings_ui()
+scores, settings_box = st.empty(), st.container()
+k, method, seed = settings()
+early_scores(scores, models.picked_path(), k, method, seed)
+
+# --- inputs and guard
+from dae_core import embed  # noqa: E402
+from dae_core.figures import confusion_heatmap, grid_image, scatter_2d  # noqa: E402
+from dae_core.pipeline import summarize  # noqa: E402
+from ui import cache, cluster_cache, sidebar  # noqa: E402
+from ui.cluster_ui import (baseline_ui, cell_ui, clustering_ui, map_points, map_ui,  # noqa: E402
+                           seeds_ui)
+
+settings_ui(settings_box)
+ck = sidebar.require_checkpoint()
+path, mtime = cache.file_key(models.current_path())
 
 # --- core calls (cached per checkpoint in memory and on disk; UMAP on a thread, with progress)
 codes = cache.codes(path, mtime)
 result = clustering_ui(path, mtime, k, method, seed)
 if result is None:
+    scores.empty()
     st.stop()
 report = result.train
 
-# --- scores and timings
-scores_row(("Accuracy (Hungarian)", "NMI", "ARI"), report, result.test)
+# --- scores (checked against the codes) and timings
+with scores.container():
+    scores_row(NAMES, report, result.test)
 steps = ({"encoding (train + test)": codes.seconds} if codes.seconds else {}) | result.seconds
 st.caption(f"{method} on {len(codes.z_train):,} training codes (d={codes.z_train.shape[1]}); "
            "test scores use the fitted model's predictions on the 10k test codes. Seconds when "

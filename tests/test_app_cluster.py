@@ -150,11 +150,24 @@ def test_the_shipped_umap_clustering_opens_without_computing(app_test, monkeypat
     at = app_test(PAGE, query_params={"model": "cluster-d10-refined", "method": "umap-gmm"})
     assert not any(WARNING in w.value for w in at.warning) and not at.get("progress")
     assert float(metric(at, "Accuracy (Hungarian)").value) > 0.9
+    assert [m.label for m in at.metric].count("Accuracy (Hungarian)") == 1  # the first look, redrawn
     at.radio(key="map_projection").set_value("UMAP (all points)").run()
     assert not at.exception and not at.get("progress")
     chart = json.loads(next(c for c in at.get("plotly_chart") if c.proto.id.endswith("map")).proto.spec)
     assert chart["layout"]["title"]["text"].startswith("UMAP (all points)")
     assert {trace["type"] for trace in chart["data"]} == {"scattergl"}
+
+
+def test_kept_scores_are_shown_before_the_model_is_loaded(app_test, monkeypatch):
+    """The page draws a clustering kept on disk before its guard loads the checkpoint (and, through
+    modules that load no PyTorch, before importing it: tests/test_core_imports.py)."""
+    import streamlit as st
+
+    monkeypatch.setattr("ui.sidebar.require_checkpoint", st.stop)  # the page ends at its guard
+    at = app_test(PAGE, query_params={"model": "cluster-d10-refined", "method": "umap-gmm"})
+    assert float(metric(at, "Accuracy (Hungarian)").value) > 0.9
+    at = app_test(PAGE, query_params={"model": "cluster-d10-refined", "method": "kmeans", "seed": "9"})
+    assert not at.metric  # nothing kept for these settings: nothing before the guard
 
 
 def test_a_corrupt_cache_entry_is_recomputed_and_replaced(app_test, cache_dir):

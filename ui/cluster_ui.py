@@ -1,50 +1,16 @@
-"""Widget groups of the Cluster page: clustering settings, score metrics, baseline, map, cell."""
+"""Widget groups of the Cluster page: the clustering (cached or on a thread), baseline, map, cell.
+
+Settings and scores are in ui.cluster_scores."""
 from __future__ import annotations
 
 import streamlit as st
 
 from dae_core import embed
-from dae_core.cluster import METHODS
 
-from . import background, cluster_cache, url_state
+from . import background, cluster_cache
 
 PROJECTIONS = ("PCA (all points)", "UMAP (all points)", "t-SNE (2,000-point sample)")
-SCORES = ("accuracy", "nmi", "ari")  # the fields of a cluster report, in display order
 PIXEL_INPUTS = {"50-d PCA of the pixels": 50, "raw pixels (784-d, slower)": None}  # -> PCA dims
-
-
-def settings_ui() -> tuple[int, str, int]:
-    """k, method and seed of the clustering; kept for the session, opened from and shown in the URL."""
-    url_state.param("k", "cluster_k", 10, url_state.number(2, 30, int))
-    url_state.param("method", "cluster_method", METHODS[0], url_state.choice(METHODS))
-    url_state.param("seed", "cluster_seed", 0, url_state.number(0, 10_000, int))
-    c_k, c_method, c_seed = st.columns(3)
-    k = c_k.number_input("Clusters k", 2, 30, key="cluster_k", persist_state="session")
-    method = c_method.selectbox("Method", METHODS, key="cluster_method", persist_state="session",
-                                help="UMAP methods embed the codes to k dimensions first (N2D).")
-    seed = c_seed.number_input("Seed", 0, 10_000, key="cluster_seed", persist_state="session")
-    url_state.sync(k=int(k), method=method, seed=int(seed))
-    return int(k), method, int(seed)
-
-
-def metric(col, name: str, train: float, test: float | None) -> None:
-    """One score in `col`: the training split's value, the test set's beside it when given."""
-    col.metric(name, f"{train:.3f}", None if test is None else f"{test:.3f}", delta_color="off",
-               delta_arrow="off", delta_description="test set" if test is not None else None)
-
-
-def scores_row(names: tuple[str, str, str], train, test=None) -> None:
-    """Accuracy, NMI and ARI of a cluster report side by side, under `names`."""
-    tests = [None] * 3 if test is None else [getattr(test, s) for s in SCORES]
-    for col, name, score, test_value in zip(st.columns(3), names, SCORES, tests):
-        metric(col, name, getattr(train, score), test_value)
-
-
-def seeds_table(spread: dict) -> dict:
-    """summarize()'s mean and std per split and score, as 'mean ± std' columns for st.dataframe."""
-    return {split: [f"{spread[f'{split}_{m}_mean']:.4f} ± {spread[f'{split}_{m}_std']:.4f}"
-                    for m in SCORES] for split in ("train", "test")} \
-        | {"score": ["accuracy", "NMI", "ARI"]}
 
 
 def baseline_ui() -> tuple[bool, int | None, str]:

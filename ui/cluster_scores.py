@@ -1,0 +1,75 @@
+"""The Cluster page's settings and score metrics. Light on purpose (no PyTorch, no scikit-learn):
+a clustering kept on disk shows its scores while the rest of the page is still importing."""
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+
+from dae_core.cluster import METHODS
+
+from . import url_state
+
+SCORES = ("accuracy", "nmi", "ari")  # the fields of a cluster report, in display order
+NAMES = ("Accuracy (Hungarian)", "NMI", "ARI")
+
+
+def settings() -> tuple[int, str, int]:
+    """k, method and seed for this run (a link's, else the session's), read before settings_ui
+    draws the widgets that hold them."""
+    url_state.param("k", "cluster_k", 10, url_state.number(2, 30, int))
+    url_state.param("method", "cluster_method", METHODS[0], url_state.choice(METHODS))
+    url_state.param("seed", "cluster_seed", 0, url_state.number(0, 10_000, int))
+    state = st.session_state
+    return int(state["cluster_k"]), state["cluster_method"], int(state["cluster_seed"])
+
+
+def settings_ui(box) -> None:
+    """The k, method and seed widgets, in `box`; kept for the session and shown in the URL."""
+    c_k, c_method, c_seed = box.columns(3)
+    k = c_k.number_input("Clusters k", 2, 30, key="cluster_k", persist_state="session")
+    method = c_method.selectbox("Method", METHODS, key="cluster_method", persist_state="session",
+                                help="UMAP methods embed the codes to k dimensions first (N2D).")
+    seed = c_seed.number_input("Seed", 0, 10_000, key="cluster_seed", persist_state="session")
+    url_state.sync(k=int(k), method=method, seed=int(seed))
+
+
+def metric(col, name: str, train: float, test: float | None) -> None:
+    """One score in `col`: the training split's value, the test set's beside it when given."""
+    col.metric(name, f"{train:.3f}", None if test is None else f"{test:.3f}", delta_color="off",
+               delta_arrow="off", delta_description="test set" if test is not None else None)
+
+
+def scores_row(names: tuple[str, str, str], train, test=None) -> None:
+    """Accuracy, NMI and ARI of a cluster report (or store.Scores) side by side, under `names`."""
+    tests = [None] * 3 if test is None else [getattr(test, s) for s in SCORES]
+    for col, name, score, test_value in zip(st.columns(3), names, SCORES, tests):
+        metric(col, name, getattr(train, score), test_value)
+
+
+def seeds_table(spread: dict) -> dict:
+    """summarize()'s mean and std per split and score, as 'mean ± std' columns for st.dataframe."""
+    return {split: [f"{spread[f'{split}_{m}_mean']:.4f} ± {spread[f'{split}_{m}_std']:.4f}"
+                    for m in SCORES] for split in ("train", "test")} \
+        | {"score": ["accuracy", "NMI", "ARI"]}
+
+
+def early_scores(slot, path: str | None, k: int, method: str, seed: int) -> None:
+    """Draw in `slot` the scores of this clustering when the disk cache holds it for the file at
+    `path`, found without loading the checkpoint; the page redraws them once it has checked the
+    whole entry (or clears them, should it fail the check)."""
+    try:
+        found = path and _stored_scores(path, os.stat(path).st_mtime, method, k, seed)
+    except OSError:
+        return
+    if found:
+        with slot.container():
+            scores_row(NAMES, *found)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _stored_scores(path: str, mtime: float, method: str, k: int, seed: int):
+    from dae_core import clustering_store, store
+
+    model = store.model_of_file(path)
+    return model and clustering_store.stored_scores(model, method, k, seed)
