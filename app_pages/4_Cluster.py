@@ -25,20 +25,24 @@ from ui.cluster_ui import (baseline_ui, cell_ui, clustering_ui, map_points, map_
                            seeds_ui)
 
 settings_ui(settings_box)
-ck = sidebar.require_checkpoint()
-path, mtime = cache.file_key(models.current_path())
+ck = sidebar.picked_checkpoint() or sidebar.require_checkpoint()  # else the sidebar says why
+path, mtime = cache.file_key(models.picked_path())
 
 # --- core calls (cached per checkpoint in memory and on disk; UMAP on a thread, with progress)
 codes = cache.codes(path, mtime)
 result = clustering_ui(path, mtime, k, method, seed)
+if result is not None:  # the scores again, now checked against the codes
+    with scores.container():
+        scores_row(NAMES, result.train, result.test)
+# The sidebar after the scores: its loss chart loads Plotly, and a browser evaluating Plotly's
+# code (over a second) paints nothing else meanwhile.
+sidebar.require_checkpoint()
 if result is None:
     scores.empty()
     st.stop()
 report = result.train
 
-# --- scores (checked against the codes) and timings
-with scores.container():
-    scores_row(NAMES, report, result.test)
+# --- timings
 steps = ({"encoding (train + test)": codes.seconds} if codes.seconds else {}) | result.seconds
 st.caption(f"{method} on {len(codes.z_train):,} training codes (d={codes.z_train.shape[1]}); "
            "test scores use the fitted model's predictions on the 10k test codes. Seconds when "

@@ -124,6 +124,7 @@ def test_an_uncached_umap_clustering_warns_shows_progress_and_can_be_cancelled(a
     assert any(WARNING in w.value for w in at.warning)
     assert "embedding the codes with UMAP" in at.get("progress")[0].proto.text
     assert not at.metric  # nothing to show yet
+    assert at.sidebar.selectbox(key="checkpoint_select").value == "reference-d4"  # the sidebar too
     at.button(key="cluster_cancel").click().run()
     assert not at.exception and "cancelled" in at.info[0].value
     slow_umap.set()
@@ -163,7 +164,7 @@ def test_kept_scores_are_shown_before_the_model_is_loaded(app_test, monkeypatch)
     modules that load no PyTorch, before importing it: tests/test_core_imports.py)."""
     import streamlit as st
 
-    monkeypatch.setattr("ui.sidebar.require_checkpoint", st.stop)  # the page ends at its guard
+    monkeypatch.setattr("ui.sidebar.picked_checkpoint", st.stop)  # the page ends at its guard
     at = app_test(PAGE, query_params={"model": "cluster-d10-refined", "method": "umap-gmm"})
     assert float(metric(at, "Accuracy (Hungarian)").value) > 0.9
     at = app_test(PAGE, query_params={"model": "cluster-d10-refined", "method": "kmeans", "seed": "9"})
@@ -182,3 +183,13 @@ def test_a_corrupt_cache_entry_is_recomputed_and_replaced(app_test, cache_dir):
     assert metric(again, "Accuracy (Hungarian)").value == accuracy
     with np.load(entry, allow_pickle=False) as f:  # rewritten as a valid entry
         assert f["labels"].shape == (48_000,)
+
+
+def test_a_checkpoint_that_fails_to_load_is_named_and_stops_the_page(app_test, monkeypatch, tmp_path):
+    """The only listed checkpoint is broken: the sidebar says why, the page asks for a model and
+    computes nothing (no traceback)."""
+    (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")
+    monkeypatch.setattr("ui.models.SHIPPED_DIR", tmp_path)
+    at = app_test(PAGE)
+    assert at.sidebar.error and "broken.pt" in at.sidebar.error[0].value
+    assert any("Select or train a model" in i.value for i in at.info) and not at.metric
