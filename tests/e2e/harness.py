@@ -196,11 +196,17 @@ def start_tiny_run(page, subset: int = 1200, epochs: int = 300, batch: int = 64)
     page.get_by_text(started).first.wait_for(timeout=60_000)
 
 
+def app_button(page, name: str):
+    """The app's button called `name`; not Streamlit's own header button, which reads "Stop" while
+    a script runs."""
+    return page.get_by_test_id("stButton").get_by_role("button", name=name)
+
+
 def stop_and_save(page, name: str) -> None:
     """Train page: once an epoch has finished (a run has nothing to save before), press Stop, wait
     for the stopped run, save it as `name` and wait until the page says where it went."""
     page.get_by_text(re.compile(r"After epoch \d+")).first.wait_for(timeout=90_000)
-    page.get_by_role("button", name="Stop").click()
+    app_button(page, "Stop").click()
     page.get_by_text("Stopped:").first.wait_for()
     wait_idle(page)
     page.get_by_label("Checkpoint name", exact=True).fill(name)

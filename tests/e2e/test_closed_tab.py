@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("playwright.sync_api", reason="browser tests: playwright is not installed",
                     exc_type=ImportError)
 
-from harness import (cpu_seconds, descendants, open_page, run_workers, start_server,  # noqa: E402
+from harness import (app_button, cpu_seconds, descendants, open_page, run_workers, start_server,  # noqa: E402
                      start_tiny_run, stop_server, wait_idle)
 
 GRACE_S = 3
@@ -58,7 +58,7 @@ def test_a_reload_finds_the_run_again(server, new_page):
     assert f"run={run_id}" in page.url
     assert page.get_by_text("No run yet in this session").count() == 0
     assert len(run_workers(proc.pid)) == 1  # the same run, not a second one
-    page.get_by_role("button", name="Stop").click()
+    app_button(page, "Stop").click()
     page.get_by_text("Stopped:").first.wait_for()
     wait_idle(page)
 

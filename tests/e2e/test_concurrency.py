@@ -4,7 +4,6 @@ No error boxes, no state crossing between sessions (the trainer's run is listed 
 picker), and the explorers' pages keep answering while the other session trains.
 benchmarks/bench_browser.py measures how fast they answer.
 """
-import re
 
 import pytest
 

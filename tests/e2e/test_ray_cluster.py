@@ -14,7 +14,7 @@ import pytest
 pytest.importorskip("playwright.sync_api", reason="browser tests: playwright is not installed",
                     exc_type=ImportError)
 
-from harness import (LOSS_POINTS, descendants, error_texts, free_port, loss_points,  # noqa: E402
+from harness import (LOSS_POINTS, app_button, descendants, error_texts, free_port, loss_points,  # noqa: E402
                      open_page, start_server, start_tiny_run, stop_and_save, stop_server, wait_idle)
 
 RAY = str(Path(sys.executable).with_name("ray"))
@@ -114,6 +114,6 @@ def test_kill_9_of_a_worker_fails_that_run_only(cluster, new_page):
     doomed.get_by_role("button", name="Save checkpoint").click()
     doomed.get_by_text("Saved as").first.wait_for()
     assert (runs / "rescued.pt").is_file() and proc.poll() is None
-    survivor.get_by_role("button", name="Stop").click()
+    app_button(survivor, "Stop").click()
     survivor.get_by_text("Stopped:").first.wait_for()
     wait_idle(survivor)
