@@ -11,7 +11,7 @@ from ui.denoise_ui import (UPLOAD_TYPES, digits_ui, draw_ui, image_row, noise_ui
 
 st.set_page_config(page_title="Denoise · DAE Lab", layout="wide")
 ck = sidebar.require_checkpoint()
-path = models.current_path()
+path = models.picked_path()
 digits = cache.digits(ck.config.dataset)
 labels = digits.test_labels.numpy()
 

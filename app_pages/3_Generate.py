@@ -12,7 +12,7 @@ from ui.gen_ui import (compare_ui, interpolation_ui, latent_sliders, manifold_ui
 
 st.set_page_config(page_title="Generate · DAE Lab", layout="wide")
 ck = sidebar.require_checkpoint()
-key = cache.file_key(models.current_path())
+key = cache.file_key(models.picked_path())
 codes = cache.codes(*key)
 d = ck.config.latent_dim
 low, high, median = slider_ranges(codes.z_train)

@@ -13,8 +13,8 @@ st.title("Cluster the codes")
 st.caption("Cluster the encodings of the model's training split, then match clusters to digits "
            "(Hungarian algorithm) to see how well the codes separate the digits without labels.")
 scores, settings_box = st.empty(), st.container()
-k, method, seed = settings()
-early_scores(scores, models.picked_path(), k, method, seed)
+picked, (k, method, seed) = models.picked_path(), settings()
+early_scores(scores, picked, k, method, seed)
 
 # --- inputs and guard
 from dae_core import embed  # noqa: E402
@@ -25,8 +25,8 @@ from ui.cluster_ui import (baseline_ui, cell_ui, clustering_ui, map_points, map_
                            seeds_ui)
 
 settings_ui(settings_box)
-ck = sidebar.picked_checkpoint() or sidebar.require_checkpoint()  # else the sidebar says why
-path, mtime = cache.file_key(models.picked_path())
+ck = sidebar.picked_checkpoint(picked) or sidebar.require_checkpoint()  # else the sidebar says why
+path, mtime = cache.file_key(picked)
 
 # --- core calls (cached per checkpoint in memory and on disk; UMAP on a thread, with progress)
 codes = cache.codes(path, mtime)

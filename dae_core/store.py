@@ -60,17 +60,25 @@ def _file_key(path: str | Path) -> dict:
 
 def remember_file(path: str | Path, model: str, directory=None) -> Path | None:
     """Note that the checkpoint file at `path` (by its content) holds the model `model`, so that
-    model_of_file finds the model's entries without loading the checkpoint."""
-    return save(_file_key(path), {"model": np.array(model)}, directory)
+    model_of_file finds the model's entries without loading the checkpoint. Writes nothing when
+    that note is already there (in `directory`, or by default in either folder)."""
+    key = _file_key(path)
+    if _noted_model(key, None if directory is None else [Path(directory)]) == model:
+        return None
+    return save(key, {"model": np.array(model)}, directory)
 
 
 def model_of_file(path: str | Path, directories=None) -> str | None:
     """The fingerprint remember_file noted for this file's exact bytes, or None. Reads no
     weights: a page can show stored results before PyTorch is imported."""
     try:
-        a = load(_file_key(path), directories)
+        return _noted_model(_file_key(path), directories)
     except OSError:
         return None
+
+
+def _noted_model(key: dict, directories) -> str | None:
+    a = load(key, directories)
     model = str(a.get("model", "")) if a is not None else ""
     return model if re.fullmatch("[0-9a-f]{64}", model) else None
 

@@ -164,7 +164,7 @@ def test_kept_scores_are_shown_before_the_model_is_loaded(app_test, monkeypatch)
     modules that load no PyTorch, before importing it: tests/test_core_imports.py)."""
     import streamlit as st
 
-    monkeypatch.setattr("ui.sidebar.picked_checkpoint", st.stop)  # the page ends at its guard
+    monkeypatch.setattr("ui.sidebar.picked_checkpoint", lambda path: st.stop())  # ends at its guard
     at = app_test(PAGE, query_params={"model": "cluster-d10-refined", "method": "umap-gmm"})
     assert float(metric(at, "Accuracy (Hungarian)").value) > 0.9
     at = app_test(PAGE, query_params={"model": "cluster-d10-refined", "method": "kmeans", "seed": "9"})

@@ -71,8 +71,9 @@ def test_a_file_is_remembered_by_its_bytes(tmp_path):
     path, fp = tmp_path / "a.pt", "ab" * 32
     path.write_bytes(b"weights")
     assert store.model_of_file(path, [tmp_path]) is None
-    store.remember_file(path, fp, tmp_path)
+    assert store.remember_file(path, fp, tmp_path) is not None
     assert store.model_of_file(path, [tmp_path]) == fp
+    assert store.remember_file(path, fp, tmp_path) is None  # already noted: nothing written
     path.write_bytes(b"weights, changed")
     assert store.model_of_file(path, [tmp_path]) is None
     store.remember_file(path, "../../etc/passwd", tmp_path)

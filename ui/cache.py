@@ -49,8 +49,7 @@ def fingerprint(path: str, mtime: float) -> str:
 
     ck = checkpoint(path, mtime)
     fp = store.fingerprint(ck.model, ck.config)
-    if store.model_of_file(path) != fp:
-        store.remember_file(path, fp)
+    store.remember_file(path, fp)
     return fp
 
 

@@ -55,11 +55,6 @@ def picked(names: list[str]) -> str:
 
 
 def picked_path() -> str | None:
-    """The path of the checkpoint the picker shows in this run (before it is drawn), or None."""
+    """The path of the checkpoint the picker shows in this run (drawn yet or not), or None."""
     options = available()
     return options[picked(list(options))] if options else None
-
-
-def current_path() -> str | None:
-    """The path of the checkpoint the sidebar has selected."""
-    return available().get(st.session_state.get(LAST, ""))
