@@ -14,7 +14,9 @@ NOISE_KINDS = tuple(NOISE_MAX_STRENGTH)
 SCHEDULES = ("constant", "onecycle", "cosine")
 DEVICES = ("auto", "cpu", "cuda")
 DATASETS = ("mnist", "fashion_mnist", "kmnist")
-CHECKPOINT_DIR = Path(__file__).resolve().parents[1] / "checkpoints"  # the shipped models
+# The checkout the package is installed from (`pip install -e .`): its checkpoints/ and data/.
+ROOT = Path(__file__).resolve().parents[1]
+CHECKPOINT_DIR = ROOT / "checkpoints"  # the shipped models
 
 
 class ConfigError(DaeError, ValueError):

@@ -12,9 +12,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .config import ROOT
 from .errors import DaeError
 
-DATA_DIR = Path(os.environ.get("DAE_DATA_DIR", Path(__file__).resolve().parents[1] / "data"))
+DATA_DIR = Path(os.environ.get("DAE_DATA_DIR", ROOT / "data"))
 
 # MD5 of the decompressed canonical files (data/MNIST/README.md, and the sums torchvision checks).
 MNIST_MD5 = {

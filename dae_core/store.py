@@ -26,9 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .config import ROOT
+
 # Bump when the layout of a file or a recipe that changes results (UMAP/GMM settings) changes.
 FORMAT = 1
-ROOT = Path(__file__).resolve().parents[1]
 SHIPPED_DIR = ROOT / "checkpoints" / "cache"
 DEFAULT_DIR = ROOT / "data" / "cache"
 
