@@ -138,13 +138,9 @@ def cluster_counts(y_pred, clusters, y_true, labels) -> np.ndarray:
     return full[np.searchsorted(values, clusters)][:, np.searchsorted(values, labels)]
 
 
-def hungarian_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """Share of points whose cluster maps to their label under the best one-to-one matching."""
-    return _accuracy(y_true, y_pred, match_clusters(y_true, y_pred))
-
-
 def _accuracy(y_true, y_pred, mapping: dict) -> float:
-    mapped = np.array([mapping[int(c)] for c in np.asarray(y_pred)])
+    """Share of points whose cluster maps to their label; a cluster the mapping lacks counts wrong."""
+    mapped = np.array([mapping.get(int(c), -1) for c in np.asarray(y_pred)])
     return float(np.mean(mapped == np.asarray(y_true)))
 
 
@@ -173,13 +169,22 @@ class ClusterReport:
         return self.confusion[:, order], self.clusters[order]
 
 
-def score(y_true: np.ndarray, y_pred: np.ndarray) -> ClusterReport:
-    """Hungarian accuracy, NMI, ARI, the cluster -> label mapping and the confusion matrix."""
+def score(y_true: np.ndarray, y_pred: np.ndarray, mapping: dict | None = None) -> ClusterReport:
+    """Accuracy, NMI, ARI, the cluster -> label mapping and the confusion matrix.
+
+    Without `mapping`, clusters are matched to labels here (Hungarian). Held-out points are scored
+    with the mapping learned on the training points, as a deployed clustering would label them:
+    matching again on their own labels would use the answers. A cluster that mapping lacks
+    (no training point fell in it) maps to -1 and its points count as wrong.
+    """
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     labels, clusters = np.unique(y_true), np.unique(y_pred)
-    mapping = match_clusters(y_true, y_pred)
+    if mapping is None:
+        mapping = match_clusters(y_true, y_pred)
+    else:
+        mapping = {int(c): int(mapping.get(int(c), -1)) for c in clusters}
     accuracy = _accuracy(y_true, y_pred, mapping)
     confusion = cluster_counts(y_pred, clusters, y_true, labels).T
     return ClusterReport(accuracy, float(normalized_mutual_info_score(y_true, y_pred)),

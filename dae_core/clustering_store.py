@@ -52,7 +52,8 @@ def load_clustering(model: str, codes, method: str, k: int, seed: int, directori
             or a["steps"].dtype.kind != "U" or not valid_floats(a["seconds"], a["steps"].shape)):
         return None
     train = _report(a, "train", codes.y_train, a["labels"])
-    test_report = None if test is None else _report(a, "test", codes.y_test, test)
+    test_report = None if test is None or train is None else _report(a, "test", codes.y_test, test,
+                                                                     train.mapping)
     if train is None or (test is not None and test_report is None):
         return None
     seconds = {str(s): float(v) for s, v in zip(a["steps"], a["seconds"])}
@@ -89,16 +90,26 @@ def stored_scores(model: str, method: str, k: int, seed: int, directories=None):
         return None
     train = _scores(a, "train", y_train, a["labels"])
     test = a.get("test_labels")
+    if train is None:
+        return None
     if test is not None:
-        test = _scores(a, "test", y_test, test) if valid_labels(test, len(y_test), k) else None
+        trained = dict(zip(a["train_columns"].tolist(), a["train_mapping"].tolist()))
+        test = (_scores(a, "test", y_test, test, trained)
+                if valid_labels(test, len(y_test), k) else None)
         if test is None:
             return None
-    return None if train is None else (train, test)
+    return train, test
 
 
-def _scores(a: dict, split: str, y: np.ndarray, pred: np.ndarray) -> Scores | None:
+def _scores(a: dict, split: str, y: np.ndarray, pred: np.ndarray,
+            trained: dict | None = None) -> Scores | None:
     """The stored Scores of `split` when its arrays are well formed and its accuracy is what the
-    stored cluster -> digit mapping gives on the labels y and pred; else None."""
+    stored cluster -> digit mapping gives on the labels y and pred; else None.
+
+    For the test codes, `trained` is the training codes' cluster -> digit mapping, and the accuracy
+    given is that mapping's: an entry whose test mapping was matched again on the test labels (as
+    older versions stored it) is rescored here from its labels, without refitting.
+    """
     try:
         scores, rows, columns, mapping = (a[f"{split}_{name}"]
                                           for name in ("scores", "rows", "columns", "mapping"))
@@ -106,28 +117,34 @@ def _scores(a: dict, split: str, y: np.ndarray, pred: np.ndarray) -> Scores | No
         return None
     if (not valid_floats(scores, (3,)) or not np.array_equal(rows, np.unique(y))
             or not np.array_equal(columns, np.unique(pred)) or mapping.shape != columns.shape
-            or mapping.dtype.kind not in "iu" or not np.isin(mapping, rows).all()
+            or mapping.dtype.kind not in "iu"  # -1: a test cluster no training code fell in
+            or not np.isin(mapping, rows if trained is None else [*rows, -1]).all()
             or not 0 <= scores[1] <= 1 + 1e-9 or not -1 - 1e-9 <= scores[2] <= 1 + 1e-9):
         return None
     hits = np.count_nonzero(mapping[np.searchsorted(columns, pred)] == y)
     if not np.isclose(scores[0], hits / len(y), rtol=0, atol=1e-12):
         return None
+    if trained is not None:
+        mapped = np.array([trained.get(c, -1) for c in columns.tolist()], dtype=np.int64)
+        scores = [np.count_nonzero(mapped[np.searchsorted(columns, pred)] == y) / len(y), *scores[1:]]
     return Scores(*(float(s) for s in scores))
 
 
-def _report(a: dict, split: str, y: np.ndarray, pred: np.ndarray):
+def _report(a: dict, split: str, y: np.ndarray, pred: np.ndarray, trained: dict | None = None):
     """The ClusterReport stored for `split` when it agrees with the labels y and pred, else None.
 
     Rebuilt, not scored again: the scores are checked as in stored_scores and the confusion counts
-    recounted from the labels (the Hungarian matching and NMI / ARI are not rerun).
+    recounted from the labels (the Hungarian matching and NMI / ARI are not rerun). The test codes
+    (`trained` given) keep the training codes' cluster -> digit mapping.
     """
     from .cluster import ClusterReport, cluster_counts
 
-    scores = _scores(a, split, y, pred)
+    scores = _scores(a, split, y, pred, trained)
     if scores is None or f"{split}_confusion" not in a:
         return None
     confusion, rows, columns = (a[f"{split}_{name}"] for name in ("confusion", "rows", "columns"))
     if not np.array_equal(confusion, cluster_counts(pred, columns, y, rows).T):  # (digits, clusters)
         return None
-    mapping = dict(zip(columns.tolist(), a[f"{split}_mapping"].tolist()))
+    mapping = ({c: trained.get(c, -1) for c in columns.tolist()} if trained is not None
+               else dict(zip(columns.tolist(), a[f"{split}_mapping"].tolist())))
     return ClusterReport(*scores, mapping, confusion, rows, columns)

@@ -35,7 +35,8 @@ def encode_splits(model, config) -> Codes:
 
 @dataclass
 class ClusterResult:
-    """One clustering run: the report on the training codes (and on the test codes), timings."""
+    """One clustering run: the report on the training codes (and on the test codes, scored with
+    the training codes' cluster -> digit mapping), timings."""
 
     method: str
     k: int
@@ -75,12 +76,14 @@ def cluster_codes(codes: Codes, k: int = 10, method: str = "kmeans", seed: int =
 
 def result_from_labels(codes: Codes, method: str, k: int, seed: int, labels: np.ndarray,
                        test_labels: np.ndarray | None, seconds: dict) -> ClusterResult:
-    """The ClusterResult of given cluster labels of the training (and test) codes: scored here."""
+    """The ClusterResult of given cluster labels of the training (and test) codes: scored here,
+    the test codes with the cluster -> digit mapping learned on the training codes."""
     seconds = dict(seconds)
     t = time.perf_counter()
     train = score(codes.y_train, labels)
     seconds["hungarian"] = time.perf_counter() - t
-    test = score(codes.y_test, test_labels) if test_labels is not None else None
+    # The test codes keep the training codes' cluster -> digit mapping: their own labels only score.
+    test = score(codes.y_test, test_labels, train.mapping) if test_labels is not None else None
     return ClusterResult(method, k, seed, train, test, np.asarray(labels), seconds,
                          None if test_labels is None else np.asarray(test_labels))
 

@@ -7,7 +7,7 @@ from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 import dae_core.cluster as cluster_mod
-from dae_core.cluster import cluster, hungarian_accuracy, match_clusters, score
+from dae_core.cluster import cluster, match_clusters, score
 from dae_core.errors import DaeError
 
 
@@ -15,7 +15,7 @@ def test_permuted_labelling_scores_one():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 10, 500)
     perm = rng.permutation(10)
-    assert hungarian_accuracy(y, perm[y]) == 1.0
+    assert score(y, perm[y]).accuracy == 1.0
     assert match_clusters(y, perm[y]) == {int(perm[i]): i for i in range(10)}
 
 
@@ -28,7 +28,7 @@ def test_equals_brute_force_over_all_permutations(seed):
     rng = np.random.default_rng(seed)
     y_true = rng.integers(0, 4, 40)
     y_pred = np.where(rng.random(40) < 0.5, y_true, rng.integers(0, 4, 40))  # partly agreeing
-    assert hungarian_accuracy(y_true, y_pred) == pytest.approx(_brute_force(y_true, y_pred, 4))
+    assert score(y_true, y_pred).accuracy == pytest.approx(_brute_force(y_true, y_pred, 4))
 
 
 def test_score_matches_sklearn_and_counts_every_point():
@@ -38,7 +38,7 @@ def test_score_matches_sklearn_and_counts_every_point():
     report = score(y_true, y_pred)
     assert report.nmi == pytest.approx(normalized_mutual_info_score(y_true, y_pred))
     assert report.ari == pytest.approx(adjusted_rand_score(y_true, y_pred))
-    assert report.accuracy == hungarian_accuracy(y_true, y_pred)
+    assert report.accuracy == pytest.approx(_brute_force(y_true, y_pred, 5))
     assert report.confusion.shape == (5, 5) and report.confusion.sum() == 300
     # rows are true labels, columns clusters
     assert report.confusion[3, 0] == np.sum((y_true == 3) & (y_pred == 0))
@@ -46,6 +46,23 @@ def test_score_matches_sklearn_and_counts_every_point():
     assert np.trace(reordered) == round(report.accuracy * 300)
     d = report.to_dict()
     assert d["confusion"] == report.confusion.tolist() and set(d["mapping"]) == {"0", "1", "2", "3", "4"}
+
+
+def test_a_given_mapping_scores_held_out_points_without_matching_again():
+    """Test points keep the mapping learned on the training points: where their own best matching
+    differs, they score lower than matching again on their labels would."""
+    y_train, pred_train = np.array([0, 0, 0, 1, 1, 1]), np.array([0, 0, 0, 1, 1, 1])
+    y_test, pred_test = np.array([0, 0, 0, 1, 1, 1]), np.array([1, 1, 1, 0, 0, 1])
+    trained = score(y_train, pred_train).mapping
+    assert trained == {0: 0, 1: 1}
+    report = score(y_test, pred_test, trained)
+    assert report.accuracy == pytest.approx(1 / 6) and report.mapping == {0: 0, 1: 1}
+    assert score(y_test, pred_test).accuracy == pytest.approx(5 / 6)  # matched again: {0: 1, 1: 0}
+    assert report.nmi == score(y_test, pred_test).nmi  # NMI and ARI need no mapping
+    # a cluster no training point fell in has no digit: its points count as wrong
+    unseen = score(y_test, np.array([0, 0, 0, 1, 1, 2]), trained)
+    assert unseen.accuracy == pytest.approx(5 / 6) and unseen.mapping[2] == -1
+    assert unseen.reordered()[0].shape == (2, 3)
 
 
 def test_more_clusters_than_labels_maps_every_cluster():
@@ -71,7 +88,7 @@ def test_finds_separated_blobs_deterministically(blobs, method):
     z, y = blobs
     a = cluster(z, 5, method, seed=0)
     assert a.labels.shape == (400,)
-    assert hungarian_accuracy(y, a.labels) == 1.0
+    assert score(y, a.labels).accuracy == 1.0
     assert np.array_equal(cluster(z, 5, method, seed=0).labels, a.labels)
     assert np.array_equal(a.predict(z[:50]), a.labels[:50])
     assert method in a.seconds
@@ -118,7 +135,7 @@ def test_real_umap_on_a_few_hundred_points(blobs):
     pytest.importorskip("umap")
     z, y = blobs
     result = cluster(z[:300], 5, "umap-gmm", seed=0, umap_neighbors=10)
-    assert hungarian_accuracy(y[:300], result.labels) == 1.0
+    assert score(y[:300], result.labels).accuracy == 1.0
 
 
 def test_stages_are_reported_in_order_and_a_stop_ends_the_work_between_them(blobs, monkeypatch):
@@ -157,6 +174,7 @@ def test_cluster_codes_keeps_the_test_labels_and_stops_before_placing_the_test_c
     codes = Codes(z[:300], y[:300], z[300:], y[300:], np.arange(300), 0.0)
     result = cluster_codes(codes, 5, "kmeans", seed=0)
     assert result.test_labels.shape == (100,) and result.test.accuracy == 1.0
+    assert result.test.mapping == {c: result.train.mapping[c] for c in result.test.clusters.tolist()}
     stop = threading.Event()
     with pytest.raises(Cancelled):
         cluster_codes(codes, 5, "kmeans", stage=lambda step: step == "kmeans" and stop.set(), stop=stop)

@@ -116,3 +116,29 @@ def test_stored_scores_refuse_what_load_clustering_refuses(codes, fitted, tmp_pa
         store.save(key, good | change, tmp_path)
         assert cs.stored_scores("m", "gmm", 5, 1, [tmp_path]) is None, change
         assert cs.load_clustering("m", codes, "gmm", 5, 1, [tmp_path]) is None, change
+
+
+def test_an_entry_whose_test_codes_were_matched_again_is_rescored_from_its_labels(codes, fitted,
+                                                                                   tmp_path):
+    """Older entries matched the test codes' clusters to digits on the test labels: their test
+    accuracy is recomputed with the training codes' mapping, from the stored labels alone."""
+    from dae_core.cluster import score
+    from dae_core.pipeline import result_from_labels
+
+    shifted = (fitted.test_labels + 1) % 5  # the test codes' best matching is no longer the training one
+    honest = result_from_labels(codes, "gmm", 5, 1, fitted.labels, shifted, {})
+    rematched = score(codes.y_test, shifted)
+    assert honest.test.accuracy < rematched.accuracy
+    cs.save_clustering("m", codes, honest, tmp_path)
+    store.save_codes("m", codes, tmp_path)
+    key = store.entry_key("clustering", "m", method="gmm", k=5, seed=1, umap_neighbors=15,
+                          n_train=300, n_test=100)
+    old = store.load(key, [tmp_path]) | {
+        "test_scores": np.array([rematched.accuracy, rematched.nmi, rematched.ari]),
+        "test_mapping": np.array([rematched.mapping[c] for c in rematched.clusters.tolist()])}
+    store.save(key, old, tmp_path)
+    got = cs.load_clustering("m", codes, "gmm", 5, 1, [tmp_path])
+    assert got.test.accuracy == pytest.approx(honest.test.accuracy)
+    assert got.test.mapping == honest.test.mapping and got.test.nmi == honest.test.nmi
+    _, test = cs.stored_scores("m", "gmm", 5, 1, [tmp_path])
+    assert test.accuracy == pytest.approx(honest.test.accuracy)
