@@ -67,16 +67,27 @@ def test_cluster_table_sizes_and_purity_add_up():
     rows = embed.cluster_table(report)
     assert [r["cluster"] for r in rows] == report.clusters.tolist()
     assert sum(r["size"] for r in rows) == 400
-    assert sum(r["size"] * r["purity"] for r in rows) / 400 == pytest.approx(report.accuracy)
-    assert all(0 <= r["purity"] <= 1 and r["digit"] == report.mapping[r["cluster"]] for r in rows)
+    assert sum(r["size"] * r["matched"] for r in rows) / 400 == pytest.approx(report.accuracy)
+    assert all(0 <= r["matched"] <= r["purity"] <= 1 and r["digit"] == report.mapping[r["cluster"]]
+               for r in rows)
 
 
 def test_cluster_table_on_a_perfect_permuted_clustering():
     y = np.array([0, 0, 1, 1, 1, 2])
     rows = embed.cluster_table(score(y, np.array([5, 5, 3, 3, 3, 7])))
-    assert rows == [{"cluster": 3, "digit": 1, "size": 3, "purity": 1.0},
-                    {"cluster": 5, "digit": 0, "size": 2, "purity": 1.0},
-                    {"cluster": 7, "digit": 2, "size": 1, "purity": 1.0}]
+    assert rows == [{"cluster": 3, "digit": 1, "size": 3, "matched": 1.0, "majority": 1, "purity": 1.0},
+                    {"cluster": 5, "digit": 0, "size": 2, "matched": 1.0, "majority": 0, "purity": 1.0},
+                    {"cluster": 7, "digit": 2, "size": 1, "matched": 1.0, "majority": 2, "purity": 1.0}]
+
+
+def test_purity_is_the_share_of_the_most_common_digit_even_when_matched_elsewhere():
+    """Two clusters of sevens: the one-to-one matching gives 7 to the larger one and 1 to the
+    other, whose purity is still its share of sevens (0.9), not its share of ones (0.1)."""
+    y = np.array([7] * 10 + [9] + [7] * 9 + [1] + [4] * 5)
+    pred = np.array([0] * 11 + [1] * 10 + [2] * 5)
+    rows = {r["cluster"]: r for r in embed.cluster_table(score(y, pred))}
+    assert rows[1]["digit"] == 1 and rows[1]["matched"] == pytest.approx(0.1)
+    assert rows[1]["majority"] == 7 and rows[1]["purity"] == pytest.approx(0.9)
 
 
 def test_cell_indices_on_a_hand_made_case():
