@@ -75,7 +75,7 @@ def cluster(z: np.ndarray, k: int = 10, method: str = "kmeans", seed: int = 0,
     _begin(kind, stage, stop)
     t = time.perf_counter()
     # On low-dimensional codes the per-iteration work is tiny, so extra BLAS/OpenMP threads only
-    # wait on each other: measured 0.4 s on one thread against 2-4 s on two for 48k x 4 codes.
+    # wait on each other: one thread is several times faster (docs/speed.md, "Choices measured").
     with threadpool_limits(1):
         est = _estimator(kind, k, seed).fit(fit_z)
         labels = est.predict(fit_z)

@@ -9,9 +9,9 @@ from .errors import DaeError
 
 SAMPLERS = ("uniform01", "box", "gaussian", "gmm", "cluster:K")
 DEFAULT_SAMPLER = "gmm"  # the app's and the command line's: it decodes to recognisable digits most often
-# A finer mixture fits the codes' curved clusters better: on 1000 samples scored by the shipped
-# classifier, 10 -> 40 components took recognised digits from 0.865 to 0.92 (reference-d4) and
-# from 0.879 to 0.911 (denoise-d10) at the same class entropy (benchmarks/bench_samples.py).
+# A finer mixture fits the codes' curved clusters better, so more samples decode to digits the
+# classifier recognises, with the digits as evenly spread (benchmarks/bench_samples.py measures it;
+# the record is in docs/speed.md, "Choices measured").
 GMM_COMPONENTS = 40
 CLUSTER_COMPONENTS = 10  # cluster:K samples inside one of 10 digit-like components
 GMM_FIT_MAX = 10_000  # codes used to fit a mixture
@@ -84,7 +84,8 @@ class LatentSampler:
         if self.kind.startswith(("gmm", "cluster")):
             from sklearn.mixture import GaussianMixture
 
-            # A 10k subsample fits the mixture ~5x faster, at the same sample quality.
+            # A subsample fits the mixture in a fraction of the time, at the same sample quality
+            # (docs/speed.md, "Choices measured").
             rows = np.random.default_rng(self.seed).permutation(len(z))[:GMM_FIT_MAX]
             self.gmm = GaussianMixture(self.n_components, covariance_type="full",
                                        random_state=self.seed).fit(z[rows])
