@@ -18,11 +18,12 @@ early_scores(scores, picked, k, method, seed)
 
 # --- inputs and guard
 from dae_core import embed  # noqa: E402
-from dae_core.figures import confusion_heatmap, grid_image, scatter_2d  # noqa: E402
+from dae_core.figures import grid_image, scatter_2d  # noqa: E402
 from dae_core.pipeline import summarize  # noqa: E402
 from ui import cache, cluster_cache, sidebar  # noqa: E402
-from ui.cluster_ui import (baseline_ui, cell_ui, clustering_ui, map_points, map_ui,  # noqa: E402
-                           seeds_ui)
+from ui.cluster_ui import (baseline_ui, cell_ui, clustering_ui, confusion_ui,  # noqa: E402
+                           map_points, map_ui, mapping_table_ui, seeds_ui)
+from ui.words import STEPS, duration, method_name, percent  # noqa: E402
 
 settings_ui(settings_box)
 ck = sidebar.picked_checkpoint(picked) or sidebar.require_checkpoint()  # else the sidebar says why
@@ -44,27 +45,15 @@ report = result.train
 
 # --- timings
 steps = ({"encoding (train + test)": codes.seconds} if codes.seconds else {}) | result.seconds
-st.caption(f"{method} on {len(codes.z_train):,} training codes (d={codes.z_train.shape[1]}); "
-           "test scores use the fitted model's predictions on the 10k test codes. Seconds when "
-           "computed (then kept on disk): " + " · ".join(f"{n} {s:.2f}" for n, s in steps.items()))
+st.caption(f"{method_name(method)} on {len(codes.z_train):,} training codes "
+           f"(d={codes.z_train.shape[1]}); test scores use the fitted model's predictions on the "
+           "10k test codes. Time it took (once; kept on disk since): "
+           + " · ".join(f"{STEPS.get(n, n)} {duration(s)}" for n, s in steps.items()))
 if st.toggle("Repeat over 3 seeds (mean ± std)", key="cluster_seeds"):
     runs = seeds_ui(path, mtime, k, method, seed)
     if runs:
         st.dataframe(seeds_table(summarize(runs)), hide_index=True,
                      column_order=("score", "train", "test"), key="cluster_seed_table")
-
-# --- mapping table and confusion matrices
-c_table, c_heat = st.columns([1, 2])
-c_table.subheader("Cluster → digit")
-c_table.dataframe(embed.cluster_table(report), hide_index=True, height="content", column_config={
-    "purity": st.column_config.ProgressColumn("purity", min_value=0.0, max_value=1.0, format="%.2f")})
-matched, raw = c_heat.tabs(["Matched order (diagonal = correct)", "Raw cluster order"])
-matrix, order = report.reordered()
-matched.plotly_chart(confusion_heatmap(
-    matrix, report.labels, [f"{c}→{report.mapping[int(c)]}" for c in order],
-    "Confusion after matching", x_title="cluster→digit"), key="heat_matched")
-raw.plotly_chart(confusion_heatmap(report.confusion, report.labels, report.clusters,
-                                   "Confusion, clusters in their raw order"), key="heat_raw")
 
 # --- baseline: k-means on pixels instead of codes
 st.subheader("Baseline: k-means on pixels")
@@ -72,8 +61,8 @@ baseline_on, pca_dims, pixels = baseline_ui()
 if baseline_on:
     base, seconds = cluster_cache.pixel_baseline(path, mtime, k, seed, pca_dims)
     scores_row(("Accuracy (pixels)", "NMI (pixels)", "ARI (pixels)"), base)
-    st.caption(f"k-means on {pixels}: {seconds:.2f} s, versus {report.accuracy:.3f} accuracy "
-               f"for {method} on the {codes.z_train.shape[1]}-d codes.")
+    st.caption(f"k-means on {pixels}: {duration(seconds)}, versus {percent(report.accuracy)} "
+               f"accuracy for {method_name(method)} on the {codes.z_train.shape[1]}-d codes.")
 
 # --- 2-D map of the codes
 st.subheader("Map of the codes")
@@ -86,18 +75,26 @@ if points is not None:
                     key="map")
 
 
-# --- samples from one (digit, cluster) cell; a fragment, so picking a cell redraws only this part
+# --- clusters against digits, and one cell's images; a fragment, so that a click on a cell (or a
+# pick in its dropdowns) redraws only this part
 @st.fragment
-def cell_samples() -> None:
-    """Up to 16 training images of the chosen true digit that fell in the chosen cluster."""
+def clusters_and_digits() -> None:
+    """The cluster -> digit table, the confusion matrices and up to 16 training images of the
+    cell clicked or picked (a true digit that fell in a cluster)."""
+    st.subheader("Cluster → digit")
+    c_table, c_heat = st.columns([2, 3])
+    with c_table:
+        mapping_table_ui(report)
+    with c_heat:
+        confusion_ui(report)
     st.subheader("Images in one cell of the confusion matrix")
     digit, cluster = cell_ui(report)
     cell = embed.cell_indices(codes.y_train, result.labels, digit, cluster)
-    st.caption(f"{len(cell):,} training images of digit {digit} fell in cluster {cluster}; "
-               f"showing up to 16.")
+    st.caption(f"{len(cell):,} training image{'s' * (len(cell) != 1)} of digit {digit} fell in "
+               f"cluster {cluster}; showing up to 16.")
     if len(cell):
         images = cache.digits(ck.config.dataset).train_images[codes.train_index[cell[:16]]]
         st.image(grid_image(embed.to_unit(images), nrow=8, scale=3), clamp=True)
 
 
-cell_samples()
+clusters_and_digits()

@@ -75,17 +75,40 @@ def history_thumbnail(history: list[dict]) -> go.Figure:
 
 
 def confusion_heatmap(matrix: np.ndarray, rows: list, cols: list, title: str,
-                      x_title: str = "cluster", y_title: str = "true digit") -> go.Figure:
-    """Counts as a heatmap with the numbers on the cells; rows = true labels."""
+                      x_title: str = "cluster", y_title: str = "true digit", ids: list | None = None,
+                      picked: tuple[int, int] | None = None) -> go.Figure:
+    """Counts as a heatmap with the numbers on the cells; rows = true labels.
+
+    A heatmap cannot be selected in Plotly, so a scatter of invisible squares sits on the cell
+    centres: clicking a cell selects its point, whose customdata is [row label, column id] (`ids`,
+    default `cols`). `picked` (row position, column position) outlines one cell.
+    """
     matrix = np.asarray(matrix)
-    fig = go.Figure(go.Heatmap(
-        z=matrix, x=[str(c) for c in cols], y=[str(r) for r in rows], colorscale="Blues",
-        text=matrix, texttemplate="%{text}",
-        hovertemplate=f"{y_title} %{{y}}<br>{x_title} %{{x}}<br>count %{{z}}<extra></extra>"))
+    ids = list(cols) if ids is None else list(ids)
+    x, y = [str(c) for c in cols], [str(r) for r in rows]
+    ii, jj = np.indices(matrix.shape).reshape(2, -1)
+    hover = f"{y_title} %{{y}}<br>{x_title} %{{x}}<br>count %{{text}}<extra></extra>"
+    fig = go.Figure(go.Heatmap(z=matrix, x=x, y=y, colorscale="Blues", text=matrix,
+                               texttemplate="%{text}", hoverinfo="skip"))
+    fig.add_scatter(x=[x[j] for j in jj], y=[y[i] for i in ii], mode="markers", showlegend=False,
+                    customdata=[[_plain(rows[i]), _plain(ids[j])] for i, j in zip(ii, jj)],
+                    text=matrix.ravel(), hovertemplate=hover, name="cells",
+                    marker=dict(symbol="square", size=24, opacity=0),
+                    selected=dict(marker=dict(opacity=0)), unselected=dict(marker=dict(opacity=0)))
+    if picked is not None:
+        i, j = picked
+        fig.add_shape(type="rect", x0=j - 0.5, x1=j + 0.5, y0=i - 0.5, y1=i + 0.5,
+                      line=dict(color="#d62728", width=3))
     fig.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title, margin=_MARGIN,
                       height=480, xaxis_type="category",  # "0".."9" would become a numeric axis
-                      yaxis=dict(type="category", autorange="reversed"))
+                      yaxis=dict(type="category", autorange="reversed"),
+                      hoverdistance=-1)  # the nearest cell centre: the cell under the pointer
     return fig
+
+
+def _plain(value):
+    """A NumPy integer as a plain int (JSON), anything else as it is."""
+    return int(value) if isinstance(value, np.integer) else value
 
 
 def noise_sweep_chart(strengths, corrupted_mse, reconstructed_mse, noise: str) -> go.Figure:

@@ -9,6 +9,7 @@ import streamlit as st
 from dae_core.cluster import METHODS
 
 from . import url_state
+from .words import percent
 
 SCORES = ("accuracy", "nmi", "ari")  # the fields of a cluster report, in display order
 NAMES = ("Accuracy (Hungarian)", "NMI", "ARI")
@@ -34,22 +35,28 @@ def settings_ui(box) -> None:
     url_state.sync(k=int(k), method=method, seed=int(seed))
 
 
-def metric(col, name: str, train: float, test: float | None) -> None:
+def shown(score: str, value: float) -> str:
+    """A score as every page shows it: accuracy as a percent (71.7%), NMI and ARI to 3 decimals."""
+    return percent(value) if score == "accuracy" else f"{value:.3f}"
+
+
+def metric(col, name: str, score: str, train: float, test: float | None) -> None:
     """One score in `col`: the training split's value, the test set's beside it when given."""
-    col.metric(name, f"{train:.3f}", None if test is None else f"{test:.3f}", delta_color="off",
-               delta_arrow="off", delta_description="test set" if test is not None else None)
+    col.metric(name, shown(score, train), None if test is None else shown(score, test),
+               delta_color="off", delta_arrow="off",
+               delta_description="test set" if test is not None else None)
 
 
 def scores_row(names: tuple[str, str, str], train, test=None) -> None:
     """Accuracy, NMI and ARI of a cluster report (or store.Scores) side by side, under `names`."""
     tests = [None] * 3 if test is None else [getattr(test, s) for s in SCORES]
     for col, name, score, test_value in zip(st.columns(3), names, SCORES, tests):
-        metric(col, name, getattr(train, score), test_value)
+        metric(col, name, score, getattr(train, score), test_value)
 
 
 def seeds_table(spread: dict) -> dict:
     """summarize()'s mean and std per split and score, as 'mean ± std' columns for st.dataframe."""
-    return {split: [f"{spread[f'{split}_{m}_mean']:.4f} ± {spread[f'{split}_{m}_std']:.4f}"
+    return {split: [f"{shown(m, spread[f'{split}_{m}_mean'])} ± {shown(m, spread[f'{split}_{m}_std'])}"
                     for m in SCORES] for split in ("train", "test")} \
         | {"score": ["accuracy", "NMI", "ARI"]}
 

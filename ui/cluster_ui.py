@@ -1,13 +1,19 @@
-"""Widget groups of the Cluster page: the clustering (cached or on a thread), baseline, map, cell.
+"""Widget groups of the Cluster page: the clustering (cached or on a thread), baseline, map, the
+cluster -> digit table, the clickable confusion matrices and the cell they pick.
 
 Settings and scores are in ui.cluster_scores."""
 from __future__ import annotations
 
+from functools import partial
+
+import pandas as pd
 import streamlit as st
 
 from dae_core import embed
+from dae_core.figures import confusion_heatmap
 
 from . import background, cluster_cache
+from .words import percent
 
 PROJECTIONS = ("PCA (all points)", "UMAP (all points)", "t-SNE (2,000-point sample)")
 PIXEL_INPUTS = {"50-d PCA of the pixels": 50, "raw pixels (784-d, slower)": None}  # -> PCA dims
@@ -65,12 +71,92 @@ def map_points(path: str, mtime: float, projection: str, seed: int):
     return background.run("cluster_map", (path, mtime, kind, seed), work, label)
 
 
+CELL = ("cell_digit", "cell_cluster")  # session_state keys of the cell shown (its dropdowns')
+
+
+def mapping_table(report) -> pd.DataFrame:
+    """One row per cluster: its size, matched digit, most common digit and purity (in %)."""
+    table = pd.DataFrame(embed.cluster_table(report))
+    table["purity"] *= 100
+    return table[["cluster", "size", "digit", "majority", "purity"]]
+
+
+def mapping_table_ui(report) -> None:
+    """The cluster -> digit table, and what its columns mean."""
+    st.dataframe(mapping_table(report), hide_index=True, height="content", column_config={
+        "cluster": st.column_config.NumberColumn("Cluster", width="small"),
+        "size": st.column_config.NumberColumn("Images", format="localized"),
+        "digit": st.column_config.NumberColumn("Matched", width="small"),
+        "majority": st.column_config.NumberColumn("Most common", width="small"),
+        "purity": st.column_config.ProgressColumn("Purity", min_value=0.0, max_value=100.0,
+                                                  format="%.1f%%")}, key="cluster_table")
+    st.caption("**Purity**: the share of a cluster's images that are its most common digit. "
+               "**Matched**: the digit the Hungarian matching gives the cluster (each digit "
+               "to one cluster); where it is not the most common digit, that cluster's images "
+               f"count as errors. Accuracy = images whose cluster is matched to their digit: "
+               f"{percent(report.accuracy)}.")
+
+
+def cell_from_selection(state) -> tuple[int, int] | None:
+    """(true digit, cluster) of the cell clicked on a confusion heatmap, from st.plotly_chart's
+    selection state; None when nothing (or no cell) is selected."""
+    try:
+        digit, cluster = state["selection"]["points"][0]["customdata"]
+        return int(digit), int(cluster)
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+
+
+def _pick_cell(chart_key: str) -> None:
+    """on_select of a heatmap: the clicked cell becomes the one shown (and its dropdowns' value)."""
+    cell = cell_from_selection(st.session_state.get(chart_key))
+    if cell is not None:
+        st.session_state[CELL[0]], st.session_state[CELL[1]] = cell
+
+
+def _fullest_cluster() -> None:
+    """on_change of the digit dropdown: show the new digit's fullest cluster."""
+    st.session_state.pop(CELL[1], None)
+
+
+def current_cell(report) -> tuple[int, int]:
+    """(true digit, cluster) shown: the last click or pick when this report has it, else the
+    first digit and its fullest cluster; kept in the dropdowns' session_state keys."""
+    state, digits = st.session_state, report.labels.tolist()
+    if state.get(CELL[0]) not in digits:
+        state[CELL[0]] = digits[0]
+    if state.get(CELL[1]) not in report.clusters.tolist():
+        state[CELL[1]] = embed.clusters_by_count(report, state[CELL[0]])[0][0]
+    return state[CELL[0]], state[CELL[1]]
+
+
+def confusion_ui(report) -> None:
+    """The confusion matrix in matched and in raw cluster order, the shown cell outlined; a click
+    on a cell shows that cell."""
+    digit, cluster = current_cell(report)
+    row = report.labels.tolist().index(digit)
+    matrix, order = report.reordered()
+    tabs = st.tabs(["Matched order (diagonal = correct)", "Raw cluster order"])
+    charts = {"heat_matched": (matrix, [f"{c}→{report.mapping[int(c)]}" for c in order], order,
+                               "Confusion after matching", "cluster→digit"),
+              "heat_raw": (report.confusion, report.clusters, report.clusters,
+                           "Confusion, clusters in their raw order", "cluster")}
+    for tab, (key, (counts, names, ids, title, x_title)) in zip(tabs, charts.items()):
+        fig = confusion_heatmap(counts, report.labels, names, title, x_title=x_title, ids=ids,
+                                picked=(row, ids.tolist().index(cluster)))
+        tab.plotly_chart(fig, key=key, on_select=partial(_pick_cell, key),
+                         selection_mode=("points",))
+    st.caption("Click a cell to see its images below.")
+
+
 def cell_ui(report) -> tuple[int, int]:
     """(true digit, cluster) of one confusion-matrix cell; the digit's fullest cluster first."""
     c_digit, c_cluster = st.columns(2)
-    digit = c_digit.selectbox("True digit", report.labels.tolist(), key="cell_digit")
+    digit = c_digit.selectbox("True digit", report.labels.tolist(), key=CELL[0],
+                              on_change=_fullest_cluster)
     counts = dict(embed.clusters_by_count(report, digit))
     cluster = c_cluster.selectbox("Cluster (most images of this digit first)", list(counts),
+                                  key=CELL[1],
                                   format_func=lambda c: f"{c}, matched to {report.mapping[c]} "
                                                         f"({counts[c]:,} images of {digit})")
     return digit, cluster

@@ -1,0 +1,87 @@
+"""One vocabulary for every page: labels for the keys a model card holds, and one format for each
+kind of number (accuracies as percents with one decimal, errors to 4 decimals, times in s / min).
+
+Plain Python (no Streamlit, no PyTorch): the Cluster page uses it before its heavy imports.
+"""
+from __future__ import annotations
+
+import re
+
+METHODS = {"kmeans": "k-means", "gmm": "Gaussian mixture", "umap-kmeans": "UMAP + k-means",
+           "umap-gmm": "UMAP + Gaussian mixture"}
+STEPS = {"encoding (train + test)": "encoding the images", "umap": "UMAP embedding",
+         "kmeans": "k-means", "gmm": "Gaussian mixture", "test": "placing the test codes",
+         "hungarian": "matching clusters to digits"}  # the steps a clustering times
+METRICS = {
+    "val_mse": "Validation error (MSE)", "val_psnr": "Validation PSNR",
+    "test_mse": "Test error (MSE)", "test_psnr": "Test PSNR", "test_accuracy": "Test accuracy",
+    "train_seconds": "Training time", "epochs": "Epochs", "seed": "Seed",
+    "refined_from": "Fine-tuned from", "refine_rounds": "Fine-tuning rounds",
+    "refine_epochs": "Fine-tuning epochs per round", "refine_methods": "Pseudo-labels from",
+    "refine_weight": "Weight of the cluster loss", "refine_augment": "Jitter while fine-tuning",
+    "refine_invariant": "Rebuilds the unjittered digit",
+}
+_SCORE = re.compile(r"^(?P<method>[a-z-]+)_(?P<test>test_)?(?P<score>accuracy|nmi|ari)$")
+_SCORES = {"accuracy": "accuracy", "nmi": "NMI", "ari": "ARI"}
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|~$:])")
+
+
+def plain(text) -> str:
+    """`text` with every character that Markdown would act on escaped: a file name or a key from
+    a file shows as written, never as a link, an image or emphasis."""
+    return _MARKDOWN.sub(r"\\\1", " ".join(str(text).split()))
+
+
+def metric_label(key: str) -> str:
+    """A model card's key as a student reads it: 'val_mse' -> 'Validation error (MSE)',
+    'kmeans_test_accuracy' -> 'k-means accuracy (test set)'; unknown keys with spaces."""
+    if key in METRICS:
+        return METRICS[key]
+    m = _SCORE.match(key)
+    if m and m["method"] in METHODS:
+        split = "test set" if m["test"] else "training codes"
+        return f"{METHODS[m['method']]} {_SCORES[m['score']]} ({split})"
+    text = str(key).replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
+
+
+def metric_value(key: str, value) -> str:
+    """The value of a model card's key, in the format every page uses for its kind."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if not isinstance(value, (int, float)):
+        if key == "refine_methods":
+            return ", ".join(METHODS.get(m.strip(), m.strip()) for m in str(value).split(","))
+        return str(value)
+    if key.endswith("accuracy"):
+        return percent(value)
+    if key.endswith("seconds"):
+        return duration(value)
+    if key.endswith("psnr"):
+        return f"{value:.1f} dB"
+    if key.endswith("mse"):
+        return f"{value:.4f}"
+    if key.endswith(("nmi", "ari")):
+        return f"{value:.3f}"
+    return f"{value:,}" if isinstance(value, int) else f"{value:.4g}"
+
+
+def percent(share: float) -> str:
+    """0.71725 -> '71.7%': how every page shows an accuracy (or any share)."""
+    return f"{100 * share:.1f}%"
+
+
+def duration(seconds: float) -> str:
+    """0.57 -> '0.6 s', 12.3 -> '12 s', 391 -> '6.5 min', 5400 -> '1.5 h'."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def method_name(method: str) -> str:
+    """'umap-gmm' -> 'UMAP + Gaussian mixture'."""
+    return METHODS.get(method, method)
