@@ -25,7 +25,7 @@ The model picker in the sidebar is shared by every page; it opens on the shipped
 )
 
 digits = cache.digits("mnist")
-seed = st.number_input("Sample seed", 0, 10_000, 0, key="home_seed")
+seed = st.number_input("Sample seed", 0, 10_000, 0, key="home_seed", persist_state="session")
 idx = np.random.default_rng(int(seed)).choice(len(digits.train_images), 25, replace=False)
 images = to_unit(digits.train_images[idx])
 labels = digits.train_labels[idx].numpy()
@@ -34,4 +34,4 @@ col_img.image(grid_image(images, nrow=5, scale=4), caption="25 training digits",
 col_lbl.markdown("**Labels** (row by row)")
 col_lbl.text("\n".join(" ".join(str(v) for v in labels[r * 5:(r + 1) * 5]) for r in range(5)))
 if ck is not None:
-    st.caption(f"Selected model: {st.session_state.get('checkpoint_name')}")
+    st.caption(f"Selected model: {st.session_state.get('model')}")

@@ -25,7 +25,8 @@ with noise_col:
     noise, strength, seed = noise_ui(ck.config)
 others = {name: p for name, p in models.available().items() if p != path}
 compare = st.multiselect("Compare with other models (same corrupted digits)", list(others),
-                         key="dn_compare", placeholder="Choose models" if others else
+                         key="dn_compare", persist_state="session",
+                         placeholder="Choose models" if others else
                          "No other model yet: train one on the Train page")
 if idx is None:
     st.stop()
@@ -63,7 +64,8 @@ upload = upload_col.file_uploader("An image of one digit (any size; dark on ligh
                                   type=UPLOAD_TYPES, key="dn_upload")
 with draw_col:
     drawn = draw_ui()
-add_noise = st.checkbox("Also add the noise chosen above", key="dn_add_noise")
+add_noise = st.checkbox("Also add the noise chosen above", key="dn_add_noise",
+                        persist_state="session")
 sources = {"Uploaded": upload.getvalue() if upload is not None else None, "Drawn": drawn}
 for title, data in sources.items():
     if data is None:

@@ -39,7 +39,7 @@ if quality is not None:
     q_cols[3].metric("FID", f"{quality['frechet_distance']:.1f}", help="lower is better")
     hist_col, compare_col = st.columns(2)
     hist_col.plotly_chart(class_histogram(np.array(quality["class_hist"])), key="gen_hist")
-    if compare_col.toggle("Compare all samplers", key="gen_compare"):
+    if compare_col.toggle("Compare all samplers", key="gen_compare", persist_state="session"):
         with compare_col:
             rows = compare_ui(*key)
         if rows:

@@ -25,7 +25,7 @@ from ui.cluster_ui import (baseline_ui, cell_ui, clustering_ui, confusion_ui,  #
                            map_points, map_ui, mapping_table_ui, seeds_ui)
 from ui.words import STEPS, duration, method_name, percent  # noqa: E402
 
-settings_ui(settings_box)
+k, method, seed = settings_ui(settings_box)  # the widgets' values: a link's bad one is dropped
 ck = sidebar.picked_checkpoint(picked) or sidebar.require_checkpoint()  # else the sidebar says why
 path, mtime = cache.file_key(picked)
 
@@ -49,7 +49,7 @@ st.caption(f"{method_name(method)} on {len(codes.z_train):,} training codes "
            f"(d={codes.z_train.shape[1]}); test scores use the fitted model's predictions on the "
            "10k test codes. Time it took (once; kept on disk since): "
            + " · ".join(f"{STEPS.get(n, n)} {duration(s)}" for n, s in steps.items()))
-if st.toggle("Repeat over 3 seeds (mean ± std)", key="cluster_seeds"):
+if st.toggle("Repeat over 3 seeds (mean ± std)", key="cluster_seeds", persist_state="session"):
     runs = seeds_ui(path, mtime, k, method, seed)
     if runs:
         st.dataframe(seeds_table(summarize(runs)), hide_index=True,

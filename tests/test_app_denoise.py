@@ -31,7 +31,7 @@ def test_page_shows_digits_table_and_sweep_chart(at):
 @pytest.mark.parametrize("noise", ["gaussian", "salt_pepper", "mask"])
 def test_each_noise_kind_renders_and_changes_the_corruption(at, noise):
     before = at.image[1].value
-    at.selectbox(key="dn_noise").set_value(noise).run()
+    at.selectbox(key="noise").set_value(noise).run()
     assert not at.exception and not at.error
     assert (at.image[1].value != before) == (noise != "gaussian")  # the model's own noise first
 

@@ -47,7 +47,7 @@ def test_moving_a_slider_changes_the_preview_and_manifold(at):
 @pytest.mark.parametrize("kind", SAMPLERS)
 def test_each_sampler_renders(at, kind):
     before = at.image[SAMPLES].value
-    at.selectbox(key="gen_sampler").set_value(kind).run()
+    at.selectbox(key="sampler").set_value(kind).run()
     assert not at.exception and not at.error
     expected = "cluster:0" if kind == "cluster:K" else kind
     assert at.image[SAMPLES].captions == [f"9 codes drawn by {expected}, seed 0"]

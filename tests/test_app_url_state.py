@@ -1,8 +1,15 @@
-"""The URL is the view: each page opens on the settings its link names, writes its settings back
-into the URL after a change, and turns a bad value into the default with a one-line notice."""
+"""The URL is the view: each setting that defines a page's view is a widget bound to its query
+parameter, so a link opens it and the browser rewrites the URL on a change; a link's bad value is
+dropped with a one-line notice; every setting is kept across a trip through the other pages."""
+import shutil
+from pathlib import Path
+
 import pytest
 
+from dae_core.latent import DEFAULT_SAMPLER, SAMPLERS
+
 MODEL = "cluster-d10-refined"  # a shipped model that is not the picker's first
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _open(app_test, page: str, **params):
@@ -14,70 +21,122 @@ def _notices(at) -> list[str]:
     return [w.value for w in at.warning]
 
 
+def _bound(widget) -> str:
+    """The URL parameter a widget is bound to: the browser writes its value there on a change."""
+    return widget.proto.query_param_key
+
+
 def test_home_opens_the_linked_model_and_keeps_it_in_the_url(app_test):
     at = _open(app_test, "0_Home.py", model=MODEL)
-    assert at.selectbox(key="checkpoint_select").value == MODEL
-    assert at.query_params["model"] == MODEL
-    at.selectbox(key="checkpoint_select").set_value("reference-d4").run()
-    assert at.query_params["model"] == "reference-d4"
+    picker = at.sidebar.selectbox(key="model")
+    assert picker.value == MODEL and _bound(picker) == "model"
+    assert at.query_params["model"] == MODEL and not _notices(at)
+    picker.set_value("denoise-d10").run()
+    assert at.sidebar.selectbox(key="model").value == "denoise-d10"  # the widget wins now
 
 
 def test_an_unknown_model_falls_back_to_the_default_with_a_notice(app_test):
     at = _open(app_test, "0_Home.py", model="no-such-model")
-    assert at.selectbox(key="checkpoint_select").value == "reference-d4"
-    assert any("`model=no-such-model`" in n for n in _notices(at))
-    assert at.query_params["model"] == "reference-d4"
+    assert at.sidebar.selectbox(key="model").value == "reference-d4"
+    assert [n for n in _notices(at) if "`model=no-such-model`" in n]
+    assert "model" not in at.query_params  # dropped; the default is not written
 
 
 def test_cluster_round_trip(app_test):
-    at = _open(app_test, "4_Cluster.py", model=MODEL, method="gmm", k="8", seed="3")
-    assert at.selectbox(key="checkpoint_select").value == MODEL
-    assert at.selectbox(key="cluster_method").value == "gmm"
-    assert at.number_input(key="cluster_k").value == 8
-    assert at.number_input(key="cluster_seed").value == 3
+    at = _open(app_test, "4_Cluster.py", model=MODEL, method="gmm", k="8", cluster_seed="3")
+    assert at.sidebar.selectbox(key="model").value == MODEL
+    widgets = {"method": at.selectbox(key="method"), "k": at.number_input(key="k"),
+               "cluster_seed": at.number_input(key="cluster_seed")}
+    assert {name: w.value for name, w in widgets.items()} == {"method": "gmm", "k": 8, "cluster_seed": 3}
+    assert all(_bound(w) == name for name, w in widgets.items())
     assert not _notices(at)
-    at.number_input(key="cluster_k").set_value(7).run()
+    assert {n: at.query_params[n] for n in ("model", "method", "k", "cluster_seed")} == {
+        "model": MODEL, "method": "gmm", "k": "8", "cluster_seed": "3"}
+    at.number_input(key="k").set_value(7).run()
     assert not at.exception
-    assert at.number_input(key="cluster_k").value == 7  # the widget, not the old URL, wins now
-    assert {n: at.query_params[n] for n in ("model", "method", "k", "seed")} == {
-        "model": MODEL, "method": "gmm", "k": "7", "seed": "3"}
+    assert at.number_input(key="k").value == 7  # the widget, not the link, wins now
 
 
 @pytest.mark.parametrize("name, value", [("k", "abc"), ("k", "99"), ("method", "dbscan")])
 def test_cluster_bad_value_is_the_default_with_a_notice(app_test, name, value):
     at = _open(app_test, "4_Cluster.py", **{name: value})
-    assert at.number_input(key="cluster_k").value == 10
-    assert at.selectbox(key="cluster_method").value == "kmeans"
+    assert at.number_input(key="k").value == 10
+    assert at.selectbox(key="method").value == "kmeans"
     notices = _notices(at)
     assert len([n for n in notices if f"`{name}={value}`" in n]) == 1, notices
-    assert at.query_params[name] == {"k": "10", "method": "kmeans"}[name]
+    assert name not in at.query_params  # dropped from the URL
 
 
 def test_denoise_round_trip_and_a_bad_strength(app_test):
-    at = _open(app_test, "2_Denoise.py", noise="mask", strength="0.45")
-    assert at.selectbox(key="dn_noise").value == "mask"
-    assert at.slider(key="dn_strength_mask").value == pytest.approx(0.45)
-    at.slider(key="dn_strength_mask").set_value(0.6).run()
-    assert not at.exception
-    assert at.query_params["noise"] == "mask" and at.query_params["strength"] == "0.6"
+    at = _open(app_test, "2_Denoise.py", noise="mask", strength="0.45", noise_seed="7")
+    assert at.selectbox(key="noise").value == "mask"
+    assert at.slider(key="strength").value == pytest.approx(0.45)
+    assert at.number_input(key="noise_seed").value == 7
+    assert [_bound(at.selectbox(key="noise")), _bound(at.slider(key="strength")),
+            _bound(at.number_input(key="noise_seed"))] == ["noise", "strength", "noise_seed"]
+    at.slider(key="strength").set_value(0.6).run()
+    assert not at.exception and at.slider(key="strength").value == pytest.approx(0.6)
+    at.selectbox(key="noise").set_value("salt_pepper").run()  # a new kind: its own default strength
+    assert at.slider(key="strength").value == pytest.approx(0.3)
 
     at = _open(app_test, "2_Denoise.py", noise="mask", strength="99")
-    assert at.slider(key="dn_strength_mask").value == pytest.approx(0.3)  # mask's default
+    assert at.slider(key="strength").value == pytest.approx(0.3)  # mask's default
     assert any("`strength=99`" in n for n in _notices(at))
-    assert at.query_params["strength"] == "0.3"
+    assert "strength" not in at.query_params and at.query_params["noise"] == "mask"
 
 
 def test_generate_round_trip_and_a_bad_sampler(app_test):
-    at = _open(app_test, "3_Generate.py", sampler="box", seed="42")
-    assert at.selectbox(key="gen_sampler").value == "box"
-    assert at.number_input(key="gen_seed").value == 42
-    at.button(key="gen_new").click().run()
+    at = _open(app_test, "3_Generate.py", sampler="cluster:K", component="3", sample_seed="42")
+    assert at.selectbox(key="sampler").value == "cluster:K"
+    assert at.number_input(key="component").value == 3
+    assert at.number_input(key="sample_seed").value == 42
+    assert [_bound(at.selectbox(key="sampler")), _bound(at.number_input(key="component"))] == [
+        "sampler", "component"]
+    assert at.image[0].captions == ["9 codes drawn by cluster:3, seed 42"]
+    at.button(key="gen_new").click().run()  # the seed changed by the page is written to the URL
     assert not at.exception
-    assert at.query_params["sampler"] == "box" and at.query_params["seed"] == "43"
+    assert at.query_params["sample_seed"] == "43" and at.query_params["sampler"] == "cluster:K"
 
-    at = _open(app_test, "3_Generate.py", sampler="magic", seed="-1")
-    from dae_core.latent import DEFAULT_SAMPLER
-    assert at.selectbox(key="gen_sampler").value == DEFAULT_SAMPLER
-    assert at.number_input(key="gen_seed").value == 0
+    at = _open(app_test, "3_Generate.py", sampler="magic", sample_seed="-1")
+    assert at.selectbox(key="sampler").value == DEFAULT_SAMPLER
+    assert at.number_input(key="sample_seed").value == 0
     notices = _notices(at)
-    assert any("`sampler=magic`" in n for n in notices) and any("`seed=-1`" in n for n in notices)
+    assert any("`sampler=magic`" in n for n in notices) and any("`sample_seed=-1`" in n for n in notices)
+    assert at.selectbox(key="sampler").options == list(SAMPLERS)  # the URL's names, as they are
+
+
+def test_settings_survive_a_trip_to_another_page_and_back():
+    """Bound settings (model, noise, strength) and kept ones (test-digit mode, projection)."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120).run()
+    at.switch_page("app_pages/2_Denoise.py").run()
+    at.sidebar.selectbox(key="model").set_value("denoise-d10").run()
+    at.selectbox(key="noise").set_value("mask").run()
+    at.slider(key="strength").set_value(0.6).run()
+    at.radio(key="dn_how").set_value("by class").run()
+    at.switch_page("app_pages/0_Home.py").run()
+    assert at.sidebar.selectbox(key="model").value == "denoise-d10"
+    at.switch_page("app_pages/2_Denoise.py").run()
+    assert not at.exception
+    assert at.sidebar.selectbox(key="model").value == "denoise-d10"
+    assert at.selectbox(key="noise").value == "mask"
+    assert at.slider(key="strength").value == pytest.approx(0.6)
+    assert at.radio(key="dn_how").value == "by class"
+    assert at.query_params["noise"] == "mask"  # back in the URL on the way back
+
+
+def test_a_saved_run_is_in_the_picker_of_a_fresh_session(app_test, tmp_path, monkeypatch):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    monkeypatch.setenv("DAE_RUNS_DIR", str(runs))
+    shutil.copy(ROOT / "checkpoints" / "denoise-d10.pt", runs / "my-run.pt")
+    at = _open(app_test, "0_Home.py", model="my-run (saved run)")  # a new session, by a link
+    picker = at.sidebar.selectbox(key="model")
+    assert picker.options[-1] == picker.value == "my-run (saved run)"
+    assert picker.options[:3] == ["reference-d4", "cluster-d10-refined", "denoise-d10"]
+    assert at.sidebar.caption[0].value.startswith("d=10 ·")  # its card
+    (runs / "my-run.pt").unlink()  # gone from disk: gone from the list, the default shows
+    at.run()
+    assert "my-run (saved run)" not in at.sidebar.selectbox(key="model").options
+    assert at.sidebar.selectbox(key="model").value == "reference-d4"

@@ -109,7 +109,7 @@ def test_a_checkpoint_is_loaded_or_refused_and_the_app_recovers(env, tmp_path, n
 def test_the_d8_checkpoint_drives_eight_latent_sliders(env, monkeypatch):
     monkeypatch.setenv("DAE_EXPLORER", "off")  # the server-side sliders (AppTest runs no JavaScript)
     at = page("3_Generate.py", session_runs={"d8": str(CORPUS / "checkpoints/latent_d8.pt")},
-              checkpoint_name="d8 (this session)")
+              model="d8 (this session)")
     assert not at.exception and not at.error
     sliders = [s for s in at.slider if s.key.startswith("gen_z")]
     assert len(sliders) == 8

@@ -16,23 +16,20 @@ NAMES = ("Accuracy (Hungarian)", "NMI", "ARI")
 
 
 def settings() -> tuple[int, str, int]:
-    """k, method and seed for this run (a link's, else the session's), read before settings_ui
-    draws the widgets that hold them."""
-    url_state.param("k", "cluster_k", 10, url_state.number(2, 30, int))
-    url_state.param("method", "cluster_method", METHODS[0], url_state.choice(METHODS))
-    url_state.param("seed", "cluster_seed", 0, url_state.number(0, 10_000, int))
-    state = st.session_state
-    return int(state["cluster_k"]), state["cluster_method"], int(state["cluster_seed"])
+    """k, method and seed for this run (the session's, else a link's), read before settings_ui
+    draws the widgets that hold them, so that stored scores can show first."""
+    return (url_state.peek("k", 10), url_state.peek("method", METHODS[0], METHODS),
+            url_state.peek("cluster_seed", 0))
 
 
-def settings_ui(box) -> None:
-    """The k, method and seed widgets, in `box`; kept for the session and shown in the URL."""
+def settings_ui(box) -> tuple[int, str, int]:
+    """The k, method and seed widgets, in `box`, each bound to the URL: (k, method, seed)."""
     c_k, c_method, c_seed = box.columns(3)
-    k = c_k.number_input("Clusters k", 2, 30, key="cluster_k", persist_state="session")
-    method = c_method.selectbox("Method", METHODS, key="cluster_method", persist_state="session",
-                                help="UMAP methods embed the codes to k dimensions first (N2D).")
-    seed = c_seed.number_input("Seed", 0, 10_000, key="cluster_seed", persist_state="session")
-    url_state.sync(k=int(k), method=method, seed=int(seed))
+    k = url_state.bound(c_k.number_input, "Clusters k", 2, 30, 10, key="k")
+    method = url_state.bound(c_method.selectbox, "Method", METHODS, 0, key="method",
+                             help="UMAP methods embed the codes to k dimensions first (N2D).")
+    seed = url_state.bound(c_seed.number_input, "Seed", 0, 10_000, 0, key="cluster_seed")
+    return int(k), method, int(seed)
 
 
 def shown(score: str, value: float) -> str:

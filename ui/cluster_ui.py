@@ -22,17 +22,20 @@ PIXEL_INPUTS = {"50-d PCA of the pixels": 50, "raw pixels (784-d, slower)": None
 def baseline_ui() -> tuple[bool, int | None, str]:
     """(compute the pixel baseline?, PCA dimensions or None for raw pixels, the input's label)."""
     c_input, c_run = st.columns([2, 1], vertical_alignment="bottom")
-    pixels = c_input.radio("Input", list(PIXEL_INPUTS), horizontal=True, key="baseline_input")
-    on = c_run.toggle("Compute the baseline", key="baseline_on", help="Same k and seed; cached.")
+    pixels = c_input.radio("Input", list(PIXEL_INPUTS), horizontal=True, key="baseline_input",
+                           persist_state="session")
+    on = c_run.toggle("Compute the baseline", key="baseline_on", persist_state="session",
+                      help="Same k and seed; cached.")
     return on, PIXEL_INPUTS[pixels], pixels
 
 
 def map_ui() -> tuple[str, str]:
     """(projection label, 'true digit' or 'cluster') for the 2-D map of the codes."""
     c_proj, c_color = st.columns(2)
-    projection = c_proj.radio("Projection", PROJECTIONS, horizontal=True, key="map_projection")
+    projection = c_proj.radio("Projection", PROJECTIONS, horizontal=True, key="map_projection",
+                              persist_state="session")
     color_by = c_color.radio("Colour by", ["true digit", "cluster"], horizontal=True,
-                             key="map_color")
+                             key="map_color", persist_state="session")
     return projection, color_by
 
 

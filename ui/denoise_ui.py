@@ -19,37 +19,45 @@ UPLOAD_TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "tif", "tiff", "webp"]
 def digits_ui(labels: np.ndarray) -> np.ndarray | None:
     """Test-digit indices chosen at random, by index or by class; None (with an error) if invalid."""
     how = st.radio("Test digits", ["random", "by index", "by class"], horizontal=True,
-                   key="dn_how")
+                   key="dn_how", persist_state="session")
     if how == "by index":
         text = st.text_input(f"Indices, 0-{len(labels) - 1} (up to {MAX_PICK})",
-                             "0, 1, 2, 3, 4, 5, 6, 7", key="dn_indices")
+                             "0, 1, 2, 3, 4, 5, 6, 7", key="dn_indices", persist_state="session")
         try:
             return parse_indices(text, len(labels))
         except DaeError as e:
             st.error(str(e))
             return None
-    digit = st.selectbox("Digit", range(10), key="dn_digit") if how == "by class" else None
+    digit = st.selectbox("Digit", range(10), key="dn_digit",
+                         persist_state="session") if how == "by class" else None
     left, right = st.columns(2)
-    n = left.slider("How many", 1, 16, 8, key="dn_n")
-    seed = right.number_input("Pick seed", 0, 2**31 - 1, 0, key="dn_pick_seed")
+    n = left.slider("How many", 1, 16, 8, key="dn_n", persist_state="session")
+    seed = right.number_input("Pick seed", 0, 2**31 - 1, 0, key="dn_pick_seed",
+                              persist_state="session")
     return pick_digits(labels, n, int(seed), digit)
 
 
+def _default_strength(kind: str, config) -> float:
+    """The strength a noise kind opens on: the model's own when it was trained with that kind."""
+    return float(min(config.noise_strength, STRENGTH_MAX[kind]) if kind == config.noise else 0.3)
+
+
+def _new_kind(config) -> None:
+    """on_change of the noise kind: the strength starts over at the new kind's default (a σ is not
+    a share of pixels). Set, not deleted: a deleted bound value would be read from the URL again."""
+    st.session_state["strength"] = _default_strength(st.session_state["noise"], config)
+
+
 def noise_ui(config) -> tuple[str, float, int]:
-    """(noise kind, strength, noise seed); opens on the noise the model was trained with, then
-    keeps the choice for the session; opened from and shown in the URL."""
-    url_state.param("noise", "dn_noise", config.noise, url_state.choice(NOISE_KINDS))
-    kind = st.session_state["dn_noise"]  # the strength's range depends on the kind
-    high = STRENGTH_MAX[kind]
-    default = min(config.noise_strength, high) if kind == config.noise else 0.3
-    url_state.param("strength", f"dn_strength_{kind}", float(default), url_state.number(0.0, high))
-    noise = st.selectbox("Noise", NOISE_KINDS, key="dn_noise", persist_state="session")
-    strength = st.slider("Strength", 0.0, high, step=0.05, key=f"dn_strength_{noise}",
-                         persist_state="session",
-                         help="gaussian: the standard deviation σ; salt_pepper and mask: the "
-                              "share of pixels hit")
-    seed = st.number_input("Noise seed", 0, 2**31 - 1, 0, key="dn_noise_seed", persist_state="session")
-    url_state.sync(noise=noise, strength=float(strength))
+    """(noise kind, strength, noise seed), each bound to the URL; opens on the noise the model was
+    trained with."""
+    noise = url_state.bound(st.selectbox, "Noise", NOISE_KINDS, NOISE_KINDS.index(config.noise),
+                            key="noise", on_change=_new_kind, args=(config,))
+    strength = url_state.bound(st.slider, "Strength", 0.0, STRENGTH_MAX[noise],
+                               _default_strength(noise, config), step=0.05, key="strength",
+                               help="gaussian: the standard deviation σ; salt_pepper and mask: "
+                                    "the share of pixels hit")
+    seed = url_state.bound(st.number_input, "Noise seed", 0, 2**31 - 1, 0, key="noise_seed")
     return noise, float(strength), int(seed)
 
 

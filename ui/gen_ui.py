@@ -10,33 +10,31 @@ from . import background, cache, url_state
 
 COMPARED = ["uniform01", "box", "gaussian", "gmm"]  # the samplers of the comparison table
 
-SAMPLER_HELP = {
-    "uniform01": "uniform01: uniform over [0, 1]^d (the reference recipe)",
-    "box": "box: uniform over the training codes' 1-99th percentile box",
-    "gaussian": "gaussian: one Gaussian fitted to the training codes",
-    "gmm": "gmm: a 40-component Gaussian mixture fitted to the training codes",
-    "cluster:K": "cluster:K: inside component K of a 10-component mixture",
-}
+SAMPLER_HELP = "  \n".join([
+    "**uniform01**: uniform over [0, 1]^d (the reference recipe)",
+    "**box**: uniform over the training codes' 1-99th percentile box",
+    "**gaussian**: one Gaussian fitted to the training codes",
+    "**gmm**: a 40-component Gaussian mixture fitted to the training codes",
+    "**cluster:K**: inside component K of a 10-component mixture",
+])
+SEED = "sample_seed"  # the seed's key and URL parameter ("seed" alone would meet Cluster's)
 
 
 def _next_seed() -> None:
-    st.session_state["gen_seed"] = (st.session_state["gen_seed"] + 1) % 2**31
+    st.session_state[SEED] = (st.session_state[SEED] + 1) % 2**31
 
 
 def sampler_ui() -> tuple[str, int]:
-    """(sampler kind, e.g. 'gmm' or 'cluster:3', seed); 'New samples' moves the seed on by one."""
-    # Kept for the session, opened from and shown in the URL.
-    url_state.param("sampler", "gen_sampler", DEFAULT_SAMPLER, url_state.choice(SAMPLERS))
-    url_state.param("seed", "gen_seed", 0, url_state.number(0, 2**31 - 1, int))
+    """(sampler kind, e.g. 'gmm' or 'cluster:3', seed); 'New samples' moves the seed on by one.
+    Each is bound to the URL (the sampler's names as they are, so a link reads `sampler=box`)."""
     kind_col, k_col, seed_col, button_col = st.columns([3, 1, 1, 1], vertical_alignment="bottom")
-    sampler = kind_col.selectbox("Sampler", SAMPLERS, format_func=SAMPLER_HELP.get, key="gen_sampler",
-                                 persist_state="session")
-    kind = sampler
+    kind = url_state.bound(kind_col.selectbox, "Sampler", SAMPLERS, SAMPLERS.index(DEFAULT_SAMPLER),
+                           key="sampler", help=SAMPLER_HELP)
     if kind == "cluster:K":
-        kind = f"cluster:{k_col.number_input('Component K', 0, 9, 0, key='gen_k', persist_state='session')}"
-    seed = seed_col.number_input("Seed", 0, 2**31 - 1, key="gen_seed", persist_state="session")
+        component = url_state.bound(k_col.number_input, "Component K", 0, 9, 0, key="component")
+        kind = f"cluster:{component}"
+    seed = url_state.bound(seed_col.number_input, "Seed", 0, 2**31 - 1, 0, key=SEED)
     button_col.button("New samples", on_click=_next_seed, key="gen_new")
-    url_state.sync(sampler=sampler, seed=int(seed))
     return kind, int(seed)
 
 
@@ -50,7 +48,8 @@ def latent_sliders(low: np.ndarray, high: np.ndarray, start: np.ndarray, scope: 
     keys = [f"gen_z{i}@{scope}" for i in range(len(low))]  # per model: ranges differ
     for key, value in zip(keys, start):
         st.session_state.setdefault(key, float(value))
-    z = [st.slider(f"z{i}", float(lo), float(hi), step=float(hi - lo) / 100, format="%.2f", key=key)
+    z = [st.slider(f"z{i}", float(lo), float(hi), step=float(hi - lo) / 100, format="%.2f", key=key,
+                   persist_state="session")
          for i, (lo, hi, key) in enumerate(zip(low, high, keys))]
     st.button("Back to the median code", on_click=_reset, args=(keys, start), key="gen_reset")
     return np.array(z, dtype=np.float32)
@@ -59,18 +58,22 @@ def latent_sliders(low: np.ndarray, high: np.ndarray, start: np.ndarray, scope: 
 def manifold_ui(d: int) -> tuple[tuple[int, int], int]:
     """((dimension across, dimension down), grid size n) for the manifold grid; needs d >= 2."""
     across_col, down_col, n_col = st.columns(3)
-    i = across_col.selectbox("Across", range(d), 0, format_func="z{}".format, key="gen_dim_x")
-    j = down_col.selectbox("Down", range(d), 1, format_func="z{}".format, key="gen_dim_y")
-    n = n_col.slider("Grid", 3, 15, 9, key="gen_grid_n")
+    i = across_col.selectbox("Across", range(d), 0, format_func="z{}".format, key="gen_dim_x",
+                                persist_state="session")
+    j = down_col.selectbox("Down", range(d), 1, format_func="z{}".format, key="gen_dim_y",
+                              persist_state="session")
+    n = n_col.slider("Grid", 3, 15, 9, key="gen_grid_n", persist_state="session")
     return (int(i), int(j)), int(n)
 
 
 def interpolation_ui(n_test: int) -> tuple[int, int, int]:
     """(test index a, test index b, number of steps) for the interpolation strip."""
     a_col, b_col, steps_col = st.columns(3)
-    a = a_col.number_input("From test digit #", 0, n_test - 1, 0, key="gen_from")
-    b = b_col.number_input("To test digit #", 0, n_test - 1, 1, key="gen_to")
-    steps = steps_col.slider("Steps", 3, 20, 10, key="gen_steps")
+    a = a_col.number_input("From test digit #", 0, n_test - 1, 0, key="gen_from",
+                           persist_state="session")
+    b = b_col.number_input("To test digit #", 0, n_test - 1, 1, key="gen_to",
+                           persist_state="session")
+    steps = steps_col.slider("Steps", 3, 20, 10, key="gen_steps", persist_state="session")
     return int(a), int(b), int(steps)
 
 

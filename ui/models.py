@@ -1,4 +1,4 @@
-"""Which checkpoints a browser session can pick (shipped, its own runs and uploads) and which one
+"""Which checkpoints a browser session can pick (shipped, saved runs, its own uploads) and which one
 it has picked. Light on purpose: no PyTorch, so a page can look up stored results first."""
 from __future__ import annotations
 
@@ -12,10 +12,9 @@ from dae_core.config import CHECKPOINT_DIR
 from . import url_state
 
 SHIPPED_DIR = CHECKPOINT_DIR
-RUNS_DIR = CHECKPOINT_DIR / "runs"  # runs trained in the app; listed only to their session
+RUNS_DIR = CHECKPOINT_DIR / "runs"  # runs saved from the Train page; everyone sees them
 DEFAULT = "reference-d4"
-PICKER = "checkpoint_select"  # the sidebar picker's key
-LAST = "checkpoint_name"  # session_state: the last pick, kept across pages
+PICKER = "model"  # the sidebar picker's key, and so its URL parameter
 
 
 def runs_dir() -> Path:
@@ -24,7 +23,7 @@ def runs_dir() -> Path:
 
 
 def session_runs() -> dict[str, str]:
-    """name -> path of the checkpoints this browser session trained."""
+    """name -> path of the checkpoints this browser session trained and saved."""
     return st.session_state.setdefault("session_runs", {})
 
 
@@ -34,27 +33,28 @@ def session_uploads() -> dict[str, str]:
 
 
 def available() -> dict[str, str]:
-    """Shipped checkpoints first (DEFAULT on top), then this session's runs and uploads."""
+    """Label -> path: the shipped checkpoints (DEFAULT on top), every run saved in runs_dir() (for as
+    long as its file is there), this session's runs saved elsewhere, then its uploads."""
     shipped = sorted(SHIPPED_DIR.glob("*.pt"), key=lambda p: (p.stem != DEFAULT, p.stem))
     out = {p.stem: str(p) for p in shipped}
-    out.update({f"{name} (this session)": path for name, path in session_runs().items()})
+    out.update({f"{p.stem} (saved run)": str(p) for p in sorted(runs_dir().glob("*.pt"))})
+    listed = {os.path.abspath(p) for p in out.values()}
+    out.update({f"{name} (this session)": path for name, path in session_runs().items()
+                if os.path.abspath(path) not in listed})
     out.update({f"{name} (uploaded)": path for name, path in session_uploads().items()})
     return out
 
 
 def picked(names: list[str]) -> str:
-    """The name the picker shows in this run: a link's `model` (once; then the picker's), else the
-    picker's value, else the session's last pick, else the first. Safe to call again in a run."""
-    if url_state.param_given("model"):
-        url_state.param("model", PICKER, names[0], url_state.choice(names))
-        st.session_state.pop(LAST, None)  # no index as well (see sidebar._keep_upload)
-    for name in (st.session_state.get(PICKER), st.session_state.get(LAST)):
-        if name in names:
-            return name
-    return names[0]
+    """The name the picker shows in this run, read before it is drawn (safe to call again):
+    the session's pick, else a link's `model`, else the first."""
+    name = url_state.peek(PICKER, names[0], names)
+    return name if name in names else names[0]  # e.g. a saved run whose file is gone
 
 
 def picked_path() -> str | None:
     """The path of the checkpoint the picker shows in this run (drawn yet or not), or None."""
     options = available()
-    return options[picked(list(options))] if options else None
+    if not options:
+        return None
+    return options[picked(list(options))]

@@ -1,4 +1,4 @@
-"""The sidebar every page shares: pick a checkpoint (shipped, this session's runs and uploads),
+"""The sidebar every page shares: pick a checkpoint (shipped, saved runs, this session's uploads),
 see its card, download it, or open a checkpoint file from your computer."""
 from __future__ import annotations
 
@@ -35,13 +35,9 @@ def _picked_checkpoint():
         st.warning("No checkpoint found in checkpoints/. Train one on the Train page or open a "
                    "checkpoint file below.")
         return None
-    names = list(options)
-    models.picked(names)  # a link's model goes to the picker's key
-    current = st.session_state.get(models.LAST)
-    index = names.index(current) if current in names else 0
-    name = st.selectbox("Model", names, index=index, key=models.PICKER)
-    st.session_state[models.LAST] = name
-    url_state.sync(model=name)
+    # Bound to the URL's `model`, which also keeps the pick across pages; a saved run's file that
+    # is gone leaves the list, and the picker falls back to the first.
+    name = url_state.bound(st.selectbox, "Model", list(options), 0, key=models.PICKER)
     try:
         ck = cache.load_checkpoint(options[name])
     except DaeError as e:
@@ -105,10 +101,7 @@ def _keep_upload() -> None:
         st.session_state[UPLOAD_OUTCOME] = (upload.file_id, str(e), "")
         return
     st.session_state[UPLOAD_OUTCOME] = (upload.file_id, "", name)
-    # Select it through the picker's key; the last choice is forgotten so that the picker is not
-    # given an index as well (Streamlit warns when a keyed widget gets both).
-    st.session_state[models.PICKER] = f"{name} (uploaded)"
-    st.session_state.pop(models.LAST, None)
+    st.session_state[models.PICKER] = f"{name} (uploaded)"  # select it (and name it in the URL)
 
 
 def _store(data: bytes, filename: str) -> str:

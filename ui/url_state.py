@@ -1,72 +1,52 @@
-"""The view in the URL: a page's settings are read from st.query_params when the page is opened by a
-link, and written back on every run, so that a link or a bookmark reopens the same view."""
+"""Settings in the URL. Streamlit binds a widget to the query parameter named by its key
+(`bind="query-params"`): a link sets it, a change rewrites the URL, a value the widget cannot take
+is dropped. Two things it leaves to us: a one-line notice naming a dropped value, and a bound
+setting's value read before its widget is drawn (a page that computes first)."""
 from __future__ import annotations
 
 from typing import Any, Callable
 
 import streamlit as st
 
-WRITTEN = "url_state_written"  # session_state: parameter -> the text this session last put in the URL
+
+def bound(widget: Callable, label: str, *args, key: str, **kwargs) -> Any:
+    """Draw `widget` (st.selectbox, a column's number_input, ...) bound to the URL parameter `key`;
+    returns its value. A link's value it drops is named in a one-line notice."""
+    raw = _link_value(key)
+    value = widget(label, *args, key=key, bind="query-params", **kwargs)
+    if raw is not None and not _same(raw, value):
+        shown = f"{value:g}" if isinstance(value, float) else value
+        st.warning(f"The link's `{key}={raw[:40]}` is not valid for “{label}”: showing {shown}.")
+    return value
 
 
-def _written() -> dict[str, str]:
-    return st.session_state.setdefault(WRITTEN, {})
-
-
-def param(name: str, key: str, default: Any, parse: Callable[[str], Any]) -> None:
-    """Give the widget `key` the URL's parameter `name` when this session did not write it there
-    (a link, a bookmark): the URL wins over the remembered setting. A value `parse` refuses
-    (ValueError) gives `default` and a one-line notice naming the parameter. The widget itself
-    must take no default value: it opens on `default` through the Session State API."""
-    st.session_state.setdefault(key, default)
-    if not param_given(name):
-        return  # no parameter, or our own: the widgets drive the URL
-    raw = st.query_params[name]
+def peek(key: str, default: Any, options=None) -> Any:
+    """The value the bound widget `key` will show in this run, read before it is drawn: the
+    session's, else a link's (of `default`'s type, and among `options` when given), else `default`."""
+    if key in st.session_state:
+        return st.session_state[key]
+    raw = _link_value(key)
+    if raw is None or (options is not None and raw not in options):
+        return default
     try:
-        value = parse(raw)
-    except (ValueError, TypeError) as e:
-        st.warning(f"The link's `{name}={raw[:40]}` is not valid ({e}): using {text(default)}.")
-        value = default
-    st.session_state[key] = value
-    _written()[name] = raw
+        return type(default)(raw)
+    except ValueError:
+        return default
 
 
-def param_given(name: str) -> bool:
-    """Whether the URL carries `name` with a value this session did not write there."""
-    raw = st.query_params.get(name)
-    return raw is not None and raw != _written().get(name)
+def _link_value(key: str) -> str | None:
+    """The URL's text for `key` while this session's widget has no value yet (a link, a reload)."""
+    return None if key in st.session_state else st.query_params.get(key)
 
 
-def sync(**values: Any) -> None:
-    """Put these settings in the URL (others already there stay)."""
-    new = {name: text(value) for name, value in values.items()}
-    if any(st.query_params.get(name) != value for name, value in new.items()):
-        st.query_params.update(new)
-    _written().update(new)
+def _same(raw: str, value: Any) -> bool:
+    try:
+        return type(value)(raw) == value
+    except (TypeError, ValueError):
+        return False
 
 
-def text(value: Any) -> str:
-    """A setting as the URL shows it: 0.3, not 0.30000000000000004."""
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def choice(options) -> Callable[[str], str]:
-    """A parser that accepts one of `options` (as written in the URL)."""
-    def parse(raw: str) -> str:
-        if raw not in options:
-            raise ValueError("unknown value")
-        return raw
-    return parse
-
-
-def number(low: float, high: float, kind: type = float) -> Callable[[str], Any]:
-    """A parser of an int or float in [low, high]."""
-    def parse(raw: str):
-        try:
-            value = kind(raw)
-        except ValueError:
-            raise ValueError(f"not {'a whole number' if kind is int else 'a number'}") from None
-        if not low <= value <= high:
-            raise ValueError(f"outside {low:g}-{high:g}")
-        return value
-    return parse
+def sync(**values: str) -> None:
+    """Put settings that no widget holds (Train's run id) in the URL, when they are not there yet."""
+    if any(st.query_params.get(name) != value for name, value in values.items()):
+        st.query_params.update(values)
