@@ -136,10 +136,12 @@ def train_classifier(config: TrainConfig, data: TrainData | None = None, stop=No
 
 
 def save_classifier(model: DigitClassifier, path: str | Path, metrics: dict | None = None,
-                    history: list | None = None, config: TrainConfig | None = None) -> Path:
-    """Write a DAE Lab checkpoint of kind 'classifier': weights, architecture, recipe, card; atomically."""
+                    history: list | None = None, config: TrainConfig | None = None,
+                    overwrite: bool = True) -> Path:
+    """Write a DAE Lab checkpoint of kind 'classifier': weights, architecture, recipe, card; atomically
+    (overwrite=False refuses an existing `path`)."""
     return save(make_payload(KIND, model, config or classifier_config(), history, metrics,
-                        arch={"channels": list(model.channels), "hidden": model.hidden}), path)
+                        arch={"channels": list(model.channels), "hidden": model.hidden}), path, overwrite)
 
 
 def load_classifier(path: str | Path) -> DigitClassifier:

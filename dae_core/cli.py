@@ -1,105 +1,193 @@
-"""The command line: python -m dae_core train | evaluate | cluster | generate | denoise | refine
-| train-classifier. It parses arguments and calls the functions the app calls; the commands are
-in cli_train (training) and cli_models (using a trained model)."""
+"""The command line: train | evaluate | cluster | generate | denoise | refine | train-classifier.
+
+It parses and checks the arguments, then calls the functions the app calls; the commands
+themselves are in cli_train (training) and cli_models (using a trained model)."""
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
+import math
 import sys
+from pathlib import Path
 
-from . import checkpoint as ckpt_io
 from .cli_models import cmd_cluster, cmd_denoise, cmd_evaluate, cmd_generate
 from .cli_train import cmd_refine, cmd_train, cmd_train_classifier
+from .cluster import METHODS
 from .config import PRESETS, TrainConfig
 from .errors import DaeError
 from .latent import DEFAULT_SAMPLER
 
+DESCRIPTION = """Train denoising autoencoders on handwritten digits, then use them: score them,
+cluster their codes, generate and denoise digits. A command that writes a file never replaces an
+existing one unless given --overwrite. An error is one line on stderr, with exit status 2."""
+FIELD_HELP = {  # what each training setting means, for `train --help`
+    "latent_dim": "size of the code z", "width": "channel multiplier of the convolutions",
+    "noise": "corruption: gaussian | salt_pepper | mask",
+    "noise_strength": "gaussian sigma, or share of pixels flipped / masked",
+    "epochs": "passes over the training split (with --resume: how many more)",
+    "lr": "Adam learning rate (the peak of a onecycle or cosine schedule)",
+    "schedule": "constant | onecycle | cosine", "batch_size": "images per step",
+    "val_fraction": "share of the training set held out for validation",
+    "seed": "drives the split, shuffling, noise and initial weights", "device": "auto | cpu | cuda",
+    "dataset": "mnist | fashion_mnist | kmnist", "train_subset": "first N training images (0 = all)",
+    "augment": "random shifts, turns and scaling of the clean images (1.0 = ±2 px, ±10°, ±10%%)",
+}
+SEED_MAX = 2**31 - 1  # NumPy and scikit-learn take seeds below 2**32; seeds are added to
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line on stderr, with exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
+def _span(low, high) -> str:
+    return f", at least {low}" if high is None else f" from {low} to {high}"
+
+
+def whole(low: int, high: int | None = None):
+    """An argparse type: a whole number in [low, high], or a message that says what is wanted."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"must be a whole number{_span(low, high)}; got {value}")
+        return value
+    return parse
+
+
+def number(low: float, high: float | None = None):
+    """An argparse type: a finite number in [low, high], or a message that says what is wanted."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value) or value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"must be a number{_span(low, high)}; got {text}")
+        return value
+    return parse
+
+
+def methods(text: str) -> str:
+    """An argparse type: a comma-separated list of clustering methods."""
+    unknown = [m for m in text.split(",") if m not in METHODS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown method {unknown[0]!r}; choose from {', '.join(METHODS)}")
+    return text
+
+
+def refuse_existing(path, overwrite: bool, hint: str = "") -> None:
+    """Raise DaeError when `path` names an existing file and --overwrite was not given."""
+    if path is not None and Path(path).exists() and not overwrite:
+        raise DaeError(f"{path} already exists: {hint}choose another --out, or replace it with --overwrite")
+
 
 def _config_flags(parser: argparse.ArgumentParser) -> None:
     """One --flag per TrainConfig field, typed from its default; unset flags stay None."""
-    group = parser.add_argument_group("training configuration (defaults: the reference run)")
+    group = parser.add_argument_group("training settings (defaults: the reference recipe)")
     for f in dataclasses.fields(TrainConfig):
-        group.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=type(f.default),
-                           default=None, help=f"default {f.default!r}")
+        group.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=type(f.default), default=None,
+                           help=f"{FIELD_HELP.get(f.name, f.name)} (default {f.default!r})")
+
+
+def _prog() -> str:
+    """'dae' when run as the installed command, else the way that always works."""
+    return "dae" if Path(sys.argv[0]).stem == "dae" else "python -m dae_core"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m dae_core", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
+    p = Parser(prog=_prog(), description=DESCRIPTION)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name, fn, help_):
-        sp = sub.add_parser(name, help=help_, description=help_)
+    def command(name, fn, help_, writes=False, checkpoint=True):
+        sp = sub.add_parser(name, help=help_, description=help_[0].upper() + help_[1:] + ".")
         sp.add_argument("--json", action="store_true", help="print one JSON object with the results")
+        if checkpoint:
+            sp.add_argument("--checkpoint", required=True, help="the trained model (.pt)")
+        if writes:
+            sp.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
         sp.set_defaults(fn=fn)
         return sp
 
-    sp = command("train", cmd_train, "train a denoising autoencoder")
+    sp = command("train", cmd_train, "train a denoising autoencoder", writes=True, checkpoint=False)
     sp.add_argument("--preset", choices=tuple(PRESETS),
                     help="a named recipe: reference (30 epochs at a constant 1e-3) or quick (10 epochs, "
                          "one-cycle up to 1.5e-2, the same val MSE); flags given with it override it")
     _config_flags(sp)
-    sp.add_argument("--out", help="checkpoint path, saved after every epoch")
-    sp.add_argument("--resume", help="checkpoint to continue; --epochs then means 'N more'")
-    sp.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    sp.add_argument("--out", help="where to save the model, after every epoch (default: a new file "
+                                  "in checkpoints/runs/; with --resume: a new file next to it)")
+    sp.add_argument("--resume", metavar="CHECKPOINT",
+                    help="continue this model's training; --epochs then means 'N more'")
     sp.add_argument("--ray", action="store_true",
                     help="train as a Ray job: on a local Ray, or on the cluster at $RAY_ADDRESS (its GPU if it has one)")
-    for name, fn, help_ in (("evaluate", cmd_evaluate, "validation and test MSE / PSNR"),
-                            ("cluster", cmd_cluster, "cluster the training codes, Hungarian accuracy"),
-                            ("generate", cmd_generate, "decode sampled codes to an image grid (.png) or an array (.npy)"),
-                            ("denoise", cmd_denoise, "denoise one image file")):
-        sp = command(name, fn, help_)
-        sp.add_argument("--checkpoint", required=True)
-        if name in ("evaluate", "cluster"):
-            sp.add_argument("--save-metrics", action="store_true", help="record in the model card")
-    sp = sub.choices["cluster"]
-    sp.add_argument("--k", type=int, default=10)
-    sp.add_argument("--method", default="kmeans", help="kmeans | gmm | umap-kmeans | umap-gmm")
-    sp.add_argument("--seed", type=int, default=0)
-    sp.add_argument("--seeds", type=int, default=1, help="repeat over this many seeds: mean ± std")
-    sp = sub.choices["generate"]
-    sp.add_argument("--n", type=int, default=9)
-    sp.add_argument("--seed", type=int, default=0)
+    sp = command("evaluate", cmd_evaluate, "validation and test MSE and PSNR of a model")
+    sp.add_argument("--save-metrics", action="store_true", help="record the scores in the model's card")
+    sp = command("cluster", cmd_cluster, "cluster a model's training codes and score them against the digits")
+    sp.add_argument("--save-metrics", action="store_true", help="record the scores in the model's card")
+    sp.add_argument("--k", type=whole(2), default=10, help="number of clusters (default 10)")
+    sp.add_argument("--method", choices=METHODS, default="kmeans",
+                    help="umap-* embed the codes with UMAP first (about a minute on 48k codes)")
+    sp.add_argument("--seed", type=whole(0, SEED_MAX), default=0)
+    sp.add_argument("--seeds", type=whole(1, 100), default=1,
+                    help="repeat over this many seeds and report mean ± std")
+    sp = command("generate", cmd_generate, "decode sampled codes to an image grid (.png) or an array (.npy)",
+                 writes=True)
+    sp.add_argument("--n", type=whole(1, 100_000), default=9, help="how many digits (default 9)")
+    sp.add_argument("--seed", type=whole(0, SEED_MAX), default=0)
     sp.add_argument("--out", required=True, help="digits.png: an image grid; digits.npy: the (N, 28, 28) array")
     sp.add_argument("--sampler", default=DEFAULT_SAMPLER,
                     help=f"uniform01 | box | gaussian | gmm | cluster:K (default {DEFAULT_SAMPLER}, as in the app)")
     sp.add_argument("--score-with", metavar="CLASSIFIER",
                     help="a classifier checkpoint: add sample-quality scores (IS, FID, ...) to the output")
-    sp = sub.choices["denoise"]
-    sp.add_argument("--image", required=True)
-    sp.add_argument("--out", required=True)
-    sp.add_argument("--noise", default="none", choices=("none", "gaussian", "salt_pepper", "mask"))
-    sp.add_argument("--strength", type=float, default=None, help="default: the checkpoint's")
-    sp.add_argument("--seed", type=int, default=0)
-    sp.add_argument("--scale", type=int, default=1, help="enlarge the PNG by this factor")
-    sp = command("refine", cmd_refine, "cluster-guided fine-tuning of a model's codes")
-    sp.add_argument("--checkpoint", required=True)
-    sp.add_argument("--out", required=True)
-    sp.add_argument("--k", type=int, default=10)
-    sp.add_argument("--rounds", type=int, default=2)
-    sp.add_argument("--epochs", type=int, default=5, help="fine-tuning epochs per round")
-    sp.add_argument("--methods", default="umap-gmm,gmm", help="pseudo-label method per round")
-    sp.add_argument("--threshold", type=float, default=0.95, help="min clustering confidence")
-    sp.add_argument("--agreement", type=float, default=0.9, help="min share of agreeing neighbours")
-    sp.add_argument("--weight", type=float, default=1.0, help="weight of the cross-entropy term")
-    sp.add_argument("--augment", type=float, default=0.5)
+    sp = command("denoise", cmd_denoise, "denoise one image file", writes=True)
+    sp.add_argument("--image", required=True, help="a picture of one digit (PNG, JPEG, ...)")
+    sp.add_argument("--out", required=True, help="the denoised digit (.png)")
+    sp.add_argument("--noise", default="none", choices=("none", "gaussian", "salt_pepper", "mask"),
+                    help="corrupt the image first (default none)")
+    sp.add_argument("--strength", type=number(0), default=None, help="of the noise (default: the model's)")
+    sp.add_argument("--seed", type=whole(0, SEED_MAX), default=0)
+    sp.add_argument("--scale", type=whole(1, 64), default=1, help="enlarge the PNG by this factor")
+    sp = command("refine", cmd_refine, "fine-tune a model so that its codes cluster by digit", writes=True)
+    sp.add_argument("--out", required=True, help="where to save the refined model")
+    sp.add_argument("--k", type=whole(2), default=10, help="number of clusters (default 10)")
+    sp.add_argument("--rounds", type=whole(1, 1000), default=2)
+    sp.add_argument("--epochs", type=whole(1, 10_000), default=5, help="fine-tuning epochs per round")
+    sp.add_argument("--methods", type=methods, default="umap-gmm,gmm", help="pseudo-label method per round")
+    sp.add_argument("--threshold", type=number(0, 1), default=0.95, help="min clustering confidence")
+    sp.add_argument("--agreement", type=number(0, 1), default=0.9, help="min share of agreeing neighbours")
+    sp.add_argument("--weight", type=number(0), default=1.0, help="weight of the cross-entropy term")
+    sp.add_argument("--augment", type=number(0, 3), default=0.5, help="random shifts, turns and scaling")
     sp.add_argument("--invariant", action="store_true",
                     help="reconstruct the un-jittered image, so the code drops pose")
-    sp.add_argument("--seed", type=int, default=0)
-    sp = command("train-classifier", cmd_train_classifier, "train the digit classifier that scores samples")
-    sp.add_argument("--out", default=str(ckpt_io.CHECKPOINT_DIR / "classifiers" / "mnist-cnn.pt"))
-    sp.add_argument("--epochs", type=int, default=4)
-    sp.add_argument("--seed", type=int, default=0)
-    sp.add_argument("--subset", type=int, default=0, help="first N training images (0 = all); for smoke runs")
+    sp.add_argument("--seed", type=whole(0, SEED_MAX), default=0)
+    sp = command("train-classifier", cmd_train_classifier, "train the digit classifier that scores samples",
+                 writes=True, checkpoint=False)
+    sp.add_argument("--out", required=True, help="where to save the classifier, e.g. checkpoints/runs/cnn.pt")
+    sp.add_argument("--epochs", type=whole(1, 10_000), default=4)
+    sp.add_argument("--seed", type=whole(0, SEED_MAX), default=0)
+    sp.add_argument("--subset", type=whole(0), default=0, help="first N training images (0 = all)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # --help (0), or a usage error already reported in one line (2)
+        return e.code if isinstance(e.code, int) else 0
+    try:
+        hint = f"continue it with --resume {args.out}, " if args.command == "train" and not args.resume else ""
+        refuse_existing(getattr(args, "out", None), getattr(args, "overwrite", False), hint)
         result, text = args.fn(args)
     except DaeError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -1,5 +1,6 @@
 """The command line's commands that use a trained model: evaluate, cluster, generate and denoise.
-Each returns (result, text): what --json prints, and the plain report."""
+Each returns (result, text): what --json prints, and the plain report. A file is written
+atomically, and never over an existing one unless asked (--overwrite)."""
 from __future__ import annotations
 
 import sys
@@ -26,10 +27,14 @@ def cmd_cluster(args) -> tuple[dict, str]:
     from .pipeline import cluster_codes, encode_splits, summarize
 
     ckpt = ckpt_io.load(args.checkpoint)
+    say = (lambda text: None) if args.json else (lambda text: print(text, file=sys.stderr, flush=True))
+    say("encoding the training and test images...")
     codes = encode_splits(ckpt.model, ckpt.config)
-    progress = (lambda step, s: print(f"{step}: {s:.1f}s", file=sys.stderr)) if not args.json else None
-    runs = [cluster_codes(codes, args.k, args.method, args.seed + i, progress=progress)
-            for i in range(args.seeds)]
+    say(f"  {len(codes.z_train)} training and {len(codes.z_test)} test codes in {codes.seconds:.1f}s")
+    runs = []
+    for i in range(args.seeds):
+        stage, progress = _cluster_steps(say, len(codes.z_train), f"seed {args.seed + i}: " if args.seeds > 1 else "")
+        runs.append(cluster_codes(codes, args.k, args.method, args.seed + i, progress=progress, stage=stage))
     result = {**runs[0].to_dict(), "encode_seconds": codes.seconds, "n_train": len(codes.z_train)}
     if args.seeds > 1:
         result["over_seeds"] = {"seeds": args.seeds, **summarize(runs)}
@@ -39,6 +44,17 @@ def cmd_cluster(args) -> tuple[dict, str]:
             card[f"{args.method}_test_accuracy"] = runs[0].test.accuracy
         ckpt_io.with_metrics(args.checkpoint, card)
     return (result, _cluster_text(args, runs, len(codes.z_train), result.get("over_seeds")))
+
+
+def _cluster_steps(say, n_train: int, prefix: str):
+    """stage(step) and progress(step, seconds) for cluster_codes: a line on stderr per step."""
+    from .cluster import STEPS
+
+    def stage(step: str) -> None:
+        what = STEPS.get(step, "assigning the test codes to the clusters")
+        say(f"{prefix}{what} ({n_train} points, the slow step)..." if step == "umap" else f"{prefix}{what}...")
+
+    return stage, lambda step, seconds: say(f"  {seconds:.1f}s")
 
 
 def _cluster_text(args, runs, n_train: int, spread: dict | None) -> str:
@@ -64,14 +80,12 @@ def cmd_generate(args) -> tuple[dict, str]:
     from .pipeline import encode_splits
 
     ckpt = ckpt_io.load(args.checkpoint)
-    if args.n < 1 or args.n > 100_000:
-        raise DaeError(f"--n must be between 1 and 100000, got {args.n}")
     classifier = _score_classifier(args.score_with, ckpt.config.dataset) if args.score_with else None
     sampler = LatentSampler(args.sampler)  # fitted as the app fits it: on the training split's codes
     if args.sampler != "uniform01":
         sampler.fit(encode_splits(ckpt.model, ckpt.config).z_train)
     images = decode(ckpt.model, sampler.sample(args.n, args.seed, ckpt.config.latent_dim))
-    _write_images(Path(args.out), images)
+    _write_images(Path(args.out), images, args.overwrite)
     result = {"out": str(args.out), "shape": list(images.shape), "sampler": args.sampler}
     text = f"wrote {images.shape[0]} digits from the {args.sampler} sampler to {args.out}"
     if classifier is not None:
@@ -84,22 +98,18 @@ def cmd_generate(args) -> tuple[dict, str]:
     return (result, text)
 
 
-def _write_images(path: Path, images: np.ndarray) -> None:
+def _write_images(path: Path, images: np.ndarray, overwrite: bool) -> None:
     """Write (N, 28, 28) images to exactly `path`: a .png grid (as the app shows) or a .npy array."""
     from .figures import grid_image
     from .images import to_png
 
     if path.suffix not in (".png", ".npy"):
         raise DaeError(f"--out must end in .png (an image grid) or .npy (an array), got {path.name!r}")
-    try:
-        if path.suffix == ".png":
-            path.write_bytes(to_png(grid_image(images, nrow=min(len(images), int(np.ceil(len(images) ** 0.5))),
-                                               scale=2)))
-        else:
-            with open(path, "wb") as f:  # np.save(path) would add ".npy" to a name without it
-                np.save(f, images)
-    except OSError as e:
-        raise DaeError(f"cannot write {path}: {e.strerror or e}") from None
+    if path.suffix == ".png":
+        png = to_png(grid_image(images, nrow=min(len(images), int(np.ceil(len(images) ** 0.5))), scale=2))
+        ckpt_io.write_file(path, lambda f: f.write(png), overwrite)
+    else:  # np.save(f), not np.save(path), which would add ".npy" to a name without it
+        ckpt_io.write_file(path, lambda f: np.save(f, images), overwrite)
 
 
 def _score_classifier(path: str, dataset: str):
@@ -117,10 +127,8 @@ def cmd_denoise(args) -> tuple[dict, str]:
     ckpt = ckpt_io.load(args.checkpoint)
     strength = ckpt.config.noise_strength if args.strength is None else args.strength
     out = corrupt_and_reconstruct(ckpt.model, load_digit(args.image), args.noise, strength, args.seed)
-    try:
-        Path(args.out).write_bytes(to_png(out.x_hat[0], args.scale))
-    except OSError as e:
-        raise DaeError(f"cannot write {args.out}: {e.strerror or e}") from None
+    png = to_png(out.x_hat[0], args.scale)
+    ckpt_io.write_file(args.out, lambda f: f.write(png), args.overwrite)
     mse = float(out.mse[0])
     return ({"out": str(args.out), "mse_to_input": mse, "noise": args.noise},
           f"wrote {args.out} (MSE to the clean input {mse:.5f})")

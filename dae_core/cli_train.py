@@ -1,5 +1,6 @@
 """The command line's training commands: train (in this process or as a Ray job), refine and
-train-classifier. Each returns (result, text): what --json prints, and the plain report."""
+train-classifier. Each returns (result, text): what --json prints, and the plain report. None of
+them replaces an existing file unless asked (--overwrite)."""
 from __future__ import annotations
 
 import dataclasses
@@ -57,15 +58,17 @@ def cmd_train(args) -> tuple[dict, str]:
         state = ckpt_io.to_state(ckpt, given.get("device"))
         epochs = given.get("epochs", ckpt.config.epochs)
         TrainConfig(epochs=epochs)  # validates the number of extra epochs
-        out = Path(args.out or args.resume)
+        resumed = Path(args.resume)  # left as it is, unless it is also --out and --overwrite is given
+        out = Path(args.out) if args.out else free_path(resumed.with_name(f"{resumed.stem}-more.pt"))
     else:
         state = new_state(preset(args.preset or "reference", **given))
         epochs = state.config.epochs
-        out = Path(args.out or ckpt_io.CHECKPOINT_DIR / "runs" / f"run-{time.strftime('%Y%m%d-%H%M%S')}.pt")
-        if out.exists() and not args.overwrite:
-            raise DaeError(f"{out} already exists: continue it with --resume {out}, choose another "
-                           f"--out, or replace it with --overwrite")
-    # Saved after every finished epoch, atomically: a killed run keeps its last epoch.
+        out = Path(args.out) if args.out else free_path(
+            ckpt_io.CHECKPOINT_DIR / "runs" / f"run-{time.strftime('%Y%m%d-%H%M%S')}.pt")
+    if not args.out:
+        print(f"saving to {out}", file=sys.stderr)
+    # Saved after every finished epoch, atomically: a killed run keeps its last epoch. (cli.main has
+    # refused an existing --out; later epochs replace this run's own file.)
     if args.ray:
         handle = _submit(state, epochs, args.resume is not None)
         stopped = _follow(state, _job_events(handle), epochs, lambda e: ckpt_io.save(handle.payload, out))
@@ -77,8 +80,17 @@ def cmd_train(args) -> tuple[dict, str]:
         raise DaeError(f"training diverged: {stopped.message}")
     result = {"checkpoint": str(out), "config": state.config.to_dict(), "history": state.history}
     last = state.history[-1] if state.history else {}
-    return (result, f"saved {out} after {len(state.history)} epochs; "
-                        f"val MSE {last.get('val_loss', float('nan')):.5f}")
+    kept = f" ({args.resume} is unchanged)" if args.resume and not args.out else ""
+    return (result, f"saved {out}{kept} after {len(state.history)} epochs; "
+                    f"val MSE {last.get('val_loss', float('nan')):.5f}")
+
+
+def free_path(path: Path) -> Path:
+    """`path` if no file has that name, else the first free one of path-2, path-3, ..."""
+    candidate, n = path, 2
+    while candidate.exists():
+        candidate, n = path.with_name(f"{path.stem}-{n}{path.suffix}"), n + 1
+    return candidate
 
 
 def _submit(state, epochs: int, resume: bool):
@@ -137,7 +149,8 @@ def cmd_refine(args) -> tuple[dict, str]:
               "refine_epochs": args.epochs, "refine_methods": args.methods,
               "refine_weight": args.weight, "refine_augment": args.augment,
               "refine_invariant": args.invariant}
-    ckpt_io.save_state(state, args.out, {"val_mse": state.history[-1]["val_loss"], **recipe})
+    ckpt_io.save(ckpt_io.to_payload(state, {"val_mse": state.history[-1]["val_loss"], **recipe}), args.out,
+                 overwrite=args.overwrite)
     return ({"checkpoint": str(args.out), **recipe, "history": state.history},
           f"saved {args.out}; val MSE {state.history[-1]['val_loss']:.5f}")
 
@@ -152,7 +165,8 @@ def cmd_train_classifier(args) -> tuple[dict, str]:
         raise DaeError(f"training diverged: {stopped.message}")
     metrics = {"test_accuracy": state.history[-1]["val_accuracy"], "train_seconds": time.perf_counter() - t0,
                "epochs": args.epochs, "seed": args.seed, "train_subset": args.subset}
-    out = save_classifier(state.model.eval(), args.out, metrics, state.history, state.config)
+    out = save_classifier(state.model.eval(), args.out, metrics, state.history, state.config,
+                          overwrite=args.overwrite)
     return ({"checkpoint": str(out), **metrics, "history": state.history},
           f"saved {out}; test accuracy {metrics['test_accuracy']:.4f} ({metrics['train_seconds']:.0f}s)")
 

@@ -36,10 +36,11 @@ def test_train_then_resume(capsys, tmp_path):
     assert checkpoint.load(out).history == result["history"]
 
     code, resumed, _ = run(capsys, "train", "--resume", str(out), "--epochs", "1", "--json")
-    assert code == 0
+    assert code == 0 and resumed["checkpoint"] == str(tmp_path / "x-more.pt")  # a new file
     assert [h["epoch"] for h in resumed["history"]] == [1, 2]
     assert resumed["history"][0] == result["history"][0]
-    assert len(checkpoint.load(out).history) == 2
+    assert len(checkpoint.load(resumed["checkpoint"]).history) == 2
+    assert len(checkpoint.load(out).history) == 1
 
 
 def test_train_as_a_ray_job_matches_training_here_and_resumes(capsys, tmp_path):
@@ -53,7 +54,8 @@ def test_train_as_a_ray_job_matches_training_here_and_resumes(capsys, tmp_path):
 
     code, resumed, _ = run(capsys, "train", "--resume", str(job), "--epochs", "1", "--ray", "--json")
     assert code == 0 and [h["epoch"] for h in resumed["history"]] == [1, 2, 3]
-    assert len(checkpoint.load(job).history) == 3
+    assert len(checkpoint.load(tmp_path / "job-more.pt").history) == 3
+    assert len(checkpoint.load(job).history) == 2
 
 
 def test_train_with_a_preset_and_a_flag_that_overrides_it(capsys, tmp_path):
