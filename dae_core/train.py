@@ -6,7 +6,6 @@ import copy
 import math
 import threading
 import time
-import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Iterator, Protocol, Union
 
@@ -121,38 +120,47 @@ def make_optimizer(model: torch.nn.Module, cfg, device: torch.device) -> torch.o
     return torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=fused or None)
 
 
-class Schedule:
-    """The config's learning-rate schedule over its planned epochs, placed at any global step.
+# OneCycleLR's defaults (Smith & Topor, 2017), which the onecycle schedule has always used: warm up
+# over the first 30% of the steps from lr/25 to lr, then anneal to lr/25/1e4, with Adam's beta1
+# moving the other way (0.95 -> 0.85 -> 0.95).
+WARMUP, DIV, FINAL_DIV, BETA1 = 0.3, 25.0, 1e4, (0.95, 0.85)
 
-    PyTorch's OneCycleLR / CosineAnnealingLR compute the rate of step s in closed form, so a
-    resumed run fast-forwards to where it stopped and gets the same rates as an unbroken one.
-    Past the planned steps (continuing a finished run) training goes on at the starting rate.
+
+def _cos(start: float, end: float, pct: float) -> float:
+    """Cosine annealing from `start` (pct 0) to `end` (pct 1), as OneCycleLR computes it."""
+    return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+
+
+def schedule_at(cfg, step: int, total: int) -> tuple[float, float | None]:
+    """(learning rate, Adam beta1 or None to leave it) of optimizer step `step` (0-based) in a run
+    planned for `total` steps, in closed form: the curves of PyTorch's OneCycleLR (above) and
+    CosineAnnealingLR (lr -> 0 at step `total`), or the constant cfg.lr.
+
+    A run continued past its plan trains at the plan's final rate: the annealing has settled the
+    weights into a minimum, and going back to a warm-up or peak rate would throw that away.
     """
+    step = min(step, total - 1)
+    if cfg.schedule == "cosine":
+        return cfg.lr * (1 + math.cos(math.pi * step / total)) / 2, None
+    if cfg.schedule == "onecycle":
+        start = cfg.lr / DIV
+        warm = WARMUP * total - 1  # OneCycleLR: the warm-up's last step, a float
+        if step <= warm:
+            pct = step / warm
+            return _cos(start, cfg.lr, pct), _cos(BETA1[0], BETA1[1], pct)
+        pct = (step - warm) / (total - 1 - warm)
+        return _cos(cfg.lr, start / FINAL_DIV, pct), _cos(BETA1[1], BETA1[0], pct)
+    return cfg.lr, None
 
-    def __init__(self, optimizer: torch.optim.Optimizer, cfg, steps_per_epoch: int, step: int = 0):
-        self.optimizer, self.total, self.step = optimizer, cfg.epochs * steps_per_epoch, 0
-        self.scheduler = None
-        if cfg.schedule == "onecycle":
-            self.scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, cfg.lr, total_steps=self.total)
-        elif cfg.schedule == "cosine":
-            self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, self.total)
-        with warnings.catch_warnings():  # fast-forwarding steps before any optimizer.step() is the point
-            warnings.simplefilter("ignore", UserWarning)
-            self.advance(step)
 
-    def advance(self, steps: int = 1) -> None:
-        """Move on `steps` optimizer steps, setting the rate of the next one."""
-        for _ in range(steps if self.scheduler is not None else 0):
-            self.step += 1
-            if self.step < self.total:
-                self.scheduler.step()
-            elif self.step == self.total:
-                for group in self.optimizer.param_groups:
-                    group["lr"] = group["initial_lr"]
-
-    @property
-    def lr(self) -> float:
-        return self.optimizer.param_groups[0]["lr"]
+def set_schedule(optimizer: torch.optim.Optimizer, cfg, step: int, total: int) -> float:
+    """Give every parameter group the rate (and beta1) of step `step`; returns the rate."""
+    lr, beta1 = schedule_at(cfg, step, total)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+        if beta1 is not None:
+            group["betas"] = (beta1, *group["betas"][1:])
+    return lr
 
 
 def new_state(cfg: TrainConfig) -> TrainState:
@@ -200,7 +208,7 @@ def fit(state: TrainState, data: TrainData, epochs: int | None = None,
     n = len(data.x_train)
     n_batches = math.ceil(n / cfg.batch_size)
     first = state.epochs_done + 1
-    schedule = Schedule(opt, cfg, n_batches, state.epochs_done * n_batches)
+    total_steps = cfg.epochs * n_batches  # the plan: the schedule's curve spans it
     for epoch in range(first, first + (cfg.epochs if epochs is None else epochs)):
         snapshot = (copy.deepcopy(model.state_dict()), copy.deepcopy(opt.state_dict()))
         g = torch.Generator(device=state.device).manual_seed(cfg.seed * 1_000_003 + epoch)
@@ -214,11 +222,11 @@ def fit(state: TrainState, data: TrainData, epochs: int | None = None,
                 yield Stopped("stopped", f"stopped by request during epoch {epoch}", epoch)
                 return
             idx = perm[b * cfg.batch_size: (b + 1) * cfg.batch_size]
+            set_schedule(opt, cfg, (epoch - 1) * n_batches + b, total_steps)
             loss = objective.loss(model, data.x_train[idx], None if data.y_train is None else data.y_train[idx], g)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            schedule.advance()
             # Losses stay on the device; the host syncs once per report, not once per step.
             loss = loss.detach() * len(idx)
             epoch_sum += loss

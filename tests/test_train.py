@@ -1,7 +1,9 @@
 """The training engine: learns, stops on request, resumes exactly, is deterministic, survives NaN."""
 import math
 import threading
+from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 
@@ -23,7 +25,7 @@ def test_loss_falls_over_three_epochs(run3):
 @pytest.fixture
 def small_cfg(tiny_cfg):
     """100 images (80 train / 20 val) in batches of 16: for tests that only watch the events."""
-    return tiny_cfg.replace(train_subset=100, batch_size=16)
+    return replace(tiny_cfg, train_subset=100, batch_size=16)
 
 
 def test_events_and_history(small_cfg):
@@ -67,7 +69,7 @@ def test_same_config_gives_identical_weights(small_cfg, helpers):
     a, _ = helpers.train(small_cfg)
     b, _ = helpers.train(small_cfg)
     assert helpers.same_weights(helpers.weights(a.model), helpers.weights(b.model))
-    other_seed = new_state(small_cfg.replace(seed=1))
+    other_seed = new_state(replace(small_cfg, seed=1))
     assert not helpers.same_weights(helpers.weights(a.model), helpers.weights(other_seed.model))
 
 
@@ -88,42 +90,88 @@ def test_nan_loss_stops_as_diverged_and_restores_weights(small_cfg, helpers, mon
 
 
 def test_huge_learning_rate_ends_diverged_with_finite_weights(tiny_cfg, helpers):
-    state, events = helpers.train(tiny_cfg.replace(lr=10.0))
+    state, events = helpers.train(replace(tiny_cfg, lr=10.0))
     assert isinstance(events[-1], Stopped) and events[-1].reason == "diverged"
     assert all(torch.isfinite(v).all() for v in state.model.state_dict().values()
                if v.is_floating_point())
 
 
-@pytest.mark.filterwarnings("ignore:Detected call of")
-def test_onecycle_warms_up_then_anneals_below_its_start(small_cfg):
-    cfg = small_cfg.replace(schedule="onecycle", lr=1e-2, epochs=4)  # 5 batches an epoch: 20 steps
-    state = new_state(cfg)
+SCHEDULES = ["constant", "onecycle", "cosine"]
+
+
+def _pytorch_rates(cfg, total: int) -> list[tuple[float, float]]:
+    """(lr, beta1) of each step under PyTorch's own scheduler for the schedule: the reference curve."""
+    opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=cfg.lr)
+    lr_scheduler = torch.optim.lr_scheduler
+    scheduler = {"onecycle": lambda: lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=total),
+                 "cosine": lambda: lr_scheduler.CosineAnnealingLR(opt, total),
+                 "constant": lambda: None}[cfg.schedule]()
     rates = []
-    schedule = train_mod.Schedule(state.optimizer, cfg, steps_per_epoch=5)
-    for _ in range(20):
-        rates.append(schedule.lr)
-        schedule.advance()
+    for step in range(total):
+        rates.append((opt.param_groups[0]["lr"], opt.param_groups[0]["betas"][0]))
+        opt.step()
+        if scheduler is not None and step < total - 1:
+            scheduler.step()
+    return rates
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
+@pytest.mark.parametrize("total", [1, 3, 20, 97])
+def test_schedule_is_pytorchs_curve_in_closed_form(small_cfg, schedule, total):
+    cfg = replace(small_cfg, schedule=schedule, lr=1e-2)
+    ours = [train_mod.schedule_at(cfg, step, total) for step in range(total)]
+    ours = [(lr, 0.9 if beta1 is None else beta1) for lr, beta1 in ours]  # None: Adam's own beta1
+    np.testing.assert_allclose(ours, _pytorch_rates(cfg, total), rtol=1e-12, atol=1e-15)
+
+
+@pytest.fixture
+def recorded_rates():
+    """record(state) -> a list that gets (lr, beta1) of every optimizer step the state takes."""
+    def record(state):
+        rates = []
+        state.optimizer.register_step_pre_hook(
+            lambda opt, args, kwargs: rates.append((opt.param_groups[0]["lr"], opt.param_groups[0]["betas"][0])))
+        return rates
+    return record
+
+
+def _scheduled(cfg, steps, total: int) -> list[tuple[float, float]]:
+    return [(lr, 0.9 if beta1 is None else beta1)
+            for lr, beta1 in (train_mod.schedule_at(cfg, s, total) for s in steps)]
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES)
+def test_resumed_and_continued_runs_follow_the_schedule(small_cfg, helpers, recorded_rates, schedule):
+    """Every step trains at the schedule's rate; a run resumed from a checkpoint after epoch 1
+    takes exactly the rates and weights of the unbroken run; past the plan the rate stays final."""
+    cfg = replace(small_cfg, schedule=schedule, lr=5e-3, epochs=2)  # 5 batches an epoch: 10 steps
+    straight = train_mod.new_state(cfg)
+    straight_rates = recorded_rates(straight)
+    helpers.train(cfg, state=straight)
+    assert straight_rates == _scheduled(cfg, range(10), 10)
+
+    first, _ = helpers.train(cfg, epochs=1)
+    resumed = checkpoint.to_state(checkpoint.from_payload(checkpoint.to_payload(first)))
+    resumed_rates = recorded_rates(resumed)
+    helpers.train(cfg, epochs=1, state=resumed)
+    assert resumed_rates == straight_rates[5:]
+    assert helpers.same_weights(helpers.weights(resumed.model), helpers.weights(straight.model))
+    assert resumed.history[-1]["val_loss"] == straight.history[-1]["val_loss"]
+
+    continued = checkpoint.to_state(checkpoint.from_payload(checkpoint.to_payload(straight)))
+    continued_rates = recorded_rates(continued)
+    helpers.train(cfg, epochs=1, state=continued)  # 5 steps past the 10 planned
+    assert continued_rates == [straight_rates[-1]] * 5
+    assert continued_rates[0][0] <= min(lr for lr, _ in straight_rates)  # never back up to the peak
+    assert [e["epoch"] for e in continued.history] == [1, 2, 3]
+
+
+def test_onecycle_warms_up_then_anneals_below_its_start(small_cfg):
+    cfg = replace(small_cfg, schedule="onecycle", lr=1e-2)
+    rates = [train_mod.schedule_at(cfg, step, 20)[0] for step in range(20)]
     peak = max(range(20), key=rates.__getitem__)
     assert 0 < peak < 19 and rates[peak] == pytest.approx(1e-2, rel=0.05)
     assert rates[0] == pytest.approx(1e-2 / 25) and rates[-1] < rates[0] / 100
-    assert schedule.lr == pytest.approx(1e-2 / 25)  # past the cycle: back to its starting rate
-
-
-def test_constant_schedule_never_changes_the_rate(small_cfg):
-    state = new_state(small_cfg)
-    schedule = train_mod.Schedule(state.optimizer, small_cfg, steps_per_epoch=5, step=7)
-    schedule.advance(30)
-    assert schedule.lr == small_cfg.lr
-
-
-def test_a_resumed_onecycle_run_equals_an_uninterrupted_one(small_cfg, helpers):
-    cfg = small_cfg.replace(schedule="onecycle", lr=5e-3, epochs=3)
-    straight, _ = helpers.train(cfg)
-    first, _ = helpers.train(cfg, epochs=1)
-    resumed = checkpoint.to_state(checkpoint.from_payload(checkpoint.to_payload(first)))
-    list(fit(resumed, prepare_data(cfg, resumed.device), epochs=2))
-    assert helpers.same_weights(helpers.weights(resumed.model), helpers.weights(straight.model))
-    assert resumed.history[-1]["val_loss"] == straight.history[-1]["val_loss"]
 
 
 def test_unavailable_cuda_is_refused(monkeypatch):
