@@ -6,7 +6,7 @@ memory, and what a closed tab costs.
                                        [--env NAME=VALUE]
 
 Starts `streamlit run streamlit_app.py` (runs saved in a temporary folder) and drives Debian's
-headless Chromium with Playwright (tests/e2e/harness.py). Targets on the 2-core machine: slider
+headless Chromium with Playwright (dae_harness/browser.py). Expected on a 2-core machine: slider
 median <= 250 ms, `streamlit run` -> home page interactive <= 6 s, server RSS <= 1 GB with MNIST
 and the shipped models loaded after visiting every page. Start-up is the median of --starts cold
 starts (a fresh server each time): on two shared cores one start varies by a second or more.
@@ -15,17 +15,12 @@ import argparse
 import json
 import math
 import statistics
-import sys
 import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "e2e"))
-
-from harness import (LAST, PAGES, choose, cpu_seconds, launch, missing, move_slider,  # noqa: E402
-                     navigate, open_page, pick_cell_digit, picker_options, rss_bytes,
-                     start_server, start_tiny_run, stop_server, wait_idle)
+from dae_harness.browser import (LAST, PAGES, choose, cpu_seconds, launch, missing, move_slider,
+                                 navigate, open_page, pick_cell_digit, picker_options, rss_bytes,
+                                 start_server, start_tiny_run, stop_server, wait_idle)
 
 MiB = 2**20
 
@@ -164,12 +159,12 @@ def main() -> None:
     if "home_interactive_median_s" in r:
         starts = ", ".join(f"{s:.2f}" for s in r["home_interactive_starts_s"])
         print(f"  ... median of {len(r['home_interactive_starts_s'])} cold starts        "
-              f"{r['home_interactive_median_s']:6.2f} s   (target <= 6 s; {starts})")
+              f"{r['home_interactive_median_s']:6.2f} s   (expected <= 6 s; {starts})")
     for name, seconds in r["first_visit_s"].items():
         print(f"first visit of {name:<22} {seconds:6.2f} s")
     print(f"slider -> preview, {s['n']} moves           median {s['median_ms']:4.0f} ms  p95 "
           f"{s['p95_ms']:4.0f} ms  (min {s['min_ms']:.0f}, max {s['max_ms']:.0f};"
-          " target median <= 250)")
+          " expected median <= 250)")
     print(f"  ... while another session trains    median {st['median_ms']:4.0f} ms  p95 "
           f"{st['p95_ms']:4.0f} ms  (min {st['min_ms']:.0f}, max {st['max_ms']:.0f})")
     c, ct = r["cell"], r["cell_while_training"]
@@ -179,7 +174,7 @@ def main() -> None:
           f"{ct['p95_ms']:4.0f} ms  (min {ct['min_ms']:.0f}, max {ct['max_ms']:.0f})")
     print(f"server RSS after every page           {r['rss_after_pages_mib']:6.0f} MiB")
     print(f"  ... and all {r['models_loaded']} shipped models loaded  "
-          f"{r['rss_after_models_mib']:6.0f} MiB   (target <= 1024)")
+          f"{r['rss_after_models_mib']:6.0f} MiB   (expected <= 1024)")
     print(f"  ... while a session trains          {r['rss_while_training_mib']:6.0f} MiB")
     busy = r["cpu_share_after_tab_closed"]
     print(f"server CPU in the 5 s after the training tab closed: {busy:.2f} cores busy "

@@ -8,16 +8,12 @@ one's median epoch and the median of the per-round ratios (above 1: channels-las
 """
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from dae_core.config import TrainConfig  # noqa: E402
-from dae_core.train import EpochStats, fit, new_state, prepare_data  # noqa: E402
+from dae_core.config import TrainConfig
+from dae_core.train import EpochStats, fit, new_state, prepare_data
 
 
 def epochs(rounds: int, nchw: bool):

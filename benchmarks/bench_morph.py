@@ -3,14 +3,14 @@
     python benchmarks/bench_morph.py [--moves 300] [--loads 3] [--model reference-d4]
 
 Starts `streamlit run` with the explorer on and drives the Generate page with Playwright
-(tests/e2e/harness.py): --moves mouse moves dragging slider z0 back and forth, then --moves
+(dae_harness/browser.py): --moves mouse moves dragging slider z0 back and forth, then --moves
 moves dragging across the latent pad, each move after a random pause of up to one frame (a hand
 does not move in step with the display). Every pointer move counts (each one Chromium coalesced
 into a `pointermove` too), timed from its own timestamp, when the browser received it, to the end
 of the frame that shows it: a message posted from a requestAnimationFrame callback of that frame,
 handled once the frame's style, layout, paint and commit are done. Split into the wait for that
 frame to start (Chromium holds pointer moves for the next display frame, up to 16.7 ms at 60 Hz)
-and the frame's own work. Target on the 2-core machine: p95 <= 16 ms. Also: time from navigation
+and the frame's own work. Expected on a 2-core machine: p95 <= 16 ms. Also: time from navigation
 to the explorer's first frame (the 'dae-explorer-first-frame' performance mark; the first load
 includes the server encoding the training set), the payload sent for the model, and the websocket
 messages the page sends during each drag (0 expected) and after its release. Prints JSON.
@@ -23,15 +23,13 @@ import statistics
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "e2e"))
-sys.path.insert(0, str(ROOT))
+from dae_core.config import ROOT
+from dae_harness.browser import (choose, launch, missing, open_page, start_server, stop_server,
+                                 wait_idle)
+from dae_harness.explorer import HOST, pad_box, slider_box, wait_ready
 
-from bench_browser import p95  # noqa: E402
-from explorer_driver import HOST, pad_box, slider_box, wait_ready  # noqa: E402
-from harness import choose, launch, missing, open_page, start_server, stop_server, wait_idle  # noqa: E402
+from bench_browser import p95
 
 # Pointer move -> the end of the next frame, per kind. In the capture phase at the window, so before
 # any of the page's handlers; the slider's `input` event is not used, as its timestamp is taken when

@@ -8,14 +8,11 @@ inside the engine's own loop, and prints the ops by self CPU time per step, with
 import argparse
 import sys
 import time
-from pathlib import Path
 
 from torch.profiler import ProfilerActivity, profile
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from dae_core.config import TrainConfig  # noqa: E402
-from dae_core.train import fit, new_state, prepare_data  # noqa: E402
+from dae_core.config import TrainConfig
+from dae_core.train import fit, new_state, prepare_data
 
 
 def main() -> None:

@@ -10,13 +10,10 @@ times, the epochs each took, their validation curves and the ratio quick / refer
 """
 import argparse
 import json
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from dae_core.config import preset
 
-from benchmarks.pipelines import engine_epochs, reference_epochs, time_to_quality  # noqa: E402
-from dae_core.config import preset  # noqa: E402
+from pipelines import engine_epochs, reference_epochs, time_to_quality
 
 
 def main() -> None:

@@ -14,15 +14,13 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from dae_core import checkpoint as ckpt_io  # noqa: E402
-from dae_core.classifier import load_classifier  # noqa: E402
-from dae_core.data import load_digits  # noqa: E402
-from dae_core.errors import DaeError  # noqa: E402
-from dae_core.latent import LatentSampler, decode  # noqa: E402
-from dae_core.pipeline import encode_splits  # noqa: E402
-from dae_core.quality import reference_stats, score_samples  # noqa: E402
+from dae_core import checkpoint as ckpt_io
+from dae_core.classifier import load_classifier
+from dae_core.data import load_digits
+from dae_core.errors import DaeError
+from dae_core.latent import LatentSampler, decode
+from dae_core.pipeline import encode_splits
+from dae_core.quality import reference_stats, score_samples
 
 SAMPLERS = ("uniform01", "box", "gaussian", "gmm")
 

@@ -4,7 +4,7 @@ server, each visiting every page, some training and saving a run; the server's m
     python benchmarks/bench_soak.py [--sessions 50] [--trainers 5] [--epochs 2] [--json]
 
 Starts `streamlit run streamlit_app.py` (runs saved in a temporary folder) and drives Debian's
-headless Chromium (tests/e2e/harness.py). Every sessions/trainers-th session also trains a run of
+headless Chromium (dae_harness/browser.py). Every sessions/trainers-th session also trains a run of
 --epochs epochs on all 48k digits and saves it. Prints the server process's RSS after the first
 session and after the last, the ratio of the two, and the curve in between; and the same for the
 server with its children (the local Ray it starts for training: its head processes and workers).
@@ -12,15 +12,11 @@ server with its children (the local Ray it starts for training: its head process
 import argparse
 import json
 import re
-import sys
 import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "e2e"))
-
-from harness import PAGES, error_texts, launch, missing, navigate, open_page, rss_bytes, start_server, stop_server, wait_idle  # noqa: E402,E501
+from dae_harness.browser import (PAGES, error_texts, launch, missing, navigate, open_page,
+                                 rss_bytes, start_server, stop_server, wait_idle)
 
 MiB = 2**20
 

@@ -7,14 +7,10 @@ Prints the median epoch of each, their ratio, each pair's own ratio, and the tim
 """
 import argparse
 import json
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from dae_core.config import ROOT
 
-from benchmarks.pipelines import cluster_seconds, median_epochs  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
+from pipelines import cluster_seconds, median_epochs
 
 
 def main() -> None:

@@ -2,21 +2,18 @@
 
     python benchmarks/screenshots.py [--out docs/screenshots] [--height 1000]
 
-Uses the browser tests' harness (tests/e2e/harness.py): a `streamlit run` server with runs saved
+Uses the browser tests' harness (dae_harness/browser.py): a `streamlit run` server with runs saved
 in a temporary folder, Debian's Chromium, waits on conditions only. The Train shot trains a tiny
 run first (about 10 s) so that its loss chart and preview have something to show.
 """
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "e2e"))
-
-from harness import (launch, missing, open_page, start_server, start_tiny_run,  # noqa: E402
-                     stop_server, wait_idle)
+from dae_core.config import ROOT
+from dae_harness.browser import (launch, missing, open_page, start_server, start_tiny_run,
+                                 stop_server, wait_idle)
 
 IMAGES_READY = """() =>
     [...document.querySelectorAll('img')].every(i => i.complete && i.naturalWidth > 0)

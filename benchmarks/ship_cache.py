@@ -10,15 +10,11 @@ each on two cores) and its UMAP map. Entries are keyed by the model's weights an
 file's bytes, for the first), so re-run this after retraining or re-saving a shipped model.
 """
 import argparse
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from dae_core import checkpoint, clustering_store, embed, store  # noqa: E402
-from dae_core.pipeline import cluster_codes, encode_splits  # noqa: E402
+from dae_core import checkpoint, clustering_store, embed, store
+from dae_core.pipeline import cluster_codes, encode_splits
 
 UMAP_MODELS = ("cluster-d10-refined",)  # the shipped models whose best clustering is UMAP + GMM
 

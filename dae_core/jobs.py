@@ -12,7 +12,6 @@ import os
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import ray
 from ray.exceptions import GetTimeoutError, RayError
@@ -49,16 +48,14 @@ def max_runs() -> int:
 def connect() -> None:
     """Start a local Ray sized to this machine, or join $RAY_ADDRESS (once per process).
 
-    Workers get this checkout on their path and its data folder, so on a cluster every node
-    needs the same checkout at the same path (a shared folder or the same image).
+    Workers import the installed package and read this checkout's data folder, so on a cluster
+    every node needs the same checkout at the same path, installed (`pip install -e .`).
     """
     with _connect_lock:
         if ray.is_initialized():
             return
-        root = str(Path(__file__).resolve().parents[1])
-        path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
         options = dict(namespace=NAMESPACE, log_to_driver=False, logging_level=logging.WARNING,
-                       runtime_env={"env_vars": {"PYTHONPATH": path, "DAE_DATA_DIR": str(DATA_DIR)}})
+                       runtime_env={"env_vars": {"DAE_DATA_DIR": str(DATA_DIR)}})
         if not os.environ.get("RAY_ADDRESS"):
             cpus = max(os.cpu_count() or 1, max_runs())  # the cap, not Ray, decides what waits
             # address="local": always a Ray of our own, never one a `ray start` left on the machine

@@ -2,7 +2,8 @@
 import hashlib
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from dae_core.config import ROOT
+
 CORPUS = Path(__file__).resolve().parent / "data" / "corpus"
 
 

@@ -213,8 +213,7 @@ def test_an_impossible_setting_is_refused_by_train_config(setting):
 def test_the_real_process_exits_2_with_one_line(guard, args, words):
     """The same refusals through `python -m dae_core`: exit status and stderr as a shell sees."""
     args = [a.format(corpus=CORPUS, reference=REFERENCE) for a in args]
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    r = subprocess.run([sys.executable, "-m", "dae_core", *args], cwd=guard, env=env,
+    r = subprocess.run([sys.executable, "-m", "dae_core", *args], cwd=guard,
                        capture_output=True, text=True, timeout=180)
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     assert words in r.stderr.strip().splitlines()[-1]

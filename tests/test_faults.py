@@ -53,10 +53,9 @@ def leftovers(directory: Path) -> list[str]:
 
 def test_sigkill_mid_training_leaves_the_last_finished_epoch(tmp_path):
     out = tmp_path / "x.pt"
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
     cmd = [sys.executable, "-m", "dae_core", "train", "--train-subset", "2000", "--epochs", "50",
            "--device", "cpu", "--out", str(out)]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     try:
         wait_for(lambda: out.exists() or proc.poll() is not None, 120,

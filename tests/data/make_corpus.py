@@ -18,20 +18,16 @@ import argparse
 import io
 import json
 import pickle
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-
-from dae_core import checkpoint as ckpt_io  # noqa: E402
-from dae_core.config import TrainConfig  # noqa: E402
-from dae_core.data import load_digits  # noqa: E402
-from dae_core.train import fit, new_state, prepare_data  # noqa: E402
+from dae_core import checkpoint as ckpt_io
+from dae_core.config import TrainConfig
+from dae_core.data import load_digits
+from dae_core.train import fit, new_state, prepare_data
 
 OUT = Path(__file__).resolve().parent / "corpus"
 MARKER_ENV = "DAE_CORPUS_MARKER"
@@ -56,9 +52,9 @@ CASES = {
     "uploads/one_pixel.png": (True, "1x1"),
     "checkpoints/pickle_code.pt": (False, "not a safe DAE Lab checkpoint"),
     "checkpoints/torch_zip_code.pt": (False, "not a safe DAE Lab checkpoint"),
-    "checkpoints/random_bytes.pt": (False, "not a safe DAE Lab checkpoint"),
+    "checkpoints/random_bytes.pt": (False, "damaged or of another kind"),
     "checkpoints/empty.pt": (False, "empty"),
-    "checkpoints/truncated.pt": (False, "not a safe DAE Lab checkpoint"),
+    "checkpoints/truncated.pt": (False, "damaged or of another kind"),
     "checkpoints/not_a_model.pt": (False, "not a DAE Lab checkpoint"),
     "checkpoints/bad_config.pt": (False, "bad config"),
     "checkpoints/wrong_shapes.pt": (False, "does not match its config"),

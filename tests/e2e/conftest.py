@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness import ROOT, launch, missing, rss_bytes, start_server, stop_server
+from dae_harness.browser import ROOT, launch, missing, rss_bytes, start_server, stop_server
 
 SKIP = missing()
 HERE = Path(__file__).resolve().parent

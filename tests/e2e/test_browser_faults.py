@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("playwright.sync_api", reason="browser tests: playwright is not installed",
                     exc_type=ImportError)
 
-from harness import error_texts, open_page, start_tiny_run, wait_idle  # noqa: E402
+from dae_harness.browser import error_texts, open_page, start_tiny_run, wait_idle  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus"
 UPLOAD = '[data-testid="stFileUploaderDropzoneInput"]'

@@ -9,8 +9,8 @@ import pytest
 pytest.importorskip("playwright.sync_api", reason="browser tests: playwright is not installed",
                     exc_type=ImportError)
 
-from harness import (app_button, cpu_seconds, descendants, open_page, run_workers, start_server,  # noqa: E402
-                     start_tiny_run, stop_server, wait_idle)
+from dae_harness.browser import (app_button, cpu_seconds, descendants, open_page,  # noqa: E402
+                                 run_workers, start_server, start_tiny_run, stop_server, wait_idle)
 
 GRACE_S = 3
 TRAINING = re.compile(r"Epoch \d+/\d+ · batch")

@@ -10,8 +10,9 @@ import pytest
 pytest.importorskip("playwright.sync_api", reason="browser tests: playwright is not installed",
                     exc_type=ImportError)
 
-from harness import (LOSS_POINTS, error_texts, loss_points, move_slider, navigate,  # noqa: E402
-                     open_page, pick_cell_digit, picker_options, start_tiny_run, stop_and_save)
+from dae_harness.browser import (LOSS_POINTS, error_texts, loss_points, move_slider,  # noqa: E402
+                                 navigate, open_page, pick_cell_digit, picker_options,
+                                 start_tiny_run, stop_and_save)
 
 
 def test_one_trains_two_explore_and_no_state_crosses_sessions(app, new_page):

@@ -8,9 +8,9 @@ import pytest
 from dae_core import checkpoint
 from dae_core.export import lift, project
 from dae_core.latent import decode
-from explorer_driver import (HOST, drag, pad_box, pad_data, project_and_lift, render, slider_box,
-                             state, wait_ready, wait_sent)
-from harness import ROOT, choose, open_page, start_server, stop_server, wait_idle
+from dae_harness.browser import ROOT, choose, open_page, start_server, stop_server, wait_idle
+from dae_harness.explorer import (HOST, drag, pad_box, pad_data, project_and_lift, render,
+                                  slider_box, state, wait_ready, wait_sent)
 
 SHIPPED = sorted((p.stem for p in (ROOT / "checkpoints").glob("*.pt")), key=lambda n: n != "reference-d4")
 CODES = 100  # random codes per model

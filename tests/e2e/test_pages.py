@@ -6,9 +6,9 @@ import pytest
 pytest.importorskip("playwright.sync_api", reason="browser tests: playwright is not installed",
                     exc_type=ImportError)
 
-from harness import (LAST, LOSS_POINTS, PAGES, choose, error_texts, loss_points,  # noqa: E402
-                     move_slider, open_page, picker_options, start_tiny_run, stop_and_save,
-                     wait_idle)
+from dae_harness.browser import (LAST, LOSS_POINTS, PAGES, choose, error_texts,  # noqa: E402
+                                 loss_points, move_slider, open_page, picker_options,
+                                 start_tiny_run, stop_and_save, wait_idle)
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus"
 

@@ -14,8 +14,9 @@ import pytest
 pytest.importorskip("playwright.sync_api", reason="browser tests: playwright is not installed",
                     exc_type=ImportError)
 
-from harness import (LOSS_POINTS, app_button, descendants, error_texts, free_port, loss_points,  # noqa: E402
-                     open_page, start_server, start_tiny_run, stop_and_save, stop_server, wait_idle)
+from dae_harness.browser import (LOSS_POINTS, app_button, descendants, error_texts,  # noqa: E402
+                                 free_port, loss_points, open_page, start_server, start_tiny_run,
+                                 stop_and_save, stop_server, wait_idle)
 
 RAY = str(Path(sys.executable).with_name("ray"))
 ENV = dict(os.environ, RAY_AUTH_MODE="token", RAY_USAGE_STATS_ENABLED="0")

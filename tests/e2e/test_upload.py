@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip("playwright.sync_api", reason="browser tests: playwright is not installed",
                     exc_type=ImportError)
 
-from harness import choose, error_texts, open_page, wait_idle  # noqa: E402
+from dae_harness.browser import choose, error_texts, open_page, wait_idle  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus"
 MANIFEST = json.loads((CORPUS / "manifest.json").read_text())

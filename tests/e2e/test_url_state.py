@@ -5,8 +5,8 @@ A server of its own: the menu test needs the first visit after a server start.""
 import re
 
 import pytest
-from harness import (PAGES, choose, error_texts, navigate, open_page, start_server, stop_server,
-                     wait_idle)
+from dae_harness.browser import (PAGES, choose, error_texts, navigate, open_page, start_server,
+                                 stop_server, wait_idle)
 
 MENU = ["Home", "Train", "Denoise", "Generate", "Cluster"]
 
