@@ -19,8 +19,19 @@ ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINT_DIR = ROOT / "checkpoints"  # the shipped models
 
 
+# Each field's name in the Train form; messages use it, so the app and the command line say the same.
+LABELS = {
+    "latent_dim": "Latent size", "width": "Width multiplier", "noise": "Noise kind",
+    "noise_strength": "Noise strength", "epochs": "Epochs", "lr": "Learning rate",
+    "schedule": "Schedule", "batch_size": "Batch size", "val_fraction": "Validation fraction",
+    "seed": "Seed", "device": "Device", "dataset": "Dataset", "train_subset": "Train subset",
+    "augment": "Augment",
+}
+
+
 class ConfigError(DaeError, ValueError):
-    """An impossible or unknown setting; the message says which and why."""
+    """An impossible or unknown setting; the message names the field by its label (and its key, the
+    command line's flag), the rule and the value given."""
 
 
 @dataclass(frozen=True)
@@ -97,22 +108,32 @@ def preset(name: str, **overrides) -> TrainConfig:
     return TrainConfig(**{**PRESETS[name], **overrides})
 
 
+def _named(name: str) -> str:
+    """'Learning rate (lr)': the form's label, then the key the command line and checkpoints use."""
+    return f"{LABELS[name]} ({name})"
+
+
+def _shown(value) -> str:
+    """A value as the user typed it: 0.01 not 0.01000000001, -1e-05 not -0.00001."""
+    return f"{value:g}" if isinstance(value, float) else repr(value) if isinstance(value, str) else str(value)
+
+
 def _check_int(value, name: str, low: int, high: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{name} must be a whole number, got {value!r}")
+        raise ConfigError(f"{_named(name)} must be a whole number; you entered {value!r}")
     if not low <= value <= high:
-        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+        raise ConfigError(f"{_named(name)} must be between {low:,} and {high:,}; you entered {value:,}")
 
 
-def _check_float(value, name: str, low: float, high: float, low_open: bool = False) -> None:
+def _check_float(value, name: str, low: float, high: float, low_open: bool = False, rule: str = "") -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ConfigError(f"{name} must be a finite number, got {value!r}")
+        raise ConfigError(f"{_named(name)} must be a finite number; you entered {_shown(value)}")
     too_low = value <= low if low_open else value < low
     if too_low or value > high:
-        bracket = "(" if low_open else "["
-        raise ConfigError(f"{name} must be in {bracket}{low}, {high}], got {value}")
+        span = f"above {low:g} and at most {high:g}" if low_open else f"between {low:g} and {high:g}"
+        raise ConfigError(f"{_named(name)} must be {span}{rule}; you entered {_shown(float(value))}")
 
 
 def _check_choice(value, name: str, choices: tuple) -> None:
     if value not in choices:
-        raise ConfigError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+        raise ConfigError(f"{_named(name)} must be one of {', '.join(choices)}; you entered {_shown(value)}")

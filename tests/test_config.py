@@ -5,7 +5,7 @@ import math
 import pytest
 
 from dae_core import ConfigError, DaeError, TrainConfig
-from dae_core.config import PRESETS, preset
+from dae_core.config import LABELS, PRESETS, preset
 
 
 def test_defaults_are_the_reference_run():
@@ -42,8 +42,29 @@ def test_flags_given_with_a_preset_override_it_and_are_validated():
 def test_bad_value_raises_config_error_naming_the_field(field, value):
     with pytest.raises(ConfigError) as e:
         TrainConfig(**{field: value})
-    assert field in str(e.value)
+    assert str(e.value).startswith(f"{LABELS[field]} ({field}) must be ")  # the form's label, the flag's name
     assert isinstance(e.value, DaeError) and isinstance(e.value, ValueError)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"lr": -0.01}, "Learning rate (lr) must be above 0 and at most 10; you entered -0.01"),
+    ({"lr": 0.0}, "Learning rate (lr) must be above 0 and at most 10; you entered 0"),
+    ({"lr": math.inf}, "Learning rate (lr) must be a finite number; you entered inf"),
+    ({"epochs": 0}, "Epochs (epochs) must be between 1 and 10,000; you entered 0"),
+    ({"epochs": 2.5}, "Epochs (epochs) must be a whole number; you entered 2.5"),
+    ({"val_fraction": 0.95}, "Validation fraction (val_fraction) must be above 0 and at most 0.9; you entered 0.95"),
+    ({"noise": "mask", "noise_strength": 1.5},
+     "Noise strength (noise_strength) must be between 0 and 1 for mask noise; you entered 1.5"),
+    ({"schedule": "linear"}, "Schedule (schedule) must be one of constant, onecycle, cosine; you entered 'linear'"),
+])
+def test_a_message_says_the_field_the_rule_and_the_value_entered(changes, message):
+    with pytest.raises(ConfigError) as e:
+        TrainConfig(**changes)
+    assert str(e.value) == message
+
+
+def test_every_field_has_a_label():
+    assert set(LABELS) == {f.name for f in dataclasses.fields(TrainConfig)}
 
 
 @pytest.mark.parametrize("noise, strength", [("gaussian", -1.0), ("salt_pepper", 2.0), ("mask", 1.5)])
@@ -57,10 +78,10 @@ def test_edge_values_are_accepted():
     TrainConfig(noise="gaussian", noise_strength=0.0)
 
 
-def test_replace_validates():
-    assert TrainConfig().replace(epochs=3).epochs == 3
+def test_a_changed_copy_is_validated():
+    assert dataclasses.replace(TrainConfig(), epochs=3).epochs == 3
     with pytest.raises(ConfigError, match="epochs"):
-        TrainConfig().replace(epochs=0)
+        dataclasses.replace(TrainConfig(), epochs=0)
 
 
 def test_dict_round_trip():

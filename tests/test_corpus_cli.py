@@ -204,7 +204,7 @@ def test_an_impossible_setting_is_refused_by_train_config(setting):
 
 @pytest.mark.parametrize("args, words", [
     (["train", "--epochs", "ten"], "invalid int value"),
-    (["train", "--lr", "nan", "--out", "x.pt"], "lr must be a finite number"),
+    (["train", "--lr", "nan", "--out", "x.pt"], "Learning rate (lr) must be a finite number"),
     (["denoise", "--checkpoint", "{corpus}/checkpoints/pickle_code.pt", "--image",
       "{corpus}/uploads/control_digit.png", "--out", "x.png"], "not a safe DAE Lab checkpoint"),
     (["denoise", "--checkpoint", "{reference}", "--image", "{corpus}/uploads/truncated.png",
