@@ -69,7 +69,8 @@ class TrainConfig:
         _check_choice(self.dataset, "dataset", DATASETS)
         _check_choice(self.schedule, "schedule", SCHEDULES)
         _check_float(self.lr, "lr", 0.0, 10.0, low_open=True)
-        _check_float(self.noise_strength, "noise_strength", 0.0, NOISE_MAX_STRENGTH[self.noise])
+        _check_float(self.noise_strength, "noise_strength", 0.0, NOISE_MAX_STRENGTH[self.noise],
+                     rule=f" for {self.noise} noise")
         _check_float(self.val_fraction, "val_fraction", 0.0, 0.9, low_open=True)
         _check_float(self.augment, "augment", 0.0, 3.0)
 
