@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 from skimage.util import montage
 
@@ -20,30 +21,43 @@ def grid_image(images: np.ndarray, nrow: int, pad: int = 2, scale: int = 1) -> n
     return np.kron(grid, np.ones((scale, scale), np.float32)) if scale > 1 else grid
 
 
-def ema(values, alpha: float = 0.1) -> np.ndarray:
-    """Exponential moving average, the smoothing TensorBoard applies to noisy curves."""
-    out, acc = np.empty(len(values)), None
-    for i, v in enumerate(values):
-        acc = v if acc is None else alpha * v + (1 - alpha) * acc
-        out[i] = acc
-    return out
+MAX_POINTS = 1_000  # per trace (about the chart's width in pixels): a redraw sends a bounded figure
+SMOOTHING = 0.2  # the EWM's alpha per point (a point is the mean of 10 batches): a span of ~50 batches
+
+
+def smooth(values, alpha: float = SMOOTHING) -> np.ndarray:
+    """Exponentially weighted mean of a noisy curve, bias-corrected (pandas' ewm, adjust=True): the
+    weights are renormalised over the points seen so far, so the first values are not pulled
+    toward the very first one, and a constant series stays that constant -> (N,)."""
+    return pd.Series(values, dtype=float).ewm(alpha=alpha, adjust=True).mean().to_numpy()
+
+
+def decimate(n: int, max_points: int = MAX_POINTS) -> np.ndarray:
+    """Indices of at most max_points of n points, evenly spaced, the first and last included."""
+    if n <= max_points:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, max_points).round().astype(int))
 
 
 def loss_chart(history: list[dict], batches: list[tuple[float, float]] | None = None,
                log_y: bool = False, title: str = "Loss (MSE)") -> go.Figure:
-    """Per-epoch train / validation loss, plus the smoothed per-batch loss at fractional epochs."""
+    """Per-epoch train / validation loss, plus the per-batch loss (raw and smoothed) at fractional
+    epochs; at most MAX_POINTS of each batch trace are drawn, smoothed over all of them."""
     fig = go.Figure()
     if batches:
-        x, y = zip(*batches)
+        points = np.asarray(batches, dtype=float)  # (N, 2): fractional epoch, loss
+        keep = decimate(len(points))
+        x, y = points[keep, 0], points[keep, 1]
         fig.add_scatter(x=x, y=y, mode="lines", name="batch (raw)", opacity=0.25,
                         line=dict(color="#1f77b4", width=1))
-        fig.add_scatter(x=x, y=ema(y), mode="lines", name="batch (smoothed)",
+        fig.add_scatter(x=x, y=smooth(points[:, 1])[keep], mode="lines", name="batch (smoothed)",
                         line=dict(color="#1f77b4"))
     if history:
-        epochs = [h["epoch"] for h in history]
-        fig.add_scatter(x=epochs, y=[h["train_loss"] for h in history], mode="lines+markers",
+        epochs = pd.DataFrame(history)
+        epochs = epochs.iloc[decimate(len(epochs))]
+        fig.add_scatter(x=epochs["epoch"], y=epochs["train_loss"], mode="lines+markers",
                         name="train (epoch)", line=dict(color="#ff7f0e"))
-        fig.add_scatter(x=epochs, y=[h["val_loss"] for h in history], mode="lines+markers",
+        fig.add_scatter(x=epochs["epoch"], y=epochs["val_loss"], mode="lines+markers",
                         name="validation (epoch)", line=dict(color="#2ca02c"))
     fig.update_layout(title=title, xaxis_title="epoch", yaxis_title="MSE", margin=_MARGIN,
                       height=360, legend=dict(orientation="h", y=-0.2))

@@ -1,8 +1,8 @@
-"""Image grids: tiles placed row-major with padding, pixels enlarged by an integer scale."""
+"""Figures: image grids (tiles row-major, padding, scale); the loss chart (bias-corrected smoothing, bounded points)."""
 import numpy as np
 import pytest
 
-from dae_core.figures import grid_image
+from dae_core.figures import MAX_POINTS, grid_image, loss_chart, smooth
 
 
 def test_grid_places_images_row_major_with_padding():
@@ -24,3 +24,44 @@ def test_grid_scale_enlarges_each_pixel(scale):
     assert big.shape == (base.shape[0] * scale, base.shape[1] * scale)
     assert np.array_equal(big[::scale, ::scale], base)
 
+
+
+def test_smoothing_is_the_bias_corrected_weighted_mean():
+    """Each smoothed point is the mean of the points so far, weighted (1 - alpha)^age and
+    renormalised: a curve that falls fast is not held up by its first value."""
+    y = np.random.default_rng(0).random(50) + np.linspace(5, 0, 50)
+    alpha = 0.2
+    expected = []
+    for t in range(len(y)):
+        w = (1 - alpha) ** np.arange(t, -1, -1)
+        expected.append((w * y[: t + 1]).sum() / w.sum())
+    assert np.allclose(smooth(y, alpha), expected)
+    assert np.allclose(smooth(np.full(30, 0.03)), 0.03)  # a constant curve stays where it is
+
+
+def test_loss_chart_smooths_the_raw_batch_loss_without_lagging_above_it():
+    falling = [(i / 10, 1.0 if i == 0 else 0.1) for i in range(20)]  # a first report far above the rest
+    raw, smoothed = loss_chart([], falling).data
+    assert raw.name == "batch (raw)" and smoothed.name == "batch (smoothed)"
+    assert np.allclose(smoothed.y, smooth([y for _, y in falling]))
+    assert smoothed.y[5] < 0.2  # an EMA started at the first value (same alpha) still reads 0.39 here
+
+
+def test_loss_chart_draws_a_bounded_number_of_points_however_long_the_run():
+    n = 100_000
+    batches = [(i / 100, 1.0 / (1 + i)) for i in range(n)]
+    history = [{"epoch": e, "train_loss": 1.0 / e, "val_loss": 1.0 / e} for e in range(1, 10_001)]
+    fig = loss_chart(history, batches)
+    assert [len(trace.x) for trace in fig.data] == [MAX_POINTS] * 4
+    raw = fig.data[0]
+    assert (raw.x[0], raw.y[0]) == batches[0] and (raw.x[-1], raw.y[-1]) == batches[-1]  # both ends kept
+    assert np.all(np.diff(raw.x) > 0)
+    assert fig.data[1].y[-1] == pytest.approx(smooth([y for _, y in batches])[-1])  # smoothed over all
+
+
+def test_a_short_run_is_drawn_whole():
+    batches = [(i / 10, 0.5) for i in range(30)]
+    history = [{"epoch": 1, "train_loss": 0.4, "val_loss": 0.3}, {"epoch": 2, "train_loss": 0.2, "val_loss": 0.1}]
+    fig = loss_chart(history, batches)
+    assert [len(trace.x) for trace in fig.data] == [30, 30, 2, 2]
+    assert list(fig.data[3].y) == [0.3, 0.1]
