@@ -22,7 +22,7 @@ def grid_image(images: np.ndarray, nrow: int, pad: int = 2, scale: int = 1) -> n
 
 
 MAX_POINTS = 1_000  # per trace (about the chart's width in pixels): a redraw sends a bounded figure
-SMOOTHING = 0.2  # the EWM's alpha per point (a point is the mean of 10 batches): a span of ~50 batches
+SMOOTHING = 0.2  # the EWM's alpha per point (the mean of 10 batches): a mean weight age of 4 points, 40 batches
 
 
 def smooth(values, alpha: float = SMOOTHING) -> np.ndarray:
