@@ -169,6 +169,9 @@ class RunHandle:
             if ready:
                 progress, self._pending = ray.get(ready[0]), None
                 self.apply(progress)
+                if self.active:  # ask again at once, so the next refresh finds this interval's
+                    # progress ready (asked only then, the counter would move every other refresh)
+                    self._pending = self._actor.poll.remote(self._seen, self.model_epoch)
         except RayError as e:
             self.status, self.message = "failed", describe_failure(e)
         if not self.active:
