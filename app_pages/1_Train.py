@@ -1,5 +1,4 @@
 """Train: pick a recipe, set any hyper-parameter, watch the loss live, stop, continue, save, compare."""
-import time
 from pathlib import Path
 
 import streamlit as st
@@ -7,7 +6,7 @@ import streamlit as st
 from dae_core import TrainConfig
 from dae_core.errors import DaeError
 from dae_core.figures import loss_chart
-from ui import session, train_ui, worker
+from ui import run_ui, session, train_ui, worker
 from ui.models import available, runs_dir, session_runs
 from ui.sidebar import checkpoint_picker
 
@@ -21,20 +20,25 @@ st.caption("Quick reaches the reference's reconstruction error in 10 epochs inst
            "a minute on a 2-core CPU); Reference is the original recipe. Runs train in their own "
            "process, so the pages stay quick; a reload finds your run again.")
 
+worker.warm_up()  # Ray starts while the user fills the form, not after Start
+
 # Inputs: this session's run, or the one the URL names (a reload, a second tab)
 run = train_ui.current_run(RUN, session.guard())
 busy = run is not None and run.active
 train_ui.preset_ui(disabled=busy)
 values, start, start_message = train_ui.config_form(disabled=busy)
+unsaved = train_ui.unsaved(run)  # a new run would replace it: Start asks first
+discard = train_ui.confirm_replace(run, asked=start and unsaved)
 stop_col, log_col = st.columns([1, 4])
 stop = stop_col.button("Stop", disabled=not busy, key="train_stop",
                        help="a queued run leaves the queue; a training one stops within one batch, keeping its finished epochs")
 log_y = log_col.toggle("Log-scale loss axis", key="train_log_y")
 
-# Guard and core calls: an impossible setting, or no way to start Ray, is one st.error line
-if start:
+# Guard and core calls: an impossible setting, or no way to start Ray, is one line beside Start
+if (start and not unsaved) or discard:
     try:
-        new_run = worker.start(TrainConfig(**values), session.guard())
+        with start_message, st.spinner("Queuing the run (the first one also starts the training processes)…"):
+            new_run = worker.start(TrainConfig(**values), session.guard())
     except DaeError as e:
         start_message.error(f"Not started: {e}")
     else:
@@ -48,12 +52,15 @@ if stop:
 def live_view(run) -> None:
     """Queue place or progress, loss chart and triplet preview of the run's latest state."""
     run.refresh()
-    fraction, text = train_ui.progress(run, time.time())
+    fraction, text = train_ui.progress(run)
     st.progress(fraction, text=text)
     if run.status == "queued":
         return  # nothing to draw until it trains: each poll redraws only its place in line
     chart_col, preview_col = st.columns([3, 2])
-    chart_col.plotly_chart(loss_chart(run.history, run.batches, log_y), key="train_loss_chart")
+    if run.batches or run.history:
+        chart_col.plotly_chart(loss_chart(run.history, run.batches, log_y), key="train_loss_chart")
+    else:
+        chart_col.info("The loss curve appears with the first batches.")
     model = run.model()
     if model is not None:
         # Recompute only when a new epoch finished, i.e. the run sent a new checkpoint.
@@ -76,9 +83,9 @@ if run is None:
 else:
     live_view(run)
 if run is not None and not busy:
-    name, more = train_ui.finished_ui(run)
+    name, more = run_ui.finished_ui(run)
     if name is not None:
-        path = train_ui.save_run(run, name, runs_dir())  # a failure keeps the run: try another name
+        path = run_ui.save_run(run, name, runs_dir())  # a failure keeps the run: try another name
         if path is not None:
             session_runs()[Path(path).stem] = path
         st.rerun()  # redraw the sidebar and the save outcome
@@ -91,4 +98,4 @@ if run is not None and not busy:
         else:
             st.rerun()
 
-train_ui.compare_ui(available(), log_y)
+run_ui.compare_ui(available(), log_y)

@@ -13,6 +13,7 @@ from dae_core.runs import RunRequest
 
 PAGE = "1_Train.py"  # the page the `at` fixture opens
 WORKER = "train_worker"
+SAVED = "Saved as **{0}** in the runs folder: pick **{1}** in the sidebar to use it on the other pages."
 FIELDS = [f.name for f in dataclasses.fields(TrainConfig)]  # a new field needs a widget
 
 
@@ -86,8 +87,15 @@ def test_train_save_and_the_run_appears_in_the_sidebar(at, runs_dir):
     at.button(key="train_save_button").click().run()
     assert not at.exception and not at.error
     assert (runs_dir / "smoke.pt").is_file()
-    assert "smoke (this session)" in at.sidebar.selectbox[0].options
-    assert "smoke (this session)" in at.multiselect[0].value  # overlaid in the comparison
+    label = next(o for o in at.sidebar.selectbox[0].options if o.startswith("smoke ("))  # listed
+    assert label in at.multiselect[0].value  # overlaid in the comparison
+    assert label in at.dataframe[0].value.index  # and in the table of runs
+    for _ in range(2):  # pressed again (as after Enter in the name box): still saved, no error
+        assert [s.value for s in at.success] == [SAVED.format("smoke", label)]
+        assert at.button(key="train_save_button").label == "Save a copy"
+        at.button(key="train_save_button").click().run()
+        assert not at.exception and not at.error
+    assert sorted(p.name for p in runs_dir.iterdir()) == ["smoke.pt"]
 
 
 def test_a_bad_or_taken_name_is_an_error_and_the_run_is_kept(at, runs_dir):
@@ -108,15 +116,24 @@ def test_a_bad_or_taken_name_is_an_error_and_the_run_is_kept(at, runs_dir):
 
 
 @pytest.mark.parametrize("field, value, words", [
-    ("lr", 0.0, "lr must be in (0.0, 10.0]"),
-    ("val_fraction", 0.0, "val_fraction"),
+    ("lr", 0.0, "Learning rate (lr) must be above 0 and at most 10; you entered 0"),
+    ("val_fraction", 0.0, "Validation fraction (val_fraction) must be above 0 and at most 0.9; you entered 0"),
 ])
-def test_an_impossible_setting_is_an_error_not_a_traceback(at, field, value, words):
+def test_an_impossible_setting_is_named_by_its_label_beside_start(at, field, value, words):
     widget(at, field).set_value(value)
     at.button(key="train_start").click().run()
     assert not at.exception
-    assert words in at.error[0].value
+    assert [e.value for e in form(at).error] == [f"Not started: {words}"]  # in the form, beside Start
     assert WORKER not in at.session_state
+
+
+def test_a_negative_learning_rate_cannot_be_entered(at):
+    """The box's minimum is 0, so the browser refuses -0.01 as it is typed (and does not submit
+    the form); a value forged past it is not taken either."""
+    lr = widget(at, "lr")
+    assert lr.min == 0.0 and lr.max == 10.0
+    lr.set_value(-0.01).run()
+    assert not at.exception and widget(at, "lr").value == pytest.approx(preset("quick").lr)
 
 
 def test_salt_pepper_strength_above_one_is_refused(at):
@@ -124,7 +141,19 @@ def test_salt_pepper_strength_above_one_is_refused(at):
     widget(at, "noise_strength").set_value(2.0)
     at.button(key="train_start").click().run()
     assert not at.exception
-    assert "noise_strength" in at.error[0].value
+    assert "Noise strength (noise_strength) must be between 0 and 1 for salt_pepper noise; you entered 2" \
+        in at.error[0].value
+
+
+def form(at: AppTest, key: str = "train_config"):
+    return next(f for f in at.get("form") if f.proto.form.form_id == key)
+
+
+def test_enter_in_a_field_does_not_start_a_run(at):
+    """Only a click on Start submits the settings: in the browser, Enter commits a field's value."""
+    assert form(at).proto.form.enter_to_submit is False
+    widget(at, "epochs").set_value(3).run()
+    assert not at.exception and WORKER not in at.session_state
 
 
 @pytest.mark.parametrize("status, shown", [("diverged", "{}"), ("failed", "Failed: {}")])
@@ -141,7 +170,10 @@ def test_a_queued_run_shows_its_place_and_no_chart(app_test):
     at = app_test(PAGE, session_state={WORKER: run})
     assert "Queued: 2nd in line" in at.get("progress")[0].proto.text
     assert not loss_chart(at) and not [i for i in at.info if "preview appears" in i.value]
-    run.status = "running"  # the next poll: it trains
+    run.status = "running"  # the next poll: it trains, with no loss reported yet
+    at.run()
+    assert not loss_chart(at) and "first batches" in at.info[0].value  # no empty axes
+    run.batches = [(0.1, 0.2), (0.2, 0.1)]
     at.run()
     assert loss_chart(at)
 
@@ -194,14 +226,77 @@ def test_progress_text_has_epoch_batch_eta_and_speed():
     history = [{"epoch": 1, "seconds": 10.0}]
     running = SimpleNamespace(status="running", history=history, last_batch=BatchStats(2, 5, 10, 0.1, 5.0, 1234.0),
                               epochs_planned=4, first_epoch=1, started=100.0, position=0)
-    fraction, text = progress(running, now=115.0)  # 1.5 of 4 epochs in 15 s -> 25 s to go
+    fraction, text = progress(running)  # 1.5 of 4 epochs done, 10 s an epoch -> 25 s to go
     assert fraction == pytest.approx(1.5 / 4)
     assert text == "Epoch 2/4 · batch 5/10 · ETA 25s · 1,234 images/s"
+    # The ETA is epochs left x seconds an epoch, read from the reports alone (no clock): it cannot
+    # grow while the batch count stands still between two reports.
+    first = SimpleNamespace(**{**vars(running), "history": [], "last_batch": BatchStats(1, 2, 10, 0.1, 4.0, 1.0)})
+    assert "ETA 1m 16s" in progress(first)[1]  # no epoch done yet: 2 s a batch, 20 s an epoch, 3.8 to go
     stopped = SimpleNamespace(**{**vars(running), "status": "stopped", "last_batch": None})
-    assert progress(stopped, now=200.0) == (0.25, "Stopped: 1 of 4 epochs in 10s")
+    assert progress(stopped) == (0.25, "Stopped: 1 of 4 epochs in 10s")
+    for status, words in [("starting", "Starting the training process"), ("running", "first batches")]:
+        waiting = SimpleNamespace(**{**vars(running), "status": status, "last_batch": None})
+        assert words in progress(waiting)[1]
     for position, place in [(2, "2nd"), (11, "11th"), (23, "23rd")]:
         queued = SimpleNamespace(**{**vars(running), "status": "queued", "position": position})
-        assert progress(queued, now=200.0)[1].startswith(f"Queued: {place} in line")
+        assert progress(queued)[1].startswith(f"Queued: {place} in line")
+
+
+@pytest.fixture(scope="module")
+def ended(helpers):
+    """Two finished runs, trained here without Ray: what a page holds once a job has ended."""
+    cfg = TrainConfig(train_subset=300, epochs=1, batch_size=64, device="cpu")
+    return helpers.ended_run(cfg), helpers.ended_run(dataclasses.replace(cfg, seed=1))
+
+
+def test_start_asks_before_replacing_an_unsaved_run(app_test, ended, monkeypatch):
+    old, new = ended
+    old.saved_path = None
+    started = []
+    monkeypatch.setattr("ui.worker.start", lambda config, guard, **kw: started.append(config) or new)
+    at = app_test(PAGE, session_state={WORKER: old})
+    at.button(key="train_start").click().run()
+    assert not at.exception and not started and at.session_state[WORKER] is old
+    assert "not saved" in at.warning[0].value
+    at.button(key="train_keep").click().run()  # keep it: the question goes, the run stays
+    assert not [w for w in at.warning if "not saved" in w.value] and at.session_state[WORKER] is old
+    at.button(key="train_start").click().run()
+    at.button(key="train_discard").click().run()  # the user chose to lose it
+    assert not at.exception and len(started) == 1 and at.session_state[WORKER] is new
+
+
+def test_start_after_saving_replaces_the_run_without_asking(app_test, ended, monkeypatch, runs_dir):
+    old, new = ended
+    old.saved_path = None
+    monkeypatch.setattr("ui.worker.start", lambda config, guard, **kw: new)
+    at = app_test(PAGE, session_state={WORKER: old})
+    at.text_input(key="train_save_name").set_value("kept")
+    at.button(key="train_save_button").click().run()
+    at.button(key="train_start").click().run()
+    assert not at.exception and not at.warning and at.session_state[WORKER] is new
+    assert (runs_dir / "kept.pt").is_file()
+
+
+def test_two_runs_saved_under_one_name_the_second_is_told_it_is_taken(app_test, ended, runs_dir):
+    first, second = ended
+    for run in ended:
+        run.saved_path = None
+    outcomes = []
+    for run in (first, second):
+        at = app_test(PAGE, session_state={WORKER: run})
+        at.text_input(key="train_save_name").set_value("same")
+        at.button(key="train_save_button").click().run()
+        outcomes.append(([s.value for s in at.success], [e.value for e in at.error]))
+    assert outcomes[0][1] == [] and outcomes[0][0][0].startswith("Saved as **same** in the runs folder")
+    assert not outcomes[1][0] and "already exists" in outcomes[1][1][0]
+    assert ckpt_io.load(runs_dir / "same.pt").history == first.history and second.saved_path is None
+
+
+def test_the_history_downloads_as_csv(app_test, ended):
+    at = app_test(PAGE, session_state={WORKER: ended[0]})
+    button = [b for b in at.get("download_button") if b.proto.label == "Download the history (CSV)"]
+    assert len(button) == 1
 
 
 def test_a_huge_learning_rate_ends_with_the_diverged_message(at):
@@ -224,7 +319,7 @@ def test_a_failed_save_replaces_the_earlier_saved_message_and_names_no_server_pa
     def no_space(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("dae_core.checkpoint.os.replace", no_space)
+    monkeypatch.setattr("dae_core.checkpoint.torch.save", no_space)
     at.text_input(key="train_save_name").set_value("second")
     at.button(key="train_save_button").click().run()
     assert not at.exception and not at.success  # no stale "Saved as first" above the error

@@ -1,4 +1,5 @@
 """dae_core.runs.TrainingRun in a thread: finish, stop within a batch, poll increments, resume, failure."""
+import dataclasses
 import threading
 
 import pytest
@@ -56,7 +57,7 @@ def test_the_payload_is_a_copy_that_training_does_not_change():
 
 
 def test_stop_is_honoured_within_a_batch():
-    run = TrainingRun(request(TINY.replace(epochs=500)))
+    run = TrainingRun(request(dataclasses.replace(TINY, epochs=500)))
     thread = in_thread(run)
     while not run.poll().history:
         thread.join(0.05)
@@ -106,3 +107,16 @@ def test_a_failure_in_training_is_a_failed_status_with_its_message(monkeypatch, 
     run = TrainingRun(request())
     assert run.train() == "failed"
     assert run.poll().message == message
+
+
+def test_two_saves_that_both_found_a_name_free_one_wins_the_other_is_told(helpers, tmp_path, monkeypatch):
+    """Two tabs save under one new name at once: both pass the name check before either writes."""
+    from dae_core.errors import DaeError
+
+    first, second = (helpers.ended_run(dataclasses.replace(TINY, epochs=1, seed=s)) for s in (0, 1))
+    monkeypatch.setattr("dae_core.jobs.safe_path", lambda name, directory: directory / f"{name}.pt")
+    first.save("same", tmp_path)
+    with pytest.raises(DaeError, match="already exists"):
+        second.save("same", tmp_path)
+    assert ckpt_io.load(tmp_path / "same.pt").history == first.history
+    assert second.saved_path is None and [p.name for p in tmp_path.iterdir()] == ["same.pt"]

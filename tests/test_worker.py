@@ -66,3 +66,31 @@ def test_a_guard_reopened_by_a_page_run_counts_as_watching(watched, monkeypatch)
     guard.close()
     guard.open = True  # the tab reconnected and ran a page (ui.session.guard)
     assert not run.stopped.wait(0.8)
+
+
+@pytest.fixture
+def fresh_warm_up(monkeypatch):
+    """ui.worker as if this server had not warmed up yet; jobs.connect replaced by `calls`."""
+    calls = []
+    monkeypatch.setattr(worker, "_warming", None)
+    return calls
+
+
+def test_warm_up_connects_once_in_the_background(fresh_warm_up, monkeypatch):
+    release = threading.Event()
+    monkeypatch.setattr(worker.jobs, "connect", lambda: fresh_warm_up.append(1) or release.wait(5))
+    thread = worker.warm_up()  # returns at once, while Ray is still starting
+    assert thread.is_alive() and thread.name == "dae-ray-warm-up"
+    assert worker.warm_up() is thread  # a second page open does not start another
+    release.set()
+    thread.join(5)
+    assert fresh_warm_up == [1]
+
+
+def test_a_failed_warm_up_is_logged_not_raised(fresh_warm_up, monkeypatch, caplog):
+    def no_ray():
+        raise worker.jobs.JobError("cannot start training on a local Ray: no room")
+
+    monkeypatch.setattr(worker.jobs, "connect", no_ray)
+    worker.warm_up().join(5)
+    assert "could not start Ray" in caplog.text and "no room" in caplog.text

@@ -1,17 +1,14 @@
 """Widget groups and small helpers of the Train page; each returns plain values."""
 from __future__ import annotations
 
-import time
-from pathlib import Path
-
 import numpy as np
 import streamlit as st
 
-from dae_core.config import DATASETS, DEVICES, NOISE_KINDS, NOISE_MAX_STRENGTH, SCHEDULES, TrainConfig, preset
+from dae_core.config import (DATASETS, DEVICES, LABELS, NOISE_KINDS, NOISE_MAX_STRENGTH, SCHEDULES, TrainConfig,
+                             preset)
 from dae_core.data import training_split
 from dae_core.denoise import corrupt_and_reconstruct
-from dae_core.errors import DaeError
-from dae_core.figures import compare_runs, grid_image
+from dae_core.figures import grid_image
 
 from . import cache, url_state, worker
 
@@ -21,7 +18,7 @@ PRESET_LABELS = {
     "reference": "Reference: 30 epochs at a constant 1e-3 (the original recipe)",
 }
 REF = preset(FIRST)  # every widget's opening value
-SAVE_OUTCOME = "train_save_outcome"  # session_state key: ("saved" | "failed", message) of the latest save
+CONFIRM = "train_confirm_replace"  # session_state key: Start was pressed while the last run is unsaved
 PREVIEW_SEED = 0  # the preview's noise is drawn from this seed, so epochs show the same corruption
 
 
@@ -32,14 +29,16 @@ def _key(field: str) -> str:
     return f"train_{field}"
 
 
-def _number(label: str, field: str, low, high, step=None, **kwargs):
-    """A number box for one TrainConfig field; kept across pages."""
-    return st.number_input(label, low, high, step=step, key=_key(field), persist_state="session", **kwargs)
+def _number(field: str, low, high, step=None, **kwargs):
+    """A number box for one TrainConfig field, under its label; kept across pages. The widget
+    itself refuses a value outside [low, high] as it is typed."""
+    return st.number_input(LABELS[field], low, high, step=step, key=_key(field), persist_state="session",
+                           **kwargs)
 
 
-def _choice(label: str, field: str, options: tuple) -> str:
-    """A select box for one TrainConfig field; kept across pages."""
-    return st.selectbox(label, options, key=_key(field), persist_state="session")
+def _choice(field: str, options: tuple) -> str:
+    """A select box for one TrainConfig field, under its label; kept across pages."""
+    return st.selectbox(LABELS[field], options, key=_key(field), persist_state="session")
 
 
 def _fill_form() -> None:
@@ -57,44 +56,44 @@ def preset_ui(disabled: bool) -> str:
 
 def config_form(disabled: bool):
     """Every TrainConfig field as a widget in one form -> (field -> value, Start pressed, the slot
-    beside Start for its message)."""
+    beside Start for its message). Enter in a field only commits its value: Start is a click."""
     v = {}
-    with st.form("train_config"):
+    with st.form("train_config", enter_to_submit=False):
         model, noise, optim, data = st.columns(4)
         with model:
             st.markdown("**Model**")
-            v["latent_dim"] = _number("Latent size d", "latent_dim", 1, 256)
-            v["width"] = _number("Width ×", "width", 1, 16,
-                                 help="conv channels are (8, 16, 32) × width")
-            v["seed"] = _number("Seed", "seed", 0, 2**31 - 1,
+            v["latent_dim"] = _number("latent_dim", 1, 256, help="d, the size of the code z")
+            v["width"] = _number("width", 1, 16, help="conv channels are (8, 16, 32) × width")
+            v["seed"] = _number("seed", 0, 2**31 - 1,
                                 help="drives the split, the shuffling, the noise and the weights")
-            v["device"] = _choice("Device", "device", DEVICES)
+            v["device"] = _choice("device", DEVICES)
         with noise:
             st.markdown("**Noise**")
-            v["noise"] = _choice("Kind", "noise", NOISE_KINDS)
+            v["noise"] = _choice("noise", NOISE_KINDS)
             top = max(NOISE_MAX_STRENGTH.values())
-            v["noise_strength"] = _number("Strength", "noise_strength", 0.0, top, 0.05,
+            v["noise_strength"] = _number("noise_strength", 0.0, top, 0.05,
                                           help=f"gaussian: sigma (≤ {NOISE_MAX_STRENGTH['gaussian']:g}); "
                                           "salt_pepper / mask: share of pixels hit (≤ 1)")
-            v["augment"] = _number("Augment", "augment", 0.0, 3.0, 0.25,
+            v["augment"] = _number("augment", 0.0, 3.0, 0.25,
                                    help="random affine jitter of the clean digits: 1.0 = ±10°, "
                                    "±2 px, ±10% scale; 0 = off")
         with optim:
             st.markdown("**Optimiser**")
-            v["epochs"] = _number("Epochs", "epochs", 1, 10_000)
-            v["lr"] = _number("Learning rate", "lr", 0.0, 10.0, 1e-4, format="%.1e",
-                              help="Adam; the peak rate of a one-cycle or cosine schedule; > 0")
-            v["schedule"] = _choice("Schedule", "schedule", SCHEDULES)
-            v["batch_size"] = _number("Batch size", "batch_size", 1, 65_536)
+            v["epochs"] = _number("epochs", 1, 10_000)
+            # The widget refuses a negative rate as it is typed; 0 passes it and is named beside Start.
+            v["lr"] = _number("lr", 0.0, 10.0, 1e-4, format="%.1e",
+                              help="Adam; the peak rate of a one-cycle or cosine schedule; above 0")
+            v["schedule"] = _choice("schedule", SCHEDULES)
+            v["batch_size"] = _number("batch_size", 1, 65_536)
         with data:
             st.markdown("**Data**")
-            v["dataset"] = _choice("Dataset", "dataset", DATASETS)
-            v["train_subset"] = _number("Train subset", "train_subset", 0, 60_000, 100,
+            v["dataset"] = _choice("dataset", DATASETS)
+            v["train_subset"] = _number("train_subset", 0, 60_000, 100,
                                         help="use only the first N training images (0 = all 60k). "
                                         "A few thousand train in seconds but give a blurry model: "
                                         "for a good model fast, pick the Quick recipe")
-            # Bounded wider than TrainConfig allows: an impossible value is named next to Start.
-            v["val_fraction"] = _number("Validation fraction", "val_fraction", 0.0, 0.99, 0.05)
+            v["val_fraction"] = _number("val_fraction", 0.0, 0.9, 0.05,
+                                        help="share of the training images held out to validate; above 0")
         start_col, message_col = st.columns([1, 6], vertical_alignment="center")
         start = start_col.form_submit_button("Start", type="primary", disabled=disabled, key="train_start")
     return v, start, message_col
@@ -121,13 +120,12 @@ def current_run(key: str, guard):
 def show_run(key: str, run) -> None:
     """Make `run` this session's run and put its id in the URL."""
     st.session_state[key] = run
-    st.session_state.pop(SAVE_OUTCOME, None)  # a new run has not been saved yet
     url_state.sync(run=run.run_id)
 
 
-def progress(run, now: float) -> tuple[float, str]:
-    """(fraction of this run done, 'Epoch e/E · batch b/n · ETA · images/s') for st.progress;
-    `run` is a dae_core.jobs.RunHandle (or anything with its fields)."""
+def progress(run) -> tuple[float, str]:
+    """(fraction of this run done, what it is doing: 'Epoch e/E · batch b/n · ETA · images/s')
+    for st.progress; `run` is a dae_core.jobs.RunHandle (or anything with its fields)."""
     if run.status == "queued":
         place = f"{_ordinal(run.position)} in line" if run.position else "in line"
         return 0.0, f"Queued: {place}. It starts when a training slot frees up; Stop leaves the queue."
@@ -139,13 +137,49 @@ def progress(run, now: float) -> tuple[float, str]:
         seconds = sum(h["seconds"] for h in run.history[run.first_epoch - 1:])
         return fraction, (f"{run.status.capitalize()}: {finished} of {run.epochs_planned} epochs "
                           f"in {_duration(seconds)}")
+    if run.status == "starting":
+        return 0.0, "Starting the training process: loading PyTorch and the digits (a few seconds)…"
     if b is None:
-        return 0.0, "Starting a training worker and loading the data…"
-    elapsed = now - run.started
-    eta = _duration(elapsed * (1 - fraction) / fraction) if fraction > 0 else "…"
+        return 0.0, "Training the first batches…"
     last = run.first_epoch + run.epochs_planned - 1
-    return fraction, (f"Epoch {b.epoch}/{last} · batch {b.batch}/{b.n_batches} · ETA {eta} · "
-                      f"{b.images_per_s:,.0f} images/s")
+    return fraction, (f"Epoch {b.epoch}/{last} · batch {b.batch}/{b.n_batches} · "
+                      f"ETA {_duration(_seconds_left(run, b, fraction))} · {b.images_per_s:,.0f} images/s")
+
+
+def _seconds_left(run, b, fraction: float) -> float:
+    """Epochs left × seconds per epoch, measured by this run: its finished epochs' mean (training
+    and validation), else the current epoch's pace so far. Not elapsed time ÷ fraction done,
+    which grows between two progress reports while the batch count stands still."""
+    done = [h["seconds"] for h in run.history[run.first_epoch - 1:]]
+    per_epoch = sum(done) / len(done) if done else b.seconds * b.n_batches / b.batch
+    return (1 - fraction) * run.epochs_planned * per_epoch
+
+
+def unsaved(run) -> bool:
+    """True when `run` has ended with finished epochs that were never saved: starting another would
+    lose them."""
+    return run is not None and not run.active and run.payload is not None and not run.saved_path
+
+
+def confirm_replace(run, asked: bool) -> bool:
+    """Start was pressed (`asked`) while this tab's run is unsaved: ask, until the user discards it
+    (-> True) or keeps it. Shown under the form, where Start was pressed."""
+    if asked:
+        st.session_state[CONFIRM] = True
+    if not st.session_state.get(CONFIRM) or not unsaved(run):
+        st.session_state.pop(CONFIRM, None)
+        return False
+    with st.container(border=True):
+        st.warning(f"The last run ({run.model_epoch} epochs) is not saved, and a new run replaces it. "
+                   "Save it below first, or discard it.")
+        discard_col, keep_col = st.columns([1, 4])
+        discard = discard_col.button("Discard it and train", key="train_discard", type="primary")
+        keep = keep_col.button("Keep it", key="train_keep")
+    if discard or keep:
+        st.session_state.pop(CONFIRM, None)
+    if keep:
+        st.rerun()  # without the question
+    return discard
 
 
 def _ordinal(n: int) -> str:
@@ -166,83 +200,3 @@ def preview_image(model, config: TrainConfig, n: int = 8, scale: int = 3) -> np.
     out = corrupt_and_reconstruct(model, images, config.noise, config.noise_strength, PREVIEW_SEED)
     rows = np.concatenate([out.x, out.x_noisy, out.x_hat])
     return grid_image(rows, nrow=len(images), scale=scale)
-
-
-def save_form(default_name: str) -> str | None:
-    """A name box and a Save button -> the typed name when pressed, else None."""
-    with st.form("train_save"):
-        name = st.text_input("Checkpoint name", default_name, max_chars=64, key="train_save_name",
-                             help="letters, digits, '.', '_' or '-'; saved in checkpoints/runs/")
-        pressed = st.form_submit_button("Save checkpoint", type="primary", key="train_save_button")
-    return name.strip() if pressed else None
-
-
-def continue_ui() -> int | None:
-    """'Continue for N more epochs' -> N when pressed, else None."""
-    with st.form("train_continue"):
-        more = st.number_input("More epochs", 1, 10_000, 5, key="train_more")
-        pressed = st.form_submit_button("Continue training", key="train_continue_button")
-    return int(more) if pressed else None
-
-
-def run_histories(paths: dict[str, str]) -> tuple[dict[str, list], list[str]]:
-    """name -> path of checkpoints -> (name -> history, one error line per unreadable file)."""
-    histories, errors = {}, []
-    for name, path in paths.items():
-        try:
-            histories[name] = cache.load_checkpoint(path).history
-        except DaeError as e:
-            errors.append(str(e))
-    return histories, errors
-
-
-def default_run_name(config: TrainConfig, epochs: int, stamp: str) -> str:
-    """e.g. 'd4-gaussian-30ep-0612-1405': what the run is, and when, so names rarely collide."""
-    return f"d{config.latent_dim}-{config.noise}-{epochs}ep-{stamp}"
-
-
-def finished_ui(run) -> tuple[str | None, int | None]:
-    """The run's outcome, then the save and continue forms -> (name to save under, more epochs)."""
-    if run.status in ("diverged", "failed"):
-        st.error(f"Failed: {run.message}" if run.status == "failed" else run.message)
-    elif run.status == "stopped":
-        st.warning(run.message)
-    if run.payload is None:
-        return None, None
-    st.subheader("Save or continue this run")
-    st.caption("Starting a new run replaces this one: save it first to keep it."
-               + (f" Saving keeps epoch {run.model_epoch}, the last one that finished." if run.status == "failed" else ""))
-    save_col, more_col = st.columns(2)
-    with save_col:
-        name = save_form(default_run_name(run.config, run.model_epoch, time.strftime("%m%d-%H%M")))
-        outcome = st.session_state.get(SAVE_OUTCOME)  # only the latest save's: never a stale "Saved"
-        if outcome is not None:
-            (st.success if outcome[0] == "saved" else st.error)(outcome[1])
-    with more_col:
-        more = continue_ui()
-    return name, more
-
-
-def save_run(run, name: str, runs_dir) -> str | None:
-    """Save the run under `name`; the outcome is kept for finished_ui to show -> the path, or None."""
-    try:
-        path = run.save(name, runs_dir)
-    except DaeError as e:
-        st.session_state[SAVE_OUTCOME] = ("failed", f"Not saved: {e}".replace(str(runs_dir), "the runs folder"))
-        return None
-    stem = Path(path).stem
-    st.session_state[SAVE_OUTCOME] = ("saved", f"Saved as **{stem}**; pick **{stem} (this session)** in "
-                                      "the sidebar to use it on the other pages.")
-    return path
-
-
-def compare_ui(runs: dict[str, str], log_y: bool) -> None:
-    """Overlay the loss curves of saved runs (default: the first shipped model and this session's)."""
-    st.subheader("Compare saved runs")
-    default = list(runs)[:1] + [label for label in runs if label.endswith("(this session)")]
-    picked = st.multiselect("Runs to overlay", list(runs), default=list(dict.fromkeys(default)))
-    histories, errors = run_histories({label: runs[label] for label in picked})
-    for error in errors:
-        st.warning(error)
-    if histories:
-        st.plotly_chart(compare_runs(histories, log_y), key="train_compare_chart")

@@ -7,6 +7,7 @@ reattaches to it. When every session watching a run has been gone for the grace 
 """
 from __future__ import annotations
 
+import logging
 import os
 import threading
 
@@ -16,6 +17,8 @@ from dae_core.runs import RunRequest
 
 _runs: dict[str, "Watched"] = {}  # run id -> the run and the sessions watching it
 _lock = threading.Lock()
+_warming: threading.Thread | None = None  # connects this server to Ray once, in the background
+log = logging.getLogger(__name__)
 
 
 def grace_s() -> float:
@@ -70,3 +73,22 @@ def find(run_id: str, guard) -> jobs.RunHandle | None:
         return None
     watched.watch(guard)
     return watched.handle
+
+
+def warm_up() -> threading.Thread:
+    """Connect this server to Ray on a background thread (once per process), so that the first
+    Start does not wait the 4-10 s Ray takes to start; a failure is logged here and told to the
+    user by the Start that retries it -> the thread (tests join it)."""
+    global _warming
+    with _lock:
+        if _warming is None:
+            _warming = threading.Thread(target=_connect_quietly, name="dae-ray-warm-up", daemon=True)
+            _warming.start()
+        return _warming
+
+
+def _connect_quietly() -> None:
+    try:
+        jobs.connect()
+    except Exception:  # noqa: BLE001  the first Start tries again and shows the user why it failed
+        log.warning("could not start Ray ahead of the first run", exc_info=True)

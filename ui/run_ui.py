@@ -1,0 +1,133 @@
+"""What the Train page offers once a run has ended (save it, continue it, download its history),
+and the comparison of saved runs; each widget group returns plain values."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import streamlit as st
+
+from dae_core.config import TrainConfig
+from dae_core.errors import DaeError
+from dae_core.figures import compare_runs
+from dae_core.history import compare_frame, history_frame
+
+from . import cache
+from .models import available, session_runs
+
+SAVE_FAILED = "train_save_failed"  # session_state key: (run id, message) of the latest failed save
+COMPARE_COLUMNS = {  # compare_frame's columns, as the table shows them
+    "epochs": st.column_config.NumberColumn("Epochs", format="%d"),
+    "best_val_mse": st.column_config.NumberColumn("Best val MSE", format="%.4f"),
+    "best_epoch": st.column_config.NumberColumn("at epoch", format="%d"),
+    "last_val_mse": st.column_config.NumberColumn("Last val MSE", format="%.4f"),
+    "last_train_mse": st.column_config.NumberColumn("Last train MSE", format="%.4f"),
+    "minutes": st.column_config.NumberColumn("Minutes", format="%.1f",
+                                             help="training time, on the machine that trained it"),
+}
+
+
+def default_run_name(config: TrainConfig, epochs: int, stamp: str) -> str:
+    """e.g. 'd4-gaussian-30ep-0612-1405': what the run is, and when, so names rarely collide."""
+    return f"d{config.latent_dim}-{config.noise}-{epochs}ep-{stamp}"
+
+
+def save_form(run) -> str | None:
+    """A name box and a Save button -> the typed name when pressed, else None. Once the run is
+    saved, a success line with its name stays under them and the button offers a copy."""
+    saved = Path(run.saved_path).stem if run.saved_path else None
+    stamp = time.strftime("%m%d-%H%M", time.localtime(run.started or time.time()))  # fixed per run
+    with st.form("train_save"):
+        name = st.text_input("Checkpoint name", default_run_name(run.config, run.model_epoch, stamp),
+                             max_chars=64, key="train_save_name",
+                             help="letters, digits, '.', '_' or '-'; saved in checkpoints/runs/")
+        pressed = st.form_submit_button("Save a copy" if saved else "Save checkpoint",
+                                        type="secondary" if saved else "primary", key="train_save_button")
+    failed = st.session_state.get(SAVE_FAILED)
+    if failed is not None and failed[0] == run.run_id:
+        st.error(failed[1])  # the latest attempt failed: no success line above its error
+    elif saved:
+        st.success(f"Saved as **{saved}** in the runs folder: pick **{_label(run.saved_path)}** in the "
+                   "sidebar to use it on the other pages.")
+    name = name.strip()
+    return name if pressed and name != saved else None  # pressed again on its name: it is saved
+
+
+def _label(path: str) -> str:
+    """The name the sidebar's picker lists the checkpoint at `path` under."""
+    return next((label for label, p in available().items() if _same(p, path)), Path(path).stem)
+
+
+def _same(a: str, b: str) -> bool:
+    return os.path.abspath(a) == os.path.abspath(b)
+
+
+def save_run(run, name: str, runs_dir) -> str | None:
+    """Save the run under `name`, never over an existing file (another run's, or a copy's); a
+    failure is kept for save_form to show -> the path, or None."""
+    try:
+        path = run.save(name, runs_dir)
+    except DaeError as e:
+        message = f"Not saved: {e}".replace(str(runs_dir), "the runs folder")
+        st.session_state[SAVE_FAILED] = (run.run_id, message)
+        return None
+    st.session_state.pop(SAVE_FAILED, None)
+    return path
+
+
+def continue_ui() -> int | None:
+    """'Continue for N more epochs' -> N when pressed, else None."""
+    with st.form("train_continue"):
+        more = st.number_input("More epochs", 1, 10_000, 5, key="train_more")
+        pressed = st.form_submit_button("Continue training", key="train_continue_button")
+    return int(more) if pressed else None
+
+
+def finished_ui(run) -> tuple[str | None, int | None]:
+    """The run's outcome, then the save and continue forms and the history download -> (name to
+    save under, more epochs)."""
+    if run.status in ("diverged", "failed"):
+        st.error(f"Failed: {run.message}" if run.status == "failed" else run.message)
+    elif run.status == "stopped":
+        st.warning(run.message)
+    if run.payload is None:
+        return None, None
+    st.subheader("Save or continue this run")
+    if run.status == "failed":
+        st.caption(f"Saving keeps epoch {run.model_epoch}, the last one that finished.")
+    save_col, more_col = st.columns(2)
+    with save_col:
+        name = save_form(run)
+    with more_col:
+        more = continue_ui()
+        st.download_button("Download the history (CSV)", history_frame(run.history).to_csv(index=False),
+                           file_name=f"history-{run.run_id}.csv", mime="text/csv", on_click="ignore",
+                           key="train_history_csv", help="one row per epoch: losses, seconds, images/s")
+    return name, more
+
+
+def run_histories(paths: dict[str, str]) -> tuple[dict[str, list], list[str]]:
+    """name -> path of checkpoints -> (name -> history, one error line per unreadable file)."""
+    histories, errors = {}, []
+    for name, path in paths.items():
+        try:
+            histories[name] = cache.load_checkpoint(path).history
+        except DaeError as e:
+            errors.append(str(e))
+    return histories, errors
+
+
+def compare_ui(runs: dict[str, str], log_y: bool) -> None:
+    """Overlay the validation curves of saved runs (default: the first shipped model and the runs
+    this session saved), with a table of their numbers."""
+    st.subheader("Compare saved runs")
+    mine = [label for label, path in runs.items() if any(_same(path, p) for p in session_runs().values())]
+    default = list(runs)[:1] + mine
+    picked = st.multiselect("Runs to overlay", list(runs), default=list(dict.fromkeys(default)))
+    histories, errors = run_histories({label: runs[label] for label in picked})
+    for error in errors:
+        st.warning(error)
+    if histories:
+        st.plotly_chart(compare_runs(histories, log_y), key="train_compare_chart")
+        st.dataframe(compare_frame(histories), column_config=COMPARE_COLUMNS, key="train_compare_table")
