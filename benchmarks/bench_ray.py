@@ -48,7 +48,7 @@ from bench_browser import summary
 
 SERVER_BAR_CORES = 0.3
 LATENCY_BAR_S = 1.0
-TRAINING = re.compile(r"Epoch \d+/\d+ · batch|Starting a training worker")
+TRAINING = re.compile(r"Epoch \d+/\d+ · batch|Starting the training process|Training the first batches")
 QUEUED = re.compile(r"Queued: (\d+)\w\w in line")
 ENDED = re.compile(r"(Finished|Stopped|Failed|Diverged): ")
 CYCLE = ["home", "Denoise", "Cluster", "Train"]  # where the other sessions go from Generate and back
