@@ -12,8 +12,7 @@ import argparse
 import json
 
 from dae_core.config import preset
-
-from pipelines import engine_epochs, reference_epochs, time_to_quality
+from dae_harness.pipelines import engine_epochs, reference_epochs, time_to_quality
 
 
 def main() -> None:

@@ -9,8 +9,7 @@ import argparse
 import json
 
 from dae_core.config import ROOT
-
-from pipelines import cluster_seconds, median_epochs
+from dae_harness.pipelines import cluster_seconds, median_epochs
 
 
 def main() -> None:
