@@ -1,6 +1,14 @@
 """DAE Lab's entry point: the page menu. Each page draws the shared sidebar picker itself."""
+import logging
+import os
+
 import streamlit as st
 
+# The server's log (e.g. why a checkpoint was refused, with its exception): DAE_LOG_LEVEL, default
+# WARNING; basicConfig does nothing once the root logger has a handler, so reruns add none.
+_level = os.environ.get("DAE_LOG_LEVEL", "WARNING").upper()
+logging.basicConfig(level=_level if _level in logging.getLevelNamesMapping() else "WARNING",
+                    format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 st.set_page_config(page_title="DAE Lab", layout="wide")
 st.navigation([
     st.Page("app_pages/0_Home.py", title="Home", url_path="", default=True),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import io
+import logging
 import os
 import re
 import tempfile
@@ -22,6 +23,9 @@ FORMAT = "dae-lab-checkpoint"
 FORMAT_VERSION = 1
 AUTOENCODER = "autoencoder"  # the kind of a file without a "kind" record
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+_log = logging.getLogger(__name__)
 
 
 class CheckpointError(DaeError):
@@ -130,9 +134,12 @@ def _checked_payload(source: Path | io.BytesIO, label: str, size: int, kind: str
     try:
         payload = torch.load(source, map_location="cpu", weights_only=True)
     except Exception as e:  # UnpicklingError, RuntimeError (bad zip), EOFError, ...
-        raise CheckpointError(f"{label} is not a safe DAE Lab {noun} ({_reason(e)})") from None
+        # The user reads what is wrong and what happened; the server's log keeps the exception.
+        _log.warning("refused %s: torch.load failed", label, exc_info=True)
+        raise CheckpointError(f"{label} {_reason(e, noun)}; nothing was loaded") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError(f"{label} is not a DAE Lab {noun} (no '{FORMAT}' header)")
+        raise CheckpointError(f"{label} is not a DAE Lab {noun} (it holds other data); nothing "
+                              "was loaded")
     version = payload.get("format_version")
     if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
         raise CheckpointError(f"{label} has {noun} format version {version!r}; this DAE Lab "
@@ -143,14 +150,13 @@ def _checked_payload(source: Path | io.BytesIO, label: str, size: int, kind: str
     return payload
 
 
-def _reason(e: Exception) -> str:
-    """The informative part of a torch.load failure, e.g. the global a pickle tried to import."""
-    text = " ".join(str(e).split())
-    m = re.search(r"WeightsUnpickler error: (.*?)(?: Please use| Check the documentation|$)", text)
-    if m:
-        return f"refused by the safe unpickler: {m.group(1).strip() or 'unreadable data'}"[:160]
-    first = re.split(r"(?<=[a-z])\. ", text)[0]
-    return f"{type(e).__name__}: {first}"[:160]
+def _reason(e: Exception, noun: str) -> str:
+    """Why torch.load refused a file, in the user's words: a pickle that asks to import code
+    (refused by the safe unpickler), or anything else, a damaged file or one of another kind."""
+    if re.search(r"unsupported global|unrecognized function", str(e), re.IGNORECASE):
+        return (f"is not a safe DAE Lab {noun}: it asks to run program code, which DAE Lab "
+                "never does")
+    return f"is not a DAE Lab {noun} (the file is damaged or of another kind)"
 
 
 def from_payload(payload: dict, path: Path | None = None, device: str | None = None,
@@ -169,10 +175,11 @@ def from_payload(payload: dict, path: Path | None = None, device: str | None = N
     model = DenoisingAutoencoder(cfg.latent_dim, cfg.width)
     try:
         model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        detail = " ".join(str(e).split())[:200]
+    except RuntimeError:
+        _log.warning("refused %s: its weights do not fit its config", label, exc_info=True)
         raise CheckpointError(f"{label} does not match its config (d={cfg.latent_dim}, "
-                              f"width={cfg.width}): {detail}") from None
+                              f"width={cfg.width}): its weights are for a model of another "
+                              "shape; nothing was loaded") from None
     bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
         raise CheckpointError(f"{label} has NaN or infinite weights (in {bad[0]})")

@@ -1,5 +1,12 @@
 """AppTest smoke test of the home page: the picker opens on the shipped model, digits show."""
+import re
+
 PAGE = "0_Home.py"  # the page the `at` fixture opens
+
+
+def shown(markdown: str) -> str:
+    """Markdown as the browser shows it: backslash escapes resolved."""
+    return re.sub(r"\\(.)", r"\1", markdown)
 
 
 def test_home_opens_ready_on_the_shipped_model(at):
@@ -10,8 +17,8 @@ def test_home_opens_ready_on_the_shipped_model(at):
     assert len(at.image) == 1 and at.image[0].captions == ["25 training digits"]
     labels = at.text[0].value.split("\n")
     assert len(labels) == 5 and all(len(row.split()) == 5 for row in labels)
-    card = next(m.value for m in at.sidebar.markdown if m.value.startswith("| metric | value |"))
-    assert card.splitlines()[2].startswith("| val_mse | 0.02")  # the reference model's val MSE
+    card = shown(next(m.value for m in at.sidebar.markdown if "| Model card |" in m.value))
+    assert card.splitlines()[2].startswith("| Validation error (MSE) | 0.02")  # the reference's
 
 
 def test_changing_the_seed_draws_other_digits(at):
@@ -25,3 +32,17 @@ def test_switching_model_updates_the_card(at):
     at.sidebar.selectbox[0].set_value("denoise-d10").run()
     assert not at.exception and not at.error
     assert any("d=10" in c.value for c in at.sidebar.caption)
+
+
+def test_the_model_card_speaks_in_labels_and_one_number_format(at):
+    """No raw keys (val_mse, kmeans_accuracy, refine_invariant) or JSON: labels a student reads,
+    accuracies as percents with one decimal, the settings under the Train form's labels."""
+    at.sidebar.selectbox[0].set_value("cluster-d10-refined").run()
+    card, settings = (shown(m.value) for m in at.sidebar.markdown if m.value.startswith("| "))
+    rows = dict(line.strip("| ").split(" | ") for line in card.splitlines()[2:])
+    assert not [key for key in rows if "_" in key]
+    assert rows["Gaussian mixture accuracy (training codes)"] == "97.7%"  # 0.9774583 in the file
+    assert re.fullmatch(r"\d+\.\d%", rows["UMAP + Gaussian mixture accuracy (test set)"])
+    assert rows["Rebuilds the unjittered digit"] == "yes" and rows["Test PSNR"].endswith(" dB")
+    assert "| Latent size | 10 |" in settings and "latent_dim" not in settings
+    assert not at.get("json")

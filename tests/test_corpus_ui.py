@@ -5,6 +5,7 @@ A refused input is one st.error line (no exception box), the page keeps working 
 nothing is written outside the runs folder and no checkpoint payload runs.
 """
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -139,6 +140,37 @@ def test_a_hostile_file_in_checkpoints_is_listed_but_never_runs(shipped_with_a_p
     train = page("1_Train.py")
     train.multiselect[0].set_value(["reference-d4", "aaa-model"]).run()  # compare runs
     assert not train.exception and "not a safe" in train.warning[0].value
+
+
+# --- a refused checkpoint upload in the sidebar: what is wrong in the user's words, in sight -------
+
+PYTHON_WORDS = re.compile(r"Error\b|Exception|Traceback|pickle|torch|zip|operand|global", re.I)
+
+
+def _index_of(block, kind: str, inside: str | None = None) -> int:
+    """Position among the sidebar's children of the first `kind` element (or of the child
+    holding one, when `inside`)."""
+    for i, child in block.children.items():
+        if getattr(child, "type", None) == kind and inside is None:
+            return i
+        if inside and getattr(child, "children", None) and child.get(inside):
+            return i
+    raise LookupError(kind)
+
+
+@pytest.mark.parametrize("name", [n for n in CHECKPOINTS if not MANIFEST[n]["accept"]])
+def test_a_refused_upload_says_what_is_wrong_above_the_open_popover(env, name):
+    """The message names the file and what is wrong, never a Python exception or its text; it
+    is drawn above the popover (whose open panel covers the sidebar below its button) and toasted."""
+    at = page("0_Home.py")
+    path = CORPUS / name
+    at.file_uploader(key="checkpoint_upload").set_value(
+        (path.name, path.read_bytes(), "application/octet-stream")).run()
+    assert not at.exception and len(at.sidebar.error) == 1
+    message = re.sub(r"\\(.)", r"\1", at.sidebar.error[0].value)  # as the browser shows it
+    assert message.startswith(path.name) and not PYTHON_WORDS.search(message[len(path.name):])
+    assert _index_of(at.sidebar, "error", inside="error") < _index_of(at.sidebar, "popover")
+    assert [t.proto.body for t in at.get("toast")] == [at.sidebar.error[0].value]
 
 
 # --- checkpoint names on the Train page ---------------------------------------------------------

@@ -9,14 +9,17 @@ from pathlib import Path
 import streamlit as st
 
 from dae_core import checkpoint as ckpt_io
+from dae_core.config import LABELS
 from dae_core.errors import DaeError
 from dae_core.figures import history_thumbnail
 
 from . import cache, models, session, url_state
 from .models import available, session_uploads
+from .words import metric_label, metric_value, plain
 
 UPLOAD = "checkpoint_upload"  # the uploader's key
 UPLOAD_OUTCOME = "checkpoint_upload_outcome"  # session_state: (file_id, error or "", name listed)
+UPLOAD_TOASTED = "checkpoint_upload_toasted"  # session_state: the file_id whose error was toasted
 
 
 def checkpoint_picker():
@@ -41,7 +44,7 @@ def _picked_checkpoint():
     try:
         ck = cache.load_checkpoint(options[name])
     except DaeError as e:
-        st.error(str(e))
+        st.error(plain(e))  # it names the file: plain text
         return None
     _model_card(ck)
     path = Path(options[name])
@@ -58,22 +61,31 @@ def _model_card(ck) -> None:
     cfg = ck.config
     st.caption(f"d={cfg.latent_dim} · width ×{cfg.width} · {cfg.noise} {cfg.noise_strength} · "
                f"{len(ck.history)} epochs · seed {cfg.seed}")
-    metrics = {k: v for k, v in ck.metrics.items() if isinstance(v, (int, float))}
-    if metrics:
+    rows = [(metric_label(key), metric_value(key, value)) for key, value in ck.metrics.items()
+            if isinstance(value, (int, float, str))]
+    if rows:
         # A markdown table, not st.dataframe: the data grid's JavaScript alone costs the first
-        # page load about half a second in the browser (benchmarks/bench_browser.py).
-        rows = "\n".join(f"| {name} | {value:.4g} |" for name, value in metrics.items())
-        st.markdown(f"| metric | value |\n|---|---|\n{rows}")
+        # page load about half a second in the browser (docs/speed.md).
+        st.markdown(_table(("Model card", ""), rows))
     if ck.history:
         st.plotly_chart(history_thumbnail(ck.history), width="stretch",
                         config={"displayModeBar": False}, key="sidebar_thumb")
-    with st.expander("Full config"):
-        st.json(cfg.to_dict())
+    with st.expander("Training settings"):
+        st.markdown(_table(("Setting", "Value"), [(LABELS.get(key, key), f"{value:g}" if isinstance(
+            value, float) else value) for key, value in cfg.to_dict().items()]))
+
+
+def _table(header: tuple[str, str], rows) -> str:
+    """A two-column Markdown table whose cells show as written (a file's keys are plain text)."""
+    lines = [header, ("---", "---")] + [(plain(a), plain(b)) for a, b in rows]
+    return "\n".join(f"| {a} | {b} |" for a, b in lines)
 
 
 def upload_ui() -> None:
-    """Open a checkpoint file: checked like any checkpoint, listed "(uploaded)" and selected; a
-    refused file is one error line."""
+    """Open a checkpoint file: checked like any checkpoint, listed "(uploaded)" and selected. The
+    outcome shows above the popover (whose open panel covers what is below it), and a refused
+    file also as a toast: one line saying what is wrong, in plain text."""
+    outcome_box = st.container()
     # In a popover: its uploader joins the page only while open, so a page's own uploader stays
     # the only one on the page.
     with st.popover("Open a checkpoint file", width="stretch"):
@@ -83,9 +95,13 @@ def upload_ui() -> None:
     if upload is None or outcome is None or outcome[0] != upload.file_id:
         return
     if outcome[1]:
-        st.error(outcome[1])
+        outcome_box.error(plain(outcome[1]))
+        if st.session_state.get(UPLOAD_TOASTED) != upload.file_id:  # once per file
+            st.session_state[UPLOAD_TOASTED] = upload.file_id
+            st.toast(plain(outcome[1]), icon=":material/error:", duration="long")
     else:
-        st.caption(f"{upload.name} is listed as **{outcome[2]} (uploaded)** for this session.")
+        outcome_box.caption(f"{plain(upload.name)} is listed as **{plain(outcome[2])} (uploaded)** "
+                            "for this session.")
 
 
 def _keep_upload() -> None:
