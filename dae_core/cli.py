@@ -33,7 +33,7 @@ FIELD_HELP = {  # what each training setting means, for `train --help`
     "dataset": "mnist | fashion_mnist | kmnist", "train_subset": "first N training images (0 = all)",
     "augment": "random shifts, turns and scaling of the clean images (1.0 = ±2 px, ±10°, ±10%%)",
 }
-SEED_MAX = 2**31 - 1  # NumPy and scikit-learn take seeds below 2**32; seeds are added to
+SEED_MAX = 2**31 - 1  # NumPy and scikit-learn take seeds below 2**32, and --seeds counts up from it
 
 
 class Parser(argparse.ArgumentParser):

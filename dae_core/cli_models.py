@@ -54,7 +54,7 @@ def _cluster_steps(say, n_train: int, prefix: str):
         what = STEPS.get(step, "assigning the test codes to the clusters")
         say(f"{prefix}{what} ({n_train} points, the slow step)..." if step == "umap" else f"{prefix}{what}...")
 
-    return stage, lambda step, seconds: say(f"  {seconds:.1f}s")
+    return stage, lambda step, seconds: say(f"{prefix}done in {seconds:.1f}s")
 
 
 def _cluster_text(args, runs, n_train: int, spread: dict | None) -> str:
