@@ -1,12 +1,10 @@
-"""Checkpoints as plain data: atomic save, safe load (weights_only), listing with model cards."""
+"""Checkpoints as plain data: atomic save, safe load (weights_only), model cards, safe names."""
 from __future__ import annotations
 
 import copy
 import io
 import logging
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -15,6 +13,7 @@ import torch
 
 from .config import CHECKPOINT_DIR, ConfigError, TrainConfig
 from .errors import DaeError
+from .files import write_atomic
 from .device import place, resolve_device
 from .model import DenoisingAutoencoder
 from .train import TrainState, make_optimizer
@@ -85,24 +84,19 @@ def _to_cpu(obj):
     return obj
 
 
-def save(payload: dict, path: str | Path) -> Path:
-    """Write atomically: a temporary file in the same folder, fsync, then rename over `path`."""
-    path = Path(path)
-    tmp_name = None
+def save(payload: dict, path: str | Path, overwrite: bool = True) -> Path:
+    """Write a checkpoint atomically (see write_file); overwrite=False refuses an existing `path`."""
+    return write_file(path, lambda f: torch.save(payload, f), overwrite, "save checkpoint to")
+
+
+def write_file(path: str | Path, write, overwrite: bool = True, doing: str = "write") -> Path:
+    """files.write_atomic, its failures as one-line CheckpointErrors ("cannot <doing> <path>: why")."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp_name, 0o644)  # mkstemp makes 0600 files; a checkpoint is for sharing
-        os.replace(tmp_name, path)
+        return write_atomic(path, write, overwrite)
+    except FileExistsError:
+        raise CheckpointError(f"{path} already exists") from None
     except OSError as e:
-        if tmp_name and os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        raise CheckpointError(f"cannot save checkpoint to {path}: {e.strerror or e}") from None
-    return path
+        raise CheckpointError(f"cannot {doing} {path}: {e.strerror or e}") from None
 
 
 def save_state(state: TrainState, path: str | Path, metrics: dict | None = None) -> Path:
@@ -237,30 +231,3 @@ def safe_path(name: str, directory: str | Path = CHECKPOINT_DIR, overwrite: bool
     if path.exists() and not overwrite:
         raise CheckpointError(f"a checkpoint named {path.stem!r} already exists; choose another name")
     return path
-
-
-@dataclass(frozen=True)
-class CheckpointInfo:
-    """One row of the checkpoint list: the model card without the weights, or the load error."""
-
-    path: Path
-    config: dict
-    metrics: dict
-    history: list
-    error: str = ""
-
-    @property
-    def name(self) -> str:
-        return self.path.stem
-
-
-def list_checkpoints(directory: str | Path = CHECKPOINT_DIR) -> list[CheckpointInfo]:
-    """Every *.pt in `directory`, sorted by name, with config and metrics (or why it failed)."""
-    rows = []
-    for path in sorted(Path(directory).glob("*.pt")):
-        try:
-            ckpt = load(path)
-            rows.append(CheckpointInfo(path, ckpt.config.to_dict(), ckpt.metrics, ckpt.history))
-        except CheckpointError as e:
-            rows.append(CheckpointInfo(path, {}, {}, [], str(e)))
-    return rows

@@ -74,10 +74,6 @@ class TrainConfig:
         _check_float(self.val_fraction, "val_fraction", 0.0, 0.9, low_open=True)
         _check_float(self.augment, "augment", 0.0, 3.0)
 
-    def replace(self, **changes) -> "TrainConfig":
-        """A validated copy with some fields changed."""
-        return dataclasses.replace(self, **changes)
-
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 

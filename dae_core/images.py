@@ -31,12 +31,9 @@ def _open(data: bytes) -> Image.Image:
                 raise ImageError(f"the image is too large ({img.width}x{img.height} pixels)")
             img = next(iter(ImageSequence.Iterator(img)))  # first frame of a GIF / APNG / TIFF
             img.load()
-    except ImageError:
-        raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageError(f"the image is too large (over {MAX_PIXELS // 10**6} Mpx)") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Warning,
-            Image.DecompressionBombError, EOFError) as e:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Warning, EOFError) as e:
         detail = "unknown format" if isinstance(e, UnidentifiedImageError) else str(e)[:80]
         raise ImageError(f"not a readable image ({detail})") from None
     return img

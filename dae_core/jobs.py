@@ -230,7 +230,8 @@ class RunHandle:
             raise DaeError("stop the run before saving it")
         if self.payload is None:
             raise DaeError("no epoch finished, so there is nothing to save")
-        self.saved_path = str(save(self.payload, safe_path(name, directory)))
+        # Exclusive: of two saves under one new name, one wins and the other is told it is taken.
+        self.saved_path = str(save(self.payload, safe_path(name, directory), overwrite=False))
         return self.saved_path
 
 
@@ -251,9 +252,3 @@ def describe_cluster() -> str:
     size = f"{res.get('CPU', 0):g} CPUs" + (f", {res['GPU']:g} GPUs" if res.get("GPU") else "")
     address = os.environ.get("RAY_ADDRESS")
     return f"the Ray cluster at {address} ({size})" if address else f"a local Ray ({size})"
-
-
-def queue_counts() -> dict:
-    """{'training', 'waiting', 'limit'} of the cluster's queue (starts Ray if needed)."""
-    connect()
-    return ray.get(_scheduler().counts.remote(), timeout=30)

@@ -59,9 +59,6 @@ class Scheduler:
         if actor is not None:
             ray.kill(actor)
 
-    async def counts(self) -> dict:
-        return {"training": len(self.training), "waiting": len(self.waiting), "limit": self.limit}
-
     def _admit(self) -> None:
         while self.waiting and len(self.training) < self.limit:
             run_id, request, options = self.waiting.pop(0)

@@ -21,12 +21,12 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from .config import ROOT
+from .files import write_atomic
 
 # Bump when the layout of a file or a recipe that changes results (UMAP/GMM settings) changes.
 FORMAT = 1
@@ -97,18 +97,11 @@ def _file_name(key: dict) -> str:
 def save(key: dict, arrays: dict[str, np.ndarray], directory: str | Path | None = None) -> Path | None:
     """Write one entry atomically; None (and nothing written) when the folder is not writable."""
     directory = Path(directory) if directory is not None else cache_dir()
-    path, tmp = directory / _file_name(key), None
+    path = directory / _file_name(key)
+    entry = np.array(json.dumps(key, sort_keys=True))
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, key=np.array(json.dumps(key, sort_keys=True)), **arrays)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-        return path
+        return write_atomic(path, lambda f: np.savez_compressed(f, key=entry, **arrays))
     except OSError:
-        if tmp and os.path.exists(tmp):
-            os.unlink(tmp)
         return None
 
 
@@ -205,9 +198,3 @@ def load_map(model: str, projection: str, n_codes: int, n: int, seed: int, direc
             or (m > 1 and not np.all(np.diff(idx) > 0))):
         return None
     return idx.astype(np.int64), xy.astype(np.float32)
-
-
-def umap_map(model: str, n_codes: int, seed: int = 0, directories=None):
-    """A model's cached 2-D UMAP map of its n_codes training codes, (idx, xy), or None: never
-    computes one (embed.umap_2d does, in about a minute)."""
-    return load_map(model, "umap", n_codes, n_codes, seed, directories)

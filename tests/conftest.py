@@ -1,7 +1,10 @@
-"""Shared fixtures: tiny configs, one short trained run per session, a saved checkpoint."""
+"""Shared fixtures: each test's own cache, runs and temporary folders; tiny configs, one short
+trained run per session, a saved checkpoint."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -14,20 +17,40 @@ from dae_core.config import TrainConfig
 from dae_core.train import EpochStats, fit, new_state, prepare_data
 
 PAGES = Path(__file__).resolve().parents[1] / "app_pages"
-SLOW_ENV = "DAE_SLOW_TESTS"  # set to 1 to run the tests marked slow (e.g. real UMAP, ~30 s of JIT)
+
+
+# Where the app keeps what it writes: the disk cache and the saved runs ($DAE_CACHE_DIR,
+# $DAE_RUNS_DIR, read at call time), and a session's uploads (the temporary folder).
+FOLDERS = {"DAE_CACHE_DIR": "cache", "DAE_RUNS_DIR": "runs"}
+_SESSION: dict[str, str] = {}  # the folders of this test session, set before any test runs
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", f"slow: takes tens of seconds; runs only with {SLOW_ENV}=1")
+    """Point the app at folders of this test session before anything reads them, so session-wide
+    fixtures and the processes tests start (the CLI, Ray workers, the app server) use them too."""
+    base = Path(tempfile.mkdtemp(prefix="dae-tests-"))
+    for name, folder in FOLDERS.items():
+        os.environ[name] = _SESSION[name] = str(base / folder)
 
 
-def pytest_collection_modifyitems(config, items):
-    if os.environ.get(SLOW_ENV) == "1":
-        return
-    skip = pytest.mark.skip(reason=f"slow; set {SLOW_ENV}=1 to run")
-    for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
+def pytest_unconfigure(config):
+    if _SESSION:
+        shutil.rmtree(Path(_SESSION["DAE_CACHE_DIR"]).parent, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def own_folders(tmp_path_factory, monkeypatch):
+    """Every test gets its own cache, runs and temporary folders (unless a fixture of its module
+    chose one), so no test reads or writes the user's, or sees another test's. They sit beside the
+    test's tmp_path, not in it: some tests list that folder."""
+    base = tmp_path_factory.mktemp("own")
+    for name, folder in FOLDERS.items():
+        if os.environ.get(name) == _SESSION[name]:
+            monkeypatch.setenv(name, str(base / folder))
+    temp = base / "tmp"
+    temp.mkdir()
+    # In-process only: $TMPDIR would also move Ray's sockets, whose paths have a length limit.
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
 
 
 def train(cfg: TrainConfig, epochs: int | None = None, state=None):
@@ -48,7 +71,7 @@ def same_weights(a: dict, b: dict) -> bool:
 
 @pytest.fixture(scope="session")
 def helpers():
-    """train / weights / same_weights for the test modules (tests/ is not a package to import from)."""
+    """train / weights / same_weights / ended_run for the test modules."""
     return SimpleNamespace(train=train, weights=weights, same_weights=same_weights, ended_run=ended_run)
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import dae_core.cluster as cluster_mod
+from support import finished  # noqa: E402  (pytest puts tests/ on the path)
 
 PAGE = "4_Cluster.py"
 WARNING = "takes about a minute"
@@ -148,7 +149,7 @@ def test_repeat_over_three_seeds_shows_mean_and_std(app):
     app.toggle(key="cluster_seeds").set_value(True).run()
     assert not app.exception
     assert "3 seeds: " in app.get("progress")[0].proto.text  # seeds 1 and 2 run on a thread
-    assert task(app, "cluster_seeds").wait(120)
+    assert finished(task(app, "cluster_seeds"), 120)
     app.run()
     assert not app.get("progress")
     table = next(df.value for df in app.dataframe if "score" in df.value.columns)
@@ -202,7 +203,7 @@ def test_an_uncached_umap_clustering_warns_shows_progress_and_can_be_cancelled(a
     at.button(key="cluster_cancel").click().run()
     assert not at.exception and "cancelled" in at.info[0].value
     slow_umap.set()
-    assert task(at, "cluster").wait(30) and task(at, "cluster").result is None  # dropped
+    assert finished(task(at, "cluster"), 30) and task(at, "cluster").result is None  # dropped
     assert not [k for k in cached_keys(cache_dir) if k["method"] == "umap-kmeans" and k["seed"] == 5]
     widget(at.selectbox, "Method").set_value("kmeans").run()  # the page is usable again
     assert not at.exception and share(metric(at, "Accuracy (Hungarian)").value) > 0.6
@@ -212,7 +213,7 @@ def test_a_finished_umap_clustering_is_kept_and_opens_without_the_warning(app_te
     slow_umap.set()
     at = app_test(PAGE, query_params={"method": "umap-kmeans", "cluster_seed": "6"})
     assert any(WARNING in w.value for w in at.warning)
-    assert task(at, "cluster").wait(60)
+    assert finished(task(at, "cluster"), 60)
     at.run()
     assert not any(WARNING in w.value for w in at.warning)
     assert 0.5 < share(metric(at, "Accuracy (Hungarian)").value) < 0.9

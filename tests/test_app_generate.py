@@ -7,6 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dae_core.latent import SAMPLERS
+from support import finished  # noqa: E402  (pytest puts tests/ on the path)
 
 PAGE = "3_Generate.py"  # the page the `at` fixture opens
 D = 4  # latent size of checkpoints/reference-d4.pt
@@ -79,7 +80,7 @@ def test_sample_quality_scores_and_sampler_comparison(at):
     tasks = at.session_state["background_tasks"] if "background_tasks" in at.session_state else {}
     compare = tasks.get("gen_compare")  # none when every sampler was scored already
     if compare is not None:
-        assert compare.wait(120)
+        assert finished(compare, 120)
         at.run()
     table = next(df.value for df in at.dataframe if "sampler" in df.value.columns)
     assert list(table["sampler"]) == ["uniform01", "box", "gaussian", "gmm"]
@@ -135,7 +136,7 @@ def test_comparing_samplers_shows_progress_and_cancel_leaves_the_page_usable(at,
     at.button(key="gen_compare_cancel").click().run()
     assert not at.exception and "cancelled" in at.info[0].value
     release.set()
-    assert at.session_state["background_tasks"]["gen_compare"].wait(30)
+    assert finished(at.session_state["background_tasks"]["gen_compare"], 30)
     assert ("quality", "box", 1000, 0) not in done  # nothing more was scored after Cancel
     at.toggle(key="gen_compare").set_value(False).run()
     assert not at.exception and len(at.image) == 4

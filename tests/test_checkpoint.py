@@ -1,18 +1,19 @@
-"""Checkpoints: exact round trip, atomic writes, hostile and broken files refused, names, listing."""
+"""Checkpoints: exact round trip, atomic and exclusive writes, hostile and broken files refused, names."""
 import copy
 import os
 import pickle
 import random
-import shlex
+import threading
 
 import pytest
 import torch
 
-from dae_core import checkpoint
-from dae_core.checkpoint import CheckpointError, list_checkpoints, load, safe_path, save
+from dae_core import checkpoint, files
+from dae_core.checkpoint import CheckpointError, load, safe_path, save
 from dae_core.config import TrainConfig
 from dae_core.model import DenoisingAutoencoder
 from dae_core.train import new_state
+from support import RunsShell, WritesMarker, hostile_bytes  # noqa: E402  (pytest puts tests/ on the path)
 
 
 @pytest.fixture
@@ -67,36 +68,12 @@ def test_write_is_atomic(payload, tmp_path, monkeypatch):
     assert _leftovers(tmp_path) == []
 
 
-class _WritesMarker:
-    """Unpickling this calls open(marker, 'w'), which creates the file."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
-
-
-class _RunsShell:
-    """Unpickling this runs `touch marker` through os.system."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (os.system, (f"touch {shlex.quote(self.marker)}",))
-
-
 def _hostile_file(path, evil, writer, marker):
-    obj = {"format": checkpoint.FORMAT, "format_version": 1, "x": evil(marker)}
-    if writer == "pickle":
-        path.write_bytes(pickle.dumps(obj, protocol=2))
-    else:
-        torch.save(obj, path)
+    path.write_bytes(hostile_bytes(marker, writer, evil, format=checkpoint.FORMAT, format_version=1))
     return path
 
 
-@pytest.mark.parametrize("evil", [_WritesMarker, _RunsShell])
+@pytest.mark.parametrize("evil", [WritesMarker, RunsShell])
 @pytest.mark.parametrize("writer", ["pickle", "torch.save"])
 def test_hostile_pickle_is_refused_and_never_run(tmp_path, evil, writer):
     marker = tmp_path / "pwned"
@@ -188,15 +165,41 @@ def test_safe_path_accepts_a_plain_name_and_refuses_an_existing_one(tmp_path):
     assert safe_path("taken", tmp_path, overwrite=True) == (tmp_path / "taken.pt").resolve()
 
 
-def test_list_checkpoints_reports_bad_files_instead_of_raising(tmp_path, ckpt_path, tiny_cfg):
+def test_a_folder_of_checkpoints_loads_each_or_says_why_in_one_line(tmp_path, ckpt_path, tiny_cfg):
+    """What the model picker lists (a folder's *.pt, by name) loads, or fails with one line."""
     (tmp_path / "b-good.pt").write_bytes(ckpt_path.read_bytes())
     (tmp_path / "a-bad.pt").write_bytes(b"not a checkpoint")
     (tmp_path / "notes.txt").write_text("ignored")
-    rows = list_checkpoints(tmp_path)
-    assert [r.name for r in rows] == ["a-bad", "b-good"]
-    bad, good = rows
-    assert bad.error and bad.config == {}
-    assert good.error == "" and good.config == tiny_cfg.to_dict() and len(good.history) == 2
+    bad, good = sorted(tmp_path.glob("*.pt"))
+    with pytest.raises(CheckpointError) as e:
+        load(bad)
+    assert str(e.value).startswith("a-bad.pt ") and "\n" not in str(e.value)
+    ckpt = load(good)
+    assert ckpt.name == "b-good" and ckpt.config == tiny_cfg and len(ckpt.history) == 2
+
+
+def test_two_saves_under_one_new_name_one_wins_the_other_is_told(tmp_path, payload):
+    path, outcomes = tmp_path / "run.pt", []
+    start = threading.Barrier(6)
+
+    def save_as(i):
+        start.wait()
+        try:
+            save({**payload, "metrics": {"writer": i}}, path, overwrite=False)
+            outcomes.append(("saved", i))
+        except CheckpointError as e:
+            outcomes.append(("refused", str(e)))
+
+    threads = [threading.Thread(target=save_as, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    saved = [i for what, i in outcomes if what == "saved"]
+    assert len(outcomes) == 6 and len(saved) == 1
+    assert all("already exists" in why for what, why in outcomes if what == "refused")
+    assert load(path).metrics == {"writer": saved[0]}  # the winner's file, never overwritten
+    assert _leftovers(tmp_path) == []
 
 
 def test_with_metrics_merges_into_the_model_card(tmp_path, ckpt_path):
@@ -224,7 +227,7 @@ def test_unwritable_folder_is_a_checkpoint_error_even_as_root(tmp_path, payload,
     def denied(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(checkpoint.tempfile, "mkstemp", denied)
+    monkeypatch.setattr(files.tempfile, "mkstemp", denied)
     with pytest.raises(CheckpointError, match="Permission denied"):
         save(payload, tmp_path / "x.pt")
     assert not (tmp_path / "x.pt").exists()

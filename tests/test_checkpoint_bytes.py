@@ -1,9 +1,8 @@
 """load_bytes: an uploaded checkpoint's bytes pass exactly the checks load() makes on a file."""
+import io
 import json
-import os
 import pickle
 import random
-import shlex
 from pathlib import Path
 
 import pytest
@@ -11,8 +10,10 @@ import torch
 
 from dae_core import checkpoint
 from dae_core.checkpoint import CheckpointError, load, load_bytes
+from support import hostile_bytes  # noqa: E402  (pytest puts tests/ on the path)
 
 CORPUS = Path(__file__).resolve().parent / "data" / "corpus"
+HEADER = {"format": checkpoint.FORMAT, "format_version": 1}
 CHECKPOINTS = sorted(n for n in json.loads((CORPUS / "manifest.json").read_text())
                      if n.startswith("checkpoints/"))
 
@@ -33,38 +34,19 @@ def test_valid_bytes_give_the_same_model_as_the_file(ckpt_path):
     assert not from_bytes.model.training
 
 
-class _RunsShell:
-    """Unpickling this runs `touch marker` through os.system."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (os.system, (f"touch {shlex.quote(self.marker)}",))
-
-
-def _hostile(marker, writer: str) -> bytes:
-    obj = {"format": checkpoint.FORMAT, "format_version": 1, "x": _RunsShell(marker)}
-    if writer == "pickle":
-        return pickle.dumps(obj, protocol=2)
-    path = marker.with_suffix(".pt")
-    torch.save(obj, path)
-    return path.read_bytes()
-
-
 @pytest.mark.parametrize("writer", ["pickle", "torch.save"])
 def test_hostile_bytes_are_refused_and_never_run(tmp_path, writer):
     marker = tmp_path / "pwned"
-    message = _refusal(lambda: load_bytes(_hostile(marker, writer), "evil.pt"))
+    message = _refusal(lambda: load_bytes(hostile_bytes(marker, writer, **HEADER), "evil.pt"))
     assert message.startswith("evil.pt is not a safe DAE Lab checkpoint") and "\n" not in message
     assert not marker.exists()
     # The same bytes are live: an unsafe loader does run them, so the refusal is what saves us.
     control = tmp_path / "control"
-    data = _hostile(control, writer)
+    data = hostile_bytes(control, writer, **HEADER)
     if writer == "pickle":
         pickle.loads(data)
     else:
-        torch.load(control.with_suffix(".pt"), weights_only=False)
+        torch.load(io.BytesIO(data), weights_only=False)
     assert control.exists()
 
 

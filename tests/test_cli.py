@@ -9,6 +9,7 @@ from PIL import Image, ImageDraw
 
 from dae_core import checkpoint
 from dae_core.cli import main
+from support import WritesMarker, hostile_bytes  # noqa: E402  (pytest puts tests/ on the path)
 
 TINY = ["--train-subset", "300", "--device", "cpu"]
 
@@ -170,17 +171,9 @@ def test_denoise(capsys, ckpt_copy, tmp_path):
     assert png.format == "PNG" and png.size == (56, 56)
 
 
-class _Evil:
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
-
-
 def _error_cases(tmp_path, ckpt_path):
     evil = tmp_path / "evil.pt"
-    evil.write_bytes(pickle.dumps(_Evil(tmp_path / "pwned"), protocol=2))
+    evil.write_bytes(hostile_bytes(tmp_path / "pwned", gadget=WritesMarker))
     text = tmp_path / "notes.png"
     text.write_text("not an image")
     new = str(tmp_path / "new.pt")

@@ -1,5 +1,6 @@
 """Bundled MNIST offline, IDX integrity checks, the split, and the three noise kinds."""
 import gzip
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -110,7 +111,7 @@ def test_training_split_is_the_configs_split_of_its_subset():
     assert max(split.train_index.max(), split.val_index.max()) < 1000
     assert torch.equal(split.val_images, digits.train_images[split.val_index])
     assert torch.equal(split.train_labels, digits.train_labels[split.train_index])
-    assert not torch.equal(training_split(cfg.replace(seed=4)).val_index, split.val_index)
+    assert not torch.equal(training_split(replace(cfg, seed=4)).val_index, split.val_index)
 
 
 def test_to_float_accepts_uint8_float_arrays_tensors_and_single_images():

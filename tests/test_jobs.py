@@ -2,6 +2,7 @@
 is cancelled, and a killed worker fails that run only."""
 import os
 import signal
+from dataclasses import replace
 
 import pytest
 import ray
@@ -13,7 +14,7 @@ from dae_core.runs import RunRequest
 from dae_core.scheduler import Scheduler
 
 TINY = TrainConfig(train_subset=400, epochs=1, batch_size=64, device="cpu")
-LONG = TINY.replace(epochs=500)
+LONG = replace(TINY, epochs=500)
 
 
 def request(cfg: TrainConfig) -> RunRequest:

@@ -16,7 +16,7 @@ def test_maps_round_trip_and_refuse_non_finite_points(tmp_path):
     store.save_map("m", "tsne", 10, 3, 0, idx, xy, tmp_path)
     assert store.load_map("m", "tsne", 10, 3, 0, [tmp_path]) is None
     store.save_map("m", "umap", 3, 3, 0, range(3), np.zeros((3, 2)), tmp_path)
-    assert store.umap_map("m", 3, directories=[tmp_path])[1].shape == (3, 2)
+    assert store.load_map("m", "umap", 3, 3, 0, [tmp_path])[1].shape == (3, 2)  # a UMAP map of all codes
 
 
 def test_codes_round_trip_and_refuse_another_latent_size(blob_codes, tmp_path):
@@ -61,7 +61,7 @@ def test_the_shipped_entry_fits_the_shipped_model():
     fp = store.fingerprint(ck.model, ck.config)
     result = clustering_store.load_clustering(fp, c, "umap-gmm", 10, 0, [store.SHIPPED_DIR])
     assert result is not None and result.train.accuracy > 0.9 and result.test.accuracy > 0.9
-    idx, xy = store.umap_map(fp, len(c.z_train), directories=[store.SHIPPED_DIR])
+    idx, xy = store.load_map(fp, "umap", len(c.z_train), len(c.z_train), 0, [store.SHIPPED_DIR])
     assert xy.shape == (len(c.z_train), 2)
 
 

@@ -52,11 +52,6 @@ class Task:
     def seconds(self) -> float:
         return time.monotonic() - self.started
 
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the work ends (tests); True when it has."""
-        self._thread.join(timeout)
-        return self.done
-
 
 def tasks() -> dict:
     return st.session_state.setdefault(TASKS, {})

@@ -121,7 +121,7 @@ def map_work(path: str, mtime: float, projection: str, n: int | None = None, see
 
 def umap_map(path: str, mtime: float):
     """(idx, xy) of the model's UMAP map when cached (memory or disk), else None; never computes
-    (store.umap_map is the same without Streamlit)."""
+    (store.load_map reads the same entry without Streamlit)."""
     return cached_map(path, mtime, "umap", None, UMAP_MAP_SEED)
 
 

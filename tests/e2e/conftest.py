@@ -30,7 +30,7 @@ def app(tmp_path_factory):
     shipped_runs = sorted(p.name for p in (ROOT / "checkpoints" / "runs").iterdir())
     # The Generate page's server-side sliders, which test_pages and test_concurrency drive; the
     # in-browser explorer has its own server in test_explorer.py.
-    proc, url = start_server(runs, log=log, env={"DAE_EXPLORER": "off"})
+    proc, url = start_server(runs, log=log, env={"DAE_EXPLORER": "off", "DAE_CACHE_DIR": str(base / "cache")})
     try:
         yield SimpleNamespace(url=url, proc=proc, runs=runs, log=log)
     finally:
