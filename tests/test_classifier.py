@@ -15,10 +15,6 @@ from dae_core.config import TrainConfig
 from dae_core.data import load_digits, to_float
 from dae_core.train import BatchStats, EpochStats, TrainData
 from support import hostile_bytes  # noqa: E402  (pytest puts tests/ on the path)
-from support import hostile_bytes  # noqa: E402  (pytest puts tests/ on the path)
-from support import hostile_bytes  # noqa: E402  (pytest puts tests/ on the path)
-from support import hostile_bytes  # noqa: E402  (pytest puts tests/ on the path)
-from support import hostile_bytes  # noqa: E402  (pytest puts tests/ on the path)
 
 HEADER = {"format": FORMAT, "format_version": 1, "kind": "classifier"}
 

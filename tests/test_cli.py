@@ -1,7 +1,6 @@
 """The command line, called in-process: train / resume / evaluate / cluster / generate / denoise."""
 import io
 import json
-import pickle
 
 import numpy as np
 import pytest

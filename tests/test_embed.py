@@ -110,7 +110,6 @@ def test_umap_2d_needs_more_points_than_neighbours(blobs):
         embed.umap_2d(blobs[0][:15])
 
 
-@pytest.mark.slow
 def test_umap_2d_shape_and_determinism(blobs):
     pytest.importorskip("umap")
     z, _ = blobs
