@@ -115,8 +115,9 @@ def test_two_saves_that_both_found_a_name_free_one_wins_the_other_is_told(helper
 
     first, second = (helpers.ended_run(dataclasses.replace(TINY, epochs=1, seed=s)) for s in (0, 1))
     monkeypatch.setattr("dae_core.jobs.safe_path", lambda name, directory: directory / f"{name}.pt")
-    first.save("same", tmp_path)
+    runs = tmp_path / "runs"
+    first.save("same", runs)
     with pytest.raises(DaeError, match="already exists"):
-        second.save("same", tmp_path)
-    assert ckpt_io.load(tmp_path / "same.pt").history == first.history
-    assert second.saved_path is None and [p.name for p in tmp_path.iterdir()] == ["same.pt"]
+        second.save("same", runs)
+    assert ckpt_io.load(runs / "same.pt").history == first.history
+    assert second.saved_path is None and [p.name for p in runs.iterdir()] == ["same.pt"]
