@@ -6,8 +6,9 @@ from dae_core.errors import DaeError
 from dae_core.figures import noise_sweep_chart
 from dae_core.images import ImageError, load_digit
 from ui import cache, models, sidebar
-from ui.denoise_ui import (UPLOAD_TYPES, digits_ui, draw_ui, image_row, noise_ui, number_formats,
-                          scores)
+from ui.denoise_ui import (UPLOAD_TYPES, digit_warning, digits_ui, draw_ui, image_row, noise_ui,
+                          number_formats, scores)
+from ui.words import plain
 
 st.set_page_config(page_title="Denoise · DAE Lab", layout="wide")
 ck = sidebar.require_checkpoint()
@@ -73,9 +74,13 @@ for title, data in sources.items():
     try:
         digit = load_digit(data)
     except ImageError as e:
-        st.error(f"Cannot use {upload.name if title == 'Uploaded' else 'the drawing'}: {e}")
+        st.error(plain(f"Cannot use {upload.name if title == 'Uploaded' else 'the drawing'}: {e}"))
         continue
     own = corrupt_and_reconstruct(ck.model, digit, noise if add_noise else "none", strength, seed)
+    name = upload.name if title == "Uploaded" else "The drawing"
+    unlike = digit_warning(name, own.x[0], float(own.mse[0]), ck)
+    if unlike:
+        st.warning(unlike, icon=":material/warning:")
     image_row(f"{title} digit: the model's 28×28 view, its input, the reconstruction",
               [own.x[0], own.x_noisy[0], own.x_hat[0]],
               ["28×28, centred", scores(own.mse_noisy)[0] if add_noise else "no noise added",

@@ -40,6 +40,13 @@ def classify(classifier, images, batch_size: int = 2048) -> tuple[np.ndarray, np
     return torch.cat(logits).numpy(), torch.cat(feats).numpy()
 
 
+def top_class(classifier, images) -> tuple[np.ndarray, np.ndarray]:
+    """(predicted digit (N,), its probability p(y|x) (N,)) of images (N, 28, 28); a probability
+    under RECOGNISED_AT means the image does not look like any digit the classifier knows."""
+    probs = softmax(classify(classifier, images)[0], axis=1)
+    return probs.argmax(axis=1), probs.max(axis=1)
+
+
 def recognised_share(probs: np.ndarray, threshold: float = RECOGNISED_AT) -> float:
     """Share of rows of p(y|x) (N, 10) whose largest probability is at least `threshold`."""
     return float((np.asarray(probs).max(axis=1) >= threshold).mean()) if len(probs) else float("nan")

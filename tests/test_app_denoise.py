@@ -52,10 +52,23 @@ def test_uploaded_digit_is_denoised(at):
     inverted = np.kron(1.0 - digit, np.ones((5, 5)))  # 140x140, dark ink on white paper
     at.file_uploader(key="dn_upload").set_value(("seven.png", to_png(inverted), "image/png")).run()
     assert not at.exception and not at.error
+    assert not [w for w in at.warning if "look like" in w.value]  # a digit: no warning
     own = rows(at)[-1]
     assert own[1] == "no noise added" and own[2].endswith(" dB")
     at.checkbox(key="dn_add_noise").check().run()
     assert rows(at)[-1][1].endswith(" dB") and not at.exception
+
+
+def test_an_upload_unlike_a_digit_is_denoised_with_a_warning(at):
+    """A 2000x2000 random image still goes through the model (its 28x28 view, the reconstruction),
+    under a one-line warning saying why it does not look like a digit."""
+    noise = np.random.default_rng(0).random((2000, 2000))
+    at.file_uploader(key="dn_upload").set_value(("photo_1.png", to_png(noise), "image/png")).run()
+    assert not at.exception and not at.error
+    (warning,) = [w.value for w in at.warning if "look like" in w.value]
+    assert warning.startswith("photo\\_1.png does not look like a handwritten digit (")
+    assert "× its error on test digits" in warning and "\n" not in warning
+    assert rows(at)[-1][0] == "28×28, centred"  # shown anyway
 
 
 @pytest.mark.parametrize("content, message", [

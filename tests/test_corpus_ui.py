@@ -80,9 +80,9 @@ def test_an_upload_is_denoised_or_refused_in_one_line(denoise, name):
         own = at.image[-1].captions
         assert own[0] == "28×28, centred" and own[2].endswith(" dB")
     else:
-        assert [e.value for e in at.error] == [e.value for e in at.error if path.name in e.value]
-        assert len(at.error) == 1 and MANIFEST[name]["words"] in at.error[0].value
-        assert "Traceback" not in at.error[0].value
+        errors = [re.sub(r"\\(.)", r"\1", e.value) for e in at.error]  # as the browser shows them
+        assert len(errors) == 1 and path.name in errors[0] and MANIFEST[name]["words"] in errors[0]
+        assert "Traceback" not in errors[0]
     assert len(at.image[0].captions) == 8  # the rest of the page still works
 
 

@@ -103,16 +103,23 @@ CLASSIFIER = ckpt_io.CHECKPOINT_DIR / "classifiers" / "mnist-cnn.pt"
 
 
 @st.cache_resource(show_spinner="Loading the digit classifier…")
-def classifier_and_reference():
-    """(classifier, its (mu, sigma) on the 10k test images), or None when the file is missing/bad."""
+def classifier():
+    """The shipped digit classifier (eval mode), or None when the file is missing or bad."""
     from dae_core.classifier import load_classifier
-    from dae_core.quality import reference_stats
 
     try:
-        clf = load_classifier(CLASSIFIER)
+        return load_classifier(CLASSIFIER)
     except DaeError:
         return None
-    return clf, reference_stats(clf)
+
+
+@st.cache_resource(show_spinner="Scoring the test digits with the classifier…")
+def classifier_and_reference():
+    """(classifier, its (mu, sigma) on the 10k test images), or None when the file is missing/bad."""
+    from dae_core.quality import reference_stats
+
+    clf = classifier()
+    return None if clf is None else (clf, reference_stats(clf))
 
 
 def _quality(ck, fitted, judged, n: int, seed: int) -> dict:

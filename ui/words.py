@@ -23,13 +23,15 @@ METRICS = {
 }
 _SCORE = re.compile(r"^(?P<method>[a-z-]+)_(?P<test>test_)?(?P<score>accuracy|nmi|ari)$")
 _SCORES = {"accuracy": "accuracy", "nmi": "NMI", "ari": "ARI"}
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|~$:])")
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>#|~$])")  # emphasis, code, links, images, HTML, tables, math
+_LIST = re.compile(r"^(\d+)\.|^([-+=])")  # a list, or a heading's underline, at a line's start
 
 
 def plain(text) -> str:
-    """`text` with every character that Markdown would act on escaped: a file name or a key from
-    a file shows as written, never as a link, an image or emphasis."""
-    return _MARKDOWN.sub(r"\\\1", " ".join(str(text).split()))
+    """`text` on one line, with every character that Markdown would act on escaped: a file name or
+    a key from a file shows as written, never as a link, an image, emphasis or a list."""
+    text = _MARKDOWN.sub(r"\\\1", " ".join(str(text).split()))
+    return _LIST.sub(lambda m: f"{m[1]}\\." if m[1] else f"\\{m[2]}", text)
 
 
 def metric_label(key: str) -> str:
