@@ -1,5 +1,6 @@
 """Clusterings in the disk cache (dae_core.store): labels, step seconds and scores of a fitted
 clustering, checked against the codes' labels before use; and their scores alone, for a first look.
+The test codes' accuracy is always the one under the training codes' cluster -> digit mapping.
 """
 from __future__ import annotations
 
