@@ -9,6 +9,7 @@ from dae_core.latent import decode, interpolate, manifold_grid, slider_ranges
 from ui import cache, explorer, models, sidebar
 from ui.gen_ui import (compare_ui, interpolation_ui, latent_sliders, manifold_ui, quality_table,
                        sampler_ui)
+from ui.words import percent
 
 st.set_page_config(page_title="Generate · DAE Lab", layout="wide")
 ck = sidebar.require_checkpoint()
@@ -30,10 +31,12 @@ explorer.sample_ui(key[0], z, low, high)
 
 quality = cache.sample_quality(*key, kind) if ck.config.dataset == "mnist" else None
 if quality is not None:
-    st.caption("Scored by the shipped digit classifier (99.1% test accuracy) on 1000 samples of "
-               "this sampler: recognised = classified with confidence ≥ 0.9; FID to the test set.")
+    accuracy = cache.classifier().metrics.get("test_accuracy", float("nan"))
+    st.caption(f"Scored by the shipped digit classifier ({percent(accuracy)} test accuracy) on "
+               "1000 samples of this sampler: recognised = classified with confidence ≥ 90%; FID "
+               "to the test set.")
     q_cols = st.columns(4)
-    q_cols[0].metric("Recognised", f"{quality['recognised']:.1%}")
+    q_cols[0].metric("Recognised", percent(quality["recognised"]))
     q_cols[1].metric("Class entropy", f"{quality['class_entropy_bits']:.2f} bits", help="max 3.32")
     q_cols[2].metric("Inception score", f"{quality['inception_score']:.2f}", help="max 10")
     q_cols[3].metric("FID", f"{quality['frechet_distance']:.1f}", help="lower is better")

@@ -7,6 +7,7 @@ import streamlit as st
 from dae_core.latent import DEFAULT_SAMPLER, SAMPLERS
 
 from . import background, cache, url_state
+from .words import percent
 
 COMPARED = ["uniform01", "box", "gaussian", "gmm"]  # the samplers of the comparison table
 
@@ -80,7 +81,7 @@ def interpolation_ui(n_test: int) -> tuple[int, int, int]:
 def quality_table(rows: dict) -> dict:
     """Sampler -> quality dict, as columns for st.dataframe."""
     return {"sampler": list(rows),
-            "recognised": [f"{q['recognised']:.1%}" for q in rows.values()],
+            "recognised": [percent(q["recognised"]) for q in rows.values()],
             "entropy (bits)": [round(q["class_entropy_bits"], 2) for q in rows.values()],
             "IS": [round(q["inception_score"], 2) for q in rows.values()],
             "FID": [round(q["frechet_distance"], 1) for q in rows.values()]}
