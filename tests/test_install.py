@@ -1,5 +1,5 @@
 """The installed package: the `dae` command, imports from anywhere, every import declared in
-pyproject.toml, no sys.path edits, and no blanket silencing of deprecations in the tests."""
+pyproject.toml, no edits of the import path, and no blanket silencing of deprecations in the tests."""
 import ast
 import importlib.metadata
 import re
@@ -85,7 +85,7 @@ def test_the_requirements_files_install_the_project():
     assert lines("requirements-dev.txt") == ["-e .[dev]"]
 
 
-def test_no_file_edits_sys_path():
+def test_no_file_edits_the_import_path():
     pattern = re.compile(r"sys\.path\.(insert|append|extend)|sys\.path\s*[+]?=")
     assert [str(p.relative_to(ROOT)) for p in SOURCES if pattern.search(p.read_text())] == []
 
