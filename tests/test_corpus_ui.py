@@ -219,7 +219,7 @@ def test_a_good_name_saves_after_the_bad_ones(env, train):
     train.button(key="train_save_button").click().run()
     assert not train.exception and not train.error
     assert (env / "corpus-ok.pt").is_file()
-    assert "corpus-ok (this session)" in train.sidebar.selectbox[0].options
+    assert "corpus-ok (saved run)" in train.sidebar.selectbox[0].options
     (env / "corpus-ok.pt").unlink()
 
 

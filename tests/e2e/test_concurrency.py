@@ -34,7 +34,7 @@ def test_one_trains_two_explore_and_no_state_crosses_sessions(app, new_page):
 
     stop_and_save(trainer, "conc-run")
     assert (app.runs / "conc-run.pt").is_file()
-    assert "conc-run (this session)" in picker_options(trainer)
+    assert "conc-run (saved run)" in picker_options(trainer)
 
     pick_cell_digit(cluster_user, 5)  # a fresh run of the other sessions' sidebars
     navigate(slider_user, "Train")

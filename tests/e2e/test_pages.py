@@ -51,8 +51,8 @@ def test_train_a_tiny_run_watch_it_stop_it_save_it_and_pick_it(app, page):
     stop_and_save(page, "e2e-tiny")
     assert page.get_by_text("stopped by request").first.is_visible()
     assert (app.runs / "e2e-tiny.pt").is_file()
-    assert "e2e-tiny (this session)" in picker_options(page)
-    choose(page, "Model", "e2e-tiny (this session)", sidebar=True)
+    assert "e2e-tiny (saved run)" in picker_options(page)
+    choose(page, "Model", "e2e-tiny (saved run)", sidebar=True)
     page.locator('[data-testid="stSidebar"]').get_by_text("gaussian 0.3 ·").first.wait_for()
     wait_idle(page)
     assert error_texts(page) == []
