@@ -128,8 +128,7 @@ def _checked_payload(source: Path | io.BytesIO, label: str, size: int, kind: str
     try:
         payload = torch.load(source, map_location="cpu", weights_only=True)
     except Exception as e:  # UnpicklingError, RuntimeError (bad zip), EOFError, ...
-        # The user reads what is wrong and what happened; the server's log keeps the exception.
-        _log.warning("refused %s: torch.load failed", label, exc_info=True)
+        _log_refusal(label, e)
         raise CheckpointError(f"{label} {_reason(e, noun)}; nothing was loaded") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{label} is not a DAE Lab {noun} (it holds other data); nothing "
@@ -142,6 +141,13 @@ def _checked_payload(source: Path | io.BytesIO, label: str, size: int, kind: str
     if found != kind:
         raise CheckpointError(f"{label} holds a model of kind {str(found)[:40]!r}; expected {kind!r}")
     return payload
+
+
+def _log_refusal(label: str, e: Exception) -> None:
+    """The user reads what is wrong with the file; the server's log keeps the exception: its type
+    and text on one line, and its traceback at DEBUG level (DAE_LOG_LEVEL=DEBUG)."""
+    _log.warning("refused %s: %s: %s", label, type(e).__name__, " ".join(str(e).split())[:2000])
+    _log.debug("refused %s", label, exc_info=e)
 
 
 def _reason(e: Exception, noun: str) -> str:
@@ -169,8 +175,8 @@ def from_payload(payload: dict, path: Path | None = None, device: str | None = N
     model = DenoisingAutoencoder(cfg.latent_dim, cfg.width)
     try:
         model.load_state_dict(state, strict=True)
-    except RuntimeError:
-        _log.warning("refused %s: its weights do not fit its config", label, exc_info=True)
+    except RuntimeError as e:
+        _log_refusal(label, e)
         raise CheckpointError(f"{label} does not match its config (d={cfg.latent_dim}, "
                               f"width={cfg.width}): its weights are for a model of another "
                               "shape; nothing was loaded") from None

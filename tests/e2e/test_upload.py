@@ -20,6 +20,7 @@ EXCEPTION = '[data-testid="stException"]'
 # The popover's body is drawn outside the sidebar's element, and only while it is open.
 UPLOADER = '[data-testid="stPopoverBody"] [data-testid="stFileUploaderDropzoneInput"]'
 ERROR = '[data-testid="stAlertContentError"]'
+TOAST = '[data-testid="stToast"]'
 
 
 def open_file(page, path: Path) -> None:
@@ -28,6 +29,13 @@ def open_file(page, path: Path) -> None:
     if uploader.count() == 0:
         page.locator('[data-testid="stSidebar"] [data-testid="stPopoverButton"]').click()
     uploader.set_input_files(path)
+
+
+def in_sight(locator) -> bool:
+    """Whether the element at the middle of `locator` is that element (or inside it): drawn on top,
+    not covered by an open popover."""
+    return locator.evaluate("""e => { const r = e.getBoundingClientRect();
+        return e.contains(document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2)); }""")
 
 
 def card(page) -> str:
@@ -69,5 +77,10 @@ def test_hostile_and_broken_files_are_one_line_refusals(app, page):
         assert len(errors) == 1 and errors[0].startswith(file.name), (name, errors)
         assert MANIFEST[name]["words"] in errors[0] and "\n" not in errors[0]
         assert page.locator(EXCEPTION).count() == 0
+        # In sight: a toast while the popover is open (its panel covers the sidebar around its
+        # button), and the line in the sidebar once it is closed.
+        assert in_sight(page.locator(TOAST, has_text=file.name).last), name
+        page.keyboard.press("Escape")
+        assert in_sight(page.locator(ERROR, has_text=file.name)), name
     assert card(page).startswith("d=4 ·")  # the reference model is still the one selected
     assert not MARKER.exists(), "a checkpoint's payload ran in the server"
