@@ -166,7 +166,7 @@ def _enospc(*args, **kwargs):
     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 
-@pytest.mark.parametrize("target", ["dae_core.checkpoint.os.replace",
+@pytest.mark.parametrize("target", ["dae_core.files.os.replace",
                                     "dae_core.checkpoint.torch.save"])
 def test_a_full_disk_is_a_clear_error_and_the_old_file_survives(saved, monkeypatch, target):
     state, path, before = saved
@@ -188,7 +188,7 @@ def test_real_enospc_writes_from_dev_full(saved, monkeypatch):
         os.close(fd)
         return real_fdopen(os.open("/dev/full", os.O_WRONLY), mode)
 
-    monkeypatch.setattr("dae_core.checkpoint.os.fdopen", open_dev_full)
+    monkeypatch.setattr("dae_core.files.os.fdopen", open_dev_full)
     with pytest.raises(ckpt_io.CheckpointError, match="No space left on device"):
         ckpt_io.save_state(state, path)
     assert path.read_bytes() == before and leftovers(path.parent) == []
@@ -200,7 +200,7 @@ def test_a_read_only_folder_is_a_clear_error(saved, monkeypatch):
     def denied(*args, **kwargs):
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
 
-    monkeypatch.setattr("dae_core.checkpoint.tempfile.mkstemp", denied)  # root ignores chmod
+    monkeypatch.setattr("dae_core.files.tempfile.mkstemp", denied)  # root ignores chmod
     with pytest.raises(ckpt_io.CheckpointError, match="Permission denied"):
         ckpt_io.save_state(state, path.parent / "new.pt")
     assert sorted(p.name for p in path.parent.iterdir()) == ["model.pt"]
@@ -215,7 +215,7 @@ def test_the_cli_keeps_the_last_good_epoch_when_a_later_save_fails(tmp_path, mon
             _enospc()
         real_replace(src, dst)
 
-    monkeypatch.setattr("dae_core.checkpoint.os.replace", second_save_fails)
+    monkeypatch.setattr("dae_core.files.os.replace", second_save_fails)
     code = main(["train", "--train-subset", "400", "--batch-size", "64", "--epochs", "3",
                  "--device", "cpu", "--out", str(out)])
     err = capsys.readouterr().err
@@ -232,7 +232,7 @@ def test_the_train_page_shows_a_failed_save_and_keeps_the_run(tmp_path, monkeypa
     at = AppTest.from_file(str(ROOT / "app_pages" / "1_Train.py"), default_timeout=60)
     at.session_state["train_worker"] = worker
     at.run()
-    monkeypatch.setattr("dae_core.checkpoint.os.replace", _enospc)
+    monkeypatch.setattr("dae_core.files.os.fsync", _enospc)  # the disk fills during the write
     at.text_input(key="train_save_name").set_value("full-disk")
     at.button(key="train_save_button").click().run()
     assert not at.exception
