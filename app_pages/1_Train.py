@@ -32,7 +32,7 @@ discard = train_ui.confirm_replace(run, asked=start and unsaved)
 stop_col, log_col = st.columns([1, 4])
 stop = stop_col.button("Stop", disabled=not busy, key="train_stop",
                        help="a queued run leaves the queue; a training one stops within one batch, keeping its finished epochs")
-log_y = log_col.toggle("Log-scale loss axis", key="train_log_y")
+log_y = log_col.toggle("Log-scale loss axis", key="train_log_y", persist_state="session")
 
 # Guard and core calls: an impossible setting, or no way to start Ray, is one line beside Start
 if (start and not unsaved) or discard:

@@ -140,7 +140,8 @@ def fallback_notice(d: int) -> str:
 def start_ui(scope: str, z_test: np.ndarray, y_test: np.ndarray, low, high) -> None:
     """'Start from test digit #i': the explorer jumps to that digit's code."""
     num_col, button_col, _ = st.columns([1, 1, 2], vertical_alignment="bottom")
-    i = int(num_col.number_input("Test digit #", 0, len(z_test) - 1, 0, key="explorer_test"))
+    i = int(num_col.number_input("Test digit #", 0, len(z_test) - 1, 0, key="explorer_test",
+                                 persist_state="session"))
     button_col.button(f"Start from test digit #{i} (a {y_test[i]})", key="explorer_start",
                       on_click=push, args=(scope, z_test[i], low, high))
 
@@ -148,7 +149,8 @@ def start_ui(scope: str, z_test: np.ndarray, y_test: np.ndarray, low, high) -> N
 def sample_ui(scope: str, z: np.ndarray, low, high) -> None:
     """'Explore sample #k' under the sample grid: the explorer jumps to that sample's code."""
     k_col, button_col, _ = st.columns([1, 1, 2], vertical_alignment="bottom")
-    k = int(k_col.number_input("Sample #", 1, len(z), 1, key="explorer_sample"))
+    k = int(k_col.number_input("Sample #", 1, len(z), 1, key="explorer_sample",
+                               persist_state="session"))
     button_col.button(f"Explore sample #{k}", key="explorer_sample_go", on_click=push,
                       args=(scope, z[k - 1], low, high))
 
@@ -167,6 +169,7 @@ def interpolation_start(scope: str, z_a: np.ndarray, label: str) -> tuple[np.nda
     """(code, its description) the interpolation starts from: the explorer's current code when
     'From the explorer's code' is on, else z_a described by `label`."""
     code = st.session_state.get(f"explorer_code@{scope}")
-    if st.toggle("From the explorer's code", key="explorer_interp") and code is not None:
+    interp = st.toggle("From the explorer's code", key="explorer_interp", persist_state="session")
+    if interp and code is not None:
         return np.asarray(code, np.float32), "the explorer's code"
     return z_a, label

@@ -79,7 +79,7 @@ def save_run(run, name: str, runs_dir) -> str | None:
 def continue_ui() -> int | None:
     """'Continue for N more epochs' -> N when pressed, else None."""
     with st.form("train_continue"):
-        more = st.number_input("More epochs", 1, 10_000, 5, key="train_more")
+        more = st.number_input("More epochs", 1, 10_000, 5, key="train_more", persist_state="session")
         pressed = st.form_submit_button("Continue training", key="train_continue_button")
     return int(more) if pressed else None
 
