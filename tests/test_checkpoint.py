@@ -136,7 +136,7 @@ def test_broken_files_raise_one_line_checkpoint_errors(tmp_path, ckpt_path, payl
 def test_specific_messages(tmp_path, ckpt_path, payload):
     files = _bad_files(tmp_path, ckpt_path, payload)
     expect = {"format 99": "version 99", "nan weights": "NaN", "wrong shapes": "width=1",
-              "no header": "header", "empty": "empty"}
+              "no header": "holds other data", "empty": "empty"}
     for label, text in expect.items():
         with pytest.raises(CheckpointError, match=text):
             load(_write(tmp_path, f"m{len(text)}.pt", files[label]))
