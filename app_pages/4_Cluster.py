@@ -46,9 +46,9 @@ report = result.train
 # --- timings
 steps = ({"encoding (train + test)": codes.seconds} if codes.seconds else {}) | result.seconds
 st.caption(f"{method_name(method)} on {len(codes.z_train):,} training codes "
-           f"(d={codes.z_train.shape[1]}); test scores use the fitted model's predictions on the "
-           "10k test codes. Time it took (once; kept on disk since): "
-           + " · ".join(f"{STEPS.get(n, n)} {duration(s)}" for n, s in steps.items()))
+           f"(d={codes.z_train.shape[1]}); the 10k test codes are placed by the fitted model and "
+           "keep the training codes' cluster → digit matching. Time it took (once; kept on disk "
+           "since): " + " · ".join(f"{STEPS.get(n, n)} {duration(s)}" for n, s in steps.items()))
 if st.toggle("Repeat over 3 seeds (mean ± std)", key="cluster_seeds", persist_state="session"):
     runs = seeds_ui(path, mtime, k, method, seed)
     if runs:
