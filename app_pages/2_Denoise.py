@@ -38,7 +38,7 @@ for name in compare:
     try:
         rows[name] = denoise(cache.load_checkpoint(others[name]).model, res.x, res.x_noisy)
     except DaeError as e:
-        st.warning(f"{name}: {e}")
+        st.warning(plain(f"{name}: {e}"))
 
 st.subheader("Original / corrupted / reconstructed")
 image_row("Original", res.x, [f"#{i} · {labels[i]}" for i in idx])
