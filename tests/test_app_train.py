@@ -207,6 +207,7 @@ def test_stop_then_continue_for_more_epochs(at):
     rerun_until_done(at, worker)
     assert worker.status == "stopped" and at.warning
     done = len(worker.history)
+    assert form(at, "train_continue").proto.form.enter_to_submit is False  # Enter trains nothing
     at.number_input(key="train_more").set_value(1)
     at.button(key="train_continue_button").click().run()
     more = at.session_state[WORKER]

@@ -78,8 +78,11 @@ def save_run(run, name: str, runs_dir) -> str | None:
 
 def continue_ui() -> int | None:
     """'Continue for N more epochs' -> N when pressed, else None."""
-    with st.form("train_continue"):
-        more = st.number_input("More epochs", 1, 10_000, 5, key="train_more", persist_state="session")
+    # Enter only commits the number: training starts on the button alone.
+    with st.form("train_continue", enter_to_submit=False):
+        more = st.number_input("More epochs", 1, 10_000, 5, key="train_more", persist_state="session",
+                               help="A one-cycle or cosine run goes on at its plan's final (lowest) "
+                                    "learning rate; start a new run for a new plan.")
         pressed = st.form_submit_button("Continue training", key="train_continue_button")
     return int(more) if pressed else None
 
