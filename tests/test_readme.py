@@ -94,8 +94,6 @@ def check_cli(cmd: str, argv: list[str]) -> None:
     except SystemExit:
         pytest.fail(f"the CLI refuses this documented command: {cmd}")
     written = [args.out] if getattr(args, "out", None) else []
-    if args.command == "train" and args.resume and not args.out:
-        written.append(args.resume)  # resuming without --out continues into the same file
     if getattr(args, "save_metrics", False):
         written.append(args.checkpoint)  # --save-metrics rewrites the checkpoint
     for path in written:
@@ -123,6 +121,8 @@ def check(cmd: str) -> None:
     prog, rest = argv[0], argv[1:]
     if prog in PYTHONS and rest[:2] == ["-m", "dae_core"]:
         return check_cli(cmd, rest[2:])
+    if prog == ".venv/bin/dae":  # the installed command: the same parser
+        return check_cli(cmd, rest)
     if prog in PYTHONS and rest[:2] in (["-m", "pytest"], ["-m", "venv"]):
         return None
     if prog in PYTHONS and rest and rest[0].startswith("benchmarks/"):
