@@ -79,25 +79,6 @@ def chart(at, key: str):
     return next(c for c in at.get("plotly_chart") if c.proto.id.endswith(f"-{key}"))
 
 
-def click_cell(at, key: str, digit: int, cluster: int):
-    """Click the cell (digit, cluster) of heatmap `key`: send the selection state the browser sends
-    (Streamlit's Plotly frontend, 1.67) for a click on that cell's point, and rerun. AppTest has no
-    driver for Plotly charts, so the widget state is built here, by the chart's id."""
-    from streamlit.proto.WidgetStates_pb2 import WidgetStates
-
-    spec = json.loads(chart(at, key).proto.spec)
-    index = spec["data"][1]["customdata"].index([digit, cluster])  # the cells' point layer
-    point = {"x": spec["data"][1]["x"][index], "y": str(digit), "customdata": [digit, cluster],
-             "curve_number": 1, "point_number": index, "point_index": index}
-    states = WidgetStates()
-    states.CopyFrom(at._tree.get_widget_states())
-    state = states.widgets.add()
-    state.id = chart(at, key).proto.id
-    state.string_value = json.dumps({"selection": {"points": [point], "point_indices": [index],
-                                                   "box": [], "lasso": []}})
-    return at._run(states)
-
-
 def outlined(at, key: str) -> tuple[str, str]:
     """(row label, column label) of the cell outlined on heatmap `key`."""
     spec = json.loads(chart(at, key).proto.spec)
@@ -106,17 +87,20 @@ def outlined(at, key: str) -> tuple[str, str]:
     return heat["y"][round(shape["y0"] + 0.5)], heat["x"][round(shape["x0"] + 0.5)]
 
 
-@pytest.mark.parametrize("key", ["heat_matched", "heat_raw"])
-def test_clicking_a_heatmap_cell_shows_its_images_and_the_dropdowns_follow(app, key):
-    click_cell(app, key, 7, 4)
+def test_a_cell_picked_in_the_dropdowns_is_outlined_on_both_heatmaps(app):
+    """The dropdowns pick a cell as a click on a heatmap does (a click is driven in a real browser,
+    in tests/e2e/test_cluster_click.py); a new digit opens on its fullest cluster."""
+    app.selectbox(key="cell_digit").set_value(7).run()
+    app.selectbox(key="cell_cluster").set_value(4).run()
     assert not app.exception
     assert any("images of digit 7 fell in cluster 4" in c.value for c in app.caption)
-    assert app.selectbox(key="cell_digit").value == 7 and app.selectbox(key="cell_cluster").value == 4
     assert outlined(app, "heat_raw") == ("7", "4")
     assert outlined(app, "heat_matched")[0] == "7" and outlined(app, "heat_matched")[1].startswith("4→")
-    app.selectbox(key="cell_digit").set_value(2).run()  # a dropdown still picks, and is outlined
-    assert not app.exception and outlined(app, "heat_raw")[0] == "2"
-    assert any("images of digit 2 fell in cluster" in c.value for c in app.caption)
+    app.selectbox(key="cell_digit").set_value(2).run()
+    cluster = app.selectbox(key="cell_cluster")
+    assert not app.exception and cluster.options[0].startswith(f"{cluster.value}, ")  # the fullest
+    assert outlined(app, "heat_raw") == ("2", str(cluster.value))
+    assert any(f"images of digit 2 fell in cluster {cluster.value};" in c.value for c in app.caption)
 
 
 def test_purity_is_the_share_of_the_most_common_digit(app):

@@ -102,12 +102,19 @@ def mapping_table_ui(report) -> None:
 
 def cell_from_selection(state) -> tuple[int, int] | None:
     """(true digit, cluster) of the cell clicked on a confusion heatmap, from st.plotly_chart's
-    selection state; None when nothing (or no cell) is selected."""
+    selection state: the customdata of the first selected point of the cells' marker layer. None
+    when nothing is selected or no selected point carries a cell (the heatmap's own points)."""
     try:
-        digit, cluster = state["selection"]["points"][0]["customdata"]
-        return int(digit), int(cluster)
-    except (KeyError, IndexError, TypeError, ValueError):
+        points = state["selection"]["points"]
+    except (KeyError, TypeError):
         return None
+    for point in points:
+        try:
+            digit, cluster = point["customdata"]
+            return int(digit), int(cluster)
+        except (KeyError, TypeError, ValueError):
+            continue
+    return None
 
 
 def _pick_cell(chart_key: str) -> None:
