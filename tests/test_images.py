@@ -1,10 +1,13 @@
 """Any image file -> an MNIST-like digit; broken files are a clean ImageError."""
 import io
+import struct
+import zlib
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFile
 
+from dae_core import images
 from dae_core.images import ImageError, load_digit, to_png
 
 
@@ -125,3 +128,38 @@ def test_to_png_round_trip():
     assert png.format == "PNG" and png.size == (84, 84)
     small = np.asarray(png, np.float32)[::3, ::3] / 255
     np.testing.assert_allclose(small, image, atol=1 / 255)
+
+
+def _png_header(width, height):
+    """A valid PNG signature and header claiming width x height, with a few bytes of pixels."""
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit gray
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+            + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("side", [5000, 9000, 30000])
+def test_a_huge_header_is_refused_before_any_pixel_is_decoded(side, monkeypatch):
+    data = _png_header(side, side)
+    assert len(data) < 200
+    loads = []
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda im: loads.append(im.size))
+    with pytest.raises(ImageError, match=f"too large.*up to {images.MAX_PIXELS // 10**6} million"):
+        load_digit(data)
+    assert loads == []  # nothing was decoded
+
+
+def test_a_large_jpeg_is_decoded_at_a_reduced_scale(monkeypatch, reference):
+    big = _digit(size=4200).resize((4200, 4200))
+    monkeypatch.setattr(images, "MAX_PIXELS", 5_000_000)  # the JPEG's full size is over it
+    x = load_digit(_bytes(big, "JPEG", quality=90))  # decoded at half size: 2100x2100 pixels
+    _looks_like_mnist(x)
+    assert np.abs(x - reference).mean() < 0.02
+    with pytest.raises(ImageError, match="4200x4200 pixels"):
+        load_digit(_bytes(big, compress_level=1))  # a PNG cannot be decoded smaller
+
+
+def test_a_normal_digit_is_under_the_limits(reference):
+    assert 140 * 140 < images.MAX_PIXELS and len(_bytes(_digit())) < images.MAX_BYTES
+    _looks_like_mnist(reference)

@@ -2,7 +2,7 @@
 
     python tests/data/make_corpus.py [--out tests/data/corpus]
 
-Every file is small (the largest are two ~360 KB checkpoints and an 88 KB 8000x8000 PNG) and
+Every file is small (the largest are two ~360 KB checkpoints and a ~300 KB 8000x8000 JPEG) and
 deterministic. manifest.json says, for each file, whether DAE Lab must accept it and which words
 its refusal must contain; tests/test_corpus_cli.py and tests/test_corpus_ui.py read it, so a new
 case is one row in CASES below. settings.json and names.json list bad training settings and
@@ -43,8 +43,9 @@ CASES = {
     "uploads/not_an_image.png": (False, "not a readable image"),
     "uploads/svg_script.png": (False, "not a readable image"),
     "uploads/truncated.png": (False, "not a readable image"),
-    "uploads/huge_8000x8000.png": (True, "downscaled before the maths"),
-    "uploads/bomb_20000x20000.png": (False, "image"),
+    "uploads/huge_8000x8000.png": (False, "too large"),
+    "uploads/huge_8000x8000.jpg": (True, "decoded at 1/4 scale, then downscaled"),
+    "uploads/bomb_20000x20000.png": (False, "too large"),
     "uploads/animated.gif": (True, "first frame only"),
     "uploads/cmyk.jpg": (True, "CMYK converted to gray"),
     "uploads/gray16.png": (True, "16-bit gray"),
@@ -60,6 +61,9 @@ CASES = {
     "checkpoints/wrong_shapes.pt": (False, "does not match its config"),
     "checkpoints/nan_weights.pt": (False, "NaN or infinite"),
     "checkpoints/format_v99.pt": (False, "format version 99"),
+    "checkpoints/history_not_records.pt": (False, "training history"),
+    "checkpoints/history_string_loss.pt": (False, "training history"),
+    "checkpoints/metrics_not_a_card.pt": (False, "model card"),
     "checkpoints/latent_d8.pt": (True, "d=8"),
 }
 
@@ -107,6 +111,8 @@ def uploads() -> dict[str, bytes]:
     control = _png(_gray(1.0 - seven))  # ink on paper, like a scan
     huge = Image.new("L", (8000, 8000), 0)  # a 7 drawn with 700-px strokes
     ImageDraw.Draw(huge).line([(2500, 1500), (5500, 1500), (3500, 6500)], fill=255, width=700)
+    huge_jpeg = io.BytesIO()
+    huge.save(huge_jpeg, format="JPEG", quality=50, optimize=True)
     bomb = Image.new("1", (20000, 20000), 0)  # 400 Mpx: 50 MB decoded, 50 KB on disk
     frames = [_gray(seven).convert("P"), _gray(two).convert("P")]
     gif = io.BytesIO()
@@ -124,6 +130,7 @@ def uploads() -> dict[str, bytes]:
                                   b"<script>alert(document.cookie)</script></svg>",
         "uploads/truncated.png": control[: len(control) // 2],
         "uploads/huge_8000x8000.png": _png(huge, optimize=True),
+        "uploads/huge_8000x8000.jpg": huge_jpeg.getvalue(),
         "uploads/bomb_20000x20000.png": _png(bomb, optimize=True),
         "uploads/animated.gif": gif.getvalue(),
         "uploads/cmyk.jpg": cmyk.getvalue(),
@@ -181,6 +188,13 @@ def checkpoints() -> dict[str, bytes]:
         "checkpoints/nan_weights.pt": _torch_bytes(nan),
         "checkpoints/format_v99.pt": _torch_bytes({**header, "format_version": 99,
                                                    "model": {}, "future_field": "hello"}),
+        # the record checks come before the weights': these files need none
+        "checkpoints/history_not_records.pt": _torch_bytes({**header, "model": {},
+                                                            "history": [1, "epoch 2"]}),
+        "checkpoints/history_string_loss.pt": _torch_bytes({**header, "model": {}, "history": [
+            {**h, "val_loss": "0.05"} for h in d4["history"]]}),
+        "checkpoints/metrics_not_a_card.pt": _torch_bytes({**header, "model": {},
+                                                           "metrics": [["val_mse", 0.05]]}),
         "checkpoints/latent_d8.pt": d8_bytes,
     }
 

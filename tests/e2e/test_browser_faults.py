@@ -28,7 +28,7 @@ def test_a_refused_upload_is_one_error_line_then_a_good_one_works(app, page):
     assert error_texts(page) == [
         "Cannot use not_an_image.png: not a readable image (unknown format)"]
     assert page.locator(EXCEPTION).count() == 0
-    page.locator(UPLOAD).set_input_files(CORPUS / "uploads" / "huge_8000x8000.png")  # replaces it
+    page.locator(UPLOAD).set_input_files(CORPUS / "uploads" / "huge_8000x8000.jpg")  # replaces it
     page.get_by_text("Uploaded digit: the model's 28×28 view").wait_for()
     wait_idle(page)
     assert error_texts(page) == [] and own_row_captions(page)[0] == "28×28, centred"
