@@ -231,3 +231,33 @@ def test_unwritable_folder_is_a_checkpoint_error_even_as_root(tmp_path, payload,
     with pytest.raises(CheckpointError, match="Permission denied"):
         save(payload, tmp_path / "x.pt")
     assert not (tmp_path / "x.pt").exists()
+
+
+@pytest.mark.parametrize("history, words", [
+    ([1, 2], "record 1 is not an epoch record"),
+    ("epochs", "not a list of epochs"),
+    ([{"epoch": 1, "train_loss": 0.1, "val_loss": "0.1"}], "val_loss that is not a finite number"),
+    ([{"epoch": 1, "train_loss": 0.1, "val_loss": float("nan")}], "val_loss that is not a finite"),
+    ([{"epoch": 1, "train_loss": 0.1}], "has no val_loss"),
+    ([{"epoch": "1", "train_loss": 0.1, "val_loss": 0.1}], "epoch that is not a whole number"),
+    ([{"epoch": 1, "train_loss": 0.1, "val_loss": 0.1, "stage": ["x"]}], "stage that is not"),
+])
+def test_a_damaged_history_is_refused_in_one_line(tmp_path, payload, history, words):
+    path = _write(tmp_path, "h.pt", dict(payload, history=history))
+    with pytest.raises(CheckpointError, match="h.pt has a damaged training history") as e:
+        load(path)
+    assert words in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("metrics", [[("val_mse", 0.1)], {"val_mse": float("inf")},
+                                     {"val_mse": {"nested": 1}}, {3: 0.1}, {"note": "x" * 300}])
+def test_a_damaged_model_card_is_refused(tmp_path, payload, metrics):
+    with pytest.raises(CheckpointError, match="damaged model card"):
+        load(_write(tmp_path, "m.pt", dict(payload, metrics=metrics)))
+
+
+def test_a_refined_history_with_stages_and_a_card_with_text_load(tmp_path, payload):
+    history = [dict(h, stage="refine-1") for h in payload["history"]]
+    metrics = {"val_mse": 0.1, "refined_from": "reference-d4", "refine_invariant": True, "seed": 3}
+    ckpt = load(_write(tmp_path, "r.pt", dict(payload, history=history, metrics=metrics)))
+    assert ckpt.history == history and ckpt.metrics == metrics
