@@ -13,7 +13,9 @@ leaves half an entry.
 
 Entries are looked up in $DAE_CACHE_DIR (default data/cache/, git-ignored), then in the
 read-only folder shipped with the app (checkpoints/cache/), which holds the shipped models'
-slow results (benchmarks/ship_cache.py writes it).
+slow results (benchmarks/ship_cache.py writes it). The cache folder holds at most
+$DAE_CACHE_MAX_MB megabytes: after each write the least recently used entries go (a read
+refreshes an entry's mtime, since atime is often not kept); the shipped folder is never evicted.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .bounds import env_megabytes, evict_oldest_files
 from .config import ROOT
 from .files import write_atomic
 
@@ -32,11 +35,33 @@ from .files import write_atomic
 FORMAT = 1
 SHIPPED_DIR = ROOT / "checkpoints" / "cache"
 DEFAULT_DIR = ROOT / "data" / "cache"
+DEFAULT_MAX_MB = 1024  # $DAE_CACHE_MAX_MB: a class's worth of models' codes, maps and clusterings
+_ENTRY_NAME = re.compile(r"[a-z]+-[0-9a-f]{24}\.npz")  # what _file_name writes, and nothing else
 
 
 def cache_dir() -> Path:
     """Where new entries are written: $DAE_CACHE_DIR, or data/cache/ in the repository."""
     return Path(os.environ.get("DAE_CACHE_DIR") or DEFAULT_DIR)
+
+
+def _is_shipped(directory: Path) -> bool:
+    try:
+        return Path(directory).resolve().is_relative_to(SHIPPED_DIR.resolve())
+    except OSError:
+        return True  # not knowing where a folder is, treat it as one never to change
+
+
+def evict(directory: str | Path | None = None, max_bytes: int | None = None,
+          newest: str | None = None) -> list[Path]:
+    """Delete the cache folder's least recently used entries (`newest`, the one just written,
+    last) until they take at most max_bytes ($DAE_CACHE_MAX_MB by default); never in the shipped
+    folder. Returns the deleted paths."""
+    directory = Path(directory) if directory is not None else cache_dir()
+    if _is_shipped(directory):
+        return []
+    if max_bytes is None:
+        max_bytes = env_megabytes("DAE_CACHE_MAX_MB", DEFAULT_MAX_MB)
+    return evict_oldest_files(directory, max_bytes, _ENTRY_NAME, newest)
 
 
 def fingerprint(model, config) -> str:
@@ -95,14 +120,16 @@ def _file_name(key: dict) -> str:
 
 
 def save(key: dict, arrays: dict[str, np.ndarray], directory: str | Path | None = None) -> Path | None:
-    """Write one entry atomically; None (and nothing written) when the folder is not writable."""
+    """Write one entry atomically, then evict the folder's least recently used entries beyond its
+    cap; None when nothing was kept (the folder is not writable, or the entry alone is over the cap)."""
     directory = Path(directory) if directory is not None else cache_dir()
     path = directory / _file_name(key)
     entry = np.array(json.dumps(key, sort_keys=True))
     try:
-        return write_atomic(path, lambda f: np.savez_compressed(f, key=entry, **arrays))
+        write_atomic(path, lambda f: np.savez_compressed(f, key=entry, **arrays))
     except OSError:
         return None
+    return None if path in evict(directory, newest=path.name) else path
 
 
 def load(key: dict, directories: list[Path] | None = None,
@@ -118,12 +145,22 @@ def load(key: dict, directories: list[Path] | None = None,
                 arrays = {name: f[name] for name in f.files
                           if names is None or name in names or name == "key"}
             if json.loads(str(arrays.pop("key"))) == json.loads(json.dumps(key, sort_keys=True)):
+                _touch(path)
                 return arrays
         except (OSError, ValueError, KeyError, EOFError, TypeError, json.JSONDecodeError):
             continue  # truncated, corrupt or not an npz: as if absent
         except Exception:  # noqa: BLE001  zipfile/zlib errors of a damaged file
             continue
     return None
+
+
+def _touch(path: Path) -> None:
+    """Mark an entry as just used (its mtime: evict's order); the shipped folder is left as is."""
+    if not _is_shipped(path.parent):
+        try:
+            os.utime(path)
+        except OSError:
+            pass  # a read-only cache folder: reading matters more than the order of eviction
 
 
 def valid_labels(a, n: int, k: int) -> bool:

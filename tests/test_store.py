@@ -1,4 +1,6 @@
 """dae_core.store: entries round-trip exactly; corrupt, stale or mismatched ones read as absent."""
+import os
+
 import numpy as np
 import torch
 
@@ -93,3 +95,54 @@ def test_labels_alone_come_from_the_stored_codes(blob_codes, tmp_path):
     np.testing.assert_array_equal(y_train, blob_codes.y_train)
     np.testing.assert_array_equal(y_test, blob_codes.y_test)
     assert store.load_labels("other", [tmp_path]) is None
+
+
+def _write_map(seed: int, directory=None):
+    """One map entry of about 12 KB (random points do not compress) under its own seed."""
+    xy = np.random.default_rng(seed).normal(size=(1000, 2)).astype(np.float32)
+    return store.save_map("m", "tsne", 5000, 1000, seed, np.arange(1000) * 5, xy, directory)
+
+
+def _set_cap(monkeypatch, n_bytes: float):
+    monkeypatch.setenv("DAE_CACHE_MAX_MB", repr(n_bytes / 2**20))
+
+
+def test_the_cache_folder_stays_under_its_cap_after_many_writes(monkeypatch, tmp_path):
+    monkeypatch.setenv("DAE_CACHE_DIR", str(tmp_path))
+    size = _write_map(0).stat().st_size
+    _set_cap(monkeypatch, 3.5 * size)
+    for seed in range(1, 20):
+        assert _write_map(seed) is not None  # the newest entry is always kept
+    sizes = [p.stat().st_size for p in tmp_path.glob("*.npz")]
+    assert len(sizes) == 3 and sum(sizes) <= 3.5 * size
+    assert store.load_map("m", "tsne", 5000, 1000, 19) is not None
+
+
+def test_the_least_recently_read_entry_is_evicted_first(monkeypatch, tmp_path):
+    monkeypatch.setenv("DAE_CACHE_DIR", str(tmp_path))
+    paths = [_write_map(seed) for seed in range(3)]
+    for age, path in enumerate(paths):
+        os.utime(path, (1000 + age, 1000 + age))  # written long ago, 0 first
+    assert store.load_map("m", "tsne", 5000, 1000, 0) is not None  # a read refreshes entry 0
+    assert paths[0].stat().st_mtime > paths[2].stat().st_mtime
+    _set_cap(monkeypatch, 3.5 * max(p.stat().st_size for p in paths))
+    _write_map(3)
+    assert paths[0].exists() and not paths[1].exists() and paths[2].exists()
+
+
+def test_eviction_never_touches_the_shipped_folder_or_other_files(monkeypatch, tmp_path):
+    shipped, cache = tmp_path / "shipped", tmp_path / "cache"
+    monkeypatch.setattr(store, "SHIPPED_DIR", shipped)
+    monkeypatch.setenv("DAE_CACHE_DIR", str(cache))
+    _set_cap(monkeypatch, 0)  # keep nothing
+    _write_map(0, shipped)  # as benchmarks/ship_cache.py writes it
+    (cache / "notes.txt").parent.mkdir()
+    (cache / "notes.txt").write_text("mine")
+    os.utime(shipped_entry := next(shipped.glob("*.npz")), (1000, 1000))
+    assert _write_map(1) is None  # over a cap of 0: not kept
+    assert not list(cache.glob("*.npz")) and (cache / "notes.txt").exists()
+    assert store.load_map("m", "tsne", 5000, 1000, 0) is not None  # found in the shipped folder
+    assert shipped_entry.stat().st_mtime == 1000  # read, not touched
+    monkeypatch.setenv("DAE_CACHE_DIR", str(shipped))  # even pointed at the shipped folder
+    _write_map(2)
+    assert len(list(shipped.glob("*.npz"))) == 2 and store.evict(shipped, 0) == []

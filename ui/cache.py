@@ -6,6 +6,10 @@ Keys include the file's modification time, so a checkpoint rewritten on disk is 
 Nothing cached here is ever trained or mutated (STYLE.md rule 6). The analysis modules are
 imported inside the loaders that need them: they pull in scikit-learn (~1.2 s), which the home
 page never needs.
+
+Every cache has a bound: max_entries, or a comment saying why it needs none; finished results
+share one LRU of at most $DAE_MEMORY_CACHE_MB megabytes. No ttl: a key names immutable content
+(a file's path and mtime), so an entry is never stale, only unused, and unused entries go first.
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from pathlib import Path
 import streamlit as st
 
 from dae_core import checkpoint as ckpt_io
+from dae_core.bounds import LRUCache, env_megabytes
 from dae_core.errors import DaeError
 from dae_core.data import load_digits
 from dae_core.denoise import SWEEP_STRENGTHS, noise_sweep as sweep
@@ -26,6 +31,7 @@ def file_key(path: str | Path) -> tuple[str, float]:
     return str(p), p.stat().st_mtime if p.exists() else 0.0
 
 
+# Bounded: one entry per dataset load_digits knows (three); an unknown name raises, caching nothing.
 @st.cache_resource(show_spinner="Loading MNIST…")
 def digits(name: str = "mnist"):
     return load_digits(name)
@@ -69,13 +75,40 @@ def codes(path: str, mtime: float):
     return out
 
 
-@st.cache_resource(show_spinner=False, max_entries=8)
-def finished(path: str, mtime: float) -> dict:
-    """Finished clusterings and maps of one checkpoint, shared by every session: key -> result.
+MEMORY_CACHE_MB = 512  # $DAE_MEMORY_CACHE_MB: about 700 UMAP maps (0.73 MB each) of 48k codes
+MAX_RESULTS = 4096  # however small: a URL can name any number of seeds
 
-    A plain dict, so that work on a session's thread can fill it; its values are never mutated.
-    """
-    return {}
+
+# Bounded: one entry (no arguments), an LRU that holds itself to its bytes and entries.
+@st.cache_resource(show_spinner=False)
+def results() -> LRUCache:
+    """The finished results of every checkpoint, shared by every session; LRU, thread-safe."""
+    return LRUCache(env_megabytes("DAE_MEMORY_CACHE_MB", MEMORY_CACHE_MB), MAX_RESULTS)
+
+
+class Finished:
+    """One checkpoint's part of results(): key -> a result that is never mutated. Read with get():
+    an entry seen with `in` may be evicted before the next line reads it."""
+
+    def __init__(self, lru: LRUCache, path: str, mtime: float) -> None:
+        self._lru, self._model = lru, (path, mtime)
+
+    def get(self, key, default=None):
+        return self._lru.get((self._model, key), default)
+
+    def __setitem__(self, key, value) -> None:
+        self._lru.put((self._model, key), value)
+
+    def __contains__(self, key) -> bool:
+        return (self._model, key) in self._lru
+
+    def pop(self, key, default=None):
+        return self._lru.pop((self._model, key), default)
+
+
+def finished(path: str, mtime: float) -> Finished:
+    """Finished clusterings, maps and sample scores of one checkpoint, shared by every session."""
+    return Finished(results(), path, mtime)
 
 
 @st.cache_resource(show_spinner="Fitting the cluster mixture…", max_entries=8)
@@ -102,6 +135,7 @@ def noise_sweep(path: str, mtime: float, noise: str, seed: int, n_images: int = 
 CLASSIFIER = ckpt_io.CHECKPOINT_DIR / "classifiers" / "mnist-cnn.pt"
 
 
+# Bounded: one entry (no arguments), the shipped classifier.
 @st.cache_resource(show_spinner="Loading the digit classifier…")
 def classifier():
     """The shipped digit classifier (eval mode), or None when the file is missing or bad."""
@@ -113,6 +147,7 @@ def classifier():
         return None
 
 
+# Bounded: one entry (no arguments).
 @st.cache_resource(show_spinner="Scoring the test digits with the classifier…")
 def classifier_and_reference():
     """(classifier, its (mu, sigma) on the 10k test images), or None when the file is missing/bad."""
@@ -136,18 +171,20 @@ def sample_quality(path: str, mtime: float, kind: str, n: int = 1000, seed: int 
     judged, done = classifier_and_reference(), finished(path, mtime)
     if judged is None:
         return None
-    if ("quality", kind, n, seed) not in done:
+    found = done.get(("quality", kind, n, seed))
+    if found is None:
         with st.spinner(f"Scoring {n} samples with the classifier…"):
             fitted = sampler(path, mtime, kind)
-            done[("quality", kind, n, seed)] = _quality(checkpoint(path, mtime), fitted, judged, n, seed)
-    return done[("quality", kind, n, seed)]
+            found = _quality(checkpoint(path, mtime), fitted, judged, n, seed)
+            done[("quality", kind, n, seed)] = found
+    return found
 
 
 def cached_quality(path: str, mtime: float, kinds: list[str], n: int = 1000, seed: int = 0):
     """kind -> quality dict when every kind's is in memory, else None."""
     done = finished(path, mtime)
-    keys = {kind: ("quality", kind, n, seed) for kind in kinds}
-    return {kind: done[k] for kind, k in keys.items()} if all(k in done for k in keys.values()) else None
+    found = {kind: done.get(("quality", kind, n, seed)) for kind in kinds}
+    return found if all(q is not None for q in found.values()) else None
 
 
 def quality_work(path: str, mtime: float, kinds: list[str], n: int = 1000, seed: int = 0):
@@ -158,12 +195,15 @@ def quality_work(path: str, mtime: float, kinds: list[str], n: int = 1000, seed:
         classifier_and_reference(), finished(path, mtime)
 
     def work(report, stop):
+        out = {}
         for i, kind in enumerate(kinds):
             check_stop(stop)
-            if ("quality", kind, n, seed) not in done:
+            out[kind] = done.get(("quality", kind, n, seed))
+            if out[kind] is None:
                 report(f"fitting and scoring {kind} ({i + 1} of {len(kinds)})…", i / len(kinds))
                 fitted = LatentSampler(kind) if kind == "uniform01" else LatentSampler(kind).fit(z)
-                done[("quality", kind, n, seed)] = _quality(ck, fitted, judged, n, seed)
-        return {kind: done[("quality", kind, n, seed)] for kind in kinds}
+                out[kind] = _quality(ck, fitted, judged, n, seed)
+                done[("quality", kind, n, seed)] = out[kind]
+        return out
 
     return work

@@ -1,9 +1,9 @@
 """Cached clusterings and 2-D maps of a model's codes, and the pixel baseline they are judged by.
 
-Each result is kept in memory for every session (ui.cache.finished) and, for clusterings and maps,
-on disk (dae_core.clustering_store, dae_core.store), keyed by the model's content; nothing here is
-recomputed while a cached copy is valid. Work that can take long comes as work(report, stop) for
-ui.background, so the page shows progress and can cancel it.
+Each result is kept in memory for every session (ui.cache.finished, a bounded LRU) and, for
+clusterings and maps, on disk (dae_core.clustering_store, dae_core.store), keyed by the model's
+content; nothing here is recomputed while a cached copy is valid. Work that can take long comes
+as work(report, stop) for ui.background, so the page shows progress and can cancel it.
 """
 from __future__ import annotations
 
@@ -20,13 +20,13 @@ def cached_clustering(path: str, mtime: float, k: int, method: str, seed: int):
     from dae_core import clustering_store
 
     done, key = finished(path, mtime), ("clustering", k, method, seed)
-    if key not in done:
+    found = done.get(key)
+    if found is None:
         found = clustering_store.load_clustering(fingerprint(path, mtime), codes(path, mtime),
                                                  method, k, seed)
-        if found is None:
-            return None
-        done[key] = found
-    return done[key]
+        if found is not None:
+            done[key] = found
+    return found
 
 
 def clustering_work(path: str, mtime: float, k: int, method: str, seeds: list[int]):
@@ -88,12 +88,12 @@ def cached_map(path: str, mtime: float, projection: str, n: int | None = None, s
     from dae_core import store
 
     done, key = finished(path, mtime), ("map", projection, n, seed)
-    if key not in done:
+    found = done.get(key)
+    if found is None:
         found = store.load_map(*_map_args(path, mtime, projection, n, seed))
-        if found is None:
-            return None
-        done[key] = found
-    return done[key]
+        if found is not None:
+            done[key] = found
+    return found
 
 
 def map_work(path: str, mtime: float, projection: str, n: int | None = None, seed: int = 0):

@@ -37,6 +37,7 @@ def _closed(connection: _Connection) -> None:
     connection.guard.close()
 
 
+# Bounded: one entry per open session (_guard is not hashed), released when the session ends.
 @st.cache_resource(scope="session", on_release=_closed, show_spinner=False)
 def _connection(_guard: SessionGuard) -> _Connection:
     return _Connection(_guard)

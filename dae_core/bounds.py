@@ -1,0 +1,136 @@
+"""Bounds on what a long-running server keeps: a thread-safe LRU cache held to a number of bytes
+and entries, a folder trimmed to a number of bytes (oldest mtime first), and megabyte settings
+read from the environment.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import re
+import sys
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+
+_log = logging.getLogger(__name__)
+
+
+def env_megabytes(name: str, default: float) -> int:
+    """Bytes from the environment variable `name`, given in megabytes (unset: `default`). A value
+    that is not a number >= 0 is logged as one line and the default used: a typo never stops a page."""
+    value = os.environ.get(name, "").strip()
+    try:
+        mb = float(value) if value else float(default)
+        if not mb >= 0:  # also refuses nan
+            raise ValueError
+    except ValueError:
+        _log.warning("%s must be a number of megabytes >= 0, not %r; using %s", name, value, default)
+        mb = float(default)
+    return int(min(mb, 2.0**40) * 2**20)  # inf and the like: as good as no cap, and still an int
+
+
+def nbytes(value) -> int:
+    """Bytes held by a result: its arrays' (NumPy or PyTorch), summed through dicts, lists, tuples
+    and dataclasses; anything else counts as its sys.getsizeof."""
+    if isinstance(value, np.ndarray) or hasattr(value, "element_size"):
+        return int(value.nbytes)
+    if isinstance(value, dict):
+        return sum(nbytes(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(nbytes(v) for v in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return sum(nbytes(getattr(value, f.name)) for f in dataclasses.fields(value))
+    return sys.getsizeof(value)
+
+
+class LRUCache:
+    """key -> value, least recently used out first, so that the values take at most max_bytes
+    (by nbytes) and there are at most max_entries; a value alone over max_bytes is not kept.
+    Safe to share between threads: every method holds one lock."""
+
+    def __init__(self, max_bytes: int, max_entries: int) -> None:
+        self.max_bytes, self.max_entries = max_bytes, max_entries
+        self._items: OrderedDict = OrderedDict()  # key -> (value, bytes), least recent first
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key, default=None):
+        """The value (now the most recently used), or default."""
+        with self._lock:
+            if key not in self._items:
+                return default
+            self._items.move_to_end(key)
+            return self._items[key][0]
+
+    def put(self, key, value) -> None:
+        """Keep value under key, then drop the least recently used beyond the bounds."""
+        size = nbytes(value)
+        with self._lock:
+            self._drop(key)
+            if size > self.max_bytes:
+                return
+            self._items[key] = (value, size)
+            self._bytes += size
+            while self._bytes > self.max_bytes or len(self._items) > self.max_entries:
+                self._drop(next(iter(self._items)))
+
+    def pop(self, key, default=None):
+        with self._lock:
+            found = key in self._items
+            value = self._items[key][0] if found else default
+            self._drop(key)
+            return value
+
+    def __contains__(self, key) -> bool:  # a look, not a use: the order stays as it is
+        with self._lock:
+            return key in self._items
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
+
+    @property
+    def bytes(self) -> int:
+        """Bytes the values now take."""
+        with self._lock:
+            return self._bytes
+
+    def _drop(self, key) -> None:
+        if key in self._items:
+            self._bytes -= self._items.pop(key)[1]
+
+
+def evict_oldest_files(directory: str | Path, max_bytes: int, pattern: re.Pattern,
+                       newest: str | None = None) -> list[Path]:
+    """Delete the files directly in `directory` whose names fully match `pattern`, oldest mtime
+    first (the file named `newest` last, whatever its mtime: timestamps can tie), until those left
+    take at most max_bytes; returns the deleted paths. A file another process deleted first counts
+    as deleted; one that cannot be deleted is skipped."""
+    directory, files = Path(directory), []
+    try:
+        with os.scandir(directory) as it:
+            for e in it:
+                try:
+                    if pattern.fullmatch(e.name) and e.is_file(follow_symlinks=False):
+                        st = e.stat(follow_symlinks=False)
+                        files.append((e.name == newest, st.st_mtime_ns, e.name, st.st_size))
+                except FileNotFoundError:
+                    continue  # deleted while we looked
+    except OSError:
+        return []
+    total, removed = sum(size for *_, size in files), []
+    for *_, name, size in sorted(files):
+        if total <= max_bytes:
+            break
+        try:
+            os.unlink(directory / name)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            continue
+        total -= size
+        removed.append(directory / name)
+    return removed

@@ -1,0 +1,132 @@
+"""dae_core.bounds: the LRU cache keeps to its bytes and entries, least recently used out first;
+a folder is trimmed oldest first and only of its entries; every cache of the UI has a bound."""
+import logging
+import os
+import re
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dae_core.bounds import LRUCache, env_megabytes, evict_oldest_files, nbytes
+
+UI = Path(__file__).resolve().parents[1] / "ui"
+
+
+def kb(n: int) -> np.ndarray:
+    """An array of n KiB."""
+    return np.zeros(n * 1024, dtype=np.uint8)
+
+
+def test_the_least_recently_used_entry_goes_first_and_a_read_one_stays():
+    lru = LRUCache(max_bytes=3 * 1024, max_entries=100)
+    for key in "abc":
+        lru.put(key, kb(1))
+    assert lru.get("a") is not None  # a is now the most recently used
+    lru.put("d", kb(1))
+    assert "b" not in lru and all(k in lru for k in "acd")
+    assert lru.bytes == 3 * 1024 and len(lru) == 3
+
+
+def test_the_entry_cap_holds_whatever_the_sizes():
+    lru = LRUCache(max_bytes=2**30, max_entries=2)
+    for i in range(5):
+        lru.put(i, i)
+    assert len(lru) == 2 and 3 in lru and 4 in lru
+
+
+def test_a_value_over_the_cap_is_not_kept_and_a_replaced_one_is_counted_once():
+    lru = LRUCache(max_bytes=2 * 1024, max_entries=10)
+    lru.put("big", kb(3))
+    assert "big" not in lru and lru.bytes == 0
+    lru.put("a", kb(1))
+    lru.put("a", kb(2))
+    assert lru.bytes == 2 * 1024 and lru.pop("a") is not None and lru.bytes == 0
+
+
+def test_sizes_sum_the_arrays_of_nested_results(blob_codes):
+    assert nbytes({"x": (kb(1), [kb(2)])}) == 3 * 1024
+    assert nbytes(blob_codes) >= blob_codes.z_train.nbytes + blob_codes.z_test.nbytes
+
+
+def test_threads_filling_one_cache_never_pass_its_bound():
+    lru = LRUCache(max_bytes=10 * 1024, max_entries=1000)
+
+    def fill(t):
+        for i in range(200):
+            lru.put((t, i), kb(1))
+            lru.get((t, i // 2))
+
+    threads = [threading.Thread(target=fill, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(lru) == 10 and lru.bytes == 10 * 1024
+
+
+def test_megabytes_come_from_the_environment_and_a_bad_value_falls_back(monkeypatch, caplog):
+    monkeypatch.setenv("DAE_TEST_MB", "0.5")
+    assert env_megabytes("DAE_TEST_MB", 7) == 512 * 1024
+    monkeypatch.delenv("DAE_TEST_MB")
+    assert env_megabytes("DAE_TEST_MB", 7) == 7 * 2**20
+    for bad in ("lots", "-1", "nan"):
+        monkeypatch.setenv("DAE_TEST_MB", bad)
+        with caplog.at_level(logging.WARNING, logger="dae_core.bounds"):
+            assert env_megabytes("DAE_TEST_MB", 7) == 7 * 2**20
+        assert "DAE_TEST_MB must be a number" in caplog.records[-1].getMessage()
+
+
+def test_a_folder_is_trimmed_oldest_first_and_only_of_matching_files(tmp_path):
+    for i, name in enumerate(["e-1.npz", "e-2.npz", "e-3.npz", "notes.txt"]):
+        (tmp_path / name).write_bytes(b"x" * 100)
+        os.utime(tmp_path / name, (1000 + i, 1000 + i))
+    removed = evict_oldest_files(tmp_path, 150, re.compile(r"e-\d\.npz"))
+    assert removed == [tmp_path / "e-1.npz", tmp_path / "e-2.npz"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e-3.npz", "notes.txt"]
+    os.utime(tmp_path / "notes.txt", (1002, 1002))  # as old as e-3: the one just written goes last
+    assert evict_oldest_files(tmp_path, 0, re.compile(r".*"), newest="e-3.npz")[-1].name == "e-3.npz"
+    assert evict_oldest_files(tmp_path / "missing", 0, re.compile(".*")) == []
+
+
+def test_the_shared_results_keep_to_their_megabytes(monkeypatch):
+    """ui.cache.finished: every checkpoint's results share one LRU of $DAE_MEMORY_CACHE_MB."""
+    from ui import cache
+
+    monkeypatch.setenv("DAE_MEMORY_CACHE_MB", str(3 / 1024))  # 3 KiB
+    cache.results.clear()
+    try:
+        a, b = cache.finished("a.pt", 1.0), cache.finished("b.pt", 2.0)
+        a["map"], b["map"], a["clustering"] = kb(1), kb(1), kb(1)
+        assert a.get("map") is not None  # read: kept over b's older entry
+        b["clustering"] = kb(1)
+        assert "map" not in b and a.get("map") is not None and "clustering" in a
+        assert cache.results().bytes == 3 * 1024
+    finally:
+        cache.results.clear()
+
+
+def _decorated(source: str):
+    """(line number, decorator line, the line above it) of each st.cache_* decorator."""
+    lines = source.splitlines()
+    return [(i + 1, line, lines[i - 1] if i else "") for i, line in enumerate(lines)
+            if re.match(r"\s*@st\.cache_(data|resource)\b", line)]
+
+
+@pytest.mark.parametrize("path", sorted(UI.glob("*.py")), ids=lambda p: p.name)
+def test_every_cache_of_the_ui_has_a_bound(path):
+    """max_entries, or a '# Bounded:' comment just above saying why it needs none."""
+    unbounded = [f"{path.name}:{n}" for n, line, above in _decorated(path.read_text())
+                 if "max_entries=" not in line and not above.strip().startswith("# Bounded:")]
+    assert not unbounded, unbounded
+
+
+def test_every_setting_the_app_reads_is_in_the_deploy_guide():
+    root = UI.parent
+    sources = [root / "streamlit_app.py", *root.glob("dae_core/*.py"), *root.glob("ui/*.py"),
+               *root.glob("app_pages/*.py")]
+    names = {m for p in sources for m in re.findall(r"[\"'](DAE_[A-Z_]+)[\"']", p.read_text())}
+    guide = (root / "docs" / "deploy.md").read_text()
+    assert {"DAE_CACHE_MAX_MB", "DAE_MEMORY_CACHE_MB"} <= names
+    assert not [n for n in sorted(names) if f"`{n}`" not in guide]
