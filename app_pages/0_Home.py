@@ -6,6 +6,7 @@ from dae_core.data import to_unit
 from dae_core.figures import grid_image
 from ui import cache
 from ui.sidebar import checkpoint_picker
+from ui.words import plain
 
 st.set_page_config(page_title="DAE Lab", layout="wide")
 
@@ -34,4 +35,4 @@ col_img.image(grid_image(images, nrow=5, scale=4), caption="25 training digits",
 col_lbl.markdown("**Labels** (row by row)")
 col_lbl.text("\n".join(" ".join(str(v) for v in labels[r * 5:(r + 1) * 5]) for r in range(5)))
 if ck is not None:
-    st.caption(f"Selected model: {st.session_state.get('model')}")
+    st.caption(f"Selected model: {plain(st.session_state.get('model'))}")

@@ -9,7 +9,7 @@ from dae_core.latent import decode, interpolate, manifold_grid, slider_ranges
 from ui import cache, explorer, models, sidebar
 from ui.gen_ui import (compare_ui, interpolation_ui, latent_sliders, manifold_ui, quality_table,
                        sampler_ui)
-from ui.words import percent
+from ui.words import percent, plain
 
 st.set_page_config(page_title="Generate · DAE Lab", layout="wide")
 ck = sidebar.require_checkpoint()
@@ -19,7 +19,7 @@ d = ck.config.latent_dim
 low, high, median = slider_ranges(codes.z_train)
 
 st.title("Generate")
-st.caption(f"Model **{ck.name}**: every digit here is decoded from a {d}-number code z.")
+st.caption(f"Model **{plain(ck.name)}**: every digit here is decoded from a {d}-number code z.")
 
 st.subheader("Samples")
 kind, seed = sampler_ui()
@@ -73,7 +73,7 @@ def latent_explorer():
         try:
             grid = decode(ck.model, manifold_grid(z, dims, low, high, n))
         except DaeError as e:
-            st.warning(str(e))
+            st.warning(plain(e))
             return
         st.image(to_png(grid_image(grid, nrow=n), scale=2), width="stretch", output_format="PNG",
                  caption=f"z{dims[0]} left → right, z{dims[1]} bottom → top, "

@@ -190,7 +190,7 @@ def from_payload(payload: dict, path: Path | None = None, device: str | None = N
     return Checkpoint(path, cfg, model, history, metrics, opt, str(payload.get("created", "")))
 
 
-_EPOCH_NUMBERS = ("epoch", "train_loss", "val_loss")  # every epoch record has these (figures plot them)
+_EPOCH_NUMBERS = ("epoch", "train_loss", "val_loss")  # in every epoch record: the figures plot them
 
 
 def _checked_history(payload: dict, label: str) -> list[dict]:

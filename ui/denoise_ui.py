@@ -1,6 +1,8 @@
 """Widget groups of the Denoise page: which test digits, which noise, a drawn digit; image rows."""
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import streamlit as st
 
@@ -13,6 +15,7 @@ from dae_core.images import to_png
 from . import url_state
 from .words import plain
 
+log = logging.getLogger(__name__)
 STRENGTH_MAX = {"gaussian": 1.5, "salt_pepper": 1.0, "mask": 1.0}  # sigma 1.5 is already snow
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "gif", "bmp", "tif", "tiff", "webp"]
 
@@ -27,7 +30,8 @@ def digits_ui(labels: np.ndarray) -> np.ndarray | None:
         try:
             return parse_indices(text, len(labels))
         except DaeError as e:
-            st.error(str(e))
+            log.info("test digits not picked: %s", e)
+            st.error(plain(e))
             return None
     digit = st.selectbox("Digit", range(10), key="dn_digit",
                          persist_state="session") if how == "by class" else None
@@ -64,7 +68,7 @@ def noise_ui(config) -> tuple[str, float, int]:
 
 def image_row(title: str, images: np.ndarray, captions: list[str], scale: int = 4) -> None:
     """A bold title over one row of enlarged (28, 28) digits, each with its caption."""
-    st.markdown(f"**{title}**")
+    st.markdown(f"**{plain(title)}**")  # it may name a model or a file
     st.image([to_png(x, scale) for x in images], caption=captions, output_format="PNG")
 
 

@@ -18,7 +18,7 @@ from dae_core.figures import grid_image
 from dae_core.images import to_png
 from dae_core.latent import slider_ranges
 
-from . import cache, cluster_cache
+from . import cache, cluster_cache, models
 
 ASSETS = Path(__file__).resolve().parent / "explorer"
 ENV = "DAE_EXPLORER"  # "off" (or 0 / false / no) keeps the server-side sliders
@@ -101,7 +101,7 @@ def push(scope: str, z: np.ndarray, low: np.ndarray, high: np.ndarray) -> None:
     st.session_state[f"explorer_push@{scope}"] = {"rev": old["rev"] + 1,
                                                   "z": np.asarray(z, np.float64).tolist()}
     for i, value in enumerate(np.clip(z, low, high)):  # the keys of ui.gen_ui.latent_sliders
-        st.session_state[f"gen_z{i}@{scope}"] = float(value)
+        st.session_state[f"gen_z{i}@{models.key_of(scope)}"] = float(value)
 
 
 def latent_explorer(path: str, mtime: float, median: np.ndarray) -> np.ndarray | None:
@@ -114,7 +114,8 @@ def latent_explorer(path: str, mtime: float, median: np.ndarray) -> np.ndarray |
     slot = st.empty()
     with slot:
         result = _component(data={**payload(path, mtime, projection), "start": pushed},
-                            key=f"explorer@{path}", default={"code": None, "failed": None},
+                            key=f"explorer@{models.key_of(path)}",
+                            default={"code": None, "failed": None},
                             height="content", on_code_change=lambda: None,
                             on_failed_change=lambda: None)
     if result.get("failed"):

@@ -6,7 +6,7 @@ import streamlit as st
 
 from dae_core.latent import DEFAULT_SAMPLER, SAMPLERS
 
-from . import background, cache, url_state
+from . import background, cache, models, url_state
 from .words import percent
 
 COMPARED = ["uniform01", "box", "gaussian", "gmm"]  # the samplers of the comparison table
@@ -46,7 +46,7 @@ def _reset(keys: list[str], values: np.ndarray) -> None:
 
 def latent_sliders(low: np.ndarray, high: np.ndarray, start: np.ndarray, scope: str) -> np.ndarray:
     """One slider per latent dimension over [low, high], opening at `start`: the code z (d,)."""
-    keys = [f"gen_z{i}@{scope}" for i in range(len(low))]  # per model: ranges differ
+    keys = [f"gen_z{i}@{models.key_of(scope)}" for i in range(len(low))]  # per model: ranges differ
     for key, value in zip(keys, start):
         st.session_state.setdefault(key, float(value))
     z = [st.slider(f"z{i}", float(lo), float(hi), step=float(hi - lo) / 100, format="%.2f", key=key,

@@ -2,6 +2,7 @@
 it has picked. Light on purpose: no PyTorch, so a page can look up stored results first."""
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -43,6 +44,12 @@ def available() -> dict[str, str]:
                 if os.path.abspath(path) not in listed})
     out.update({f"{name} (uploaded)": path for name, path in session_uploads().items()})
     return out
+
+
+def key_of(path: str) -> str:
+    """A short, stable stand-in for a checkpoint's path in widget keys, which reach the browser:
+    the server's folders never do."""
+    return hashlib.sha256(os.path.abspath(path).encode()).hexdigest()[:12]
 
 
 def picked(names: list[str]) -> str:

@@ -6,6 +6,8 @@ import os
 import time
 from pathlib import Path
 
+import logging
+
 import streamlit as st
 
 from dae_core.config import TrainConfig
@@ -15,7 +17,9 @@ from dae_core.history import compare_frame, history_frame
 
 from . import cache
 from .models import available, session_runs
+from .words import plain
 
+log = logging.getLogger(__name__)
 SAVE_FAILED = "train_save_failed"  # session_state key: (run id, message) of the latest failed save
 COMPARE_COLUMNS = {  # compare_frame's columns, as the table shows them
     "epochs": st.column_config.NumberColumn("Epochs", format="%d"),
@@ -46,9 +50,10 @@ def save_form(run) -> str | None:
                                         type="secondary" if saved else "primary", key="train_save_button")
     failed = st.session_state.get(SAVE_FAILED)
     if failed is not None and failed[0] == run.run_id:
-        st.error(failed[1])  # the latest attempt failed: no success line above its error
+        st.error(plain(failed[1]))  # the latest attempt failed: no success line above its error
     elif saved:
-        st.success(f"Saved as **{saved}** in the runs folder: pick **{_label(run.saved_path)}** in the "
+        st.success(f"Saved as **{plain(saved)}** in the runs folder: pick "
+                   f"**{plain(_label(run.saved_path))}** in the "
                    "sidebar to use it on the other pages.")
     name = name.strip()
     return name if pressed and name != saved else None  # pressed again on its name: it is saved
@@ -69,6 +74,7 @@ def save_run(run, name: str, runs_dir) -> str | None:
     try:
         path = run.save(name, runs_dir)
     except DaeError as e:
+        log.info("run %s not saved: %s", run.run_id, e)
         message = f"Not saved: {e}".replace(str(runs_dir), "the runs folder")
         st.session_state[SAVE_FAILED] = (run.run_id, message)
         return None
@@ -91,7 +97,7 @@ def finished_ui(run) -> tuple[str | None, int | None]:
     """The run's outcome, then the save and continue forms and the history download -> (name to
     save under, more epochs)."""
     if run.status in ("diverged", "failed"):
-        st.error(f"Failed: {run.message}" if run.status == "failed" else run.message)
+        st.error(plain(f"Failed: {run.message}" if run.status == "failed" else run.message))
     elif run.status == "stopped":
         st.warning(run.message)
     if run.payload is None:
@@ -117,6 +123,7 @@ def run_histories(paths: dict[str, str]) -> tuple[dict[str, list], list[str]]:
         try:
             histories[name] = cache.load_checkpoint(path).history
         except DaeError as e:
+            log.warning("run not compared: %s", e)
             errors.append(str(e))
     return histories, errors
 
@@ -130,7 +137,7 @@ def compare_ui(runs: dict[str, str], log_y: bool) -> None:
     picked = st.multiselect("Runs to overlay", list(runs), default=list(dict.fromkeys(default)))
     histories, errors = run_histories({label: runs[label] for label in picked})
     for error in errors:
-        st.warning(error)
+        st.warning(plain(error))
     if histories:
         st.plotly_chart(compare_runs(histories, log_y), key="train_compare_chart")
         st.dataframe(compare_frame(histories), column_config=COMPARE_COLUMNS, key="train_compare_table")

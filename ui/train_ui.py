@@ -11,6 +11,7 @@ from dae_core.denoise import corrupt_and_reconstruct
 from dae_core.figures import grid_image
 
 from . import cache, url_state, worker
+from .words import plain
 
 FIRST = "quick"  # the recipe the form opens on: a model as good as the reference, in a third of the time
 PRESET_LABELS = {
@@ -109,7 +110,7 @@ def current_run(key: str, guard):
         if found is not None:
             st.session_state[key] = run = found
         else:
-            st.warning(f"Run `{run_id[:16]}` is not on this server any more (its tabs were closed "
+            st.warning(f"Run {plain(run_id[:16])} is not on this server any more (its tabs were closed "
                        "for over a minute, or the server restarted).")
             del st.query_params["run"]
     if run is not None:

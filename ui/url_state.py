@@ -8,6 +8,8 @@ from typing import Any, Callable
 
 import streamlit as st
 
+from .words import plain
+
 
 def bound(widget: Callable, label: str, *args, key: str, **kwargs) -> Any:
     """Draw `widget` (st.selectbox, a column's number_input, ...) bound to the URL parameter `key`;
@@ -16,7 +18,9 @@ def bound(widget: Callable, label: str, *args, key: str, **kwargs) -> Any:
     value = widget(label, *args, key=key, bind="query-params", **kwargs)
     if raw is not None and not _same(raw, value):
         shown = f"{value:g}" if isinstance(value, float) else value
-        st.warning(f"The link's `{key}={raw[:40]}` is not valid for “{label}”: showing {shown}.")
+        text = " ".join(raw[:40].replace("`", "'").split())  # a code span shows it as written
+        st.warning(f"The link's `{key}={text}` is not valid for “{label}”: "
+                   f"showing {plain(shown)}.")
     return value
 
 
