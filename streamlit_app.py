@@ -4,10 +4,11 @@ import os
 
 import streamlit as st
 
-# The server's log (e.g. why a checkpoint was refused, with its exception): DAE_LOG_LEVEL, default
-# WARNING; basicConfig does nothing once the root logger has a handler, so reruns add none.
-_level = os.environ.get("DAE_LOG_LEVEL", "WARNING").upper()
-logging.basicConfig(level=_level if _level in logging.getLevelNamesMapping() else "WARNING",
+# The server's log, on its standard error: every error a visitor is shown (a refused file or value
+# as one line, an unexpected failure with its traceback at ERROR). DAE_LOG_LEVEL, default INFO;
+# basicConfig does nothing once the root logger has a handler, so reruns add none.
+_level = os.environ.get("DAE_LOG_LEVEL", "INFO").upper()
+logging.basicConfig(level=_level if _level in logging.getLevelNamesMapping() else "INFO",
                     format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 st.set_page_config(page_title="DAE Lab", layout="wide")
 st.navigation([

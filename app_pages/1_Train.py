@@ -1,4 +1,5 @@
 """Train: pick a recipe, set any hyper-parameter, watch the loss live, stop, continue, save, compare."""
+import logging
 from pathlib import Path
 
 import streamlit as st
@@ -14,6 +15,7 @@ RUN = "train_worker"  # session_state key of this session's run (a dae_core.jobs
 POLL_S = 1.0  # how often the live view redraws while a run is queued or trains
 
 st.set_page_config(page_title="Train · DAE Lab", layout="wide")
+log = logging.getLogger("app_pages.train")
 checkpoint_picker()  # the shared sidebar; training does not need a selected model
 st.title("Train")
 st.caption("Quick reaches the reference's reconstruction error in 10 epochs instead of 30 (about "
@@ -40,6 +42,7 @@ if (start and not unsaved) or discard:
         with start_message, st.spinner("Queuing the run (the first one also starts the training processes)…"):
             new_run = worker.start(TrainConfig(**values), session.guard())
     except DaeError as e:
+        log.info("run not started: %s", e)
         start_message.error(f"Not started: {e}")
     else:
         train_ui.show_run(RUN, new_run)
@@ -94,6 +97,7 @@ if run is not None and not busy:
         try:
             train_ui.show_run(RUN, worker.start(run.config, session.guard(), previous=run, epochs=more))
         except DaeError as e:
+            log.info("run not continued: %s", e)
             st.error(f"Not started: {e}")
         else:
             st.rerun()

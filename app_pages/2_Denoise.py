@@ -1,4 +1,6 @@
 """Denoise: corrupt test digits (or your own) and reconstruct them; error against noise strength."""
+import logging
+
 import streamlit as st
 
 from dae_core.denoise import corrupt_and_reconstruct, denoise
@@ -11,13 +13,14 @@ from ui.denoise_ui import (UPLOAD_TYPES, digit_warning, digits_ui, draw_ui, imag
 from ui.words import plain
 
 st.set_page_config(page_title="Denoise · DAE Lab", layout="wide")
+log = logging.getLogger("app_pages.denoise")
 ck = sidebar.require_checkpoint()
 path = models.picked_path()
 digits = cache.digits(ck.config.dataset)
 labels = digits.test_labels.numpy()
 
 st.title("Denoise")
-st.caption(f"Model **{ck.name}**, trained on {ck.config.noise} noise of strength "
+st.caption(f"Model **{plain(ck.name)}**, trained on {ck.config.noise} noise of strength "
            f"{ck.config.noise_strength}. Corrupt test digits, reconstruct them, compare models.")
 pick_col, noise_col = st.columns(2)
 with pick_col:
@@ -38,6 +41,7 @@ for name in compare:
     try:
         rows[name] = denoise(cache.load_checkpoint(others[name]).model, res.x, res.x_noisy)
     except DaeError as e:
+        log.warning("model not compared: %s", e)
         st.warning(plain(f"{name}: {e}"))
 
 st.subheader("Original / corrupted / reconstructed")
@@ -74,6 +78,7 @@ for title, data in sources.items():
     try:
         digit = load_digit(data)
     except ImageError as e:
+        log.warning("image refused: %s", e)  # expected: one line, no traceback
         st.error(plain(f"Cannot use {upload.name if title == 'Uploaded' else 'the drawing'}: {e}"))
         continue
     own = corrupt_and_reconstruct(ck.model, digit, noise if add_noise else "none", strength, seed)

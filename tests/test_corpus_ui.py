@@ -5,14 +5,18 @@ A refused input is one st.error line (no exception box), the page keeps working 
 nothing is written outside the runs folder and no checkpoint payload runs.
 """
 import json
+import logging
 import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
+import torch
 from streamlit.testing.v1 import AppTest
 
 from dae_core import TrainConfig
+from ui.words import plain
 from corpus_guard import outside  # noqa: E402  (pytest puts tests/ on the path)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -270,3 +274,105 @@ def test_an_impossible_noise_strength_for_its_kind_is_an_error(env):
     at.button(key="train_start").click().run()
     assert not at.exception and "noise_strength" in at.error[0].value
     assert "train_worker" not in at.session_state
+
+
+# --- what a file or a link names shows as written; no server path reaches the browser -----------
+
+MARKDOWN = "**x**[a](http:e)<b>"  # emphasis, a link and HTML, in a file name and a model card
+
+
+def _elements(node):
+    yield node
+    for child in getattr(node, "children", {}).values():
+        yield from _elements(child)
+
+
+@pytest.fixture
+def markdown_run(env):
+    """A saved run whose file name and model card keys and values are Markdown and HTML."""
+    payload = torch.load(CORPUS / "checkpoints/latent_d8.pt", weights_only=True)
+    payload["metrics"] = {"**bold**": 0.5, "[a](http:e)": "<b>x</b>"}
+    path = env / f"{MARKDOWN}.pt"
+    torch.save(payload, path)
+    yield f"{MARKDOWN} (saved run)"
+    path.unlink()
+
+
+def test_names_and_card_keys_from_a_file_show_as_written(markdown_run):
+    at = page("2_Denoise.py", model=markdown_run)
+    working(at)
+    assert at.caption[0].value.startswith(f"Model **{plain(MARKDOWN)}**, trained")
+    card = next(m.value for m in at.sidebar.markdown if "Model card" in m.value)
+    for text in ("**bold**", "[a](http:e)", "<b>x</b>"):
+        assert plain(text) in card
+    assert "<b>" not in card and "](" not in card.replace("\\](", "")
+    (download,) = at.sidebar.get("download_button")
+    assert download.proto.label == f"Download {plain(MARKDOWN)}.pt"
+    home = page("0_Home.py", model=markdown_run)
+    assert f"Selected model: {plain(markdown_run)}" in [c.value for c in home.caption]
+
+
+def test_a_links_value_shows_as_written(env):
+    at = AppTest.from_file(str(PAGES / "2_Denoise.py"), default_timeout=120)
+    at.query_params["noise_seed"] = "`x` [a](http:e)"
+    at.run()
+    assert not at.exception
+    (notice,) = [w.value for w in at.warning if "link" in w.value]
+    assert "`noise_seed='x' [a](http:e)`" in notice  # a code span: no link, no emphasis
+
+
+@pytest.mark.parametrize("name", ["0_Home.py", "2_Denoise.py", "3_Generate.py"])
+def test_no_server_path_reaches_the_browser(env, monkeypatch, name):
+    monkeypatch.delenv("DAE_EXPLORER", raising=False)  # the in-browser explorer's element too
+    at = page(name)
+    leaks = [(type(e).__name__, getattr(e, "key", None)) for root in (at.main, at.sidebar)
+             for e in _elements(root) if str(ROOT) in str(getattr(e, "proto", ""))]
+    assert leaks == []
+
+
+# --- what one session may keep of uploaded checkpoints -------------------------------------------
+
+def _upload(at: AppTest, path: Path) -> None:
+    at.file_uploader(key="checkpoint_upload").set_value(
+        (path.name, path.read_bytes(), "application/octet-stream")).run()
+    assert not at.exception, at.exception
+
+
+def test_a_session_keeps_a_bounded_number_and_size_of_uploads(env, monkeypatch, caplog):
+    shipped, d8 = ROOT / "checkpoints", CORPUS / "checkpoints/latent_d8.pt"
+    monkeypatch.setenv("DAE_MAX_UPLOADS", "2")
+    at = page("0_Home.py")
+    for path in (d8, shipped / "reference-d4.pt", d8):  # the same file again is already kept
+        _upload(at, path)
+        assert not at.sidebar.error
+    with caplog.at_level(logging.INFO):
+        _upload(at, shipped / "denoise-d10.pt")
+    message = re.sub(r"\\(.)", r"\1", at.sidebar.error[0].value)
+    assert message.startswith("denoise-d10.pt is not kept") and "keeps 2 uploaded" in message
+    assert at.session_state["session_uploads"].keys() == {"latent_d8", "reference-d4"}
+    (record,) = [r for r in caplog.records if "not kept" in r.getMessage()]
+    assert record.levelname == "WARNING" and record.exc_info is None  # one line, no traceback
+    monkeypatch.setenv("DAE_MAX_UPLOADS", "10")
+    monkeypatch.setenv("DAE_MAX_UPLOAD_MB", "2")  # 0.4 + 1.1 MB kept, 1.1 MB more would pass 2
+    _upload(at, shipped / "denoise-d10.pt")
+    assert "would pass 2 MB" in at.sidebar.error[0].value
+    monkeypatch.setenv("DAE_MAX_UPLOAD_MB", "3")
+    _upload(at, shipped / "cluster-d10-refined.pt")
+    assert not at.sidebar.error and len(at.session_state["session_uploads"]) == 3
+
+
+def test_an_unexpected_failure_is_logged_with_its_traceback(caplog):
+    from ui.background import Task
+
+    def broken(report, stop):
+        raise RuntimeError("a bug")
+
+    with caplog.at_level(logging.INFO):
+        task = Task(("k",), broken)
+        for _ in range(1000):
+            if task.done:
+                break
+            time.sleep(0.01)
+    assert task.done and str(task.error) == "a bug"
+    (record,) = [r for r in caplog.records if r.name == "ui.background"]
+    assert record.levelname == "ERROR" and record.exc_info[0] is RuntimeError

@@ -6,15 +6,19 @@ result is dropped). A fragment polls the task twice a second and reruns the page
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
 import streamlit as st
 
 from dae_core.cluster import Cancelled
+from dae_core.errors import DaeError
 
 TASKS = "background_tasks"  # session_state: name -> Task
 POLL_S = 0.5
+
+log = logging.getLogger(__name__)
 
 
 class Task:
@@ -37,7 +41,11 @@ class Task:
             self.result = work(self.report, self.stop_event)
         except Cancelled:
             pass
+        except DaeError as e:  # expected (bad data, a setting): one line in the server's log
+            log.warning("task %s failed: %s", self.key, e)
+            self.error = e
         except Exception as e:  # noqa: BLE001  shown on the page, never raised on the thread
+            log.error("task %s failed", self.key, exc_info=True)  # unexpected: with its traceback
             self.error = e
         finally:
             self.done = True

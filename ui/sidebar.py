@@ -2,6 +2,8 @@
 see its card, download it, or open a checkpoint file from your computer."""
 from __future__ import annotations
 
+import logging
+import os
 import re
 import tempfile
 from pathlib import Path
@@ -9,6 +11,7 @@ from pathlib import Path
 import streamlit as st
 
 from dae_core import checkpoint as ckpt_io
+from dae_core.bounds import env_megabytes
 from dae_core.config import LABELS
 from dae_core.errors import DaeError
 from dae_core.figures import history_thumbnail
@@ -20,6 +23,11 @@ from .words import metric_label, metric_value, plain
 UPLOAD = "checkpoint_upload"  # the uploader's key
 UPLOAD_OUTCOME = "checkpoint_upload_outcome"  # session_state: (file_id, error or "", name listed)
 UPLOAD_TOASTED = "checkpoint_upload_toasted"  # session_state: the file_id whose error was toasted
+# What one session keeps of uploaded checkpoints, by default: files, megabytes (a file past
+# either is refused); $DAE_MAX_UPLOADS and $DAE_MAX_UPLOAD_MB change them.
+MAX_UPLOADS, MAX_UPLOAD_MB = 10, 50
+
+log = logging.getLogger(__name__)
 
 
 def checkpoint_picker():
@@ -44,12 +52,13 @@ def _picked_checkpoint():
     try:
         ck = cache.load_checkpoint(options[name])
     except DaeError as e:
+        log.warning("model not loaded: %s", e)
         st.error(plain(e))  # it names the file: plain text
         return None
     _model_card(ck)
     path = Path(options[name])
     # The file is read when the button is pressed (a callable), not on every rerun of every page.
-    st.download_button(f"Download {path.name}", data=path.read_bytes, file_name=path.name,
+    st.download_button(f"Download {plain(path.name)}", data=path.read_bytes, file_name=path.name,
                        mime="application/octet-stream", on_click="ignore",
                        key="checkpoint_download",
                        help="The checkpoint file: use it with the command line, or open it in "
@@ -111,13 +120,43 @@ def _keep_upload() -> None:
         return
     data = upload.getvalue()
     try:
+        _check_room(data, upload.name)
         ckpt_io.load_bytes(data, upload.name)  # the checks of every load, before anything is kept
         name = _store(data, upload.name)
     except DaeError as e:
+        log.warning("upload refused: %s", e)  # expected: one line, no traceback
         st.session_state[UPLOAD_OUTCOME] = (upload.file_id, str(e), "")
         return
     st.session_state[UPLOAD_OUTCOME] = (upload.file_id, "", name)
     st.session_state[models.PICKER] = f"{name} (uploaded)"  # select it (and name it in the URL)
+
+
+def upload_limits() -> tuple[int, int]:
+    """(files, bytes) one session may keep of uploaded checkpoints; a bad DAE_MAX_UPLOADS (not a
+    whole number from 1 up) is logged as one line and the default used."""
+    value = os.environ.get("DAE_MAX_UPLOADS", "").strip()
+    files = int(value) if value.isdigit() and int(value) > 0 else MAX_UPLOADS
+    if value and str(files) != value:
+        log.warning("DAE_MAX_UPLOADS must be a whole number >= 1, not %r; using %s", value, files)
+    return files, env_megabytes("DAE_MAX_UPLOAD_MB", MAX_UPLOAD_MB)
+
+
+def _check_room(data: bytes, filename: str) -> None:
+    """Refuse a new file that would take this session past DAE_MAX_UPLOADS files or
+    DAE_MAX_UPLOAD_MB megabytes of kept uploads (the same file again is already kept)."""
+    kept = [Path(p) for p in session_uploads().values() if Path(p).is_file()]
+    if any(p.stat().st_size == len(data) and p.read_bytes() == data for p in kept):
+        return
+    label = " ".join(Path(str(filename)).name.split())[:80] or "upload"
+    most, max_bytes = upload_limits()
+    if len(kept) >= most:
+        raise ckpt_io.CheckpointError(f"{label} is not kept: this session already keeps {most} "
+                                      "uploaded checkpoints, the most it may (a new tab starts a "
+                                      "new session)")
+    if sum(p.stat().st_size for p in kept) + len(data) > max_bytes:
+        raise ckpt_io.CheckpointError(f"{label} is not kept: this session's uploads would pass "
+                                      f"{max_bytes / 2**20:g} MB, the most it may keep (a new tab "
+                                      "starts a new session)")
 
 
 def _store(data: bytes, filename: str) -> str:
