@@ -64,7 +64,10 @@ class TrainingRun:
         self.status, self.message, self.started = "starting", "", 0.0
         self.batches: list = []
         self.last_batch: BatchStats | None = None
+        # What poll() hands out: the epochs recorded with their checkpoint, never the engine's live
+        # history, which gains an epoch before that epoch's checkpoint is copied.
         self._payload = _copy_payload(self.state) if self.state.history else None
+        self.history: list = list(self._payload["history"]) if self._payload else []
 
     def train(self) -> str:
         """Run to the end (or to a stop) -> the final status; never raises."""
@@ -93,8 +96,8 @@ class TrainingRun:
         """Progress after the caller's `batches_seen` batch points; the checkpoint payload only
         when an epoch later than `epoch_seen` has finished."""
         with self._lock:
-            payload = self._payload if len(self.state.history) > epoch_seen else None
-            return Progress(self.status, self.message, [dict(h) for h in self.state.history],
+            payload = self._payload if len(self.history) > epoch_seen else None
+            return Progress(self.status, self.message, [dict(h) for h in self.history],
                             self.batches[batches_seen:], self.last_batch, self.started, payload)
 
     def _record(self, event) -> None:
@@ -104,8 +107,9 @@ class TrainingRun:
             if isinstance(event, BatchStats):
                 self.last_batch = event
                 self.batches.append((event.epoch - 1 + event.batch / event.n_batches, event.loss))
-            elif isinstance(event, EpochStats):
+            elif isinstance(event, EpochStats):  # the epoch and its weights, recorded together
                 self._payload = _copy_payload(self.state, {"val_mse": event.val_loss})
+                self.history = list(self._payload["history"])
             elif isinstance(event, Stopped):
                 self.status = "diverged" if event.reason == "diverged" else "stopped"
                 self.message = event.message

@@ -121,3 +121,25 @@ def test_two_saves_that_both_found_a_name_free_one_wins_the_other_is_told(helper
         second.save("same", runs)
     assert ckpt_io.load(runs / "same.pt").history == first.history
     assert second.saved_path is None and [p.name for p in runs.iterdir()] == ["same.pt"]
+
+
+def test_a_poll_as_an_epoch_ends_gets_its_history_and_weights_together(monkeypatch):
+    """The engine adds an epoch to its history before the run copies that epoch's checkpoint:
+    a poll in between must not pair N+1 epochs of history with epoch N's weights."""
+    import dae_core.train as engine
+
+    polls, fit = [], engine.fit
+
+    def fit_polled_at_each_epoch_end(state, *args, **kwargs):
+        for event in fit(state, *args, **kwargs):
+            if isinstance(event, engine.EpochStats):  # the history has it, the run not yet
+                polls.append(run.poll())
+            yield event
+
+    monkeypatch.setattr(engine, "fit", fit_polled_at_each_epoch_end)
+    run = TrainingRun(request(epochs=3))
+    assert run.train() == "finished" and len(polls) == 3
+    for p in polls + [run.poll()]:
+        weights_epoch = len(p.payload["history"]) if p.payload else 0
+        assert len(p.history) == weights_epoch
+    assert run.poll().history == run.poll().payload["history"]
