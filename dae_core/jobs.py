@@ -4,131 +4,165 @@ Each run is a Ray actor holding a TrainingRun (dae_core.runs) in its own worker 
 crash or a `kill -9` there ends that run only. A named Scheduler actor keeps the queue: at most
 $DAE_MAX_RUNS runs train at once, the rest wait in order (dae_core.scheduler). The app and the
 command line talk to a run through a RunHandle, which polls without ever blocking on a busy worker.
+Every wait on Ray has a time limit, and a failure to start or reach it is one JobError line.
 """
 from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 import time
 import uuid
+from urllib.parse import urlsplit
 
 import ray
 from ray.exceptions import GetTimeoutError, RayError
 
+from . import scheduler
 from .checkpoint import from_payload, safe_path, save
 from .config import TrainConfig
 from .data import DATA_DIR
 from .errors import DaeError
 from .runs import ENDED, RunRequest
-from .scheduler import Scheduler, describe_failure
+from .scheduler import ASK_TIMEOUT_S, NAMESPACE, describe_failure, max_runs, run_options
 
-NAMESPACE = "dae-lab"
-SCHEDULER = "dae-lab-scheduler"
 OBJECT_STORE_BYTES = 96 * 1024**2  # a run's checkpoint is ~1 MB; Ray's floor is 75 MB
-CPUS_PER_RUN = 2  # PyTorch's CPU training gains little beyond two threads for this small model
-_connect_lock = threading.Lock()
-_SCHEDULER_HANDLE = None  # this process's handle on the Scheduler actor
+CONNECT_TIMEOUT_S = 25.0  # a failed start says why within this (ray.init itself may retry for minutes)
+PROBE_TIMEOUT_S = 5.0  # for a TCP connection to $RAY_ADDRESS
+log = logging.getLogger(__name__)
+_connect_lock = threading.Lock()  # guards _starting; never held across a wait
+_starting: _Start | None = None  # this process's latest start of Ray, under way or ended
 
 
 class JobError(DaeError):
-    """Ray could not be started or reached, or a setting for it is wrong; one line."""
-
-
-def max_runs() -> int:
-    """How many runs may train at once: $DAE_MAX_RUNS, else one per CPUS_PER_RUN cores (at least 1)."""
-    value = os.environ.get("DAE_MAX_RUNS", "")
-    if not value:
-        return max(1, (os.cpu_count() or 1) // CPUS_PER_RUN)
-    if not value.isdigit() or int(value) < 1:
-        raise JobError(f"DAE_MAX_RUNS must be a whole number of at least 1, not {value!r}")
-    return int(value)
+    """Ray could not be started or reached, or the run queue did not answer; one line."""
 
 
 def connect() -> None:
-    """Start a local Ray sized to this machine, or join $RAY_ADDRESS (once per process).
+    """Start a local Ray sized to this machine, or join $RAY_ADDRESS (once per process); raises
+    JobError within CONNECT_TIMEOUT_S when it cannot.
 
+    A start that failed was undone (ray.shutdown), so the next call tries again from scratch; one
+    still under way when the wait ran out is waited for again by the next call, never doubled.
     Workers import the installed package and read this checkout's data folder, so on a cluster
     every node needs the same checkout at the same path, installed (`pip install -e .`).
     """
+    global _starting
     with _connect_lock:
-        if ray.is_initialized():
-            return
-        options = dict(namespace=NAMESPACE, log_to_driver=False, logging_level=logging.WARNING,
-                       runtime_env={"env_vars": {"DAE_DATA_DIR": str(DATA_DIR)}})
-        if not os.environ.get("RAY_ADDRESS"):
-            cpus = max(os.cpu_count() or 1, max_runs())  # the cap, not Ray, decides what waits
-            # address="local": always a Ray of our own, never one a `ray start` left on the machine
-            options.update(address="local", num_cpus=cpus, object_store_memory=OBJECT_STORE_BYTES,
-                           include_dashboard=False)
-        if threading.current_thread() is threading.main_thread():  # the command line
-            _init(options)
-        else:
-            _init_in_lasting_thread(options)
+        if _starting is None or _starting.done.is_set():
+            if ray.is_initialized():
+                return
+            scheduler.forget()  # a handle from an earlier Ray points nowhere
+            _starting = _Start(_init_options())
+        start = _starting
+    if not start.done.wait(CONNECT_TIMEOUT_S):
+        log.warning("%s did not answer within %g s; still trying in the background", _where(), CONNECT_TIMEOUT_S)
+        raise JobError(f"{_where()} did not answer within {CONNECT_TIMEOUT_S:g} s; try again in a moment")
+    if start.error is not None:
+        raise start.error
 
 
-def _init(options: dict) -> None:
-    try:
-        ray.init(**options)
-    except (ConnectionError, RuntimeError, ValueError) as e:
-        where = os.environ.get("RAY_ADDRESS") or "a local Ray"
-        raise JobError(f"cannot start training on {where}: {e}") from None
+def _init_options() -> dict:
+    options = dict(namespace=NAMESPACE, log_to_driver=False, logging_level=logging.ERROR,
+                   runtime_env={"env_vars": {"DAE_DATA_DIR": str(DATA_DIR)}})
+    if not os.environ.get("RAY_ADDRESS"):
+        cpus = max(os.cpu_count() or 1, max_runs())  # the cap, not Ray, decides what waits
+        # address="local": always a Ray of our own, never one a `ray start` left on the machine
+        options.update(address="local", num_cpus=cpus, object_store_memory=OBJECT_STORE_BYTES,
+                       include_dashboard=False)
+    return options
 
 
-def _init_in_lasting_thread(options: dict) -> None:
-    """ray.init from a thread that lives as long as this process.
+def _where() -> str:
+    address = os.environ.get("RAY_ADDRESS")
+    return f"the Ray cluster at {address}" if address else "a local Ray"
+
+
+class _Start:
+    """One ray.init, in a thread that lives as long as this process; `done` is set when it ends.
 
     On Linux a local Ray's processes get the parent-death signal (prctl PR_SET_PDEATHSIG), which
     fires when the *thread* that started them ends, and Streamlit runs every page in a thread
     that ends with the run: started from there, Ray would die after the first page run.
     """
-    outcome: list = []
-    started = threading.Event()
 
-    def keep() -> None:
+    def __init__(self, options: dict):
+        self.options, self.done = options, threading.Event()
+        self.error: JobError | None = JobError(f"cannot start training on {_where()}: the start ended early")
+        threading.Thread(target=self._run, name="dae-ray", daemon=True).start()
+
+    def _run(self) -> None:
         try:
-            _init(options)
-            outcome.append(None)
-        except JobError as e:
-            outcome.append(e)
-        started.set()
-        if outcome[0] is None:
+            self._start()
+        finally:
+            self.done.set()
+        if self.error is None:
             threading.Event().wait()  # hold the thread (and so Ray's processes) until exit
 
-    threading.Thread(target=keep, name="dae-ray", daemon=True).start()
-    started.wait()
-    if outcome[0] is not None:
-        raise outcome[0]
+    def _start(self) -> None:
+        try:
+            if os.environ.get("RAY_ADDRESS"):
+                _probe(os.environ["RAY_ADDRESS"])
+            ray.init(**self.options)
+            self.error = None
+        except JobError as e:
+            log.warning("%s", e, exc_info=True)
+            self.error = e
+        except Exception as e:  # noqa: BLE001  whatever Ray raises, the user gets one line
+            log.warning("cannot start training on %s", _where(), exc_info=True)
+            self.error = JobError(f"cannot start training on {_where()}: {_one_line(e)}")
+        if self.error is not None:
+            _shutdown()  # whatever half of Ray came up, so the next start begins from scratch
 
 
-def _scheduler():
-    """The cluster's one Scheduler, created by whichever process asks first."""
-    global _SCHEDULER_HANDLE
-    # One creator per process: a local (non-detached) actor dies with the handle that created it,
-    # so two sessions creating it at once would leave this module holding the other, doomed one.
+def _probe(address: str) -> None:
+    """Refuse at once an address where nothing listens, which ray.init would retry for minutes."""
+    parts = urlsplit(address if "://" in address else f"//{address}")
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:  # not host:port; ray.init says what is wrong with it
+        return
+    if not host or port is None or parts.scheme not in ("", "ray"):
+        return
+    try:
+        socket.create_connection((host, port), timeout=PROBE_TIMEOUT_S).close()
+    except OSError as e:
+        why = e.strerror or str(e) or type(e).__name__
+        raise JobError(f"cannot reach the Ray cluster at {address} ({why}); check RAY_ADDRESS, "
+                       "or unset it to train on this machine") from None
+
+
+def _one_line(error: Exception) -> str:
+    """'Type: text' on one line; an OSError also names the temp folder Ray writes (full or read-only)."""
+    text = f"{type(error).__name__}: {' '.join(str(error).split())[:300]}"
+    if isinstance(error, OSError) and not isinstance(error, ConnectionError):
+        text += " (Ray needs a writable temp folder with free space: $RAY_TMPDIR, else /tmp/ray)"
+    return text
+
+
+def _shutdown() -> None:
+    """ray.shutdown(), whose own failure leaves nothing more to undo."""
+    try:
+        ray.shutdown()
+    except Exception:  # noqa: BLE001
+        log.warning("ray.shutdown failed after a failed start", exc_info=True)
+
+
+def _disconnect() -> None:
+    """Shut Ray down after it broke under a started run, so the next connect() starts it again."""
     with _connect_lock:
-        if _SCHEDULER_HANDLE is None:
-            detached = bool(os.environ.get("RAY_ADDRESS"))  # shared by every app server on the cluster
-            _SCHEDULER_HANDLE = Scheduler.options(
-                name=SCHEDULER, namespace=NAMESPACE, get_if_exists=True,
-                lifetime="detached" if detached else None).remote(max_runs())
-    return _SCHEDULER_HANDLE
-
-
-def _run_options(config: dict) -> dict:
-    """Resources one run asks for: up to CPUS_PER_RUN cores of one node (a share of the cluster
-    when the cap allows more runs than that), and a GPU where the cluster has one and the config
-    allows it."""
-    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
-    largest = max((int(r.get("CPU", 0)) for r in nodes), default=1)
-    share = int(sum(r.get("CPU", 0) for r in nodes)) // max_runs()
-    gpu = config.get("device", "auto") in ("auto", "cuda") and any(r.get("GPU", 0) >= 1 for r in nodes)
-    cpus = max(1, min(CPUS_PER_RUN, largest, share))
-    return {"num_cpus": cpus, "num_gpus": 1 if gpu else 0, "max_concurrency": 4}
+        if _starting is None or _starting.done.is_set():
+            _shutdown()
+            scheduler.forget()
 
 
 class RunHandle:
-    """The app's (or the command line's) view of one run: refresh() never blocks on the worker."""
+    """The app's (or the command line's) view of one run: refresh() never blocks on the worker.
+
+    Two tabs on one run's URL share its handle: one lock keeps their polls apart, so neither sees
+    a point twice or misses one, and each list is replaced, never changed, for readers.
+    """
 
     def __init__(self, run_id: str, request: RunRequest, batches: list | None = None):
         self.run_id, self.request = run_id, request
@@ -143,6 +177,7 @@ class RunHandle:
         self._actor = self._pending = None
         self._seen = len(self.batches)  # batch points of this run already merged
         self._model = None
+        self._lock = threading.RLock()
 
     @property
     def active(self) -> bool:
@@ -157,28 +192,37 @@ class RunHandle:
         return len(self.payload["history"]) if self.payload else 0
 
     def refresh(self) -> None:
-        """Take in whatever the scheduler or the worker has said since the last call."""
-        if not self.active:
-            return
-        try:
-            if self._actor is None and not self._find_actor():
+        """Take in whatever the scheduler or the worker has said since the last call; never raises."""
+        with self._lock:
+            if not self.active:
                 return
-            if self._pending is None:
+            try:
+                self._poll()
+            except RayError as e:
+                self.status, self.message = "failed", describe_failure(e)
+            except Exception as e:  # noqa: BLE001  Ray itself went away (its raylet killed, say)
+                log.warning("lost contact with run %s", self.run_id, exc_info=True)
+                self.status, self.message = "failed", f"lost contact with the run ({_one_line(e)})"
+            if not self.active:
+                if self.status == "failed":  # the page shows this line; the server's log keeps it
+                    log.warning("run %s failed: %s", self.run_id, self.message)
+                self._forget()
+
+    def _poll(self) -> None:
+        if self._actor is None and not self._find_actor():
+            return
+        if self._pending is None:
+            self._pending = self._actor.poll.remote(self._seen, self.model_epoch)
+        ready, _ = ray.wait([self._pending], timeout=0)
+        if ready:
+            progress, self._pending = ray.get(ready[0], timeout=ASK_TIMEOUT_S), None
+            self.apply(progress)
+            if self.active:  # ask again at once, so the next refresh finds this interval's
+                # progress ready (asked only then, the counter would move every other refresh)
                 self._pending = self._actor.poll.remote(self._seen, self.model_epoch)
-            ready, _ = ray.wait([self._pending], timeout=0)
-            if ready:
-                progress, self._pending = ray.get(ready[0]), None
-                self.apply(progress)
-                if self.active:  # ask again at once, so the next refresh finds this interval's
-                    # progress ready (asked only then, the counter would move every other refresh)
-                    self._pending = self._actor.poll.remote(self._seen, self.model_epoch)
-        except RayError as e:
-            self.status, self.message = "failed", describe_failure(e)
-        if not self.active:
-            self._forget()
 
     def _find_actor(self) -> bool:
-        place = ray.get(_scheduler().place.remote(self.run_id), timeout=30)
+        place = scheduler.ask("place", self.run_id)
         if place[0] == "queued":
             self.status, self.position = "queued", place[1]
         elif place[0] == "ended":
@@ -191,25 +235,29 @@ class RunHandle:
 
     def apply(self, progress) -> None:
         """Take in a dae_core.runs.Progress (what the worker's poll returned)."""
-        self.history = progress.history
-        self.batches.extend(progress.batches)
-        self._seen += len(progress.batches)
-        self.last_batch = progress.last_batch or self.last_batch
-        self.started = progress.started
-        if progress.payload is not None:
-            self.payload, self._model = progress.payload, None
-        self.status, self.message = progress.status, progress.message
+        with self._lock:
+            self.history = progress.history
+            self.batches = self.batches + progress.batches
+            self._seen += len(progress.batches)
+            self.last_batch = progress.last_batch or self.last_batch
+            self.started = progress.started
+            if progress.payload is not None:
+                self.payload, self._model = progress.payload, None
+            self.status, self.message = progress.status, progress.message
 
     def _forget(self) -> None:
         try:
-            _scheduler().release.remote(self.run_id)
-        except RayError:
-            pass  # the cluster itself is gone; nothing is left to free
+            scheduler.scheduler().release.remote(self.run_id)
+        except Exception:  # noqa: BLE001  the cluster itself is gone; nothing is left to free
+            log.debug("could not release run %s", self.run_id, exc_info=True)
 
     def stop(self) -> None:
         """Leave the queue, or stop training within one batch (finished epochs are kept)."""
         if self.active:
-            _scheduler().cancel.remote(self.run_id)
+            try:
+                scheduler.scheduler().cancel.remote(self.run_id)
+            except Exception:  # noqa: BLE001  the next refresh reports a cluster that went away
+                log.warning("could not stop run %s", self.run_id, exc_info=True)
 
     def wait(self, timeout: float | None = None, poll_s: float = 0.2) -> None:
         """Block until the run ends (tests and the command line)."""
@@ -220,18 +268,21 @@ class RunHandle:
 
     def model(self):
         """The model after the latest finished epoch (eval mode), or None before one."""
-        if self._model is None and self.payload is not None:
-            self._model = from_payload(self.payload).model
-        return self._model
+        with self._lock:
+            if self._model is None and self.payload is not None:
+                self._model = from_payload(self.payload).model
+            return self._model
 
     def save(self, name: str, directory) -> str:
         """Save the latest finished epoch under <directory>/<name>.pt; refuses unsafe or taken names."""
-        if self.active:
-            raise DaeError("stop the run before saving it")
-        if self.payload is None:
-            raise DaeError("no epoch finished, so there is nothing to save")
+        with self._lock:
+            if self.active:
+                raise DaeError("stop the run before saving it")
+            if self.payload is None:
+                raise DaeError("no epoch finished, so there is nothing to save")
+            payload = self.payload
         # Exclusive: of two saves under one new name, one wins and the other is told it is taken.
-        self.saved_path = str(save(self.payload, safe_path(name, directory), overwrite=False))
+        self.saved_path = str(save(payload, safe_path(name, directory), overwrite=False))
         return self.saved_path
 
 
@@ -240,9 +291,14 @@ def submit(request: RunRequest, batches: list | None = None) -> RunHandle:
     connect()
     run_id = uuid.uuid4().hex[:12]
     try:
-        ray.get(_scheduler().submit.remote(run_id, request, _run_options(request.config)), timeout=60)
-    except (RayError, GetTimeoutError) as e:
-        raise JobError(f"cannot queue the run: {e}") from None
+        scheduler.ask("submit", run_id, request, run_options(request.config))
+    except GetTimeoutError:
+        log.warning("the run queue did not answer", exc_info=True)
+        raise JobError(f"the run queue did not answer within {ASK_TIMEOUT_S:g} s; try again in a moment") from None
+    except Exception as e:  # noqa: BLE001  Ray is broken: the next start begins from scratch
+        log.warning("cannot queue a run; restarting Ray at the next start", exc_info=True)
+        _disconnect()
+        raise JobError(f"cannot queue the run ({describe_failure(e)}); try again") from None
     return RunHandle(run_id, request, batches)
 
 
@@ -250,5 +306,4 @@ def describe_cluster() -> str:
     """'a local Ray (2 CPUs)' or 'the Ray cluster at ADDRESS (8 CPUs, 1 GPU)'."""
     res = ray.cluster_resources()
     size = f"{res.get('CPU', 0):g} CPUs" + (f", {res['GPU']:g} GPUs" if res.get("GPU") else "")
-    address = os.environ.get("RAY_ADDRESS")
-    return f"the Ray cluster at {address} ({size})" if address else f"a local Ray ({size})"
+    return f"{_where()} ({size})"

@@ -2,15 +2,19 @@
 is cancelled, and a killed worker fails that run only."""
 import os
 import signal
+import threading
+import time
 from dataclasses import replace
+from types import SimpleNamespace
 
 import pytest
 import ray
+from ray.exceptions import RayActorError
 
-from dae_core import TrainConfig, jobs
+from dae_core import TrainConfig, jobs, scheduler
 from dae_core import checkpoint as ckpt_io
 from dae_core.errors import DaeError
-from dae_core.runs import RunRequest
+from dae_core.runs import RunRequest, TrainingRun
 from dae_core.scheduler import Scheduler
 
 TINY = TrainConfig(train_subset=400, epochs=1, batch_size=64, device="cpu")
@@ -25,15 +29,13 @@ def request(cfg: TrainConfig) -> RunRequest:
 def one_slot():
     """A local Ray, and a queue of its own that lets one run train at a time."""
     jobs.connect()
-    before = jobs._SCHEDULER_HANDLE
-    jobs._SCHEDULER_HANDLE = Scheduler.remote(1)
-    yield jobs._SCHEDULER_HANDLE
-    jobs._SCHEDULER_HANDLE = before
+    before = scheduler._handle
+    scheduler._handle = Scheduler.remote(1)
+    yield scheduler._handle
+    scheduler._handle = before
 
 
 def until(handle, condition, timeout=120.0):
-    import time
-
     deadline = time.monotonic() + timeout
     while not condition(handle) and time.monotonic() < deadline:
         handle.refresh()
@@ -116,6 +118,18 @@ print(sorted(h.status for h in handles))
 """
 
 
+def test_a_dead_queue_is_created_again_by_the_next_submit(one_slot, monkeypatch):
+    doomed = Scheduler.remote(1)
+    monkeypatch.setattr(scheduler, "_handle", doomed)
+    ray.kill(doomed)
+    with pytest.raises(RayActorError):
+        ray.get(doomed.place.remote("any"), timeout=30)
+    handle = jobs.submit(request(TINY))
+    handle.wait(180)
+    assert handle.status == "finished", handle.message
+    assert scheduler._handle is not doomed
+
+
 def test_runs_submitted_at_once_on_a_fresh_local_ray_all_train():
     """Several sessions pressing Start together create the queue once and keep it."""
     import subprocess
@@ -138,7 +152,7 @@ def test_max_runs_reads_the_environment(monkeypatch, value, expected):
 @pytest.mark.parametrize("value", ["0", "-1", "two", "1.5"])
 def test_a_bad_max_runs_is_one_clear_error(monkeypatch, value):
     monkeypatch.setenv("DAE_MAX_RUNS", value)
-    with pytest.raises(jobs.JobError, match="DAE_MAX_RUNS"):
+    with pytest.raises(DaeError, match="DAE_MAX_RUNS"):
         jobs.max_runs()
 
 
@@ -148,3 +162,52 @@ def test_by_default_every_two_cores_train_one_run(monkeypatch):
     assert jobs.max_runs() == 4
     monkeypatch.setattr(os, "cpu_count", lambda: 1)
     assert jobs.max_runs() == 1
+
+
+class AnswerNow:
+    """Stands in for a run's actor: poll.remote() answers at once from a TrainingRun in a thread."""
+
+    def __init__(self, run: TrainingRun):
+        self.poll = SimpleNamespace(remote=lambda *seen: SimpleNamespace(value=run.poll(*seen)))
+
+
+def followed(run: TrainingRun, tabs: int) -> jobs.RunHandle:
+    """A handle on `run` refreshed by `tabs` threads at once until the run ends."""
+    handle, errors = jobs.RunHandle("two-tabs", run.request), []
+    handle._actor = AnswerNow(run)
+
+    def tab():
+        try:
+            while handle.active:
+                handle.refresh()
+                time.sleep(0.001)
+        except Exception as e:  # noqa: BLE001  what a page would show in an exception box
+            errors.append(e)
+
+    threads = [threading.Thread(target=tab) for _ in range(tabs)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    return handle
+
+
+def test_two_tabs_refreshing_one_run_see_the_curve_one_tab_sees(monkeypatch):
+    def get(ref, timeout=None):
+        time.sleep(0.002)  # another tab's refresh runs between taking an answer and merging it
+        return ref.value
+
+    monkeypatch.setattr(jobs, "ray", SimpleNamespace(wait=lambda refs, timeout: (refs, []), get=get))
+    monkeypatch.setattr(jobs.RunHandle, "_forget", lambda self: None)  # no queue to release from
+    run = TrainingRun(request(replace(TINY, epochs=3, batch_size=8)))
+    trainer = threading.Thread(target=run.train)
+    trainer.start()
+    two = followed(run, tabs=2)
+    trainer.join(120)
+    one = followed(run, tabs=1)
+    everything = run.poll()
+    assert len(everything.batches) == 12  # 40 batches an epoch, reported every 10
+    assert two.batches == one.batches == everything.batches
+    assert two.history == one.history == everything.history and two.status == "finished"
+    assert two.model_epoch == 3

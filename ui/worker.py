@@ -90,5 +90,5 @@ def warm_up() -> threading.Thread:
 def _connect_quietly() -> None:
     try:
         jobs.connect()
-    except Exception:  # noqa: BLE001  the first Start tries again and shows the user why it failed
-        log.warning("could not start Ray ahead of the first run", exc_info=True)
+    except Exception as e:  # noqa: BLE001  the first Start tries again and shows the user why it failed
+        log.warning("could not start Ray ahead of the first run: %s", e)  # jobs logged the traceback

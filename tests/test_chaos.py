@@ -1,0 +1,109 @@
+"""Ray that cannot be started or reached: every Start says why in one line within 30 s, holds
+nothing while it waits, and the next one tries again from scratch."""
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import ray
+
+from dae_core import jobs
+
+ROOT = Path(jobs.__file__).resolve().parents[1]
+NOWHERE = "127.0.0.1:1"  # loopback, a port nothing listens on
+
+
+@pytest.fixture
+def fresh(monkeypatch):
+    """jobs as in a process that has not started Ray; ray.shutdown recorded, not run (another
+    test module's Ray may live in this process)."""
+    shutdowns = []
+    monkeypatch.setattr(jobs, "_starting", None)
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "shutdown", lambda *a, **k: shutdowns.append(1))
+    return shutdowns
+
+
+def timed_connect() -> tuple[str, float]:
+    """(the JobError's text, seconds until it came)."""
+    t0 = time.monotonic()
+    with pytest.raises(jobs.JobError) as error:
+        jobs.connect()
+    return str(error.value), time.monotonic() - t0
+
+
+def train_with_ray(tmp_path, **env) -> subprocess.CompletedProcess:
+    out = tmp_path / "never.pt"
+    return subprocess.run([sys.executable, "-m", "dae_core", "train", "--ray", "--epochs", "1",
+                           "--train-subset", "300", "--out", str(out)], capture_output=True, text=True,
+                          timeout=120, cwd=ROOT, env={**os.environ, **env})
+
+
+def test_an_address_where_nothing_listens_is_one_line_at_once(fresh, monkeypatch):
+    monkeypatch.setenv("RAY_ADDRESS", NOWHERE)
+    message, seconds = timed_connect()
+    assert seconds < 30 and "\n" not in message
+    assert f"cannot reach the Ray cluster at {NOWHERE}" in message and "RAY_ADDRESS" in message
+
+
+def test_the_command_line_says_it_in_one_line_and_exits_2(tmp_path):
+    t0 = time.monotonic()
+    done = train_with_ray(tmp_path, RAY_ADDRESS=NOWHERE)
+    assert time.monotonic() - t0 < 30
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()]
+    assert done.stderr.startswith(f"error: cannot reach the Ray cluster at {NOWHERE}")
+    assert not (tmp_path / "never.pt").exists()
+
+
+def test_a_temp_folder_ray_cannot_write_is_one_line(tmp_path):
+    folder = tmp_path / "ray-tmp"
+    folder.mkdir(mode=0o500)
+    if os.access(folder, os.W_OK):  # root writes anywhere: a folder under a plain file cannot be made
+        (tmp_path / "a-file").write_text("")
+        folder = tmp_path / "a-file" / "ray"
+    done = train_with_ray(tmp_path, RAY_TMPDIR=str(folder))
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()]
+    assert "cannot start training on a local Ray" in done.stderr and "temp folder" in done.stderr
+
+
+def test_any_exception_from_ray_init_is_one_line_and_the_next_connect_starts_again(fresh, monkeypatch, caplog):
+    calls = []
+
+    def init(**options):
+        calls.append(options)
+        if len(calls) == 1:
+            raise KeyError("a surprise from inside Ray")
+
+    monkeypatch.setattr(ray, "init", init)
+    message, seconds = timed_connect()
+    assert seconds < 30 and "\n" not in message
+    assert message.startswith("cannot start training on a local Ray: KeyError")
+    assert fresh == [1]  # the half-started Ray was shut down
+    assert any(r.exc_info for r in caplog.records if r.name == "dae_core.jobs")  # logged with its traceback
+    jobs.connect()  # tries again from scratch, and this time Ray starts
+    assert len(calls) == 2
+
+
+def test_a_start_that_hangs_is_told_in_time_and_blocks_no_other_start(fresh, monkeypatch):
+    monkeypatch.setattr(jobs, "CONNECT_TIMEOUT_S", 0.5)
+    release, calls = threading.Event(), []
+    monkeypatch.setattr(ray, "init", lambda **options: calls.append(1) or release.wait(30))
+    monkeypatch.setattr(ray, "is_initialized", release.is_set)  # up once the slow start returns
+    try:
+        message, seconds = timed_connect()
+        assert "did not answer within 0.5 s" in message and seconds < 5
+        others = []  # another session's Start meanwhile: also told in time, and no second ray.init
+        other = threading.Thread(target=lambda: others.append(timed_connect()))
+        other.start()
+        other.join(5)
+        assert others and others[0][1] < 5 and calls == [1]
+    finally:
+        release.set()
+    jobs._starting.done.wait(5)
+    jobs.connect()  # the start that outlasted the wait has succeeded: nothing more to do
+    assert calls == [1]
