@@ -376,3 +376,22 @@ def test_an_unexpected_failure_is_logged_with_its_traceback(caplog):
     assert task.done and str(task.error) == "a bug"
     (record,) = [r for r in caplog.records if r.name == "ui.background"]
     assert record.levelname == "ERROR" and record.exc_info[0] is RuntimeError
+
+
+@pytest.mark.parametrize("history", [[1, 2], [{"epoch": 1, "train_loss": 0.1, "val_loss": "0.1"}]],
+                         ids=["not-records", "a-string-loss"])
+def test_a_damaged_history_is_refused_and_every_page_still_renders(env, tmp_path, history):
+    """Weights that fit, a history that does not: refused, so no page ever plots it."""
+    payload = torch.load(CORPUS / "checkpoints/latent_d8.pt", weights_only=True)
+    path = tmp_path / "damaged.pt"
+    torch.save({**payload, "history": history}, path)
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)  # with its menu
+    at.run()
+    _upload(at, path)
+    assert "damaged training history" in at.sidebar.error[0].value
+    assert not at.session_state["session_uploads"]  # nothing listed for the other pages
+    for other, title in [("1_Train", "Train"), ("2_Denoise", "Denoise"),
+                         ("3_Generate", "Generate"), ("4_Cluster", "Cluster")]:
+        at.switch_page(f"app_pages/{other}.py").run()
+        assert not at.exception, (other, at.exception)
+        assert at.title[0].value.startswith(title) and at.sidebar.selectbox[0].value == "reference-d4"
