@@ -15,6 +15,8 @@ import streamlit as st
 from dae_core.cluster import Cancelled
 from dae_core.errors import DaeError
 
+from .words import plain
+
 TASKS = "background_tasks"  # session_state: name -> Task
 POLL_S = 0.5
 
@@ -80,7 +82,7 @@ def run(name: str, key: tuple, work, label: str):
         task = tasks()[name] = Task(key, work)
     if task.done and not task.cancelled:
         if task.error is not None:
-            st.error(f"{label} failed: {task.error}")
+            st.error(f"{label} failed: {plain(task.error)}")  # an exception's text, as written
             st.button("Try again", key=f"{name}_retry", on_click=_restart, args=(name,))
             return None
         return task.result
