@@ -49,18 +49,34 @@ def connect() -> None:
     every node needs the same checkout at the same path, installed (`pip install -e .`).
     """
     global _starting
+    seen = _starting
+    broken = ray.is_initialized() and not _node_alive()  # asked outside the lock: a wait on Ray
     with _connect_lock:
         if _starting is None or _starting.done.is_set():
-            if ray.is_initialized():
+            if ray.is_initialized() and not (broken and _starting is seen):
                 return
+            if ray.is_initialized():
+                log.warning("this process's Ray node is gone; starting Ray again")
+                _shutdown()
             scheduler.forget()  # a handle from an earlier Ray points nowhere
             _starting = _Start(_init_options())
         start = _starting
     if not start.done.wait(CONNECT_TIMEOUT_S):
-        log.warning("%s did not answer within %g s; still trying in the background", _where(), CONNECT_TIMEOUT_S)
+        log.error("%s did not answer within %g s; still trying in the background",
+                  _where(), CONNECT_TIMEOUT_S)
         raise JobError(f"{_where()} did not answer within {CONNECT_TIMEOUT_S:g} s; try again in a moment")
     if start.error is not None:
         raise start.error
+
+
+def _node_alive() -> bool:
+    """Whether the Ray node this process is attached to is alive (its raylet may have been killed)."""
+    try:
+        me = ray.get_runtime_context().get_node_id()
+        return any(n["NodeID"] == me and n.get("Alive") for n in ray.nodes())
+    except Exception:  # noqa: BLE001  unknown (Ray Client, say): a failed submit resets Ray anyway
+        log.debug("Ray did not say whether this node is alive", exc_info=True)
+        return True
 
 
 def _init_options() -> dict:
@@ -107,10 +123,10 @@ class _Start:
             ray.init(**self.options)
             self.error = None
         except JobError as e:
-            log.warning("%s", e, exc_info=True)
+            log.error("%s", e, exc_info=True)
             self.error = e
         except Exception as e:  # noqa: BLE001  whatever Ray raises, the user gets one line
-            log.warning("cannot start training on %s", _where(), exc_info=True)
+            log.error("cannot start training on %s", _where(), exc_info=True)
             self.error = JobError(f"cannot start training on {_where()}: {_one_line(e)}")
         if self.error is not None:
             _shutdown()  # whatever half of Ray came up, so the next start begins from scratch
@@ -201,7 +217,7 @@ class RunHandle:
             except RayError as e:
                 self.status, self.message = "failed", describe_failure(e)
             except Exception as e:  # noqa: BLE001  Ray itself went away (its raylet killed, say)
-                log.warning("lost contact with run %s", self.run_id, exc_info=True)
+                log.error("lost contact with run %s", self.run_id, exc_info=True)
                 self.status, self.message = "failed", f"lost contact with the run ({_one_line(e)})"
             if not self.active:
                 if self.status == "failed":  # the page shows this line; the server's log keeps it
@@ -292,11 +308,14 @@ def submit(request: RunRequest, batches: list | None = None) -> RunHandle:
     run_id = uuid.uuid4().hex[:12]
     try:
         scheduler.ask("submit", run_id, request, run_options(request.config))
+    except DaeError:
+        raise
     except GetTimeoutError:
-        log.warning("the run queue did not answer", exc_info=True)
-        raise JobError(f"the run queue did not answer within {ASK_TIMEOUT_S:g} s; try again in a moment") from None
+        log.error("the run queue did not answer", exc_info=True)
+        raise JobError(f"the run queue did not answer within {ASK_TIMEOUT_S:g} s; "
+                       "try again in a moment") from None
     except Exception as e:  # noqa: BLE001  Ray is broken: the next start begins from scratch
-        log.warning("cannot queue a run; restarting Ray at the next start", exc_info=True)
+        log.error("cannot queue a run; Ray is started again at the next start", exc_info=True)
         _disconnect()
         raise JobError(f"cannot queue the run ({describe_failure(e)}); try again") from None
     return RunHandle(run_id, request, batches)

@@ -71,7 +71,8 @@ def test_a_temp_folder_ray_cannot_write_is_one_line(tmp_path):
     assert "cannot start training on a local Ray" in done.stderr and "temp folder" in done.stderr
 
 
-def test_any_exception_from_ray_init_is_one_line_and_the_next_connect_starts_again(fresh, monkeypatch, caplog):
+def test_any_exception_from_ray_init_is_one_line_and_the_next_connect_starts_again(
+        fresh, monkeypatch, caplog):
     calls = []
 
     def init(**options):
@@ -94,6 +95,7 @@ def test_a_start_that_hangs_is_told_in_time_and_blocks_no_other_start(fresh, mon
     release, calls = threading.Event(), []
     monkeypatch.setattr(ray, "init", lambda **options: calls.append(1) or release.wait(30))
     monkeypatch.setattr(ray, "is_initialized", release.is_set)  # up once the slow start returns
+    monkeypatch.setattr(jobs, "_node_alive", lambda: True)
     try:
         message, seconds = timed_connect()
         assert "did not answer within 0.5 s" in message and seconds < 5
@@ -107,3 +109,14 @@ def test_a_start_that_hangs_is_told_in_time_and_blocks_no_other_start(fresh, mon
     jobs._starting.done.wait(5)
     jobs.connect()  # the start that outlasted the wait has succeeded: nothing more to do
     assert calls == [1]
+
+
+
+def test_a_ray_whose_node_died_is_shut_down_and_the_next_connect_starts_a_new_one(fresh, monkeypatch):
+    """Its raylet killed, Ray is still 'initialized' here: connect() must not trust that."""
+    monkeypatch.setattr(ray, "is_initialized", lambda: True)
+    monkeypatch.setattr(jobs, "_node_alive", lambda: False)
+    calls = []
+    monkeypatch.setattr(ray, "init", lambda **options: calls.append(options))
+    jobs.connect()
+    assert fresh == [1] and len(calls) == 1
