@@ -218,7 +218,7 @@ class RunHandle:
                 self.status, self.message = "failed", describe_failure(e)
             except Exception as e:  # noqa: BLE001  Ray itself went away (its raylet killed, say)
                 log.error("lost contact with run %s", self.run_id, exc_info=True)
-                self.status, self.message = "failed", f"lost contact with the run ({_one_line(e)})"
+                self.status, self.message = "failed", f"lost contact with the run ({describe_failure(e)})"
             if not self.active:
                 if self.status == "failed":  # the page shows this line; the server's log keeps it
                     log.warning("run %s failed: %s", self.run_id, self.message)
