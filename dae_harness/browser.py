@@ -178,7 +178,12 @@ def move_slider(page, label: str = "z0", key: str = "ArrowRight", timeout: float
 
 LOSS_POINTS = """() => {
     const g = document.querySelector('.st-key-train_loss_chart .js-plotly-plot');
-    return g && g.data ? g.data.reduce((n, t) => n + (t.x ? t.x.length : 0), 0) : 0;
+    // A trace's x is an array, or Plotly's typed-array spec {dtype, bdata: base64 of the values}
+    // (how plotly.py sends NumPy arrays).
+    const size = {f8: 8, f4: 4, i8: 8, u8: 8, i4: 4, u4: 4, i2: 2, u2: 2, i1: 1, u1: 1};
+    const count = x => !x ? 0 : x.length !== undefined ? x.length
+        : Math.floor(atob(x.bdata).length / (size[String(x.dtype).replace(/^[<>|=]/, '')] || 8));
+    return g && g.data ? g.data.reduce((n, t) => n + count(t.x), 0) : 0;
 }"""
 
 
