@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import ray
 
-from dae_core import jobs
+from dae_core import jobs, ray_start
 
 ROOT = Path(jobs.__file__).resolve().parents[1]
 NOWHERE = "127.0.0.1:1"  # loopback, a port nothing listens on
@@ -21,7 +21,7 @@ def fresh(monkeypatch):
     """jobs as in a process that has not started Ray; ray.shutdown recorded, not run (another
     test module's Ray may live in this process)."""
     shutdowns = []
-    monkeypatch.setattr(jobs, "_starting", None)
+    monkeypatch.setattr(ray_start, "_starting", None)
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray, "shutdown", lambda *a, **k: shutdowns.append(1))
     return shutdowns
@@ -30,7 +30,7 @@ def fresh(monkeypatch):
 def timed_connect() -> tuple[str, float]:
     """(the JobError's text, seconds until it came)."""
     t0 = time.monotonic()
-    with pytest.raises(jobs.JobError) as error:
+    with pytest.raises(ray_start.JobError) as error:
         jobs.connect()
     return str(error.value), time.monotonic() - t0
 
@@ -85,17 +85,17 @@ def test_any_exception_from_ray_init_is_one_line_and_the_next_connect_starts_aga
     assert seconds < 30 and "\n" not in message
     assert message.startswith("cannot start training on a local Ray: KeyError")
     assert fresh == [1]  # the half-started Ray was shut down
-    assert any(r.exc_info for r in caplog.records if r.name == "dae_core.jobs")  # logged with its traceback
+    assert any(r.exc_info for r in caplog.records if r.name == "dae_core.ray_start")  # logged with its traceback
     jobs.connect()  # tries again from scratch, and this time Ray starts
     assert len(calls) == 2
 
 
 def test_a_start_that_hangs_is_told_in_time_and_blocks_no_other_start(fresh, monkeypatch):
-    monkeypatch.setattr(jobs, "CONNECT_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(ray_start, "CONNECT_TIMEOUT_S", 0.5)
     release, calls = threading.Event(), []
     monkeypatch.setattr(ray, "init", lambda **options: calls.append(1) or release.wait(30))
     monkeypatch.setattr(ray, "is_initialized", release.is_set)  # up once the slow start returns
-    monkeypatch.setattr(jobs, "_node_alive", lambda: True)
+    monkeypatch.setattr(ray_start, "_node_alive", lambda: True)
     try:
         message, seconds = timed_connect()
         assert "did not answer within 0.5 s" in message and seconds < 5
@@ -106,7 +106,7 @@ def test_a_start_that_hangs_is_told_in_time_and_blocks_no_other_start(fresh, mon
         assert others and others[0][1] < 5 and calls == [1]
     finally:
         release.set()
-    jobs._starting.done.wait(5)
+    ray_start._starting.done.wait(5)
     jobs.connect()  # the start that outlasted the wait has succeeded: nothing more to do
     assert calls == [1]
 
@@ -115,7 +115,7 @@ def test_a_start_that_hangs_is_told_in_time_and_blocks_no_other_start(fresh, mon
 def test_a_ray_whose_node_died_is_shut_down_and_the_next_connect_starts_a_new_one(fresh, monkeypatch):
     """Its raylet killed, Ray is still 'initialized' here: connect() must not trust that."""
     monkeypatch.setattr(ray, "is_initialized", lambda: True)
-    monkeypatch.setattr(jobs, "_node_alive", lambda: False)
+    monkeypatch.setattr(ray_start, "_node_alive", lambda: False)
     calls = []
     monkeypatch.setattr(ray, "init", lambda **options: calls.append(options))
     jobs.connect()

@@ -146,22 +146,22 @@ def test_runs_submitted_at_once_on_a_fresh_local_ray_all_train():
 @pytest.mark.parametrize("value, expected", [("3", 3), ("1", 1)])
 def test_max_runs_reads_the_environment(monkeypatch, value, expected):
     monkeypatch.setenv("DAE_MAX_RUNS", value)
-    assert jobs.max_runs() == expected
+    assert scheduler.max_runs() == expected
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "two", "1.5"])
 def test_a_bad_max_runs_is_one_clear_error(monkeypatch, value):
     monkeypatch.setenv("DAE_MAX_RUNS", value)
     with pytest.raises(DaeError, match="DAE_MAX_RUNS"):
-        jobs.max_runs()
+        scheduler.max_runs()
 
 
 def test_by_default_every_two_cores_train_one_run(monkeypatch):
     monkeypatch.delenv("DAE_MAX_RUNS", raising=False)
     monkeypatch.setattr(os, "cpu_count", lambda: 8)
-    assert jobs.max_runs() == 4
+    assert scheduler.max_runs() == 4
     monkeypatch.setattr(os, "cpu_count", lambda: 1)
-    assert jobs.max_runs() == 1
+    assert scheduler.max_runs() == 1
 
 
 class AnswerNow:
