@@ -47,30 +47,27 @@ def _span(low, high) -> str:
     return f", at least {low}" if high is None else f" from {low} to {high}"
 
 
-def whole(low: int, high: int | None = None):
-    """An argparse type: a whole number in [low, high], or a message that says what is wanted."""
-    def parse(text: str) -> int:
+def _bounded(kind: type, noun: str, low, high):
+    """An argparse type: a finite `kind` in [low, high], or a message that says what is wanted."""
+    def parse(text: str):
         try:
-            value = int(text)
+            value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if value < low or (high is not None and value > high):
-            raise argparse.ArgumentTypeError(f"must be a whole number{_span(low, high)}; got {value}")
+            raise argparse.ArgumentTypeError(f"expected {noun}, got {text!r}") from None
+        if not math.isfinite(value) or value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"must be {noun}{_span(low, high)}; got {text}")
         return value
     return parse
+
+
+def whole(low: int, high: int | None = None):
+    """An argparse type: a whole number in [low, high]."""
+    return _bounded(int, "a whole number", low, high)
 
 
 def number(low: float, high: float | None = None):
-    """An argparse type: a finite number in [low, high], or a message that says what is wanted."""
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not math.isfinite(value) or value < low or (high is not None and value > high):
-            raise argparse.ArgumentTypeError(f"must be a number{_span(low, high)}; got {text}")
-        return value
-    return parse
+    """An argparse type: a finite number in [low, high]."""
+    return _bounded(float, "a number", low, high)
 
 
 def methods(text: str) -> str:
