@@ -150,6 +150,12 @@ def choose(page, label: str, option: str, sidebar: bool = False) -> None:
     page.get_by_role("option", name=option, exact=True).click()
 
 
+def combobox(page, label: str) -> str:
+    """The shown value of the select box labelled `label`."""
+    return page.locator(f'[data-testid="stSelectbox"] input[role="combobox"][aria-label="{label}"]') \
+        .first.input_value()
+
+
 def picker_options(page) -> list[str]:
     """The names listed by the sidebar's model picker (opens and closes its menu)."""
     open_selectbox(page, "Model", sidebar=True)

@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("playwright.sync_api", reason="browser tests: playwright is not installed",
                     exc_type=ImportError)
 
-from dae_harness.browser import LAST, PAGES, error_texts, wait_idle  # noqa: E402
+from dae_harness.browser import LAST, PAGES, combobox, error_texts, wait_idle
 
 URL = "?model=reference-d4&method=kmeans&k=10&cluster_seed=0"
 # (row, column, rows, columns) of the cell whose point in the cells' layer has customdata [digit,
@@ -22,12 +22,6 @@ CELL_AT = """(g, [digit, cluster]) => {
 def chart(page, key: str):
     """The Plotly graph div of heatmap `key`."""
     return page.locator(f".st-key-{key} .js-plotly-plot")
-
-
-def combobox(page, label: str) -> str:
-    """The shown value of the select box labelled `label`."""
-    return page.locator(f'[data-testid="stSelectbox"] input[role="combobox"][aria-label="{label}"]') \
-        .first.input_value()
 
 
 def click_cell(page, key: str, digit: int, cluster: int) -> None:

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from dae_harness.browser import (PAGES, choose, error_texts, navigate, open_page, start_server,
+from dae_harness.browser import (PAGES, choose, combobox, error_texts, navigate, open_page, start_server,
                                  stop_server, wait_idle)
 
 MENU = ["Home", "Train", "Denoise", "Generate", "Cluster"]
@@ -32,12 +32,6 @@ def fresh(runs):
 
 def menu(page) -> list[str]:
     return [t.strip() for t in page.locator('[data-testid="stSidebarNav"] a').all_inner_texts()]
-
-
-def combobox(page, label: str) -> str:
-    """The shown value of the select box labelled `label`."""
-    return page.locator(f'[data-testid="stSelectbox"] input[role="combobox"][aria-label="{label}"]') \
-        .first.input_value()
 
 
 def radio(page, group: str, option: str):
