@@ -1,0 +1,265 @@
+"""A browser tab without a browser: one session of a Streamlit app driven over its own websocket
+protocol (`/_stcore/stream`), with the protobuf messages the installed `streamlit` ships.
+
+What the frontend does, reduced to what a load test needs: a script run is a `rerun_script`
+BackMsg (the URL's query string, the page, every widget's value) answered by ForwardMsgs (the
+page list, deltas that draw elements, `script_finished`). A widget is found by its key, the tail
+of its element id (`$$ID-<hash>-<key>`); a change sends its new value with the others, as the
+browser does. A fragment that polls (`run_every`) is rerun at its interval, as the browser does.
+Every wait has a time limit.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.parse
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from streamlit.proto.WidgetStates_pb2 import WidgetState
+from websockets.asyncio.client import connect
+
+FINISHED = {ForwardMsg.FINISHED_SUCCESSFULLY: "finished",
+            ForwardMsg.FINISHED_WITH_COMPILE_ERROR: "error"}  # a run's end; others are not
+FRAGMENT_DONE = ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY
+ID_PREFIX = "$$ID-"  # Streamlit's element ids: $$ID-<hash>-<user key or None>
+VALUE_FIELD = {"number_input": "double_value", "selectbox": "string_value", "radio": "string_value",
+               "checkbox": "bool_value", "slider": "double_array_value",
+               "multiselect": "string_array_value", "text_input": "string_value"}
+
+
+@dataclass
+class ScriptRun:
+    """One script run as the client saw it."""
+    seconds: float  # from sending the BackMsg to script_finished (or to the time limit)
+    status: str  # "finished", "error" (the script did not compile) or "timeout"
+    elements: list = field(default_factory=list)  # the Element protos it drew, in order
+
+    def texts(self) -> list[str]:
+        """The text of every markdown, heading, alert, text and caption element."""
+        out = []
+        for e in self.elements:
+            kind = e.WhichOneof("type")
+            if kind in ("markdown", "text", "heading", "alert", "exception"):
+                proto = getattr(e, kind)
+                out.append(getattr(proto, "body", "") or getattr(proto, "message", ""))
+        return out
+
+
+def widget_key(element) -> str | None:
+    """The user key of a widget element, or None (not a widget, or a widget without a key)."""
+    kind = element.WhichOneof("type")
+    element_id = getattr(getattr(element, kind), "id", "") if kind else ""
+    if not isinstance(element_id, str) or not element_id.startswith(ID_PREFIX):
+        return None
+    key = element_id[len(ID_PREFIX):].split("-", 1)[-1]
+    return None if key == "None" else key
+
+
+class Tab:
+    """One browser session of the app at `url` (http://host:port)."""
+
+    def __init__(self, url: str, timeout: float = 120.0) -> None:
+        self.url, self.timeout = url.rstrip("/"), timeout
+        self.session_id = ""
+        self.pages: dict[str, str] = {}  # url path ("" for the default page) -> page_script_hash
+        self.page_hash = ""
+        self.query = ""
+        self.widgets: dict[str, object] = {}  # key -> the widget's Element proto, as last drawn
+        self._states: dict[str, WidgetState] = {}  # element id -> the value this tab holds
+        self._ws = None
+        self._reader = None
+        self._run_done: asyncio.Queue = asyncio.Queue()
+        self._elements: list = []
+        self._drawn: dict[str, object] = {}  # key -> widget, of the run under way
+        self._fragments: dict[str, asyncio.Task] = {}
+        self._replies: dict[str, asyncio.Future] = {}
+        self.fragment_runs = 0
+
+    async def open(self, page: str = "", query: str = "") -> ScriptRun:
+        """Connect and run `page` (its URL path) with `query` (a=1&b=2), as a link opens it."""
+        ws_url = self.url.replace("http", "ws", 1) + "/_stcore/stream"
+        self._ws = await asyncio.wait_for(
+            connect(ws_url, subprotocols=["streamlit"], max_size=None), self.timeout)
+        self._reader = asyncio.create_task(self._read())
+        return await self.rerun(query=query, page_name=page)
+
+    async def close(self) -> None:
+        for task in [*self._fragments.values(), self._reader]:
+            if task is not None:
+                task.cancel()
+        if self._ws is not None:
+            await self._ws.close()
+
+    async def goto(self, page: str, query: str = "") -> ScriptRun:
+        """Switch this session to another page (a menu click) with the URL settings `query`."""
+        if page not in self.pages:
+            raise KeyError(f"no page at /{page} (pages: {sorted(self.pages)})")
+        self._states.clear()  # the browser keeps no value of the last page's widgets
+        return await self.rerun(query=query, page_hash=self.pages[page])
+
+    async def set(self, key: str, value, **also) -> ScriptRun:
+        """Give the widget `key` (and any widget in `also`, key=value) a new value; one run."""
+        for k, v in {key: value, **also}.items():
+            self._states[self._id(k)] = self._state(k, v)
+        return await self.rerun()
+
+    async def click(self, key: str, **values) -> ScriptRun:
+        """Press the button `key` (a form's submit button too), with new values for `values`."""
+        for k, v in values.items():
+            self._states[self._id(k)] = self._state(k, v)
+        trigger = WidgetState(id=self._id(key), trigger_value=True)  # sent once, as the browser does
+        return await self.rerun(extra=[trigger])
+
+    async def rerun(self, query: str | None = None, page_hash: str | None = None,
+                    page_name: str = "", extra: tuple = ()) -> ScriptRun:
+        """One whole-page run with this tab's widget values; waits for its script_finished."""
+        if query is not None:
+            self.query = query
+        msg = BackMsg()
+        state = msg.rerun_script
+        state.query_string = self.query
+        state.page_script_hash = self.page_hash if page_hash is None else page_hash
+        state.page_name = page_name
+        state.widget_states.widgets.extend([*self._states.values(), *extra])
+        while not self._run_done.empty():
+            self._run_done.get_nowait()
+        self._elements, self._drawn = [], {}
+        start = time.perf_counter()
+        await self._ws.send(msg.SerializeToString())
+        try:
+            status = await asyncio.wait_for(self._run_done.get(), self.timeout)
+        except asyncio.TimeoutError:
+            status = "timeout"
+        run = ScriptRun(time.perf_counter() - start, status, self._elements)
+        if status == "finished":  # widgets not drawn in this run are gone, as in the browser
+            self.widgets = self._drawn
+            drawn = {self._id(k) for k in self.widgets}
+            self._states = {i: s for i, s in self._states.items() if i in drawn}
+        return run
+
+    async def upload(self, key: str, name: str, data: bytes) -> ScriptRun:
+        """Put a file in the uploader `key` (an HTTP PUT, as the browser does); the run it causes."""
+        request_id = uuid.uuid4().hex
+        reply = self._replies[request_id] = asyncio.get_running_loop().create_future()
+        msg = BackMsg()
+        msg.file_urls_request.request_id = request_id
+        msg.file_urls_request.file_names.append(name)
+        msg.file_urls_request.session_id = self.session_id
+        await self._ws.send(msg.SerializeToString())
+        urls = (await asyncio.wait_for(reply, self.timeout)).file_urls[0]
+        await asyncio.to_thread(self._put, urls.upload_url, name, data)
+        state = WidgetState(id=self._id(key))
+        info = state.file_uploader_state_value.uploaded_file_info.add()
+        info.name, info.size, info.file_id = name, len(data), urls.file_id
+        info.file_urls.CopyFrom(urls)
+        self._states[state.id] = state
+        return await self.rerun()
+
+    def _put(self, upload_url: str, name: str, data: bytes) -> None:
+        """The multipart PUT of one file, with the XSRF cookie and header the server asks for."""
+        with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=self.timeout) as r:
+            cookies = r.headers.get_all("Set-Cookie") or []
+        xsrf = next((c.split(";")[0].split("=", 1)[1] for c in cookies
+                     if c.startswith("_streamlit_xsrf=")), "")
+        boundary = uuid.uuid4().hex
+        body = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+                f'filename="{name}"\r\nContent-Type: application/octet-stream\r\n\r\n').encode() \
+            + data + f"\r\n--{boundary}--\r\n".encode()
+        url = upload_url if upload_url.startswith("http") else self.url + upload_url
+        req = urllib.request.Request(url, data=body, method="PUT", headers={
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+            "X-Xsrftoken": xsrf, "Cookie": f"_streamlit_xsrf={xsrf}"})
+        urllib.request.urlopen(req, timeout=self.timeout).close()
+
+    def _id(self, key: str) -> str:
+        if key not in self.widgets:
+            raise KeyError(f"no widget with key {key!r} on this page")
+        element = self.widgets[key]
+        return getattr(element, element.WhichOneof("type")).id
+
+    def _state(self, key: str, value) -> WidgetState:
+        """The WidgetState the browser would send for `value` in widget `key`."""
+        kind = self.widgets[key].WhichOneof("type")
+        state = WidgetState(id=self._id(key))
+        slot = VALUE_FIELD.get(kind)
+        if slot is None:
+            raise ValueError(f"cannot set a {kind} widget ({key!r})")
+        if slot.endswith("array_value"):
+            getattr(state, slot).data.extend(value)
+        else:
+            setattr(state, slot, value)
+        return state
+
+    async def _read(self) -> None:
+        async for raw in self._ws:
+            msg = ForwardMsg()
+            msg.ParseFromString(raw)
+            self._handle(msg)
+
+    def _handle(self, msg: ForwardMsg) -> None:
+        kind = msg.WhichOneof("type")
+        if kind == "new_session" and msg.new_session.initialize.session_id:
+            self.session_id = msg.new_session.initialize.session_id
+        if kind == "new_session":
+            self.page_hash = msg.new_session.page_script_hash or self.page_hash
+        elif kind == "navigation":
+            self.pages = {p.url_pathname: p.page_script_hash for p in msg.navigation.app_pages}
+            self.page_hash = msg.navigation.page_script_hash or self.page_hash
+        elif kind == "page_info_changed":
+            self.query = msg.page_info_changed.query_string
+        elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
+            element = msg.delta.new_element
+            self._elements.append(element)
+            key = widget_key(element)
+            if key is not None:
+                self.widgets[key] = self._drawn[key] = element
+        elif kind == "script_finished":
+            if msg.script_finished in FINISHED:
+                self._run_done.put_nowait(FINISHED[msg.script_finished])
+            elif msg.script_finished == FRAGMENT_DONE:
+                self.fragment_runs += 1
+        elif kind == "auto_rerun":
+            self._follow(msg.auto_rerun.fragment_id, msg.auto_rerun.interval)
+        elif kind == "stop_auto_rerun":
+            for fragment_id in msg.stop_auto_rerun.fragment_ids:
+                task = self._fragments.pop(fragment_id, None)
+                if task is not None:
+                    task.cancel()
+        elif kind == "file_urls_response":
+            reply = self._replies.pop(msg.file_urls_response.response_id, None)
+            if reply is not None and not reply.done():
+                reply.set_result(msg.file_urls_response)
+
+    def _follow(self, fragment_id: str, interval: float) -> None:
+        """Rerun a polling fragment every `interval` seconds, as the browser's timer does."""
+        if fragment_id in self._fragments:
+            return
+
+        async def poll():
+            while True:
+                await asyncio.sleep(interval)
+                msg = BackMsg()
+                msg.rerun_script.query_string = self.query
+                msg.rerun_script.page_script_hash = self.page_hash
+                msg.rerun_script.fragment_id = fragment_id
+                msg.rerun_script.is_auto_rerun = True
+                msg.rerun_script.widget_states.widgets.extend(self._states.values())
+                await self._ws.send(msg.SerializeToString())
+
+        self._fragments[fragment_id] = asyncio.create_task(poll())
+
+
+def query(**params) -> str:
+    """A URL query string from settings (None values left out)."""
+    return urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
+
+
+def dumps(run: ScriptRun) -> str:
+    """A one-line summary of a run, for logs."""
+    return json.dumps({"seconds": round(run.seconds, 3), "status": run.status,
+                       "elements": len(run.elements)})
