@@ -1,4 +1,5 @@
-"""The command line: train | evaluate | cluster | generate | denoise | refine | train-classifier.
+"""The command line: train | evaluate | cluster | generate | denoise | refine | refit-decoder |
+train-classifier.
 
 It parses and checks the arguments, then calls the functions the app calls; the commands
 themselves are in cli_train (training) and cli_models (using a trained model)."""
@@ -11,7 +12,7 @@ import math
 import sys
 from pathlib import Path
 
-from .cli_models import cmd_cluster, cmd_denoise, cmd_evaluate, cmd_generate
+from .cli_models import cmd_cluster, cmd_denoise, cmd_evaluate, cmd_generate, cmd_refit_decoder
 from .cli_train import cmd_refine, cmd_train, cmd_train_classifier
 from .cluster import METHODS
 from .config import PRESETS, TrainConfig
@@ -161,6 +162,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--augment", type=number(0, 3), default=0.5, help="random shifts, turns and scaling")
     sp.add_argument("--invariant", action="store_true",
                     help="reconstruct the un-jittered image, so the code drops pose")
+    sp.add_argument("--seed", type=whole(0, SEED_MAX), default=0)
+    sp = command("refit-decoder", cmd_refit_decoder,
+                 "train a model's decoder again with its encoder frozen: the codes stay as they are", writes=True)
+    sp.add_argument("--out", required=True, help="where to save the refitted model")
+    sp.add_argument("--epochs", type=whole(1, 10_000), default=10)
+    sp.add_argument("--lr", type=number(1e-6, 10), default=1e-2, help="peak of the one-cycle schedule")
+    sp.add_argument("--augment", type=number(0, 3), default=0.0, help="random shifts, turns and scaling")
+    sp.add_argument("--fresh", action="store_true", help="start from new decoder weights")
     sp.add_argument("--seed", type=whole(0, SEED_MAX), default=0)
     sp = command("train-classifier", cmd_train_classifier, "train the digit classifier that scores samples",
                  writes=True, checkpoint=False)

@@ -134,3 +134,23 @@ def cmd_denoise(args) -> tuple[dict, str]:
           f"wrote {args.out} (MSE to the clean input {mse:.5f})")
 
 
+
+
+def cmd_refit_decoder(args) -> tuple[dict, str]:
+    from .refit import refit_decoder
+    from .train import prepare_data
+
+    ckpt = ckpt_io.load(args.checkpoint)
+    state = ckpt_io.to_state(ckpt)
+    data = prepare_data(state.config, state.device)
+    for s in refit_decoder(state, data, args.epochs, args.lr, args.augment, args.fresh, args.seed):
+        print(f"epoch {s.epoch}: train {s.train_loss:.5f}  val {s.val_loss:.5f}  {s.seconds:.1f}s",
+              file=sys.stderr)
+    recipe = {"refit_from": Path(args.checkpoint).stem, "refit_epochs": args.epochs,
+              "refit_lr": args.lr, "refit_augment": args.augment, "refit_fresh": args.fresh}
+    card = {k: v for k, v in ckpt.metrics.items() if "mse" not in k and "psnr" not in k}
+    val = state.history[-1]["val_loss"]  # the codes are unchanged: the clustering scores still hold
+    ckpt_io.save(ckpt_io.to_payload(state, {**card, "val_mse": val, **recipe}), args.out,
+                 overwrite=args.overwrite)
+    return ({"checkpoint": str(args.out), **recipe, "val_mse": val},
+            f"saved {args.out}; val MSE {val:.5f}")

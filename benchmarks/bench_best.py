@@ -1,0 +1,101 @@
+"""Every headline number of one autoencoder, as one JSON object: clustering, reconstruction, samples.
+
+    python benchmarks/bench_best.py --checkpoint checkpoints/cluster-d10-refined.pt [--seeds 0 1 2]
+        [--method umap-gmm] [--n 1000] [--classifier checkpoints/classifiers/mnist-cnn.pt]
+        [--save-metrics]
+
+- clustering of the training codes with an in-app method (default umap-gmm): accuracy, NMI and
+  ARI, mean and spread over the seeds; the test codes scored with each seed's training
+  cluster -> digit mapping (pipeline.cluster_codes), as the Cluster page scores them;
+- val (and test) MSE at the model's own noise (evaluate.evaluate);
+- n digits from the app's default sampler (latent.DEFAULT_SAMPLER, fitted on the training codes
+  as the app fits it, seed 0) judged by the digit classifier: share recognised with
+  confidence >= 0.9, class entropy in bits, Inception Score, FID to the 10k test digits.
+
+--save-metrics records the numbers in the checkpoint's model card (prefix "card_").
+"""
+import argparse
+import json
+import sys
+import time
+
+import numpy as np
+
+from dae_core import checkpoint as ckpt_io
+from dae_core.classifier import load_classifier
+from dae_core.cluster import METHODS
+from dae_core.errors import DaeError
+from dae_core.evaluate import evaluate
+from dae_core.latent import DEFAULT_SAMPLER, LatentSampler, decode
+from dae_core.pipeline import cluster_codes, encode_splits, summarize
+from dae_core.quality import score_samples
+
+
+def clustering_scores(codes, method: str, seeds: list[int]) -> dict:
+    """Mean / std of train and test accuracy, NMI, ARI over `seeds`, plus each seed's numbers."""
+    runs, seconds = [], []
+    for seed in seeds:
+        t = time.perf_counter()
+        runs.append(cluster_codes(codes, 10, method, seed))
+        seconds.append(time.perf_counter() - t)
+    per_seed = [{"seed": r.seed, "accuracy": r.train.accuracy, "nmi": r.train.nmi,
+                 "test_accuracy": r.test.accuracy, "test_nmi": r.test.nmi} for r in runs]
+    return {"method": method, **summarize(runs), "per_seed": per_seed,
+            "seconds_per_seed": float(np.mean(seconds))}
+
+
+def sample_scores(model, z_train, classifier, n: int, seed: int = 0) -> dict:
+    """Scores of n digits decoded from the app's default sampler fitted on the training codes."""
+    sampler = LatentSampler(DEFAULT_SAMPLER).fit(z_train)
+    images = decode(model, sampler.sample(n, seed, model.latent_dim))
+    q = score_samples(classifier, images)
+    return {"sampler": DEFAULT_SAMPLER, "n": n, "recognised": q["recognised"],
+            "class_entropy_bits": q["class_entropy_bits"], "inception_score": q["inception_score"],
+            "fid": q["frechet_distance"]}
+
+
+def run(path: str, method: str, seeds: list[int], n: int, classifier_path: str) -> dict:
+    ckpt = ckpt_io.load(path)
+    if ckpt.config.dataset != "mnist":
+        raise DaeError(f"the digit classifier judges MNIST; {path} was trained on {ckpt.config.dataset}")
+    t0 = time.perf_counter()
+    codes = encode_splits(ckpt.model, ckpt.config)
+    recon = evaluate(ckpt.model, ckpt.config)
+    return {"checkpoint": path, "cluster": clustering_scores(codes, method, seeds),
+            "val_mse": recon["val_mse"], "test_mse": recon["test_mse"],
+            "samples": sample_scores(ckpt.model, codes.z_train, load_classifier(classifier_path), n),
+            "seconds": time.perf_counter() - t0}
+
+
+def card(result: dict) -> dict:
+    """The model-card entries of a result: flat, finite numbers."""
+    c, s = result["cluster"], result["samples"]
+    m = c["method"]
+    return {f"card_{m}_accuracy": c["train_accuracy_mean"], f"card_{m}_nmi": c["train_nmi_mean"],
+            f"card_{m}_test_accuracy": c["test_accuracy_mean"], "card_seeds": len(c["per_seed"]),
+            "card_val_mse": result["val_mse"], "card_samples_recognised": s["recognised"],
+            "card_samples_entropy_bits": s["class_entropy_bits"], "card_samples_fid": s["fid"]}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--method", choices=METHODS, default="umap-gmm")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--n", type=int, default=1000, help="generated digits to judge")
+    p.add_argument("--classifier", default="checkpoints/classifiers/mnist-cnn.pt")
+    p.add_argument("--save-metrics", action="store_true", help="write the numbers into the model card")
+    args = p.parse_args()
+    try:
+        result = run(args.checkpoint, args.method, args.seeds, args.n, args.classifier)
+        if args.save_metrics:
+            ckpt_io.with_metrics(args.checkpoint, card(result))
+    except (DaeError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, default=float))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
