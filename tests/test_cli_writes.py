@@ -53,6 +53,7 @@ def writers(model, digit) -> dict[str, tuple[list, str]]:
         "train --resume": (["train", "--resume", model, "--epochs", "1"], ".pt"),
         "refine": (["refine", "--checkpoint", model, "--k", "3", "--rounds", "1", "--epochs", "1",
                     "--methods", "kmeans"], ".pt"),
+        "refit-decoder": (["refit-decoder", "--checkpoint", model, "--epochs", "1"], ".pt"),
         "train-classifier": (["train-classifier", "--epochs", "1", "--subset", "256"], ".pt"),
         "generate .png": (["generate", "--checkpoint", model, "--n", "4"], ".png"),
         "generate .npy": (["generate", "--checkpoint", model, "--n", "4"], ".npy"),
