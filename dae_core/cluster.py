@@ -74,9 +74,11 @@ def cluster(z: np.ndarray, k: int = 10, method: str = "kmeans", seed: int = 0,
     kind = method.split("-")[-1]
     _begin(kind, stage, stop)
     t = time.perf_counter()
-    # On low-dimensional codes the per-iteration work is tiny, so extra BLAS/OpenMP threads only
-    # wait on each other: one thread is several times faster (docs/speed.md, "Choices measured").
-    with threadpool_limits(1):
+    # On low-dimensional codes the per-iteration work is tiny, so extra OpenMP threads only wait
+    # on each other: one thread is several times faster (docs/speed.md, "Choices measured").
+    # OpenMP's thread count is the calling thread's own, so this is safe while other sessions'
+    # threads run; BLAS limits would be process-wide (a Ray worker sets those once).
+    with threadpool_limits(1, user_api="openmp"):
         est = _estimator(kind, k, seed).fit(fit_z)
         labels = est.predict(fit_z)
     seconds[kind] = time.perf_counter() - t

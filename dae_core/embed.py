@@ -7,8 +7,9 @@ from .cluster import ClusterReport
 from .data import to_unit
 from .errors import DaeError
 
-# One OpenMP/BLAS thread: these fits are small, and on a busy 2-core machine extra threads wait on
-# each other (measured there: t-SNE of 2,000 codes 6 s with one thread, 27 s with two).
+# One OpenMP thread: these fits are small, and on a busy 2-core machine extra threads wait on
+# each other (measured there: t-SNE of 2,000 codes 6 s with one thread, 27 s with two). OpenMP's
+# thread count belongs to the calling thread, so limiting it is safe in a threaded server.
 _THREADS = 1
 
 
@@ -34,7 +35,7 @@ def tsne_2d(z: np.ndarray, n: int = 2000, seed: int = 0) -> tuple[np.ndarray, np
     idx = np.sort(np.random.default_rng(seed).choice(len(z), m, replace=False))
     # 30 is sklearn's default; tiny samples need 3 * perplexity < n (the neighbours it looks at).
     tsne = TSNE(n_components=2, perplexity=min(30.0, (m - 1) / 3), init="pca", random_state=seed)
-    with threadpool_limits(_THREADS):
+    with threadpool_limits(_THREADS, user_api="openmp"):
         return idx, tsne.fit_transform(z[idx]).astype(np.float32)
 
 
@@ -58,7 +59,7 @@ def pixel_baseline(images, k: int = 10, seed: int = 0, pca_dims: int | None = No
     from threadpoolctl import threadpool_limits
 
     x = to_unit(images).reshape(len(images), -1)
-    with threadpool_limits(_THREADS):
+    with threadpool_limits(_THREADS, user_api="openmp"):
         if pca_dims is not None:
             x = PCA(n_components=pca_dims, random_state=seed).fit_transform(x)
         # n_init="auto" (sklearn's default: one k-means++ start) keeps the 784-d case to seconds.
