@@ -18,11 +18,12 @@ early_scores(scores, picked, k, method, seed)
 
 # --- inputs and guard
 from dae_core import embed  # noqa: E402
-from dae_core.figures import grid_image, scatter_2d  # noqa: E402
+from dae_core.figures import grid_image  # noqa: E402
 from dae_core.pipeline import summarize  # noqa: E402
 from ui import cache, cluster_cache, sidebar  # noqa: E402
 from ui.cluster_ui import (baseline_ui, cell_ui, clustering_ui, confusion_ui,  # noqa: E402
                            map_points, map_ui, mapping_table_ui, seeds_ui)
+from ui.map_view import map_view  # noqa: E402
 from ui.words import STEPS, duration, method_name, percent  # noqa: E402
 
 k, method, seed = settings_ui(settings_box)  # the widgets' values: a link's bad one is dropped
@@ -71,8 +72,7 @@ points = map_points(path, mtime, projection, seed)
 if points is not None:
     idx, xy = points
     color = (codes.y_train if color_by == "true digit" else result.labels)[idx]
-    st.plotly_chart(scatter_2d(xy, color, f"{projection} of the training codes", color_by),
-                    key="map")
+    map_view(xy, color, f"{projection} of the training codes", color_by)
 
 
 # --- clusters against digits, and one cell's images; a fragment, so that a click on a cell (or a

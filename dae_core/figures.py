@@ -1,10 +1,14 @@
 """Plotly figures and image grids as pure functions of arrays (no Streamlit)."""
 from __future__ import annotations
 
+import base64
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from skimage.util import montage
+
+from .images import to_png
 
 _MARGIN = dict(l=10, r=10, t=30, b=10)
 
@@ -79,13 +83,29 @@ def compare_runs(runs: dict[str, list[dict]], log_y: bool = False) -> go.Figure:
     return fig
 
 
-def history_thumbnail(history: list[dict]) -> go.Figure:
-    """A small validation-loss curve for the model card."""
-    fig = go.Figure(go.Scatter(x=[h["epoch"] for h in history], y=[h["val_loss"] for h in history],
-                               mode="lines", line=dict(color="#2ca02c")))
-    fig.update_layout(height=120, margin=dict(l=0, r=0, t=20, b=0), title="val loss",
-                      title_font_size=12, xaxis=dict(showticklabels=True), showlegend=False)
-    return fig
+SPARK_W, SPARK_H, SPARK_PAD = 240, 72, 14  # the sidebar's sparkline, in SVG pixels
+
+
+def history_sparkline(history: list[dict]) -> str:
+    """The validation-loss curve of a model card as a small SVG (an <svg> string for st.html):
+    a picture, so that a page with no other chart loads no charting code in the browser. The
+    curve spans the box; the lowest loss is at the bottom, the first and last values are written."""
+    val = np.array([float(h["val_loss"]) for h in history], dtype=float)
+    epochs = np.array([float(h["epoch"]) for h in history], dtype=float)
+    keep = decimate(len(val), SPARK_W)
+    val, epochs = val[keep], epochs[keep]
+    span = lambda v: (v - v.min()) / (v.max() - v.min()) if v.max() > v.min() else v * 0 + 0.5  # noqa: E731
+    x = SPARK_PAD + span(epochs) * (SPARK_W - 2 * SPARK_PAD)
+    y = SPARK_PAD + (1 - span(val)) * (SPARK_H - 2 * SPARK_PAD)
+    points = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(x, y))
+    text = 'font-family="sans-serif" font-size="10" fill="#808495"'
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {SPARK_W} {SPARK_H}" '
+            'width="100%">'
+            f'<text x="0" y="9" {text}>val loss {val[0]:.4g} → {val[-1]:.4g}</text>'
+            f'<polyline points="{points}" fill="none" stroke="#2ca02c" stroke-width="1.5"/>'
+            f'<text x="0" y="{SPARK_H - 1}" {text}>epoch {epochs[0]:g}</text>'
+            f'<text x="{SPARK_W}" y="{SPARK_H - 1}" text-anchor="end" {text}>{epochs[-1]:g}</text>'
+            '</svg>')
 
 
 def confusion_heatmap(matrix: np.ndarray, rows: list, cols: list, title: str,
@@ -139,11 +159,72 @@ def noise_sweep_chart(strengths, corrupted_mse, reconstructed_mse, noise: str) -
 def scatter_2d(xy: np.ndarray, color: np.ndarray, title: str, color_title: str) -> go.Figure:
     """A 2-D map of points coloured by a discrete label (one trace per value, for a clean legend)."""
     fig = go.Figure()
-    for value in np.unique(color):
+    for i, value in enumerate(np.unique(color)):
         m = color == value
         fig.add_scattergl(x=xy[m, 0], y=xy[m, 1], mode="markers", name=str(value),
-                          marker=dict(size=3, opacity=0.6))
+                          marker=dict(size=3, opacity=0.6, color=label_color(i)))
     fig.update_layout(title=title, legend_title=color_title, margin=_MARGIN, height=480)
+    return fig
+
+
+# D3's ten qualitative colours, given explicitly to both maps (a theme's colours would differ): a
+# label keeps its colour between the density map and the full scatter.
+PALETTE = np.array([[0x1f, 0x77, 0xb4], [0xff, 0x7f, 0x0e], [0x2c, 0xa0, 0x2c], [0xd6, 0x27, 0x28],
+                    [0x94, 0x67, 0xbd], [0x8c, 0x56, 0x4b], [0xe3, 0x77, 0xc2], [0x7f, 0x7f, 0x7f],
+                    [0xbc, 0xbd, 0x22], [0x17, 0xbe, 0xcf]], np.float32)
+def label_color(i: int) -> str:
+    """The colour of the i-th label (in sorted order) on every map: 'rgb(r,g,b)'."""
+    r, g, b = PALETTE[i % len(PALETTE)].astype(int)
+    return f"rgb({r},{g},{b})"
+
+
+MAP_BINS = (120, 200)  # (rows, columns) of the density map: a few screen pixels per bin
+MIN_ALPHA = 0.3  # a bin holding one point is still seen
+
+
+def density_rgb(xy: np.ndarray, color: np.ndarray, bins: tuple[int, int] = MAP_BINS):
+    """Points binned on a grid, as one picture: each bin the count-weighted mix of its points'
+    label colours (PALETTE, in the order of np.unique(color)), fading to white as its count falls
+    (log scale); empty bins white.
+
+    Returns (image (rows, cols, 3) uint8, row 0 the lowest y; (x0, y0) the centre of bin [0, 0];
+    (dx, dy) a bin's size; the sorted labels)."""
+    xy, color = np.asarray(xy, np.float64), np.asarray(color)
+    values, label = np.unique(color, return_inverse=True)
+    lo, hi = xy.min(axis=0), xy.max(axis=0)
+    size = np.where(hi > lo, hi - lo, 1.0) / np.array(bins[::-1])  # (dx, dy)
+    col = np.minimum(((xy[:, 0] - lo[0]) / size[0]).astype(int), bins[1] - 1)
+    row = np.minimum(((xy[:, 1] - lo[1]) / size[1]).astype(int), bins[0] - 1)
+    counts = np.bincount((row * bins[1] + col) * len(values) + label,
+                         minlength=bins[0] * bins[1] * len(values))
+    counts = counts.reshape(bins[0], bins[1], len(values)).astype(np.float32)
+    total = counts.sum(axis=2, keepdims=True)
+    mix = counts @ PALETTE[np.arange(len(values)) % len(PALETTE)] / np.maximum(total, 1)
+    alpha = np.log1p(total) / np.log1p(total.max())
+    alpha = np.where(total > 0, MIN_ALPHA + (1 - MIN_ALPHA) * alpha, 0.0)
+    image = (255 * (1 - alpha) + mix * alpha).round().astype(np.uint8)
+    return image, tuple(lo + size / 2), tuple(size), values
+
+
+def density_map(xy: np.ndarray, color: np.ndarray, title: str, color_title: str,
+                bins: tuple[int, int] = MAP_BINS) -> go.Figure:
+    """A 2-D map of many points as one density picture (density_rgb), with a legend of the label
+    colours: as cheap to draw for 48,000 points as for 480, unlike a scatter of every point."""
+    image, (x0, y0), (dx, dy), values = density_rgb(xy, color, bins)
+    # As a PNG (tens of KB), not as z (a JSON list of every bin's colour, over 400 KB). Plotly
+    # draws the PNG's first row at y0, the others toward higher y on the axis set below.
+    png = base64.b64encode(to_png(image / 255.0)).decode()
+    fig = go.Figure(go.Image(source=f"data:image/png;base64,{png}", x0=x0, dx=dx, y0=y0, dy=dy,
+                             hoverinfo="skip"))
+    for i, value in enumerate(values):  # legend entries only: one empty marker trace per label
+        fig.add_scatter(x=[None], y=[None], mode="markers", name=str(value),
+                        marker=dict(size=8, color=label_color(i)))
+    fig.update_layout(title=title, legend_title=color_title, margin=_MARGIN, height=480,
+                      plot_bgcolor="white")
+    # An image trace reverses the y axis and forces square bins by default: y grows upward here,
+    # and the picture fills the chart like a scatter of the same points would.
+    fig.update_yaxes(autorange=True, scaleanchor=False, showgrid=False, zeroline=False)
+    fig.update_xaxes(showgrid=False, zeroline=False)
     return fig
 
 

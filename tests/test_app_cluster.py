@@ -1,5 +1,7 @@
 """The Cluster page renders against the shipped checkpoint, scores it, and reacts to its widgets;
-UMAP work runs on a thread with progress and Cancel, and cached results open without it."""
+GMM and UMAP work are tasks (dae_core.tasks) with progress and Cancel, and cached results open
+without them, or Ray. The tasks run on the board's in-process runner (tests/task_runners.py), so
+a test can slow a step down; tests/test_tasks.py runs the same board on Ray."""
 import json
 import re
 import threading
@@ -8,10 +10,11 @@ import numpy as np
 import pytest
 
 import dae_core.cluster as cluster_mod
-from support import finished  # noqa: E402  (pytest puts tests/ on the path)
+from task_runners import inline_board, wait_ended  # noqa: F401  (pytest puts tests/ on the path)
 
 PAGE = "4_Cluster.py"
 WARNING = "takes about a minute"
+pytestmark = pytest.mark.usefixtures("inline_board")
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +60,12 @@ def test_page_shows_the_heatmaps_and_the_map(app):
     for key in ("heat_matched", "heat_raw"):
         assert charts[key]["data"][0]["type"] == "heatmap"
         assert len(charts[key]["data"][0]["x"]) == 10  # one column per cluster
-    assert {trace["type"] for trace in charts["map"]["data"]} == {"scattergl"}
+    # 48k codes: a density picture (with a legend), every point one toggle away
+    assert [trace["type"] for trace in charts["map"]["data"]] == ["image"] + ["scatter"] * 10
+    app.toggle(key="map_all").set_value(True).run()
+    scatter = json.loads(chart(app, "map").proto.spec)["data"]
+    assert {trace["type"] for trace in scatter} == {"scattergl"} and len(scatter) == 10
+    app.toggle(key="map_all").set_value(False).run()
     assert len(app.get("image")) == 1  # the sample images of the default (digit, cluster) cell
 
 
@@ -132,8 +140,8 @@ def test_pixel_baseline_on_demand(app):
 def test_repeat_over_three_seeds_shows_mean_and_std(app):
     app.toggle(key="cluster_seeds").set_value(True).run()
     assert not app.exception
-    assert "3 seeds: " in app.get("progress")[0].proto.text  # seeds 1 and 2 run on a thread
-    assert finished(task(app, "cluster_seeds"), 120)
+    assert "3 seeds: running" in app.get("progress")[0].proto.text  # seeds 1 and 2 are tasks
+    assert wait_ended(inline_board_of(), task(app, "cluster_seeds"), 120)
     app.run()
     assert not app.get("progress")
     table = next(df.value for df in app.dataframe if "score" in df.value.columns)
@@ -144,7 +152,14 @@ def test_repeat_over_three_seeds_shows_mean_and_std(app):
 
 
 def task(at, name: str):
-    return at.session_state["background_tasks"][name]
+    """The page's tickets of one analysis (ui.background.Held)."""
+    return at.session_state["analysis_tickets"][name]
+
+
+def inline_board_of():
+    from dae_core import tasks
+
+    return tasks.board()
 
 
 def cached_keys(cache_dir) -> list[dict]:
@@ -181,13 +196,14 @@ def test_an_uncached_umap_clustering_warns_shows_progress_and_can_be_cancelled(a
                                                                                 slow_umap):
     at = app_test(PAGE, query_params={"method": "umap-kmeans", "cluster_seed": "5"})
     assert any(WARNING in w.value for w in at.warning)
-    assert "embedding the codes with UMAP" in at.get("progress")[0].proto.text
+    assert "umap-kmeans, k=10: running" in at.get("progress")[0].proto.text
     assert not at.metric  # nothing to show yet
     assert at.sidebar.selectbox[0].value == "reference-d4"  # the sidebar too
     at.button(key="cluster_cancel").click().run()
-    assert not at.exception and "cancelled" in at.info[0].value
+    assert not at.exception and "Cancelled." in at.info[0].value
+    assert at.button(key="cluster_retry").label == "Start again"
     slow_umap.set()
-    assert finished(task(at, "cluster"), 30) and task(at, "cluster").result is None  # dropped
+    assert inline_board_of().runner.idle(30)  # the step under way ended; its result is dropped
     assert not [k for k in cached_keys(cache_dir) if k["method"] == "umap-kmeans" and k["seed"] == 5]
     widget(at.selectbox, "Method").set_value("kmeans").run()  # the page is usable again
     assert not at.exception and share(metric(at, "Accuracy (Hungarian)").value) > 0.6
@@ -197,7 +213,7 @@ def test_a_finished_umap_clustering_is_kept_and_opens_without_the_warning(app_te
     slow_umap.set()
     at = app_test(PAGE, query_params={"method": "umap-kmeans", "cluster_seed": "6"})
     assert any(WARNING in w.value for w in at.warning)
-    assert finished(task(at, "cluster"), 60)
+    assert wait_ended(inline_board_of(), task(at, "cluster"), 60)
     at.run()
     assert not any(WARNING in w.value for w in at.warning)
     assert 0.5 < share(metric(at, "Accuracy (Hungarian)").value) < 0.9
@@ -215,7 +231,7 @@ def test_the_shipped_umap_clustering_opens_without_computing(app_test, monkeypat
     assert not at.exception and not at.get("progress")
     chart = json.loads(next(c for c in at.get("plotly_chart") if c.proto.id.endswith("map")).proto.spec)
     assert chart["layout"]["title"]["text"].startswith("UMAP (all points)")
-    assert {trace["type"] for trace in chart["data"]} == {"scattergl"}
+    assert chart["data"][0]["type"] == "image"
 
 
 def test_kept_scores_are_shown_before_the_model_is_loaded(app_test, monkeypatch):
@@ -253,3 +269,46 @@ def test_a_checkpoint_that_fails_to_load_is_named_and_stops_the_page(app_test, m
     at = app_test(PAGE)
     assert at.sidebar.error and "broken.pt" in at.sidebar.error[0].value
     assert any("Select or train a model" in i.value for i in at.info) and not at.metric
+
+
+def test_two_sessions_asking_one_clustering_share_one_task(app_test, slow_umap):
+    runner = inline_board_of().runner
+    before = len(runner.futures)
+    first = app_test(PAGE, query_params={"method": "umap-kmeans", "cluster_seed": "8"})
+    second = app_test(PAGE, query_params={"method": "umap-kmeans", "cluster_seed": "8"})
+    assert second.get("progress") and len(runner.futures) == before + 1  # one fit for both
+    slow_umap.set()
+    for at in (first, second):
+        assert wait_ended(inline_board_of(), task(at, "cluster"), 60)
+        at.run()
+        assert not at.exception and 0.5 < share(metric(at, "Accuracy (Hungarian)").value) < 0.9
+
+
+def test_a_page_reading_cached_results_never_starts_ray(app_test, monkeypatch):
+    """With the real board (on Ray): what is cached opens without Ray; what is not (a GMM
+    clustering) is asked of Ray, and Ray failing to start is one line with Try again."""
+    from dae_core import ray_start, tasks
+
+    calls = []
+
+    def no_ray():
+        calls.append(1)
+        raise ray_start.JobError("cannot start training on a local Ray: refused here")
+
+    monkeypatch.setattr(ray_start, "connect", no_ray)
+    old = tasks.use_board(None)  # a fresh board on Ray
+    try:
+        at = app_test(PAGE, query_params={"model": "cluster-d10-refined", "method": "umap-gmm"})
+        at.radio(key="map_projection").set_value("UMAP (all points)").run()
+        assert not at.exception and not at.error and share(metric(at, "Accuracy (Hungarian)").value) > 0.9
+        assert not calls and not tasks.board().counts()["running"]
+        widget(at.selectbox, "Method").set_value("gmm").run()
+        for _ in range(40):  # the progress fragment polls; AppTest reruns by hand
+            if at.error:
+                break
+            at.run()
+        assert calls and not at.exception
+        assert "refused here" in at.error[0].value and "\n" not in at.error[0].value
+        assert at.button(key="cluster_retry").label == "Try again"
+    finally:
+        tasks.use_board(old)

@@ -1,8 +1,12 @@
-"""Figures: image grids (tiles row-major, padding, scale); the loss chart (bias-corrected smoothing, bounded points)."""
+"""Figures: image grids (tiles row-major, padding, scale); the loss chart (bias-corrected smoothing,
+bounded points); the density map of many codes; the model card's sparkline."""
+import re
+
 import numpy as np
 import pytest
 
-from dae_core.figures import MAX_POINTS, grid_image, loss_chart, smooth
+from dae_core.figures import (MAX_POINTS, PALETTE, SPARK_W, density_map, density_rgb, grid_image,
+                              history_sparkline, loss_chart, scatter_2d, smooth)
 
 
 def test_grid_places_images_row_major_with_padding():
@@ -65,3 +69,66 @@ def test_a_short_run_is_drawn_whole():
     fig = loss_chart(history, batches)
     assert [len(trace.x) for trace in fig.data] == [30, 30, 2, 2]
     assert list(fig.data[3].y) == [0.3, 0.1]
+
+
+def _rgb(text: str) -> list[int]:
+    return [int(v) for v in text[4:-1].split(",")]
+
+
+def test_density_picture_colours_each_bin_by_its_labels_and_fades_sparse_ones():
+    # bins of 1x1 over [0, 4] x [0, 2]: 2 rows, 4 columns
+    xy = np.array([[0.5, 0.5]] * 8 + [[3.5, 1.5]] * 4 + [[3.5, 1.5]] * 4 + [[1.5, 1.5]])
+    color = np.array([7] * 8 + [7] * 4 + [3] * 4 + [3])
+    image, (x0, y0), (dx, dy), labels = density_rgb(xy, color, bins=(2, 4))
+    assert image.shape == (2, 4, 3) and image.dtype == np.uint8
+    assert list(labels) == [3, 7] and (dx, dy) == (0.75, 0.5) and (x0, y0) == (0.875, 0.75)
+    # the fullest bin (8 points, all label 7, the second label) is exactly its colour; row 0 is the lowest y
+    assert image[0, 0].tolist() == PALETTE[1].astype(int).tolist()
+    # half 7, half 3 (as full): the mean of the two colours
+    assert np.allclose(image[1, 3], PALETTE[:2].mean(axis=0), atol=1)
+    # one point: its label's colour, faded toward white but still there
+    one = image[1, 1].astype(int)
+    assert (one > PALETTE[0]).all() and (one < 255).any()
+    assert (image[0, 1:] == 255).all() and (image[1, 0] == 255).all()  # empty bins are white
+
+
+def test_density_map_costs_the_same_for_any_number_of_points_and_keeps_the_scatters_colours():
+    rng = np.random.default_rng(0)
+    xy, color = rng.normal(size=(48_000, 2)), rng.integers(0, 10, 48_000)
+    large = density_map(xy, color, "map", "digit")
+    # at most one PNG of MAP_BINS pixels (120 x 200 x 3 bytes before compression, base64)
+    assert len(large.to_json()) < 4 / 3 * 72_000 + 5_000 < len(scatter_2d(xy, color, "", "").to_json()) / 10
+    assert large.data[0].type == "image" and large.data[0].source.startswith("data:image/png;base64,")
+    legend = large.data[1:]
+    assert [t.name for t in legend] == [str(i) for i in range(10)]
+    xy, color = rng.normal(size=(1000, 2)), rng.integers(0, 10, 1000)
+    scatter = scatter_2d(xy, color, "map", "digit")
+    assert [t.marker.color for t in scatter.data] == [t.marker.color for t in legend]
+    assert [_rgb(t.marker.color) for t in legend] == PALETTE.astype(int).tolist()
+    assert sum(len(t.x) for t in scatter.data) == 1000  # the toggle's scatter: every point
+
+
+def test_density_picture_places_points_where_the_axes_say():
+    """Every point lies inside the bin whose centre density_rgb reports for its row and column."""
+    rng = np.random.default_rng(1)
+    xy = rng.uniform([-3, 10], [5, 11], size=(300, 2))
+    image, (x0, y0), (dx, dy), _ = density_rgb(xy, np.zeros(300, int), bins=(7, 9))
+    col = np.clip(np.round((xy[:, 0] - x0) / dx).astype(int), 0, 8)
+    row = np.clip(np.round((xy[:, 1] - y0) / dy).astype(int), 0, 6)
+    assert (np.abs(xy[:, 0] - (x0 + col * dx)) <= dx / 2 + 1e-9).all()
+    assert (np.abs(xy[:, 1] - (y0 + row * dy)) <= dy / 2 + 1e-9).all()
+    filled = np.zeros((7, 9), bool)
+    filled[row, col] = True
+    assert np.array_equal((image < 255).any(axis=2), filled)
+
+
+def test_history_sparkline_spans_its_box_lowest_loss_at_the_bottom():
+    history = [{"epoch": e, "train_loss": 1.0, "val_loss": v} for e, v in
+               [(1, 0.09), (2, 0.05), (3, 0.03), (4, 0.04)]]
+    svg = history_sparkline(history)
+    assert svg.startswith("<svg") and svg.endswith("</svg>") and "0.09 → 0.04" in svg
+    points = re.search(r'points="([^"]+)"', svg).group(1).split()
+    xy = np.array([p.split(",") for p in points], float)
+    assert len(xy) == 4 and np.all(np.diff(xy[:, 0]) > 0)  # one point per epoch, left to right
+    assert xy[:, 1].argmax() == 2 and xy[:, 1].argmin() == 0  # SVG y grows downward
+    assert len(re.findall(r"\d,", history_sparkline(history * 1000))) <= 2 * SPARK_W  # bounded

@@ -1,0 +1,153 @@
+"""Each page's time to its first meaningful element and to complete, in headless Chromium, on a
+fresh server and on a warm one.
+
+    python benchmarks/bench_pages.py [--repeat 2] [--pages home,Cluster] [--json]
+
+For each page and repeat: a fresh `streamlit run streamlit_app.py` (an empty disk cache, so only
+the entries shipped in checkpoints/cache/ help, as on a new install), one visit of the page in a
+new browser context (fresh), then another visit in another new context (a new session and an
+empty browser cache, on the now warm server). Times are in the browser, from the request
+(navigation start) to the frame on which the condition first held, checked on every frame:
+
+- first: the page's first meaningful element (FIRST below) drawn;
+- complete: the app's script idle, the page's last section shown, nothing stale, no spinner or
+  skeleton, at least the page's expected number of charts and images, each chart drawn (its SVG
+  layer there) and each image decoded; it must then hold for HOLD_MS, so that a rerun which
+  starts right after does not count as the end.
+
+The Cluster page opens on the best clustering shipped: cluster-d10-refined, UMAP + GMM. Expected
+on a 2-core machine: complete <= 4 s fresh, <= 2 s warm.
+"""
+import argparse
+import json
+import statistics
+import tempfile
+import time
+
+from dae_harness.browser import LAST, PAGES, launch, missing, start_server, stop_server
+
+QUERY = {"Cluster": "?model=cluster-d10-refined&method=umap-gmm"}
+# The first thing a visitor came for, per page: a CSS selector that must match a drawn element.
+FIRST = {
+    "home": '[data-testid="stImage"] img',
+    "Train": '[data-testid="stFormSubmitButton"] button, [data-testid="stButton"] button',
+    "Denoise": '[data-testid="stImage"] img',
+    "Generate": '[data-testid="stImage"] img',
+    "Cluster": '[data-testid="stMetricValue"]',
+}
+# The least each page draws with its default settings: Plotly charts, images.
+EXPECTED = {"home": (0, 1), "Train": (0, 0), "Denoise": (1, 4), "Generate": (1, 3),
+            "Cluster": (3, 1)}
+HOLD_MS = 1000
+
+WATCH = """([first, last, charts, images]) => {
+    const drawn = img => img.complete && img.naturalWidth > 0;
+    const t = () => performance.now();
+    window.__bench = {first: null, since: null};
+    const check = () => {
+        const b = window.__bench;
+        if (b.first === null) {
+            const el = document.querySelector(first);
+            if (el && (el.tagName !== 'IMG' || drawn(el))) b.first = t();
+        }
+        const app = document.querySelector('[data-testid="stApp"]');
+        const plots = [...document.querySelectorAll('[data-testid="stPlotlyChart"]')];
+        const imgs = [...document.querySelectorAll('[data-testid="stImage"] img')];
+        const busy = document.querySelector('[data-stale="true"], [data-testid="stSpinner"], '
+                                            + '[data-testid="stSkeleton"], [data-testid="stAppSkeleton"]');
+        const waits = [
+            [!app || app.getAttribute('data-test-script-state') !== 'notRunning', 'script running'],
+            [!document.body.innerText.includes(last), 'last section'],
+            [!!busy, busy && (busy.getAttribute('data-testid') || 'stale element')],
+            [plots.length < charts || !plots.every(p => p.querySelector('.main-svg')), 'charts'],
+            [imgs.length < images || !imgs.every(drawn), 'images']];
+        b.waiting = waits.filter(w => w[0]).map(w => w[1]).join(', ');
+        b.since = b.waiting ? null : (b.since ?? t());
+        b.charts = plots.length; b.images = imgs.length;
+        requestAnimationFrame(check);
+    };
+    requestAnimationFrame(check);
+}"""
+# The watcher, installed before any of the page's scripts run (it waits for the document).
+INIT = f"""document.addEventListener('DOMContentLoaded', () => ({WATCH})(window.__benchArgs));"""
+
+
+def visit(browser, url: str, name: str, timeout_s: float = 120.0) -> dict:
+    """One visit of page `name` in a new browser context: seconds to first and to complete."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        page = context.new_page()
+        args = [FIRST[name], LAST[name], *EXPECTED[name]]
+        page.add_init_script(f"window.__benchArgs = {json.dumps(args)};\n{INIT}")
+        page.goto(f"{url}/{PAGES[name]}{QUERY.get(name, '')}")
+        held = f"() => window.__bench && window.__bench.since !== null && performance.now() - window.__bench.since > {HOLD_MS}"
+        try:
+            page.wait_for_function(held, polling=100, timeout=timeout_s * 1000)
+        except PlaywrightError:
+            state = page.evaluate("window.__bench") or {}
+            raise SystemExit(f"{name}: not complete after {timeout_s:.0f} s, waiting for: "
+                             f"{state.get('waiting', 'the page to load')}") from None
+        b = page.evaluate("window.__bench")
+        return {"first_s": (b["first"] or b["since"]) / 1000, "complete_s": b["since"] / 1000,
+                "charts": b["charts"], "images": b["images"]}
+    finally:
+        context.close()
+
+
+def run(pages: list[str], repeat: int) -> dict:
+    """{page: [{"fresh": visit, "warm": visit, "start_s": server start}, ...]}."""
+    from playwright.sync_api import sync_playwright
+
+    out = {name: [] for name in pages}
+    with sync_playwright() as pw:
+        browser = launch(pw)
+        for i in range(repeat):
+            for name in pages:
+                with tempfile.TemporaryDirectory() as runs, tempfile.TemporaryDirectory() as cache:
+                    t = time.perf_counter()
+                    proc, url = start_server(runs, env={"DAE_CACHE_DIR": cache})
+                    started = time.perf_counter() - t
+                    try:
+                        fresh = visit(browser, url, name)
+                        warm = visit(browser, url, name)
+                    finally:
+                        stop_server(proc)
+                row = {"start_s": started, "fresh": fresh, "warm": warm}
+                out[name].append(row)
+                print(f"{name:>9} #{i + 1}: fresh first {fresh['first_s']:5.2f} s, complete "
+                      f"{fresh['complete_s']:5.2f} s | warm first {warm['first_s']:5.2f} s, complete "
+                      f"{warm['complete_s']:5.2f} s  ({fresh['charts']} charts, {fresh['images']} "
+                      f"images; server up in {started:.1f} s)", flush=True)
+        browser.close()
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--repeat", type=int, default=2)
+    p.add_argument("--pages", default=",".join(PAGES), help="comma-separated, of: " + ", ".join(PAGES))
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args()
+    if missing():
+        raise SystemExit(f"cannot run: {missing()}")
+    pages = [n.strip() for n in args.pages.split(",") if n.strip()]
+    unknown = [n for n in pages if n not in PAGES]
+    if unknown:
+        raise SystemExit(f"unknown page {unknown[0]!r}: choose from {', '.join(PAGES)}")
+    out = run(pages, args.repeat)
+    if args.json:
+        print(json.dumps(out, indent=1))
+        return
+    print("median over repeats (expected: complete <= 4 s fresh, <= 2 s warm)")
+    for name, rows in out.items():
+        med = {f"{w}_{m}": statistics.median(r[w][f"{m}_s"] for r in rows)
+               for w in ("fresh", "warm") for m in ("first", "complete")}
+        print(f"{name:>9}: fresh {med['fresh_first']:5.2f} / {med['fresh_complete']:5.2f} s, "
+              f"warm {med['warm_first']:5.2f} / {med['warm_complete']:5.2f} s  (first / complete)")
+
+
+if __name__ == "__main__":
+    main()
