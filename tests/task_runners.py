@@ -16,11 +16,17 @@ class InlineRunner:
 
     def __init__(self, workers: int = 2) -> None:
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="test-task")
-        self.submitted = 0
+        self.futures: list = []  # every task submitted, in order
 
     def submit(self, fn, args: tuple):
-        self.submitted += 1
-        return self.pool.submit(fn, *args)
+        self.futures.append(self.pool.submit(fn, *args))
+        return self.futures[-1]
+
+    def idle(self, timeout: float = 60) -> bool:
+        """Wait for every submitted task to end (those cancelled while running included)."""
+        from concurrent.futures import wait
+
+        return not wait(self.futures, timeout).not_done
 
     def ready(self, refs: list) -> list:
         return [f for f in refs if f.done()]
@@ -32,9 +38,9 @@ class InlineRunner:
         ref.cancel()  # a running step runs on; its result is not stored (nobody collects it)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def inline_board():
-    """This process's task board, on an InlineRunner, for one test."""
+    """This process's task board, on an InlineRunner, for a test module."""
     board = tasks.Board(InlineRunner())
     old = tasks.use_board(board)
     yield board

@@ -1,4 +1,6 @@
 """The Generate page in streamlit's AppTest, on the shipped model (d=4): samples, sliders, strips.
+Scoring the samplers is a set of tasks (dae_core.tasks), run here on the board's in-process
+runner (tests/task_runners.py) so that a test can slow a step down.
 
 AppTest gives each st.image as media URLs named by a hash of the image bytes, so comparing URLs
 before and after an interaction compares the pictures.
@@ -7,11 +9,13 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dae_core.latent import SAMPLERS
-from support import finished  # noqa: E402  (pytest puts tests/ on the path)
+from dae_core import tasks
+from task_runners import inline_board, wait_ended  # noqa: F401  (pytest puts tests/ on the path)
 
 PAGE = "3_Generate.py"  # the page the `at` fixture opens
 D = 4  # latent size of checkpoints/reference-d4.pt
 SAMPLES, PREVIEW, MANIFOLD, STRIP = range(4)  # the page's images, top to bottom
+pytestmark = pytest.mark.usefixtures("inline_board")
 
 
 def latent_sliders(at: AppTest):
@@ -77,10 +81,10 @@ def test_sample_quality_scores_and_sampler_comparison(at):
     assert 0.0 <= recognised <= 1.0
     at.toggle(key="gen_compare").set_value(True).run()
     assert not at.exception
-    tasks = at.session_state["background_tasks"] if "background_tasks" in at.session_state else {}
-    compare = tasks.get("gen_compare")  # none when every sampler was scored already
+    held = at.session_state["analysis_tickets"] if "analysis_tickets" in at.session_state else {}
+    compare = held.get("gen_compare")  # none when every sampler was scored already
     if compare is not None:
-        assert finished(compare, 120)
+        assert wait_ended(tasks.board(), compare, 120)
         at.run()
     table = next(df.value for df in at.dataframe if "sampler" in df.value.columns)
     assert list(table["sampler"]) == ["uniform01", "box", "gaussian", "gmm"]
@@ -124,19 +128,31 @@ def test_a_sample_and_the_explorer_code_feed_the_sliders_and_the_interpolation(a
 def test_comparing_samplers_shows_progress_and_cancel_leaves_the_page_usable(at, monkeypatch):
     import threading
 
+    from dae_core import analyses
     from ui import cache
 
     done = cache.finished(*cache.file_key(cache.ckpt_io.CHECKPOINT_DIR / "reference-d4.pt"))
     for kind in ("uniform01", "box", "gaussian"):  # the page's own gmm stays scored
         done.pop(("quality", kind, 1000, 0), None)
-    release, real = threading.Event(), cache._quality
-    monkeypatch.setattr(cache, "_quality", lambda *a: release.wait(30) and real(*a))
+    release, real = threading.Event(), analyses.sample_quality
+    monkeypatch.setattr(analyses, "sample_quality", lambda *a: release.wait(30) and real(*a))
     at.toggle(key="gen_compare").set_value(True).run()
-    assert "fitting and scoring uniform01 (1 of 4)" in at.get("progress")[0].proto.text
+    text = at.get("progress")[0].proto.text
+    assert text.startswith("Scoring 1000 samples of each sampler: running") and "0 of 3 done" in text
     at.button(key="gen_compare_cancel").click().run()
-    assert not at.exception and "cancelled" in at.info[0].value
+    assert not at.exception and "Cancelled." in at.info[0].value
     release.set()
-    assert finished(at.session_state["background_tasks"]["gen_compare"], 30)
-    assert ("quality", "box", 1000, 0) not in done  # nothing more was scored after Cancel
+    assert tasks.board().runner.idle(30)  # the fits under way ended, their results dropped
+    assert ("quality", "box", 1000, 0) not in done  # nothing was kept after Cancel
     at.toggle(key="gen_compare").set_value(False).run()
     assert not at.exception and len(at.image) == 4
+
+
+def test_the_progress_line_names_a_waiting_task_s_place():
+    from ui.background import describe
+
+    running, waiting = tasks.State("running", seconds=3.2), tasks.State("queued", 2, 5)
+    assert describe([waiting], "Scoring") == (0.0, "Scoring: queued, place 2 of 5")
+    assert describe([tasks.State("done"), waiting, running], "3 seeds") == (
+        1 / 3, "3 seeds: running (3 s, 1 of 3 done)")
+    assert describe([tasks.State("done"), waiting], "3 seeds")[1] == "3 seeds: queued, place 2 of 5, 1 of 2 done"

@@ -13,6 +13,7 @@ share one LRU of at most $DAE_MEMORY_CACHE_MB megabytes. No ttl: a key names imm
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import streamlit as st
@@ -23,6 +24,8 @@ from dae_core.errors import DaeError
 from dae_core.data import load_digits
 from dae_core.denoise import SWEEP_STRENGTHS, noise_sweep as sweep
 from dae_core.latent import LatentSampler
+
+log = logging.getLogger(__name__)
 
 
 def file_key(path: str | Path) -> tuple[str, float]:
@@ -59,20 +62,47 @@ def fingerprint(path: str, mtime: float) -> str:
     return fp
 
 
+ENCODE_WAIT_S = 120.0  # for the Ray task; past it (a queue of long fits) the page encodes itself
+ENCODE_POLL_S = 0.2
+
+
 @st.cache_resource(show_spinner="Encoding the training and test images…", max_entries=8)
 def codes(path: str, mtime: float):
-    """The model's Codes: from the disk cache when there (seconds 0.0), else encoded and stored."""
+    """The model's Codes: from the disk cache when there (seconds 0.0), else encoded (a Ray task)
+    and stored."""
     from dae_core import store
-    from dae_core.pipeline import encode_splits
 
     ck, fp = checkpoint(path, mtime), fingerprint(path, mtime)
     found = store.load_codes(fp, ck.config.latent_dim)
     if found is not None:
         return found
-    digits(ck.config.dataset)
-    out = encode_splits(ck.model, ck.config)
+    out = _encode(ck, fp, Path(path).name)
     store.save_codes(fp, out)
     return out
+
+
+def _encode(ck, fp: str, name: str):
+    """encode_splits of the checkpoint as a task on the board, waited for (seconds, once per
+    model); when Ray cannot do it in ENCODE_WAIT_S, or fails, encoded here instead."""
+    import time
+
+    from dae_core import tasks
+    from dae_core.pipeline import encode_splits
+
+    board = tasks.board()
+    ticket = board.ask((fp, "codes"), encode_splits, ck.model, ck.config, label=f"encoding {name}")
+    deadline = time.monotonic() + ENCODE_WAIT_S
+    try:
+        while not (state := board.poll(ticket)).ended and time.monotonic() < deadline:
+            time.sleep(ENCODE_POLL_S)
+    except DaeError as e:  # a bad DAE_MAX_TASKS, say
+        state = tasks.State("failed", message=str(e))
+    if state.status == "done":
+        return state.result
+    board.cancel(ticket)  # a no-op when it has ended
+    log.warning("encoding %s here: %s", name, state.message or "Ray took too long")
+    digits(ck.config.dataset)
+    return encode_splits(ck.model, ck.config)
 
 
 MEMORY_CACHE_MB = 512  # $DAE_MEMORY_CACHE_MB: about 700 UMAP maps (0.73 MB each) of 48k codes
@@ -158,11 +188,9 @@ def classifier_and_reference():
 
 
 def _quality(ck, fitted, judged, n: int, seed: int) -> dict:
-    from dae_core.latent import decode
-    from dae_core.quality import score_samples
+    from dae_core.analyses import sample_quality as score
 
-    images = decode(ck.model, fitted.sample(n, seed, ck.config.latent_dim))
-    return score_samples(judged[0], images, judged[1])
+    return score(ck.model, ck.config.latent_dim, fitted, judged[0], judged[1], n, seed)
 
 
 def sample_quality(path: str, mtime: float, kind: str, n: int = 1000, seed: int = 0):
@@ -187,23 +215,21 @@ def cached_quality(path: str, mtime: float, kinds: list[str], n: int = 1000, see
     return found if all(q is not None for q in found.values()) else None
 
 
-def quality_work(path: str, mtime: float, kinds: list[str], n: int = 1000, seed: int = 0):
-    """work(report, stop) for ui.background: fit and score each sampler in turn; kind -> quality."""
-    from dae_core.cluster import check_stop
+def quality_asks(path: str, mtime: float, kinds: list[str], n: int = 1000, seed: int = 0) -> list:
+    """A task (ui.background.Ask) per sampler of `kinds` not scored yet: fit it to the training
+    codes, score n samples; each result is kept in memory for every session on its return."""
+    from dae_core.analyses import fit_and_score
+
+    from .background import Ask
 
     ck, z, judged, done = checkpoint(path, mtime), codes(path, mtime).z_train, \
         classifier_and_reference(), finished(path, mtime)
+    fp = fingerprint(path, mtime)
 
-    def work(report, stop):
-        out = {}
-        for i, kind in enumerate(kinds):
-            check_stop(stop)
-            out[kind] = done.get(("quality", kind, n, seed))
-            if out[kind] is None:
-                report(f"fitting and scoring {kind} ({i + 1} of {len(kinds)})…", i / len(kinds))
-                fitted = LatentSampler(kind) if kind == "uniform01" else LatentSampler(kind).fit(z)
-                out[kind] = _quality(ck, fitted, judged, n, seed)
-                done[("quality", kind, n, seed)] = out[kind]
-        return out
+    def keeper(kind):
+        return lambda quality: done.__setitem__(("quality", kind, n, seed), quality)
 
-    return work
+    return [Ask((fp, "quality", kind, n, seed), fit_and_score,
+                (ck.model, ck.config.latent_dim, z, kind, judged[0], judged[1], n, seed),
+                f"scoring {n} samples of {kind} from {Path(path).name}", keeper(kind))
+            for kind in kinds if done.get(("quality", kind, n, seed)) is None]

@@ -3,15 +3,17 @@
 Each result is kept in memory for every session (ui.cache.finished, a bounded LRU) and, for
 clusterings and maps, on disk (dae_core.clustering_store, dae_core.store), keyed by the model's
 content; nothing here is recomputed while a cached copy is valid. Work that can take long comes
-as work(report, stop) for ui.background, so the page shows progress and can cancel it.
+as an Ask for ui.background (a Ray task), so the page shows its progress and can cancel it.
 """
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
+from .background import Ask
 from .cache import checkpoint, codes, digits, finished, fingerprint
 
 
@@ -29,39 +31,43 @@ def cached_clustering(path: str, mtime: float, k: int, method: str, seed: int):
     return found
 
 
-def clustering_work(path: str, mtime: float, k: int, method: str, seeds: list[int]):
-    """work(report, stop) for ui.background: cluster (and store) with each seed, in turn, what is
-    not cached; returns the ClusterResults. Resolves the cached inputs here, on the page's thread."""
+def _clustering_key(path: str, mtime: float, k: int, method: str, seed: int) -> tuple:
+    c = codes(path, mtime)  # the disk entry's key: the model, the settings, the split's sizes
+    return fingerprint(path, mtime), "clustering", method, k, seed, len(c.z_train), len(c.z_test)
+
+
+def _keep_clustering(path: str, mtime: float):
+    """store(result): a fresh ClusterResult into the disk cache and the shared memory LRU."""
     from dae_core import clustering_store
-    from dae_core.cluster import STEPS
-    from dae_core.pipeline import cluster_codes
 
     c, fp, done = codes(path, mtime), fingerprint(path, mtime), finished(path, mtime)
-    ready = {s: cached_clustering(path, mtime, k, method, s) for s in seeds}
-    steps = ["umap"] * method.startswith("umap") + [method.split("-")[-1], "test"]
-    names = STEPS | {"test": "placing the test codes"}
 
-    def work(report, stop):
-        for i, s in enumerate(seeds):
-            if ready[s] is not None:
-                continue
-            prefix = f"seed {s} ({i + 1} of {len(seeds)}): " if len(seeds) > 1 else ""
-            stage = lambda step: report(prefix + names[step] + "…",  # noqa: E731
-                                        (i + steps.index(step) / len(steps)) / len(seeds))
-            ready[s] = cluster_codes(c, k, method, s, stage=stage, stop=stop)
-            clustering_store.save_clustering(fp, c, ready[s])
-            done[("clustering", k, method, s)] = ready[s]
-        return [ready[s] for s in seeds]
+    def store(result) -> None:
+        clustering_store.save_clustering(fp, c, result)
+        done[("clustering", result.k, result.method, result.seed)] = result
 
-    return work
+    return store
+
+
+def clustering_ask(path: str, mtime: float, k: int, method: str, seed: int) -> Ask:
+    """The clustering of the model's codes as a task (ui.background): its result is stored on
+    disk and in memory when it comes back."""
+    from dae_core.pipeline import cluster_codes
+
+    return Ask(_clustering_key(path, mtime, k, method, seed), cluster_codes,
+               (codes(path, mtime), k, method, seed), f"{method}, k={k}, seed {seed} of {Path(path).name}",
+               _keep_clustering(path, mtime))
 
 
 def clustering(path: str, mtime: float, k: int, method: str, seed: int):
-    """The ClusterResult, computed here when not cached (with a spinner)."""
+    """The ClusterResult, computed here when not cached (quick methods: k-means, with a spinner)."""
+    from dae_core.pipeline import cluster_codes
+
     found = cached_clustering(path, mtime, k, method, seed)
     if found is None:
         with st.spinner("Clustering…"):
-            found = clustering_work(path, mtime, k, method, [seed])(lambda *a: None, None)[0]
+            found = cluster_codes(codes(path, mtime), k, method, seed)
+        _keep_clustering(path, mtime)(found)
     return found
 
 
@@ -96,27 +102,19 @@ def cached_map(path: str, mtime: float, projection: str, n: int | None = None, s
     return found
 
 
-def map_work(path: str, mtime: float, projection: str, n: int | None = None, seed: int = 0):
-    """work(report, stop) for ui.background: draw (and store) the map; returns (idx, xy)."""
-    from dae_core import embed, store
-    from dae_core.cluster import check_stop
+def map_ask(path: str, mtime: float, projection: str, n: int | None = None, seed: int = 0) -> Ask:
+    """The map as a task (ui.background): (idx, xy), stored on disk and in memory on its return."""
+    from dae_core import store
+    from dae_core.analyses import map_2d
 
     z, args, done = codes(path, mtime).z_train, _map_args(path, mtime, projection, n, seed), finished(path, mtime)
-    text = {"tsne": f"t-SNE of {args[3]:,} codes…", "umap": f"UMAP of {len(z):,} codes…"}[projection]
 
-    def work(report, stop):
-        check_stop(stop)
-        report(text, 0.0)
-        if projection == "tsne":
-            idx, xy = embed.tsne_2d(z, args[3], seed)
-        else:
-            idx, xy = np.arange(len(z)), embed.umap_2d(z, seed)
-        check_stop(stop)  # cancelled while it ran: drop the result
-        store.save_map(*args, idx, xy)
-        done[("map", projection, n, seed)] = (idx, xy)
-        return idx, xy
+    def keep(points) -> None:
+        store.save_map(*args, *points)
+        done[("map", projection, n, seed)] = points
 
-    return work
+    return Ask(("map", *args), map_2d, (z, projection, args[3], seed),
+               f"{projection} map of {args[3]:,} codes, seed {seed}, of {Path(path).name}", keep)
 
 
 def umap_map(path: str, mtime: float):

@@ -1,4 +1,4 @@
-"""Widget groups of the Cluster page: the clustering (cached or on a thread), baseline, map, the
+"""Widget groups of the Cluster page: the clustering (cached or a Ray task), baseline, map, the
 cluster -> digit table, the clickable confusion matrices and the cell they pick.
 
 Settings and scores are in ui.cluster_scores."""
@@ -40,38 +40,46 @@ def map_ui() -> tuple[str, str]:
 
 
 def clustering_ui(path: str, mtime: float, k: int, method: str, seed: int):
-    """The ClusterResult: cached, computed here (k-means, GMM: seconds), or for the UMAP methods on
-    a thread with a progress bar and Cancel (None until it is done)."""
+    """The ClusterResult: cached, computed here (k-means: seconds), or for GMM and the UMAP
+    methods as a Ray task with its progress and Cancel (None until it is done)."""
     result = cluster_cache.cached_clustering(path, mtime, k, method, seed)
-    if result is not None or not method.startswith("umap"):
+    if result is not None or method == "kmeans":
         return result or cluster_cache.clustering(path, mtime, k, method, seed)
-    st.warning("UMAP takes about a minute on the 48k training codes (once; then it is cached).")
-    work = cluster_cache.clustering_work(path, mtime, k, method, [seed])
-    runs = background.run("cluster", (path, mtime, k, method, seed), work, f"{method}, k={k}")
-    return runs[0] if runs else None
+    if method.startswith("umap"):
+        st.warning("UMAP takes about a minute on the 48k training codes (once; then it is cached).")
+    runs = background.run("cluster", (path, mtime, k, method, seed), lambda: [
+        cluster_cache.clustering_ask(path, mtime, k, method, seed)], f"{method}, k={k}")
+    return next(iter(runs.values())) if runs else None
 
 
 def seeds_ui(path: str, mtime: float, k: int, method: str, seed: int) -> list | None:
-    """ClusterResults of seeds seed, seed+1, seed+2 (on a thread with progress and Cancel), or None."""
+    """ClusterResults of seeds seed, seed+1, seed+2 (those not cached as Ray tasks, with their
+    progress and Cancel), or None until all are there."""
     seeds = [seed + i for i in range(3)]
-    runs = [cluster_cache.cached_clustering(path, mtime, k, method, s) for s in seeds]
-    if all(r is not None for r in runs):
-        return runs
-    work = cluster_cache.clustering_work(path, mtime, k, method, seeds)
-    return background.run("cluster_seeds", (path, mtime, k, method, seed), work, "3 seeds")
+    runs = {s: cluster_cache.cached_clustering(path, mtime, k, method, s) for s in seeds}
+    if all(r is not None for r in runs.values()):
+        return list(runs.values())
+    fresh = background.run("cluster_seeds", (path, mtime, k, method, seed), lambda: [
+        cluster_cache.clustering_ask(path, mtime, k, method, s) for s in seeds if runs[s] is None],
+        "3 seeds")
+    if fresh is None:
+        return None
+    runs |= {r.seed: r for r in fresh.values()}
+    return list(runs.values())
 
 
 def map_points(path: str, mtime: float, projection: str, seed: int):
-    """(idx, xy) of the chosen map; UMAP and t-SNE, when not cached, on a thread (None until done)."""
+    """(idx, xy) of the chosen map; UMAP and t-SNE, when not cached, as a Ray task (None until done)."""
     if projection == PROJECTIONS[0]:
         return cluster_cache.pca_map(path, mtime)
     kind, n, seed = ("umap", None, cluster_cache.UMAP_MAP_SEED) if projection == PROJECTIONS[1] else ("tsne", 2000, seed)
     found = cluster_cache.cached_map(path, mtime, kind, n, seed)
     if found is not None:
         return found
-    work = cluster_cache.map_work(path, mtime, kind, n, seed)
     label = {"umap": "UMAP map", "tsne": "t-SNE map"}[kind]
-    return background.run("cluster_map", (path, mtime, kind, seed), work, label)
+    points = background.run("cluster_map", (path, mtime, kind, seed), lambda: [
+        cluster_cache.map_ask(path, mtime, kind, n, seed)], label)
+    return next(iter(points.values())) if points else None
 
 
 CELL = ("cell_digit", "cell_cluster")  # session_state keys of the cell shown (its dropdowns')

@@ -88,10 +88,15 @@ def quality_table(rows: dict) -> dict:
 
 
 def compare_ui(path: str, mtime: float) -> dict | None:
-    """Sampler -> quality dict for COMPARED; what is not scored yet is scored on a thread, with a
-    progress bar and Cancel (None until it is done)."""
+    """Sampler -> quality dict for COMPARED; those not scored yet are scored as Ray tasks, with
+    their progress and Cancel (None until all are done)."""
     rows = cache.cached_quality(path, mtime, COMPARED)
     if rows is not None:
         return rows
-    work = cache.quality_work(path, mtime, COMPARED)
-    return background.run("gen_compare", (path, mtime), work, "Scoring 1000 samples of each sampler")
+    fresh = background.run("gen_compare", (path, mtime), lambda: cache.quality_asks(
+        path, mtime, COMPARED), "Scoring 1000 samples of each sampler")
+    if fresh is None:
+        return None
+    scored = {key[2]: quality for key, quality in fresh.items()}  # key: (model, "quality", kind, n, seed)
+    done = cache.finished(path, mtime)
+    return {kind: scored.get(kind) or done.get(("quality", kind, 1000, 0)) for kind in COMPARED}
