@@ -362,20 +362,22 @@ def test_a_session_keeps_a_bounded_number_and_size_of_uploads(env, monkeypatch, 
 
 
 def test_an_unexpected_failure_is_logged_with_its_traceback(caplog):
-    from ui.background import Task
+    from dae_core import tasks
+    from task_runners import InlineRunner
 
-    def broken(report, stop):
+    def broken():
         raise RuntimeError("a bug")
 
+    board = tasks.Board(InlineRunner())
     with caplog.at_level(logging.INFO):
-        task = Task(("k",), broken)
+        ticket = board.ask(("k",), broken, label="broken")
         for _ in range(1000):
-            if task.done:
+            if (state := board.poll(ticket)).ended:
                 break
             time.sleep(0.01)
-    assert task.done and str(task.error) == "a bug"
-    (record,) = [r for r in caplog.records if r.name == "ui.background"]
-    assert record.levelname == "ERROR" and record.exc_info[0] is RuntimeError
+    assert state.status == "failed" and state.message == "RuntimeError: a bug"
+    (record,) = [r for r in caplog.records if r.name == "dae_core.tasks" and r.levelname == "ERROR"]
+    assert record.exc_info[0] is RuntimeError
 
 
 @pytest.mark.parametrize("history", [[1, 2], [{"epoch": 1, "train_loss": 0.1, "val_loss": "0.1"}]],
