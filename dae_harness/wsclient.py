@@ -11,7 +11,6 @@ Every wait has a time limit.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import urllib.parse
 import urllib.request
@@ -22,6 +21,7 @@ from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 FINISHED = {ForwardMsg.FINISHED_SUCCESSFULLY: "finished",
             ForwardMsg.FINISHED_WITH_COMPILE_ERROR: "error"}  # a run's end; others are not
@@ -40,14 +40,20 @@ class ScriptRun:
     elements: list = field(default_factory=list)  # the Element protos it drew, in order
 
     def texts(self) -> list[str]:
-        """The text of every markdown, heading, alert, text and caption element."""
-        out = []
-        for e in self.elements:
-            kind = e.WhichOneof("type")
-            if kind in ("markdown", "text", "heading", "alert", "exception"):
-                proto = getattr(e, kind)
-                out.append(getattr(proto, "body", "") or getattr(proto, "message", ""))
-        return out
+        return texts(self.elements)
+
+
+def texts(elements) -> list[str]:
+    """The text of every markdown (captions too), heading, alert, text, exception and progress
+    element."""
+    out = []
+    for e in elements:
+        kind = e.WhichOneof("type")
+        if kind in ("markdown", "text", "heading", "alert", "exception", "progress"):
+            proto = getattr(e, kind)
+            out.append(getattr(proto, "body", "") or getattr(proto, "message", "")
+                       or getattr(proto, "text", ""))
+    return out
 
 
 def widget_key(element) -> str | None:
@@ -58,6 +64,35 @@ def widget_key(element) -> str | None:
         return None
     key = element_id[len(ID_PREFIX):].split("-", 1)[-1]
     return None if key == "None" else key
+
+
+def shown_state(element) -> WidgetState | None:
+    """The WidgetState of the value a widget shows when drawn (its default, or the value the
+    server set), as the browser records it; None for buttons, uploaders and empty widgets."""
+    kind = element.WhichOneof("type")
+    w, slot = getattr(element, kind), VALUE_FIELD.get(kind)
+    if slot is None:
+        return None
+    state = WidgetState(id=w.id)
+    if kind in ("selectbox", "radio"):
+        value = w.raw_value if w.set_value else (w.options[w.default] if 0 <= w.default < len(w.options) else None)
+    elif kind == "multiselect":
+        value = list(w.raw_values) if w.set_value else [w.options[i] for i in w.default]
+    elif kind == "slider":
+        if w.options:  # a select_slider: left to the server
+            return None
+        value = list(w.value) if w.set_value else list(w.default)
+    else:  # number_input, checkbox, text_input
+        value = w.value if w.set_value else w.default
+    return None if value is None else _encode(state, slot, value)
+
+
+def _encode(state: WidgetState, slot: str, value) -> WidgetState:
+    if slot.endswith("array_value"):
+        getattr(state, slot).data.extend(value)
+    else:
+        setattr(state, slot, value)
+    return state
 
 
 class Tab:
@@ -78,6 +113,9 @@ class Tab:
         self._drawn: dict[str, object] = {}  # key -> widget, of the run under way
         self._fragments: dict[str, asyncio.Task] = {}
         self._replies: dict[str, asyncio.Future] = {}
+        self._quiet = asyncio.Event()  # set while the page polls nothing (no run_every fragment)
+        self._quiet.set()
+        self._full_run = False  # a whole-page run is under way (its fragments are not yet known)
         self.fragment_runs = 0
 
     async def open(self, page: str = "", query: str = "") -> ScriptRun:
@@ -99,7 +137,6 @@ class Tab:
         """Switch this session to another page (a menu click) with the URL settings `query`."""
         if page not in self.pages:
             raise KeyError(f"no page at /{page} (pages: {sorted(self.pages)})")
-        self._states.clear()  # the browser keeps no value of the last page's widgets
         return await self.rerun(query=query, page_hash=self.pages[page])
 
     async def set(self, key: str, value, **also) -> ScriptRun:
@@ -142,6 +179,20 @@ class Tab:
             self._states = {i: s for i, s in self._states.items() if i in drawn}
         return run
 
+    def texts(self) -> list[str]:
+        """The texts the page shows now: its last whole-page run's and its fragments' since."""
+        return texts(self._elements)
+
+    async def settle(self, timeout: float) -> float | None:
+        """Seconds until the page polls nothing any more (a background task's result, or a
+        training run's end, is drawn by a whole-page run), or None past `timeout`."""
+        start = time.perf_counter()
+        try:
+            await asyncio.wait_for(self._quiet.wait(), timeout)
+        except asyncio.TimeoutError:
+            return None
+        return time.perf_counter() - start
+
     async def upload(self, key: str, name: str, data: bytes) -> ScriptRun:
         """Put a file in the uploader `key` (an HTTP PUT, as the browser does); the run it causes."""
         request_id = uuid.uuid4().hex
@@ -176,6 +227,15 @@ class Tab:
             "X-Xsrftoken": xsrf, "Cookie": f"_streamlit_xsrf={xsrf}"})
         urllib.request.urlopen(req, timeout=self.timeout).close()
 
+    def value(self, key: str):
+        """The value the widget `key` holds in this tab (None for a button or an uploader)."""
+        state = self._states.get(self._id(key))
+        if state is None:
+            return None
+        slot = state.WhichOneof("value")
+        value = getattr(state, slot) if slot else None
+        return list(value.data) if slot and slot.endswith("array_value") else value
+
     def _id(self, key: str) -> str:
         if key not in self.widgets:
             raise KeyError(f"no widget with key {key!r} on this page")
@@ -185,28 +245,30 @@ class Tab:
     def _state(self, key: str, value) -> WidgetState:
         """The WidgetState the browser would send for `value` in widget `key`."""
         kind = self.widgets[key].WhichOneof("type")
-        state = WidgetState(id=self._id(key))
-        slot = VALUE_FIELD.get(kind)
-        if slot is None:
+        if kind not in VALUE_FIELD:
             raise ValueError(f"cannot set a {kind} widget ({key!r})")
-        if slot.endswith("array_value"):
-            getattr(state, slot).data.extend(value)
-        else:
-            setattr(state, slot, value)
-        return state
+        return _encode(WidgetState(id=self._id(key)), VALUE_FIELD[kind], value)
 
     async def _read(self) -> None:
-        async for raw in self._ws:
-            msg = ForwardMsg()
-            msg.ParseFromString(raw)
-            self._handle(msg)
+        try:
+            async for raw in self._ws:
+                msg = ForwardMsg()
+                msg.ParseFromString(raw)
+                self._handle(msg)
+        except ConnectionClosed:
+            pass  # the server went away: every wait ends at its time limit
 
     def _handle(self, msg: ForwardMsg) -> None:
         kind = msg.WhichOneof("type")
         if kind == "new_session" and msg.new_session.initialize.session_id:
             self.session_id = msg.new_session.initialize.session_id
-        if kind == "new_session":
+        if kind == "new_session" and not msg.metadata.run.fragment_ids:
+            # a whole-page run starts (not a fragment's): the browser drops its fragment timers
             self.page_hash = msg.new_session.page_script_hash or self.page_hash
+            self._elements, self._drawn, self._full_run = [], {}, True
+            for task in self._fragments.values():
+                task.cancel()
+            self._fragments.clear()
         elif kind == "navigation":
             self.pages = {p.url_pathname: p.page_script_hash for p in msg.navigation.app_pages}
             self.page_hash = msg.navigation.page_script_hash or self.page_hash
@@ -218,22 +280,35 @@ class Tab:
             key = widget_key(element)
             if key is not None:
                 self.widgets[key] = self._drawn[key] = element
+                shown = shown_state(element)  # the browser holds every widget's value once drawn
+                server_set = getattr(getattr(element, element.WhichOneof("type")), "set_value", False)
+                if shown is not None and (shown.id not in self._states or server_set):
+                    self._states[shown.id] = shown
         elif kind == "script_finished":
             if msg.script_finished in FINISHED:
+                self._full_run = False
+                if not self._fragments:
+                    self._quiet.set()
                 self._run_done.put_nowait(FINISHED[msg.script_finished])
             elif msg.script_finished == FRAGMENT_DONE:
                 self.fragment_runs += 1
         elif kind == "auto_rerun":
+            self._quiet.clear()
             self._follow(msg.auto_rerun.fragment_id, msg.auto_rerun.interval)
         elif kind == "stop_auto_rerun":
-            for fragment_id in msg.stop_auto_rerun.fragment_ids:
-                task = self._fragments.pop(fragment_id, None)
-                if task is not None:
-                    task.cancel()
+            self._stop_polling(msg.stop_auto_rerun.fragment_ids)
         elif kind == "file_urls_response":
             reply = self._replies.pop(msg.file_urls_response.response_id, None)
             if reply is not None and not reply.done():
                 reply.set_result(msg.file_urls_response)
+
+    def _stop_polling(self, fragment_ids) -> None:
+        for fragment_id in fragment_ids:
+            task = self._fragments.pop(fragment_id, None)
+            if task is not None:
+                task.cancel()
+        if not self._fragments and not self._full_run:
+            self._quiet.set()
 
     def _follow(self, fragment_id: str, interval: float) -> None:
         """Rerun a polling fragment every `interval` seconds, as the browser's timer does."""
@@ -258,8 +333,3 @@ def query(**params) -> str:
     """A URL query string from settings (None values left out)."""
     return urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
 
-
-def dumps(run: ScriptRun) -> str:
-    """A one-line summary of a run, for logs."""
-    return json.dumps({"seconds": round(run.seconds, 3), "status": run.status,
-                       "elements": len(run.elements)})

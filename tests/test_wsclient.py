@@ -1,5 +1,6 @@
 """The websocket client against a real `streamlit run` of a tiny script: a run ends with
-script_finished, a widget change and a button press rerun it with the new values."""
+script_finished, a widget change and a button press rerun it with the new values, and a polling
+fragment is rerun until the page it ends with is drawn."""
 import asyncio
 import subprocess
 import sys
@@ -18,6 +19,22 @@ word = st.selectbox("word", ["one", "two"], key="word")
 if st.button("Go", key="go"):
     st.markdown(f"pressed with {word}")
 st.markdown(f"n is {n}")
+if st.button("Wait", key="wait"):
+    st.session_state.polls = 0
+
+
+@st.fragment(run_every=0.2)
+def poll():
+    st.session_state.polls += 1
+    if st.session_state.polls >= 3:
+        st.rerun()  # the whole page: it shows the result
+    st.markdown(f"polled {st.session_state.polls}")
+
+
+if st.session_state.get("polls", 3) < 3:
+    poll()
+elif "polls" in st.session_state:
+    st.markdown("waited")
 """
 
 
@@ -53,13 +70,18 @@ def test_runs_and_reruns_on_widget_changes(tiny_app):
             changed = await tab.set("n", 7)
             pressed = await tab.click("go", word="two")
             after = await tab.rerun()  # a button's press is sent once
+            waiting = await tab.click("wait")
+            waited = await tab.settle(timeout=20)
+            shown = tab.texts()
         finally:
             await tab.close()
-        return first, changed, pressed, after
+        return first, changed, pressed, after, waiting, waited, shown, tab.fragment_runs
 
-    first, changed, pressed, after = asyncio.run(session())
+    first, changed, pressed, after, waiting, waited, shown, polls = asyncio.run(session())
     assert first.status == "finished" and "n is 3" in first.texts()
     assert first.seconds < 30
     assert changed.status == "finished" and "n is 7" in changed.texts()
     assert "pressed with two" in pressed.texts() and "n is 7" in pressed.texts()
     assert "pressed with two" not in after.texts() and "n is 7" in after.texts()
+    assert "waited" not in waiting.texts()
+    assert waited is not None and "waited" in shown and polls >= 1  # polled, then drawn whole
