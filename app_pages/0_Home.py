@@ -1,17 +1,10 @@
 """DAE Lab home: what the app is, the shared model picker, a look at the data."""
-import numpy as np
 import streamlit as st
-
-from dae_core.data import to_unit
-from dae_core.figures import grid_image
-from ui import cache
-from ui.sidebar import checkpoint_picker
-from ui.words import plain
 
 st.set_page_config(page_title="DAE Lab", layout="wide")
 
-ck = checkpoint_picker()
-
+# What the app is comes first: it is on screen while the imports below (PyTorch, through the
+# dataset and the sidebar's checkpoint) take their seconds on a fresh server.
 st.title("DAE Lab")
 st.markdown(
     """
@@ -25,6 +18,14 @@ The model picker in the sidebar is shared by every page; it opens on the shipped
 """
 )
 
+import numpy as np  # noqa: E402
+
+from dae_core.data import to_unit  # noqa: E402
+from dae_core.figures import grid_image  # noqa: E402
+from ui import cache  # noqa: E402
+from ui.sidebar import checkpoint_picker  # noqa: E402
+from ui.words import plain  # noqa: E402
+
 digits = cache.digits("mnist")
 seed = st.number_input("Sample seed", 0, 10_000, 0, key="home_seed", persist_state="session")
 idx = np.random.default_rng(int(seed)).choice(len(digits.train_images), 25, replace=False)
@@ -34,5 +35,7 @@ col_img, col_lbl = st.columns([2, 1])
 col_img.image(grid_image(images, nrow=5, scale=4), caption="25 training digits", clamp=True)
 col_lbl.markdown("**Labels** (row by row)")
 col_lbl.text("\n".join(" ".join(str(v) for v in labels[r * 5:(r + 1) * 5]) for r in range(5)))
+# The sidebar last: the picker loads its checkpoint, which nothing above needs.
+ck = checkpoint_picker()
 if ck is not None:
     st.caption(f"Selected model: {plain(st.session_state.get('model'))}")

@@ -4,7 +4,6 @@ from __future__ import annotations
 import base64
 
 import numpy as np
-import pandas as pd
 import plotly.graph_objects as go
 from skimage.util import montage
 
@@ -33,6 +32,8 @@ def smooth(values, alpha: float = SMOOTHING) -> np.ndarray:
     """Exponentially weighted mean of a noisy curve, bias-corrected (pandas' ewm, adjust=True): the
     weights are renormalised over the points seen so far, so the first values are not pulled
     toward the very first one, and a constant series stays that constant -> (N,)."""
+    import pandas as pd  # here: importing pandas costs a page that draws no loss chart ~0.3 s
+
     return pd.Series(values, dtype=float).ewm(alpha=alpha, adjust=True).mean().to_numpy()
 
 
@@ -57,11 +58,11 @@ def loss_chart(history: list[dict], batches: list[tuple[float, float]] | None = 
         fig.add_scatter(x=x, y=smooth(points[:, 1])[keep], mode="lines", name="batch (smoothed)",
                         line=dict(color="#1f77b4"))
     if history:
-        epochs = pd.DataFrame(history)
-        epochs = epochs.iloc[decimate(len(epochs))]
-        fig.add_scatter(x=epochs["epoch"], y=epochs["train_loss"], mode="lines+markers",
+        epochs = [history[i] for i in decimate(len(history))]
+        x = [h["epoch"] for h in epochs]
+        fig.add_scatter(x=x, y=[h.get("train_loss") for h in epochs], mode="lines+markers",
                         name="train (epoch)", line=dict(color="#ff7f0e"))
-        fig.add_scatter(x=epochs["epoch"], y=epochs["val_loss"], mode="lines+markers",
+        fig.add_scatter(x=x, y=[h.get("val_loss") for h in epochs], mode="lines+markers",
                         name="validation (epoch)", line=dict(color="#2ca02c"))
     fig.update_layout(title=title, xaxis_title="epoch", yaxis_title="MSE", margin=_MARGIN,
                       height=360, legend=dict(orientation="h", y=-0.2))
