@@ -171,3 +171,33 @@ def test_a_task_nobody_polls_any_more_is_ended(board, tmp_path, monkeypatch):
     assert state.status == "failed" and "dropped" in state.message
     assert board.counts() == {"queued": 0, "running": 0, "ended": 0}
     assert wait_for(lambda: not alive(pid), 30)
+
+
+def thread_counts():
+    """{library API: threads} as seen where this runs."""
+    from threadpoolctl import threadpool_info
+
+    return {i["user_api"]: i["num_threads"] for i in threadpool_info()}
+
+
+def test_a_worker_runs_its_task_on_one_thread(board):
+    (state,) = until_ended(board, board.ask(("m", "threads"), thread_counts, label="threads"))
+    assert state.status == "done" and set(state.result.values()) == {1}
+
+
+def test_the_quick_fits_in_the_page_limit_only_their_own_thread(monkeypatch, blob_codes):
+    """k-means, GMM, t-SNE and the pixel baseline may run on several server threads at once:
+    they limit OpenMP, whose thread count is the calling thread's, never BLAS (process-wide)."""
+    import threadpoolctl
+    import numpy as np
+
+    from dae_core import cluster, embed
+
+    entered, real = [], threadpoolctl.threadpool_limits
+    monkeypatch.setattr(threadpoolctl, "threadpool_limits",
+                        lambda *a, **kw: entered.append(kw.get("user_api")) or real(*a, **kw))
+    cluster.cluster(blob_codes.z_train, 5, "kmeans")
+    cluster.cluster(blob_codes.z_train, 5, "gmm")
+    embed.tsne_2d(blob_codes.z_train, 50)
+    embed.pixel_baseline(np.random.default_rng(0).integers(0, 255, (60, 8, 8), dtype=np.uint8), 3, 0, 5)
+    assert len(entered) == 4 and set(entered) == {"openmp"}
