@@ -33,10 +33,12 @@ def _torchvision_root(tmp: Path) -> Path:
     return tmp
 
 
-def reference_epochs(epochs: int = 2, seed: int = 0, device: str = "cpu") -> Iterator[tuple[float, float]]:
+def reference_epochs(epochs: int = 2, seed: int = 0, device: str = "cpu",
+                     limit: int = 0) -> Iterator[tuple[float, float]]:
     """(seconds, validation MSE) of each epoch of the reference pipeline; the first epoch's
-    seconds include building the dataset and the data loaders."""
-    from torch.utils.data import DataLoader, random_split
+    seconds include building the dataset and the data loaders. `limit` > 0 keeps only the first
+    `limit` images of each split (a smoke run)."""
+    from torch.utils.data import DataLoader, Subset, random_split
     from torchvision import datasets, transforms
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -44,6 +46,8 @@ def reference_epochs(epochs: int = 2, seed: int = 0, device: str = "cpu") -> Ite
         t = time.perf_counter()
         ds = datasets.MNIST(root, train=True, download=False, transform=transforms.ToTensor())
         train_ds, val_ds = random_split(ds, [48_000, 12_000], torch.Generator().manual_seed(seed))
+        if limit:
+            train_ds, val_ds = Subset(train_ds, range(limit)), Subset(val_ds, range(limit))
         train_dl = DataLoader(train_ds, batch_size=256, shuffle=False)
         val_dl = DataLoader(val_ds, batch_size=256, shuffle=False)
         torch.manual_seed(seed)
@@ -68,14 +72,17 @@ def reference_epochs(epochs: int = 2, seed: int = 0, device: str = "cpu") -> Ite
             t = time.perf_counter()
 
 
-def engine_epochs(config: TrainConfig) -> Iterator[tuple[float, float]]:
+def engine_epochs(config: TrainConfig, compile_mode: str | None = None) -> Iterator[tuple[float, float]]:
     """(seconds, validation MSE) of each epoch of the engine on `config`; the first epoch's seconds
-    include loading the data (when this process has not loaded it yet) and building the model."""
+    include loading the data (when this process has not loaded it yet), building the model and,
+    with `compile_mode`, compiling it. On CUDA each epoch ends with the device synchronised."""
     t = time.perf_counter()
     state = new_state(config)
     data = prepare_data(config, state.device)
-    for event in fit(state, data):
+    for event in fit(state, data, compile_mode=compile_mode):
         if isinstance(event, EpochStats):
+            if state.device.type == "cuda":
+                torch.cuda.synchronize(state.device)
             yield time.perf_counter() - t, event.val_loss
             t = time.perf_counter()
 
