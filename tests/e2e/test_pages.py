@@ -42,6 +42,25 @@ def test_cluster_shows_the_heatmap_and_the_accuracy(app, page):
     assert error_texts(page) == []
 
 
+def test_cluster_map_is_a_density_picture_and_all_points_are_one_toggle_away(app, page):
+    open_page(page, app.url, "Cluster")
+    chart = page.locator(".st-key-map .js-plotly-plot")
+    chart.locator(".main-svg").first.wait_for()
+    assert chart.evaluate("g => g.data.map(t => t.type)") == ["image"] + ["scatter"] * 10
+    assert chart.locator(".layer-below image, .imagelayer image").count() >= 1  # the picture drawn
+    page.get_by_text("Draw all 48,000 points").click()
+    page.wait_for_function("""() => {
+        const g = document.querySelector('.st-key-map .js-plotly-plot');
+        return g && g.data && g.data.length === 10 && g.data.every(t => t.type === 'scattergl');
+    }""")
+    wait_idle(page)
+    # x as an array, or as Plotly's typed-array spec {dtype, bdata} (NumPy arrays: f4 or f8)
+    count = """g => g.data.reduce((n, t) => n + (t.x.length
+        ?? atob(t.x.bdata).length / (String(t.x.dtype).endsWith('f4') ? 4 : 8)), 0)"""
+    assert chart.evaluate(count) == 48_000
+    assert error_texts(page) == []
+
+
 def test_train_a_tiny_run_watch_it_stop_it_save_it_and_pick_it(app, page):
     open_page(page, app.url, "Train")
     start_tiny_run(page)
