@@ -1,6 +1,6 @@
 """Time to a good model: the quick preset against the reference pipeline, in one run on one machine.
 
-    python benchmarks/bench_quick.py [--threshold 0.0271] [--device cpu|cuda]
+    python benchmarks/bench_quick.py [--threshold 0.0271] [--device cpu|cuda] [--preset quick]
 
 Each side trains from scratch (seed 0, d=4) until its validation MSE is at or below the threshold,
 the reference recipe's 30-epoch result: the engine on the `quick` preset (10 epochs, one-cycle),
@@ -11,7 +11,7 @@ times, the epochs each took, their validation curves and the ratio quick / refer
 import argparse
 import json
 
-from dae_core.config import preset
+from dae_core.config import PRESETS, preset
 from dae_harness.pipelines import engine_epochs, reference_epochs, time_to_quality
 
 
@@ -19,11 +19,12 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--threshold", type=float, default=0.0271, help="validation MSE to reach")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--preset", choices=tuple(PRESETS), default="quick", help="the engine's recipe")
     p.add_argument("--reference-epochs", type=int, default=30, help="the reference pipeline's budget")
     args = p.parse_args()
-    quick = time_to_quality(engine_epochs(preset("quick", device=args.device)), args.threshold)
+    quick = time_to_quality(engine_epochs(preset(args.preset, device=args.device)), args.threshold)
     reference = time_to_quality(reference_epochs(args.reference_epochs, device=args.device), args.threshold)
-    print(json.dumps({"threshold": args.threshold, "quick_s": quick["seconds"],
+    print(json.dumps({"threshold": args.threshold, "preset": args.preset, "quick_s": quick["seconds"],
                       "reference_s": reference["seconds"], "ratio": quick["seconds"] / reference["seconds"],
                       "quick": quick, "reference": reference}))
 

@@ -1,14 +1,15 @@
 """Seconds per epoch: the reference pipeline against the engine, taking turns in one run; plus clustering.
 
-    python benchmarks/bench_train.py [--epochs 3] [--device cpu|cuda] [--json]
+    python benchmarks/bench_train.py [--epochs 3] [--device cpu|cuda] [--preset reference|quick] [--json]
 
-Prints the median epoch of each, their ratio, each pair's own ratio, and the time to encode the
+The engine trains the preset's recipe (its batch size; the reference's by default). Prints the
+median epoch of each, their ratio, each pair's own ratio, and the time to encode the
 48k training codes, k-means them and match the clusters (reference-d4).
 """
 import argparse
 import json
 
-from dae_core.config import ROOT
+from dae_core.config import PRESETS, ROOT
 from dae_harness.pipelines import cluster_seconds, median_epochs
 
 
@@ -16,9 +17,10 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--preset", choices=tuple(PRESETS), default="reference", help="the engine's recipe")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
-    result = {**median_epochs(args.epochs, args.device),
+    result = {**median_epochs(args.epochs, args.device, args.preset),
               **cluster_seconds(ROOT / "checkpoints" / "reference-d4.pt")}
     if args.json:
         print(json.dumps(result))
