@@ -2,6 +2,7 @@
 
 Every wait has a time limit and no lock is held across one; a failure to start or reach Ray is
 one JobError line, logged with its traceback, and the next connect() starts again from scratch.
+A local Ray whose raylet died is noticed by the next connect() and started again.
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import logging
 import os
 import socket
 import threading
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 import ray
@@ -20,7 +22,16 @@ from .scheduler import NAMESPACE, max_runs
 
 OBJECT_STORE_BYTES = 96 * 1024**2  # a run's checkpoint is ~1 MB; Ray's floor is 75 MB
 CONNECT_TIMEOUT_S = 25.0  # a failed start says why within this (ray.init itself may retry for minutes)
-PROBE_TIMEOUT_S = 5.0  # for a TCP connection to $RAY_ADDRESS
+PROBE_TIMEOUT_S = 5.0  # for a TCP connection to $RAY_ADDRESS or to this node's raylet
+# Ray's own settings (its RayConfig, read from RAY_<name> variables by the processes ray.init
+# starts) for a local Ray only; a variable already set wins. Ray keeps one idle worker process
+# per CPU (~80 MB each) for ever; every run here starts a worker of its own and imports PyTorch
+# there anyway, so none is kept: an idle worker ends after idle_worker_killing_time_threshold_ms
+# (Ray's default, 1 s), and none is started before a run asks for one.
+LOCAL_RAY_ENV = {
+    "RAY_num_workers_soft_limit": "0",
+    "RAY_prestart_worker_first_driver": "0",
+}
 log = logging.getLogger(__name__)
 _connect_lock = threading.Lock()  # guards _starting; never held across a wait
 _starting: _Start | None = None  # this process's latest start of Ray, under way or ended
@@ -50,7 +61,7 @@ def connect() -> None:
                 log.warning("this process's Ray node is gone; starting Ray again")
                 _shutdown()
             scheduler.forget()  # a handle from an earlier Ray points nowhere
-            _starting = _Start(_init_options())
+            _starting = _Start(_init_options(), _ray_env())
         start = _starting
     if not start.done.wait(CONNECT_TIMEOUT_S):
         log.error("%s did not answer within %g s; still trying in the background",
@@ -61,13 +72,27 @@ def connect() -> None:
 
 
 def _node_alive() -> bool:
-    """Whether the Ray node this process is attached to is alive (its raylet may have been killed)."""
+    """Whether the Ray node this process is attached to is alive (its raylet may have been killed).
+
+    Ray marks a node dead only after its health checks fail (about 15 s); a raylet's closed port
+    says so at once, so a Start just after the kill is not queued on a node that is gone.
+    """
     try:
         me = ray.get_runtime_context().get_node_id()
-        return any(n["NodeID"] == me and n.get("Alive") for n in ray.nodes())
+        node = next((n for n in ray.nodes() if n["NodeID"] == me), None)
     except Exception:  # noqa: BLE001  unknown (Ray Client, say): a failed submit resets Ray anyway
         log.debug("Ray did not say whether this node is alive", exc_info=True)
         return True
+    if node is None or not node.get("Alive"):
+        return False
+    try:
+        socket.create_connection((node["NodeManagerAddress"], node["NodeManagerPort"]),
+                                 timeout=PROBE_TIMEOUT_S).close()
+    except ConnectionRefusedError:
+        return False
+    except (OSError, KeyError, TypeError):  # unknown, not refused: trust Ray's own word
+        log.debug("could not probe this node's raylet", exc_info=True)
+    return True
 
 
 def _init_options() -> dict:
@@ -79,6 +104,25 @@ def _init_options() -> dict:
         options.update(address="local", num_cpus=cpus, object_store_memory=OBJECT_STORE_BYTES,
                        include_dashboard=False)
     return options
+
+
+def _ray_env() -> dict:
+    """LOCAL_RAY_ENV for a local Ray, less what the environment already sets; {} for a cluster."""
+    if os.environ.get("RAY_ADDRESS"):
+        return {}
+    return {k: v for k, v in LOCAL_RAY_ENV.items() if k not in os.environ}
+
+
+@contextmanager
+def _environment(extra: dict):
+    """os.environ with `extra` added for the duration, so that only the processes started
+    meanwhile (a local Ray's) see them."""
+    os.environ.update(extra)
+    try:
+        yield
+    finally:
+        for key in extra:
+            os.environ.pop(key, None)
 
 
 def where() -> str:
@@ -95,8 +139,8 @@ class _Start:
     that ends with the run: started from there, Ray would die after the first page run.
     """
 
-    def __init__(self, options: dict):
-        self.options, self.done = options, threading.Event()
+    def __init__(self, options: dict, env: dict | None = None):
+        self.options, self.env, self.done = options, env or {}, threading.Event()
         self.error: JobError | None = JobError(f"cannot start training on {where()}: the start ended early")
         threading.Thread(target=self._run, name="dae-ray", daemon=True).start()
 
@@ -112,8 +156,11 @@ class _Start:
         try:
             if os.environ.get("RAY_ADDRESS"):
                 _probe(os.environ["RAY_ADDRESS"])
-            ray.init(**self.options)
+            with _environment(self.env):
+                context = ray.init(**self.options)
             self.error = None
+            if not os.environ.get("RAY_ADDRESS"):
+                _log_where_logs_are(context)
         except JobError as e:
             log.error("%s", e, exc_info=True)
             self.error = e
@@ -122,6 +169,18 @@ class _Start:
             self.error = JobError(f"cannot start training on {where()}: {_one_line(e)}")
         if self.error is not None:
             _shutdown()  # whatever half of Ray came up, so the next start begins from scratch
+
+
+def _log_where_logs_are(context) -> None:
+    """INFO: the local Ray's log folder, where each worker's output is kept, and this job's id."""
+    try:
+        session = context.address_info["session_dir"]
+        job = ray.get_runtime_context().get_job_id()
+    except Exception:  # noqa: BLE001  a missing path is no reason to fail the start
+        log.debug("Ray did not say where its logs are", exc_info=True)
+        return
+    log.info("local Ray started; every worker's output is kept in %s/logs "
+             "(worker-<worker id>-%s-<pid>.out and .err for this server's runs)", session, job)
 
 
 def _probe(address: str) -> None:

@@ -1,6 +1,8 @@
-"""Ray that cannot be started or reached: every Start says why in one line within 30 s, holds
-nothing while it waits, and the next one tries again from scratch."""
+"""Ray that cannot be started or reached, or that dies: every Start says why in one line within
+30 s, holds nothing while it waits, and the next one tries again from scratch."""
+import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -120,3 +122,81 @@ def test_a_ray_whose_node_died_is_shut_down_and_the_next_connect_starts_a_new_on
     monkeypatch.setattr(ray, "init", lambda **options: calls.append(options))
     jobs.connect()
     assert fresh == [1] and len(calls) == 1
+
+
+@pytest.mark.parametrize("address", ["", "10.0.0.1:6379"])
+def test_ray_settings_reach_only_a_local_ray_and_only_while_it_starts(fresh, monkeypatch, address):
+    """Idle workers given back (no pool of one per CPU) on a local Ray; a cluster's own settings
+    are never touched, nor a value the environment already sets."""
+    monkeypatch.setenv("RAY_ADDRESS", address)
+    monkeypatch.setenv("RAY_prestart_worker_first_driver", "1")  # set by whoever runs the server
+    monkeypatch.setattr(ray_start, "_probe", lambda address: None)
+    seen = []
+    monkeypatch.setattr(ray, "init", lambda **options: seen.append(dict(os.environ)))
+    jobs.connect()
+    expected = None if address else "0"
+    assert seen[0].get("RAY_num_workers_soft_limit") == expected
+    assert seen[0]["RAY_prestart_worker_first_driver"] == "1"
+    assert "RAY_num_workers_soft_limit" not in os.environ  # the server's own environment is left as it was
+    assert os.environ["RAY_prestart_worker_first_driver"] == "1"
+
+
+KILL_RAYLET = """
+import json, logging, os, signal, time
+import ray
+from dae_core import TrainConfig, jobs
+from dae_core.runs import RunRequest
+logging.basicConfig(level=logging.INFO)
+
+def request(epochs):
+    cfg = TrainConfig(train_subset=300, epochs=epochs, batch_size=64, device="cpu")
+    return RunRequest(cfg.to_dict(), epochs)
+
+def raylet():  # a child of the thread that started Ray
+    for task in os.listdir("/proc/self/task"):
+        for pid in open(f"/proc/self/task/{task}/children").read().split():
+            if open(f"/proc/{pid}/comm").read().strip() == "raylet":
+                return int(pid)
+
+doomed = jobs.submit(request(500))
+node = ray.get_runtime_context().get_node_id()
+while doomed.active and doomed.status != "running":
+    doomed.refresh()
+    time.sleep(0.1)
+os.kill(raylet(), signal.SIGKILL)
+t0 = time.monotonic()
+doomed.wait(60, poll_s=0.1)
+failed_s = time.monotonic() - t0
+after = jobs.submit(request(1))
+after.wait(120)
+trained_s = time.monotonic() - t0
+idle = ray.get(ray.remote(lambda: os.getpid()).remote(), timeout=60)  # a task's worker: idle once done
+t1 = time.monotonic()
+while os.path.exists(f"/proc/{idle}") and time.monotonic() - t1 < 10:
+    time.sleep(0.1)
+print(json.dumps({"doomed": [doomed.status, doomed.message], "failed_s": failed_s,
+                  "new_node": ray.get_runtime_context().get_node_id() != node,
+                  "after": [after.status, after.message], "trained_s": trained_s,
+                  "idle_worker_left": os.path.exists(f"/proc/{idle}")}))
+"""
+
+
+def test_kill_9_of_the_raylet_fails_the_run_and_the_next_submit_trains_on_a_new_ray():
+    """A local Ray whose raylet is killed under a training run: the run fails in one line within
+    seconds, the next submit starts a new Ray at once (not ~15 s later, when Ray marks the node
+    dead) and trains there; an idle worker process is given back; every worker's log is kept in
+    the folder logged at start."""
+    done = subprocess.run([sys.executable, "-c", KILL_RAYLET], capture_output=True, text=True,
+                          timeout=240, cwd=ROOT, env={**os.environ, "DAE_MAX_RUNS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    status, message = seen["doomed"]
+    assert status == "failed" and message and "\n" not in message
+    assert seen["failed_s"] < 15, seen
+    assert seen["new_node"] and seen["after"][0] == "finished", seen
+    assert seen["trained_s"] < 60, seen
+    assert not seen["idle_worker_left"], seen
+    folders = re.findall(r"every worker's output is kept in (\S+)", done.stderr)
+    assert len(folders) == 2  # one line for each local Ray started
+    runs = [p for p in Path(folders[0]).glob("worker-*.out") if ":actor_name:TrainingRun" in p.read_text()]
+    assert runs  # the killed run's worker log is there, named by its pid
