@@ -86,6 +86,7 @@ class Board:
         once, in the process that collected the result (to store it)."""
         log.info("analysis asked: %s", label)
         with self._lock:
+            abandoned = self._sweep()
             entry = self._entries.get(key)
             if entry is None:
                 entry = self._entries[key] = _Entry(key, fn, args, label, on_done)
@@ -93,6 +94,8 @@ class Board:
             ticket = Ticket(key, label, next(self._askers))
             entry.askers.add(ticket.asker)
             entry.touched = time.monotonic()
+        for ref in abandoned:
+            self.runner.cancel(ref)
         return ticket
 
     def poll(self, ticket: Ticket) -> State:
