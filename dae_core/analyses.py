@@ -64,7 +64,9 @@ _limited = False  # in a worker process: whether its thread pools were limited (
 
 def _one_thread() -> None:
     # One thread per worker: these fits are small, and extra threads on a busy machine wait on
-    # each other (t-SNE of 2,000 codes: 6 s with one thread, 27 s with two, docs/speed.md).
+    # each other (t-SNE of 2,000 codes: 6 s with one thread, 27 s with two, docs/speed.md). This
+    # limits the libraries loaded by now; Ray sets OMP_NUM_THREADS to the task's one CPU, which
+    # holds for OpenMP libraries a task loads later (scikit-learn's).
     global _limited
     if not _limited:
         import torch

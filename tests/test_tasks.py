@@ -174,7 +174,9 @@ def test_a_task_nobody_polls_any_more_is_ended(board, tmp_path, monkeypatch):
 
 
 def thread_counts():
-    """{library API: threads} as seen where this runs."""
+    """{library API: threads} as seen where this runs, scikit-learn's OpenMP loaded (after the
+    task began: a limit set before must still hold for it)."""
+    import sklearn.cluster  # noqa: F401
     from threadpoolctl import threadpool_info
 
     return {i["user_api"]: i["num_threads"] for i in threadpool_info()}
