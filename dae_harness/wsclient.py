@@ -111,6 +111,8 @@ class Tab:
         self._run_done: asyncio.Queue = asyncio.Queue()
         self._elements: list = []
         self._drawn: dict[str, object] = {}  # key -> widget, of the run under way
+        self._main_hash = ""  # the entry script's page_script_hash
+        self._common: set[str] = set()  # ids of the widgets the entry script draws
         self._fragments: dict[str, asyncio.Task] = {}
         self._replies: dict[str, asyncio.Future] = {}
         self._quiet = asyncio.Event()  # set while the page polls nothing (no run_every fragment)
@@ -134,9 +136,12 @@ class Tab:
             await self._ws.close()
 
     async def goto(self, page: str, query: str = "") -> ScriptRun:
-        """Switch this session to another page (a menu click) with the URL settings `query`."""
+        """Switch this session to another page: a menu click (no query; the browser clears the
+        URL's and keeps only the values of widgets the entry script draws), or with `query`, as
+        a link inside the app (st.page_link, st.switch_page) sets it."""
         if page not in self.pages:
             raise KeyError(f"no page at /{page} (pages: {sorted(self.pages)})")
+        self._states = {i: s for i, s in self._states.items() if i in self._common}
         return await self.rerun(query=query, page_hash=self.pages[page])
 
     async def set(self, key: str, value, **also) -> ScriptRun:
@@ -265,6 +270,7 @@ class Tab:
         if kind == "new_session" and not msg.metadata.run.fragment_ids:
             # a whole-page run starts (not a fragment's): the browser drops its fragment timers
             self.page_hash = msg.new_session.page_script_hash or self.page_hash
+            self._main_hash = msg.new_session.main_script_hash or self._main_hash
             self._elements, self._drawn, self._full_run = [], {}, True
             for task in self._fragments.values():
                 task.cancel()
@@ -280,6 +286,8 @@ class Tab:
             key = widget_key(element)
             if key is not None:
                 self.widgets[key] = self._drawn[key] = element
+                if msg.metadata.active_script_hash == self._main_hash:
+                    self._common.add(self._id(key))
                 shown = shown_state(element)  # the browser holds every widget's value once drawn
                 server_set = getattr(getattr(element, element.WhichOneof("type")), "set_value", False)
                 if shown is not None and (shown.id not in self._states or server_set):
