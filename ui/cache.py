@@ -13,6 +13,7 @@ share one LRU of at most $DAE_MEMORY_CACHE_MB megabytes. No ttl: a key names imm
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -97,8 +98,10 @@ def _encode(ck, fp: str, name: str):
             time.sleep(ENCODE_POLL_S)
     except DaeError as e:  # a bad DAE_MAX_TASKS, say
         state = tasks.State("failed", message=str(e))
-    if state.status == "done":
-        return state.result
+    if state.status == "done":  # arrays from Ray's object store are read-only views: copied
+        return dataclasses.replace(state.result, **{
+            f.name: getattr(state.result, f.name).copy() for f in dataclasses.fields(state.result)
+            if hasattr(getattr(state.result, f.name), "copy")})
     board.cancel(ticket)  # a no-op when it has ended
     log.warning("encoding %s here: %s", name, state.message or "Ray took too long")
     digits(ck.config.dataset)
