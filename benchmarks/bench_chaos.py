@@ -1,13 +1,15 @@
 """The local Ray under failure and at rest, seen from the app.
 
-    .venv/bin/python benchmarks/bench_chaos.py [--mode idle|raylet|both] [--idle 30]
+    .venv/bin/python benchmarks/bench_chaos.py [--mode idle|raylet|both] [--idle 330]
         [--max-runs N] [--ray-defaults]
 
 idle:   a fresh local Ray (DAE_MAX_RUNS sets how many CPUs it is given, as on a larger machine),
-        one tiny run trained to its end and released; then the memory of every process that Ray
-        started (the sum of their RSS, and of their PSS, which counts a shared page once) right
-        after the run and after --idle seconds with nothing to do, and how many idle Ray workers
-        (`ray::IDLE` in ps) are left.
+        one tiny run trained to its end and released, and one analysis task (a Ray task as
+        dae_core.analyses sends them, which loads PyTorch in its worker); then the memory of
+        every process that Ray started (the sum of their RSS, and of their PSS, which counts a
+        shared page once) right after them and after --idle seconds with nothing to do, and how
+        many idle Ray workers (`ray::IDLE` in ps) are left. An idle worker is given back after
+        dae_core.ray_start.IDLE_WORKER_KEEP_S (300 s), so --idle defaults to a little more.
 raylet: a run training, then `kill -9` of the local Ray's raylet: seconds until the run's handle
         says failed, and until the next submit has started a new Ray and trained a run.
 --ray-defaults sets Ray's own defaults for the settings dae_core.ray_start gives a local Ray
@@ -21,12 +23,16 @@ import os
 import signal
 import time
 
+import numpy as np
 from dae_harness.browser import descendants
+
+from dae_core.analyses import RayRunner
 
 RAY_DEFAULTS = {  # Ray 2.60's own values (src/ray/common/ray_config_def.h)
     "RAY_health_check_period_ms": "3000",
     "RAY_health_check_failure_threshold": "5",
     "RAY_num_workers_soft_limit": "-1",  # one idle worker kept per CPU
+    "RAY_idle_worker_killing_time_threshold_ms": "1000",
     "RAY_prestart_worker_first_driver": "1",
 }
 
@@ -65,11 +71,13 @@ def measure_idle(idle_s: float) -> dict:
     started = memory(ray_processes())
     handle = jobs.submit(tiny_request())
     handle.wait(300)
+    runner = RayRunner()
+    norm = runner.get(runner.submit(np.linalg.norm, (np.ones(4),)))
     time.sleep(1)  # the release reaches the queue, which ends the run's worker
-    after_run = memory(ray_processes())
+    after = memory(ray_processes())
     time.sleep(idle_s)
-    return {"status": handle.status, "ray_started": started, "after_run": after_run,
-            f"after_{idle_s:g}s_idle": memory(ray_processes())}
+    return {"run": handle.status, "task": float(norm), "ray_started": started,
+            "after_run_and_task": after, f"after_{idle_s:g}s_idle": memory(ray_processes())}
 
 
 def raylet_pid() -> int:
@@ -103,7 +111,7 @@ def measure_raylet() -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mode", choices=["idle", "raylet", "both"], default="both")
-    parser.add_argument("--idle", type=float, default=30.0, help="seconds left idle after the run")
+    parser.add_argument("--idle", type=float, default=330.0, help="seconds left idle after the run")
     parser.add_argument("--max-runs", type=int, default=8, help="DAE_MAX_RUNS (CPUs of the local Ray)")
     parser.add_argument("--ray-defaults", action="store_true", help="Ray's defaults, for comparison")
     args = parser.parse_args()

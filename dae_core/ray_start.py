@@ -23,13 +23,15 @@ from .scheduler import NAMESPACE, max_runs
 OBJECT_STORE_BYTES = 96 * 1024**2  # a run's checkpoint is ~1 MB; Ray's floor is 75 MB
 CONNECT_TIMEOUT_S = 25.0  # a failed start says why within this (ray.init itself may retry for minutes)
 PROBE_TIMEOUT_S = 5.0  # for a TCP connection to $RAY_ADDRESS or to this node's raylet
+IDLE_WORKER_KEEP_S = 300  # an analysis task's worker stays warm (its imports cost seconds) this long
 # Ray's own settings (its RayConfig, read from RAY_<name> variables by the processes ray.init
-# starts) for a local Ray only; a variable already set wins. Ray keeps one idle worker process
-# per CPU (~80 MB each) for ever; every run here starts a worker of its own and imports PyTorch
-# there anyway, so none is kept: an idle worker ends after idle_worker_killing_time_threshold_ms
-# (Ray's default, 1 s), and none is started before a run asks for one.
+# starts) for a local Ray only; a variable already set wins. By default Ray keeps up to one idle
+# worker process per CPU for as long as it runs, an analysis worker holding PyTorch and
+# scikit-learn (hundreds of MB); here every idle worker ends once idle IDLE_WORKER_KEEP_S, and
+# none is started before a task or a run asks for one.
 LOCAL_RAY_ENV = {
-    "RAY_num_workers_soft_limit": "0",
+    "RAY_num_workers_soft_limit": "0",  # idle workers Ray keeps however long they idle
+    "RAY_idle_worker_killing_time_threshold_ms": str(IDLE_WORKER_KEEP_S * 1000),
     "RAY_prestart_worker_first_driver": "0",
 }
 log = logging.getLogger(__name__)

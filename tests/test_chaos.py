@@ -136,6 +136,8 @@ def test_ray_settings_reach_only_a_local_ray_and_only_while_it_starts(fresh, mon
     jobs.connect()
     expected = None if address else "0"
     assert seen[0].get("RAY_num_workers_soft_limit") == expected
+    keep = None if address else str(ray_start.IDLE_WORKER_KEEP_S * 1000)
+    assert seen[0].get("RAY_idle_worker_killing_time_threshold_ms") == keep
     assert seen[0]["RAY_prestart_worker_first_driver"] == "1"
     assert "RAY_num_workers_soft_limit" not in os.environ  # the server's own environment is left as it was
     assert os.environ["RAY_prestart_worker_first_driver"] == "1"
@@ -170,24 +172,27 @@ failed_s = time.monotonic() - t0
 after = jobs.submit(request(1))
 after.wait(120)
 trained_s = time.monotonic() - t0
-idle = ray.get(ray.remote(lambda: os.getpid()).remote(), timeout=60)  # a task's worker: idle once done
+task = ray.remote(lambda: os.getpid())
+idle = ray.get(task.remote(), timeout=60)  # a task's worker: idle once its task is done
+reused = ray.get(task.remote(), timeout=60) == idle  # warm for the next task
 t1 = time.monotonic()
 while os.path.exists(f"/proc/{idle}") and time.monotonic() - t1 < 10:
     time.sleep(0.1)
 print(json.dumps({"doomed": [doomed.status, doomed.message], "failed_s": failed_s,
                   "new_node": ray.get_runtime_context().get_node_id() != node,
                   "after": [after.status, after.message], "trained_s": trained_s,
-                  "idle_worker_left": os.path.exists(f"/proc/{idle}")}))
+                  "reused": reused, "idle_worker_left": os.path.exists(f"/proc/{idle}")}))
 """
 
 
 def test_kill_9_of_the_raylet_fails_the_run_and_the_next_submit_trains_on_a_new_ray():
     """A local Ray whose raylet is killed under a training run: the run fails in one line within
     seconds, the next submit starts a new Ray at once (not ~15 s later, when Ray marks the node
-    dead) and trains there; an idle worker process is given back; every worker's log is kept in
-    the folder logged at start."""
+    dead) and trains there; an idle worker serves the next task, then is given back once idle
+    (here after 2 s); every worker's log is kept in the folder logged at start."""
+    env = {**os.environ, "DAE_MAX_RUNS": "1", "RAY_idle_worker_killing_time_threshold_ms": "2000"}
     done = subprocess.run([sys.executable, "-c", KILL_RAYLET], capture_output=True, text=True,
-                          timeout=240, cwd=ROOT, env={**os.environ, "DAE_MAX_RUNS": "1"})
+                          timeout=240, cwd=ROOT, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     status, message = seen["doomed"]
@@ -195,7 +200,7 @@ def test_kill_9_of_the_raylet_fails_the_run_and_the_next_submit_trains_on_a_new_
     assert seen["failed_s"] < 15, seen
     assert seen["new_node"] and seen["after"][0] == "finished", seen
     assert seen["trained_s"] < 60, seen
-    assert not seen["idle_worker_left"], seen
+    assert seen["reused"] and not seen["idle_worker_left"], seen
     folders = re.findall(r"every worker's output is kept in (\S+)", done.stderr)
     assert len(folders) == 2  # one line for each local Ray started
     runs = [p for p in Path(folders[0]).glob("worker-*.out") if ":actor_name:TrainingRun" in p.read_text()]
