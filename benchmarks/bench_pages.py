@@ -2,6 +2,7 @@
 fresh server and on a warm one.
 
     python benchmarks/bench_pages.py [--repeat 2] [--pages home,Cluster] [--json]
+    python benchmarks/bench_pages.py --map 5
 
 For each page and repeat: a fresh `streamlit run streamlit_app.py` (an empty disk cache, so only
 the entries shipped in checkpoints/cache/ help, as on a new install), one visit of the page in a
@@ -17,12 +18,16 @@ empty browser cache, on the now warm server). Times are in the browser, from the
 
 The Cluster page opens on the best clustering shipped: cluster-d10-refined, UMAP + GMM. Expected
 on a 2-core machine: complete <= 4 s fresh, <= 2 s warm.
+
+--map N: Chromium's time to draw the Cluster page's map of 48,000 codes as a density picture and
+as a scatter of every point (WebGL, in software under --disable-gpu), N times each, in turns.
 """
 import argparse
 import json
 import statistics
 import tempfile
 import time
+from pathlib import Path
 
 from dae_harness.browser import LAST, PAGES, launch, missing, start_server, stop_server
 
@@ -124,15 +129,61 @@ def run(pages: list[str], repeat: int) -> dict:
     return out
 
 
+DRAW = """async spec => {
+    const div = document.createElement('div');
+    div.style.width = '1200px';
+    document.body.replaceChildren(div);
+    const frame = () => new Promise(requestAnimationFrame);
+    const t = performance.now();
+    await Plotly.newPlot(div, spec.data, spec.layout);
+    await frame(); await frame();  // painted
+    return performance.now() - t;
+}"""
+
+
+def map_draw_ms(repeat: int) -> dict:
+    """Milliseconds Chromium takes to draw the Cluster page's map of 48,000 codes, as the density
+    picture and as the scatter of every point, taking turns in one browser (a ratio that holds
+    on a busy machine)."""
+    import numpy as np
+    import plotly
+    from playwright.sync_api import sync_playwright
+
+    from dae_core.figures import density_map, scatter_2d
+
+    rng = np.random.default_rng(0)
+    xy, color = rng.normal(size=(48_000, 2)).astype(np.float32), rng.integers(0, 10, 48_000)
+    specs = {name: json.loads(f(xy, color, "map", "digit").to_json())
+             for name, f in (("density", density_map), ("scatter", scatter_2d))}
+    plotly_js = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    out = {name: [] for name in specs}
+    with sync_playwright() as pw:
+        browser = launch(pw)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.add_script_tag(path=str(plotly_js))
+        for _ in range(repeat):
+            for name, spec in specs.items():
+                out[name].append(page.evaluate(DRAW, spec))
+        browser.close()
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeat", type=int, default=2)
     p.add_argument("--pages", default=",".join(PAGES), help="comma-separated, of: " + ", ".join(PAGES))
     p.add_argument("--json", action="store_true")
+    p.add_argument("--map", type=int, default=0, metavar="N",
+                   help="instead: draw the map of 48k codes N times each way, in one browser")
     args = p.parse_args()
     if missing():
         raise SystemExit(f"cannot run: {missing()}")
+    if args.map:
+        for name, ms in map_draw_ms(args.map).items():
+            print(f"map of 48,000 codes as the {name:<8}: median {statistics.median(ms):6.0f} ms "
+                  f"({', '.join(f'{v:.0f}' for v in ms)})")
+        return
     pages = [n.strip() for n in args.pages.split(",") if n.strip()]
     unknown = [n for n in pages if n not in PAGES]
     if unknown:
