@@ -228,6 +228,8 @@ def fit(state: TrainState, data: TrainData, epochs: int | None = None,
                 return
             idx = perm[b * cfg.batch_size: (b + 1) * cfg.batch_size]
             set_schedule(opt, cfg, (epoch - 1) * n_batches + b, total_steps)
+            if compile_mode is not None:  # a new CUDA-graph iteration: frees the last step's outputs
+                torch.compiler.cudagraph_mark_step_begin()
             loss = objective.loss(step_model, data.x_train[idx], None if data.y_train is None else data.y_train[idx], g)
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -96,6 +96,25 @@ def test_compile_off_is_the_eager_model(tiny_cfg, helpers, monkeypatch):
     assert len(state.history) == 1
 
 
+def test_compile_on_trains_through_the_compiled_module_and_keeps_the_eager_one(tiny_cfg, helpers, monkeypatch):
+    """torch.compile is stubbed (a real compile takes minutes on two cores): fit hands it the model
+    and the mode, steps through what it returns, and saves the plain module's weights."""
+    calls, marks = [], []
+
+    def fake_compile(model, mode=None):
+        calls.append(mode)
+        return lambda x: (calls.append("step"), model(x))[1]
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    monkeypatch.setattr(torch.compiler, "cudagraph_mark_step_begin", lambda: marks.append(1))
+    state = new_state(tiny_cfg)
+    list(fit(state, prepare_data(tiny_cfg, state.device), compile_mode="reduce-overhead"))
+    steps = -(-240 // tiny_cfg.batch_size)  # 240 training images
+    assert calls == ["reduce-overhead"] + ["step"] * steps and len(marks) == steps
+    assert not any(k.startswith("_orig_mod") for k in state.model.state_dict())
+    plain, _ = helpers.train(tiny_cfg)
+    assert helpers.same_weights(helpers.weights(state.model), helpers.weights(plain.model))
+
+
 def _bench_gpu(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "benchmarks/bench_gpu.py", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
