@@ -4,9 +4,10 @@ protocol (`/_stcore/stream`), with the protobuf messages the installed `streamli
 What the frontend does, reduced to what a load test needs: a script run is a `rerun_script`
 BackMsg (the URL's query string, the page, every widget's value) answered by ForwardMsgs (the
 page list, deltas that draw elements, `script_finished`). A widget is found by its key, the tail
-of its element id (`$$ID-<hash>-<key>`); a change sends its new value with the others, as the
-browser does. A fragment that polls (`run_every`) is rerun at its interval, as the browser does.
-Every wait has a time limit.
+of its element id (`$$ID-<hash>-<key>`); a change sends its new value with the others. As in the
+browser: a widget holds the value it was drawn with, a page switch clears the query string and
+the page's own widgets' values, a polling fragment (`run_every`) is rerun at its interval, and a
+file goes to an uploader by HTTP PUT. Every wait has a time limit.
 """
 from __future__ import annotations
 
