@@ -3,7 +3,7 @@ import numpy as np
 import streamlit as st
 
 from dae_core.errors import DaeError
-from dae_core.figures import class_histogram, grid_image
+from dae_core.figures import class_bars, grid_image
 from dae_core.images import to_png
 from dae_core.latent import decode, interpolate, manifold_grid, slider_ranges
 from ui import cache, explorer, models, sidebar
@@ -41,7 +41,7 @@ if quality is not None:
     q_cols[2].metric("Inception score", f"{quality['inception_score']:.2f}", help="max 10")
     q_cols[3].metric("FID", f"{quality['frechet_distance']:.1f}", help="lower is better")
     hist_col, compare_col = st.columns(2)
-    hist_col.plotly_chart(class_histogram(np.array(quality["class_hist"])), key="gen_hist")
+    hist_col.html(class_bars(np.array(quality["class_hist"]), "Predicted digit of 1000 samples"))
     if compare_col.toggle("Compare all samplers", key="gen_compare", persist_state="session"):
         with compare_col:
             rows = compare_ui(*key)

@@ -5,8 +5,8 @@ import re
 import numpy as np
 import pytest
 
-from dae_core.figures import (MAX_POINTS, PALETTE, SPARK_W, density_map, density_rgb, grid_image,
-                              history_sparkline, loss_chart, scatter_2d, smooth)
+from dae_core.figures import (MAX_POINTS, PALETTE, SPARK_W, class_bars, density_map, density_rgb,
+                              grid_image, history_sparkline, loss_chart, scatter_2d, smooth)
 
 
 def test_grid_places_images_row_major_with_padding():
@@ -132,3 +132,13 @@ def test_history_sparkline_spans_its_box_lowest_loss_at_the_bottom():
     assert len(xy) == 4 and np.all(np.diff(xy[:, 0]) > 0)  # one point per epoch, left to right
     assert xy[:, 1].argmax() == 2 and xy[:, 1].argmin() == 0  # SVG y grows downward
     assert len(re.findall(r"\d,", history_sparkline(history * 1000))) <= 2 * SPARK_W  # bounded
+
+
+def test_class_bars_are_as_tall_as_their_counts_and_say_them():
+    svg = class_bars(np.array([50, 100, 0, 25]), "Predicted <digit>")
+    heights = [float(h) for h in re.findall(r'<rect [^>]*height="([^"]+)"', svg)]
+    assert len(heights) == 4 and heights[2] == 0
+    assert np.allclose(np.array(heights) / heights[1], [0.5, 1, 0, 0.25], atol=0.01)
+    assert all(f">{c}</text>" in svg for c in (50, 100, 0, 25))
+    assert "Predicted &lt;digit&gt;" in svg  # text shows as written
+    assert 'height="0.0"' in class_bars(np.zeros(10))  # no samples: empty bars, no error
