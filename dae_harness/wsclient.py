@@ -109,7 +109,8 @@ class Tab:
         self._states: dict[str, WidgetState] = {}  # element id -> the value this tab holds
         self._ws = None
         self._reader = None
-        self._run_done: asyncio.Queue = asyncio.Queue()
+        self._run_done: asyncio.Queue = asyncio.Queue()  # (status, script run id) of each end
+        self._run_ids: set[str] = set()  # the whole-page runs started so far
         self._elements: list = []
         self._drawn: dict[str, object] = {}  # key -> widget, of the run under way
         self._main_hash = ""  # the entry script's page_script_hash
@@ -171,11 +172,11 @@ class Tab:
         state.widget_states.widgets.extend([*self._states.values(), *extra])
         while not self._run_done.empty():
             self._run_done.get_nowait()
-        self._elements, self._drawn = [], {}
+        self._elements, self._drawn, earlier = [], {}, set(self._run_ids)
         start = time.perf_counter()
         await self._ws.send(msg.SerializeToString())
         try:
-            status = await asyncio.wait_for(self._run_done.get(), self.timeout)
+            status = await asyncio.wait_for(self._end_of_run(earlier), self.timeout)
         except asyncio.TimeoutError:
             status = "timeout"
         run = ScriptRun(time.perf_counter() - start, status, self._elements)
@@ -184,6 +185,14 @@ class Tab:
             drawn = {self._id(k) for k in self.widgets}
             self._states = {i: s for i, s in self._states.items() if i in drawn}
         return run
+
+    async def _end_of_run(self, earlier: set) -> str:
+        """The status of the first whole-page run to end that had not started before the request
+        (one a fragment asked for, under way when the request was sent, is not it)."""
+        while True:
+            status, run_id = await self._run_done.get()
+            if not run_id or run_id not in earlier:
+                return status
 
     def texts(self) -> list[str]:
         """The texts the page shows now: its last whole-page run's and its fragments' since."""
@@ -272,6 +281,7 @@ class Tab:
             # a whole-page run starts (not a fragment's): the browser drops its fragment timers
             self.page_hash = msg.new_session.page_script_hash or self.page_hash
             self._main_hash = msg.new_session.main_script_hash or self._main_hash
+            self._run_ids.add(msg.metadata.run.script_run_id)
             self._elements, self._drawn, self._full_run = [], {}, True
             for task in self._fragments.values():
                 task.cancel()
@@ -298,7 +308,8 @@ class Tab:
                 self._full_run = False
                 if not self._fragments:
                     self._quiet.set()
-                self._run_done.put_nowait(FINISHED[msg.script_finished])
+                self._run_done.put_nowait((FINISHED[msg.script_finished],
+                                           msg.metadata.run.script_run_id))
             elif msg.script_finished == FRAGMENT_DONE:
                 self.fragment_runs += 1
         elif kind == "auto_rerun":
