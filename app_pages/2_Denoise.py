@@ -5,7 +5,7 @@ import streamlit as st
 
 from dae_core.denoise import corrupt_and_reconstruct, denoise
 from dae_core.errors import DaeError
-from dae_core.figures import noise_sweep_chart
+from dae_core.figures import noise_sweep_svg
 from dae_core.images import ImageError, load_digit
 from ui import cache, models, sidebar
 from ui.denoise_ui import (UPLOAD_TYPES, digit_warning, digits_ui, draw_ui, image_row, noise_ui,
@@ -57,9 +57,8 @@ st.dataframe(table, hide_index=True, width="stretch", column_config=number_forma
 
 st.subheader("Error against noise strength")
 strengths, mse_noisy, mse_hat = cache.noise_sweep(*cache.file_key(path), noise, seed)
-fig = noise_sweep_chart(strengths, mse_noisy, mse_hat, noise)
-fig.add_vline(x=strength, line_dash="dot", line_color="gray")
-st.plotly_chart(fig, width="stretch", key="dn_sweep")
+# An SVG, not a Plotly chart: the page then loads no charting code in the browser.
+st.html(noise_sweep_svg(strengths, mse_noisy, mse_hat, noise, marked=strength))
 st.caption("Mean MSE to the clean image over the first 500 test digits; the dotted line is the "
            "strength chosen above.")
 

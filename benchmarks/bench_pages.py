@@ -41,7 +41,7 @@ FIRST = {
     "Cluster": '[data-testid="stMetricValue"]',
 }
 # The least each page draws with its default settings: Plotly charts, images.
-EXPECTED = {"home": (0, 1), "Train": (0, 0), "Denoise": (1, 4), "Generate": (0, 3),
+EXPECTED = {"home": (0, 1), "Train": (0, 0), "Denoise": (0, 4), "Generate": (0, 3),
             "Cluster": (3, 1)}
 HOLD_MS = 1000
 

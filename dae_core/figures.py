@@ -147,15 +147,53 @@ def _plain(value):
     return int(value) if isinstance(value, np.integer) else value
 
 
-def noise_sweep_chart(strengths, corrupted_mse, reconstructed_mse, noise: str) -> go.Figure:
-    """Error of the corrupted input and of the reconstruction against noise strength."""
-    fig = go.Figure()
-    fig.add_scatter(x=strengths, y=corrupted_mse, mode="lines+markers", name="corrupted vs clean")
-    fig.add_scatter(x=strengths, y=reconstructed_mse, mode="lines+markers",
-                    name="reconstruction vs clean")
-    fig.update_layout(title=f"MSE against {noise} strength", xaxis_title="strength",
-                      yaxis_title="MSE", margin=_MARGIN, height=340)
-    return fig
+SWEEP_W, SWEEP_H = 520, 280  # the noise sweep, in SVG pixels
+_PLOT = (44, 30, 500, 240)  # its plot area: left, top, right, bottom
+
+
+def _ticks(lo: float, hi: float, n: int = 5) -> np.ndarray:
+    """About n round tick values covering [lo, hi]."""
+    step = 10 ** np.floor(np.log10((hi - lo) / n)) if hi > lo else 1.0
+    step *= next(m for m in (1, 2, 2.5, 5, 10) if (hi - lo) / (step * m) <= n)
+    return np.arange(np.floor(lo / step) * step, hi + step / 2, step)
+
+
+def noise_sweep_svg(strengths, corrupted_mse, reconstructed_mse, noise: str,
+                    marked: float | None = None) -> str:
+    """Error of the corrupted input and of the reconstruction against noise strength, as an SVG
+    line chart (an <svg> string for st.html; no charting code in the browser), with a dotted
+    line at the strength `marked`. The y axis starts at 0."""
+    x = np.asarray(strengths, float)
+    series = {"corrupted vs clean": (np.asarray(corrupted_mse, float), label_color(0)),
+              "reconstruction vs clean": (np.asarray(reconstructed_mse, float), label_color(1))}
+    y_ticks = _ticks(0.0, max(float(v.max()) for v, _ in series.values()) or 1.0)
+    x_lo, x_hi = float(x.min()), float(x.max()) if x.max() > x.min() else float(x.min()) + 1
+    left, top, right, bottom = _PLOT
+    px = lambda v: left + (v - x_lo) / (x_hi - x_lo) * (right - left)  # noqa: E731
+    py = lambda v: bottom - v / y_ticks[-1] * (bottom - top)  # noqa: E731
+    font = 'font-family="sans-serif" font-size="11"'
+    text = f'{font} fill="#808495"'
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {SWEEP_W} {SWEEP_H}" width="100%">',
+             f'<text x="0" y="14" font-family="sans-serif" font-size="14" fill="#31333f">MSE against '
+             f'{html.escape(noise)} strength</text>']
+    for v in y_ticks:
+        parts.append(f'<line x1="{left}" x2="{right}" y1="{py(v):.1f}" y2="{py(v):.1f}" stroke="#e6e9ef"/>'
+                     f'<text x="{left - 4}" y="{py(v) + 4:.1f}" text-anchor="end" {text}>{v:.3g}</text>')
+    for v in _ticks(x_lo, x_hi):
+        if x_lo - 1e-9 <= v <= x_hi + 1e-9:
+            parts.append(f'<text x="{px(v):.1f}" y="{bottom + 14}" text-anchor="middle" {text}>{v:.3g}</text>')
+    parts.append(f'<text x="{right}" y="{SWEEP_H - 4}" text-anchor="end" {text}>strength</text>')
+    if marked is not None and x_lo <= marked <= x_hi:
+        parts.append(f'<line x1="{px(marked):.1f}" x2="{px(marked):.1f}" y1="{top}" y2="{bottom}" '
+                     'stroke="gray" stroke-dasharray="3,3"/>')
+    for i, (name, (y, color)) in enumerate(series.items()):
+        points = " ".join(f"{px(a):.1f},{py(b):.1f}" for a, b in zip(x, y))
+        parts.append(f'<polyline points="{points}" fill="none" stroke="{color}" stroke-width="2"/>')
+        parts.extend(f'<circle cx="{px(a):.1f}" cy="{py(b):.1f}" r="3" fill="{color}"/>'
+                     for a, b in zip(x, y))
+        parts.append(f'<text x="{left + 10 + 200 * i}" y="{SWEEP_H - 4}" {font} fill="{color}">'
+                     f'● {name}</text>')
+    return "".join(parts) + "</svg>"
 
 
 def scatter_2d(xy: np.ndarray, color: np.ndarray, title: str, color_title: str) -> go.Figure:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from dae_core.figures import (MAX_POINTS, PALETTE, SPARK_W, class_bars, density_map, density_rgb,
-                              grid_image, history_sparkline, loss_chart, scatter_2d, smooth)
+                              grid_image, history_sparkline, noise_sweep_svg, loss_chart, scatter_2d, smooth)
 
 
 def test_grid_places_images_row_major_with_padding():
@@ -142,3 +142,19 @@ def test_class_bars_are_as_tall_as_their_counts_and_say_them():
     assert all(f">{c}</text>" in svg for c in (50, 100, 0, 25))
     assert "Predicted &lt;digit&gt;" in svg  # text shows as written
     assert 'height="0.0"' in class_bars(np.zeros(10))  # no samples: empty bars, no error
+
+
+def test_noise_sweep_svg_draws_both_curves_on_a_zero_based_axis_and_marks_the_strength():
+    strengths = np.array([0.0, 0.25, 0.5, 1.0])
+    svg = noise_sweep_svg(strengths, [0.0, 0.02, 0.04, 0.08], [0.01, 0.01, 0.02, 0.03], "salt <pepper>",
+                          marked=0.5)
+    curves = [np.array([p.split(",") for p in pts.split()], float)
+              for pts in re.findall(r'<polyline points="([^"]+)"', svg)]
+    assert len(curves) == 2 and all(len(c) == 4 for c in curves)
+    noisy, _ = curves
+    assert np.allclose(np.diff(noisy[:, 0]) / np.diff(strengths), np.diff(noisy[:, 0])[0] / 0.25)  # x linear
+    zero_y = float(re.search(r'y="([\d.]+)"[^>]*>0</text>', svg).group(1)) - 4  # the "0" tick's line
+    assert noisy[0, 1] == pytest.approx(zero_y, abs=0.2)  # MSE 0 sits on the 0 tick
+    marker = re.search(r'x1="([\d.]+)" x2="\1" y1="\d+" y2="\d+" stroke="gray"', svg)
+    assert float(marker.group(1)) == pytest.approx(noisy[2, 0])  # the dotted line at strength 0.5
+    assert "salt &lt;pepper&gt;" in svg
