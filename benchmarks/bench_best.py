@@ -55,13 +55,15 @@ def sample_scores(model, z_train, classifier, n: int, seed: int = 0) -> dict:
 
 
 def run(path: str, method: str, seeds: list[int], n: int, classifier_path: str) -> dict:
+    """The benchmark's JSON object for one checkpoint; no seeds: no clustering (the slow part)."""
     ckpt = ckpt_io.load(path)
     if ckpt.config.dataset != "mnist":
         raise DaeError(f"the digit classifier judges MNIST; {path} was trained on {ckpt.config.dataset}")
     t0 = time.perf_counter()
     codes = encode_splits(ckpt.model, ckpt.config)
     recon = evaluate(ckpt.model, ckpt.config)
-    return {"checkpoint": path, "cluster": clustering_scores(codes, method, seeds),
+    clustering = clustering_scores(codes, method, seeds) if seeds else None
+    return {"checkpoint": path, "cluster": clustering,
             "val_mse": recon["val_mse"], "test_mse": recon["test_mse"],
             "samples": sample_scores(ckpt.model, codes.z_train, load_classifier(classifier_path), n),
             "seconds": time.perf_counter() - t0}
@@ -81,14 +83,15 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--method", choices=METHODS, default="umap-gmm")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2],
+                   help="clustering seeds; none skips clustering (a decoder refit keeps the codes)")
     p.add_argument("--n", type=int, default=1000, help="generated digits to judge")
     p.add_argument("--classifier", default="checkpoints/classifiers/mnist-cnn.pt")
     p.add_argument("--save-metrics", action="store_true", help="write the numbers into the model card")
     args = p.parse_args()
     try:
         result = run(args.checkpoint, args.method, args.seeds, args.n, args.classifier)
-        if args.save_metrics:
+        if args.save_metrics and result["cluster"] is not None:
             ckpt_io.with_metrics(args.checkpoint, card(result))
     except (DaeError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
