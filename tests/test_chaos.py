@@ -165,6 +165,13 @@ node = ray.get_runtime_context().get_node_id()
 while doomed.active and doomed.status != "running":
     doomed.refresh()
     time.sleep(0.1)
+task = ray.remote(num_cpus=0)(lambda: os.getpid())  # while the run trains
+idle = ray.get(task.remote(), timeout=60)  # a task's worker: idle once its task is done
+reused = ray.get(task.remote(), timeout=60) == idle  # warm for the next task
+t1 = time.monotonic()
+while os.path.exists(f"/proc/{idle}") and time.monotonic() - t1 < 10:
+    time.sleep(0.1)
+idle_worker_left = os.path.exists(f"/proc/{idle}")
 os.kill(raylet(), signal.SIGKILL)
 t0 = time.monotonic()
 doomed.wait(60, poll_s=0.1)
@@ -172,16 +179,10 @@ failed_s = time.monotonic() - t0
 after = jobs.submit(request(1))
 after.wait(120)
 trained_s = time.monotonic() - t0
-task = ray.remote(lambda: os.getpid())
-idle = ray.get(task.remote(), timeout=60)  # a task's worker: idle once its task is done
-reused = ray.get(task.remote(), timeout=60) == idle  # warm for the next task
-t1 = time.monotonic()
-while os.path.exists(f"/proc/{idle}") and time.monotonic() - t1 < 10:
-    time.sleep(0.1)
 print(json.dumps({"doomed": [doomed.status, doomed.message], "failed_s": failed_s,
                   "new_node": ray.get_runtime_context().get_node_id() != node,
                   "after": [after.status, after.message], "trained_s": trained_s,
-                  "reused": reused, "idle_worker_left": os.path.exists(f"/proc/{idle}")}))
+                  "reused": reused, "idle_worker_left": idle_worker_left}))
 """
 
 
