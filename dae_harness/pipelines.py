@@ -116,15 +116,17 @@ def cluster_seconds(checkpoint_path: str | Path) -> dict:
             **{f"{k}_s": v for k, v in result.seconds.items()}, "kmeans_accuracy": result.train.accuracy}
 
 
-def median_epochs(epochs: int = 2, device: str = "cpu", recipe: str = "reference") -> dict:
+def median_epochs(epochs: int = 2, device: str = "cpu", recipe: str = "reference", **overrides) -> dict:
     """Epochs of both pipelines taking turns (median seconds, their ratio): a slow spell of the
     machine weighs on both sides alike. The first epoch of each (set-up included) is not timed.
-    The engine runs the preset `recipe` (its batch size and schedule; same model, noise, data)."""
-    ours = engine_epochs(preset(recipe, device=device, epochs=epochs + 1))
+    The engine runs the preset `recipe` (its batch size and schedule; same model, noise, data),
+    with `overrides` (e.g. batch_size) on top."""
+    config = preset(recipe, **{**overrides, "device": device, "epochs": epochs + 1})
+    ours = engine_epochs(config)
     ref = reference_epochs(epochs + 1, device=device)
     pairs = list(zip(ours, ref))[1:]
     o, r = [p[0][0] for p in pairs], [p[1][0] for p in pairs]
-    return {"device": device, "preset": recipe, "threads": torch.get_num_threads(), "epochs_timed": epochs,
+    return {"device": device, "preset": recipe, "batch_size": config.batch_size, "threads": torch.get_num_threads(), "epochs_timed": epochs,
             "ours_epoch_s": statistics.median(o), "reference_epoch_s": statistics.median(r),
             "ratio": statistics.median(o) / statistics.median(r),
             "ratios_per_epoch": [a / b for a, b in zip(o, r)]}
