@@ -36,8 +36,8 @@ result = clustering_ui(path, mtime, k, method, seed)
 if result is not None:  # the scores again, now checked against the codes
     with scores.container():
         scores_row(NAMES, result.train, result.test)
-# The sidebar after the scores: its loss chart loads Plotly, and a browser evaluating Plotly's
-# code (over a second) paints nothing else meanwhile.
+# The sidebar after the scores: the scores are what this page is for, and the sidebar's model
+# card and its elements' code would otherwise reach the browser first.
 sidebar.require_checkpoint()
 if result is None:
     scores.empty()
