@@ -5,7 +5,7 @@ import streamlit as st
 
 from dae_core.denoise import corrupt_and_reconstruct, denoise
 from dae_core.errors import DaeError
-from dae_core.figures import noise_sweep_svg
+from dae_core.svg import noise_sweep_svg
 from dae_core.images import ImageError, load_digit
 from ui import cache, models, sidebar
 from ui.denoise_ui import (UPLOAD_TYPES, digit_warning, digits_ui, draw_ui, image_row, noise_ui,

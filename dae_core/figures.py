@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import base64
-import html
 
 import numpy as np
 import plotly.graph_objects as go
@@ -85,31 +84,6 @@ def compare_runs(runs: dict[str, list[dict]], log_y: bool = False) -> go.Figure:
     return fig
 
 
-SPARK_W, SPARK_H, SPARK_PAD = 240, 72, 14  # the sidebar's sparkline, in SVG pixels
-
-
-def history_sparkline(history: list[dict]) -> str:
-    """The validation-loss curve of a model card as a small SVG (an <svg> string for st.html):
-    a picture, so that a page with no other chart loads no charting code in the browser. The
-    curve spans the box; the lowest loss is at the bottom, the first and last values are written."""
-    val = np.array([float(h["val_loss"]) for h in history], dtype=float)
-    epochs = np.array([float(h["epoch"]) for h in history], dtype=float)
-    keep = decimate(len(val), SPARK_W)
-    val, epochs = val[keep], epochs[keep]
-    span = lambda v: (v - v.min()) / (v.max() - v.min()) if v.max() > v.min() else v * 0 + 0.5  # noqa: E731
-    x = SPARK_PAD + span(epochs) * (SPARK_W - 2 * SPARK_PAD)
-    y = SPARK_PAD + (1 - span(val)) * (SPARK_H - 2 * SPARK_PAD)
-    points = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(x, y))
-    text = 'font-family="sans-serif" font-size="10" fill="#808495"'
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {SPARK_W} {SPARK_H}" '
-            'width="100%">'
-            f'<text x="0" y="9" {text}>val loss {val[0]:.4g} → {val[-1]:.4g}</text>'
-            f'<polyline points="{points}" fill="none" stroke="#2ca02c" stroke-width="1.5"/>'
-            f'<text x="0" y="{SPARK_H - 1}" {text}>epoch {epochs[0]:g}</text>'
-            f'<text x="{SPARK_W}" y="{SPARK_H - 1}" text-anchor="end" {text}>{epochs[-1]:g}</text>'
-            '</svg>')
-
-
 def confusion_heatmap(matrix: np.ndarray, rows: list, cols: list, title: str,
                       x_title: str = "cluster", y_title: str = "true digit", ids: list | None = None,
                       picked: tuple[int, int] | None = None) -> go.Figure:
@@ -145,55 +119,6 @@ def confusion_heatmap(matrix: np.ndarray, rows: list, cols: list, title: str,
 def _plain(value):
     """A NumPy integer as a plain int (JSON), anything else as it is."""
     return int(value) if isinstance(value, np.integer) else value
-
-
-SWEEP_W, SWEEP_H = 520, 280  # the noise sweep, in SVG pixels
-_PLOT = (44, 30, 500, 240)  # its plot area: left, top, right, bottom
-
-
-def _ticks(lo: float, hi: float, n: int = 5) -> np.ndarray:
-    """About n round tick values covering [lo, hi]."""
-    step = 10 ** np.floor(np.log10((hi - lo) / n)) if hi > lo else 1.0
-    step *= next(m for m in (1, 2, 2.5, 5, 10) if (hi - lo) / (step * m) <= n)
-    return np.arange(np.floor(lo / step) * step, hi + step / 2, step)
-
-
-def noise_sweep_svg(strengths, corrupted_mse, reconstructed_mse, noise: str,
-                    marked: float | None = None) -> str:
-    """Error of the corrupted input and of the reconstruction against noise strength, as an SVG
-    line chart (an <svg> string for st.html; no charting code in the browser), with a dotted
-    line at the strength `marked`. The y axis starts at 0."""
-    x = np.asarray(strengths, float)
-    series = {"corrupted vs clean": (np.asarray(corrupted_mse, float), label_color(0)),
-              "reconstruction vs clean": (np.asarray(reconstructed_mse, float), label_color(1))}
-    y_ticks = _ticks(0.0, max(float(v.max()) for v, _ in series.values()) or 1.0)
-    x_lo, x_hi = float(x.min()), float(x.max()) if x.max() > x.min() else float(x.min()) + 1
-    left, top, right, bottom = _PLOT
-    px = lambda v: left + (v - x_lo) / (x_hi - x_lo) * (right - left)  # noqa: E731
-    py = lambda v: bottom - v / y_ticks[-1] * (bottom - top)  # noqa: E731
-    font = 'font-family="sans-serif" font-size="11"'
-    text = f'{font} fill="#808495"'
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {SWEEP_W} {SWEEP_H}" width="100%">',
-             f'<text x="0" y="14" font-family="sans-serif" font-size="14" fill="#31333f">MSE against '
-             f'{html.escape(noise)} strength</text>']
-    for v in y_ticks:
-        parts.append(f'<line x1="{left}" x2="{right}" y1="{py(v):.1f}" y2="{py(v):.1f}" stroke="#e6e9ef"/>'
-                     f'<text x="{left - 4}" y="{py(v) + 4:.1f}" text-anchor="end" {text}>{v:.3g}</text>')
-    for v in _ticks(x_lo, x_hi):
-        if x_lo - 1e-9 <= v <= x_hi + 1e-9:
-            parts.append(f'<text x="{px(v):.1f}" y="{bottom + 14}" text-anchor="middle" {text}>{v:.3g}</text>')
-    parts.append(f'<text x="{right}" y="{SWEEP_H - 4}" text-anchor="end" {text}>strength</text>')
-    if marked is not None and x_lo <= marked <= x_hi:
-        parts.append(f'<line x1="{px(marked):.1f}" x2="{px(marked):.1f}" y1="{top}" y2="{bottom}" '
-                     'stroke="gray" stroke-dasharray="3,3"/>')
-    for i, (name, (y, color)) in enumerate(series.items()):
-        points = " ".join(f"{px(a):.1f},{py(b):.1f}" for a, b in zip(x, y))
-        parts.append(f'<polyline points="{points}" fill="none" stroke="{color}" stroke-width="2"/>')
-        parts.extend(f'<circle cx="{px(a):.1f}" cy="{py(b):.1f}" r="3" fill="{color}"/>'
-                     for a, b in zip(x, y))
-        parts.append(f'<text x="{left + 10 + 200 * i}" y="{SWEEP_H - 4}" {font} fill="{color}">'
-                     f'● {name}</text>')
-    return "".join(parts) + "</svg>"
 
 
 def scatter_2d(xy: np.ndarray, color: np.ndarray, title: str, color_title: str) -> go.Figure:
@@ -266,26 +191,3 @@ def density_map(xy: np.ndarray, color: np.ndarray, title: str, color_title: str,
     fig.update_yaxes(autorange=True, scaleanchor=False, showgrid=False, zeroline=False)
     fig.update_xaxes(showgrid=False, zeroline=False)
     return fig
-
-
-BARS_W, BARS_H = 400, 220  # the class bars, in SVG pixels
-
-
-def class_bars(counts: np.ndarray, title: str = "Predicted class") -> str:
-    """Bars of how many samples fall in each class 0..len(counts)-1, each with its count, as an
-    SVG (an <svg> string for st.html): a picture, so that a page whose only chart it is loads no
-    charting code in the browser."""
-    counts = np.asarray(counts, dtype=float)
-    top, bottom, n = 28, BARS_H - 20, len(counts)
-    slot = BARS_W / n
-    heights = counts / counts.max() * (bottom - top - 14) if counts.max() > 0 else counts * 0
-    text = 'font-family="sans-serif" font-size="11" fill="#808495" text-anchor="middle"'
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {BARS_W} {BARS_H}" width="100%">',
-             f'<text x="0" y="14" font-family="sans-serif" font-size="14" fill="#31333f">{html.escape(title)}</text>']
-    for i, (count, h) in enumerate(zip(counts, heights)):
-        x = i * slot
-        parts.append(f'<rect x="{x + slot * 0.15:.1f}" y="{bottom - h:.1f}" width="{slot * 0.7:.1f}" '
-                     f'height="{h:.1f}" fill="{label_color(0)}"/>')
-        parts.append(f'<text x="{x + slot / 2:.1f}" y="{bottom - h - 3:.1f}" {text}>{count:g}</text>')
-        parts.append(f'<text x="{x + slot / 2:.1f}" y="{BARS_H - 4}" {text}>{i}</text>')
-    return "".join(parts) + "</svg>"
