@@ -16,6 +16,10 @@ SHIPPED_DIR = CHECKPOINT_DIR
 RUNS_DIR = CHECKPOINT_DIR / "runs"  # runs saved from the Train page; everyone sees them
 DEFAULT = "reference-d4"
 PICKER = "model"  # the sidebar picker's key, and so its URL parameter
+# session_state: the session's pick, kept apart from the widget. A page switch can drop a bound
+# value that came from a link (not from a click) from the URL, and so from the picker; this
+# brings it back (Streamlit's documented pattern for widget state across pages).
+PICKED = "model_picked"
 
 
 def runs_dir() -> Path:
@@ -52,9 +56,25 @@ def key_of(path: str) -> str:
     return hashlib.sha256(os.path.abspath(path).encode()).hexdigest()[:12]
 
 
+def remember(name: str) -> None:
+    """Keep `name` as the session's pick (on_change of the picker, or an upload that selects)."""
+    st.session_state[PICKED] = name
+
+
+def restore(names: list[str]) -> None:
+    """Before the picker is drawn: give it the session's pick back unless the link names a model
+    (a link, or the browser's back and forward, say which one)."""
+    kept = st.session_state.get(PICKED)
+    if kept in names and url_state.link_value(PICKER) is None:
+        st.session_state[PICKER] = kept
+
+
 def picked(names: list[str]) -> str:
     """The name the picker shows in this run, read before it is drawn (safe to call again):
     the session's pick, else a link's `model`, else the first."""
+    kept = st.session_state.get(PICKED)
+    if kept in names and url_state.link_value(PICKER) is None:
+        return kept
     name = url_state.peek(PICKER, names[0], names)
     return name if name in names else names[0]  # e.g. a saved run whose file is gone
 

@@ -48,7 +48,10 @@ def _picked_checkpoint():
         return None
     # Bound to the URL's `model`, which also keeps the pick across pages; a saved run's file that
     # is gone leaves the list, and the picker falls back to the first.
-    name = url_state.bound(st.selectbox, "Model", list(options), 0, key=models.PICKER)
+    models.restore(list(options))
+    name = url_state.bound(st.selectbox, "Model", list(options), 0, key=models.PICKER,
+                           on_change=_remember_pick)  # before the next run's restore()
+    models.remember(name)  # a pick that came from a link, too
     try:
         ck = cache.load_checkpoint(options[name])
     except DaeError as e:
@@ -64,6 +67,10 @@ def _picked_checkpoint():
                        help="The checkpoint file: use it with the command line, or open it in "
                             "another DAE Lab.")
     return ck
+
+
+def _remember_pick() -> None:
+    models.remember(st.session_state[models.PICKER])
 
 
 def _model_card(ck) -> None:
@@ -130,6 +137,7 @@ def _keep_upload() -> None:
         return
     st.session_state[UPLOAD_OUTCOME] = (upload.file_id, "", name)
     st.session_state[models.PICKER] = f"{name} (uploaded)"  # select it (and name it in the URL)
+    models.remember(f"{name} (uploaded)")
 
 
 def upload_limits() -> tuple[int, int]:

@@ -14,7 +14,7 @@ from .words import plain
 def bound(widget: Callable, label: str, *args, key: str, **kwargs) -> Any:
     """Draw `widget` (st.selectbox, a column's number_input, ...) bound to the URL parameter `key`;
     returns its value. A link's value it drops is named in a one-line notice."""
-    raw = _link_value(key)
+    raw = link_value(key)
     value = widget(label, *args, key=key, bind="query-params", **kwargs)
     if raw is not None and not _same(raw, value):
         shown = f"{value:g}" if isinstance(value, float) else value
@@ -29,7 +29,7 @@ def peek(key: str, default: Any, options=None) -> Any:
     session's, else a link's (of `default`'s type, and among `options` when given), else `default`."""
     if key in st.session_state:
         return st.session_state[key]
-    raw = _link_value(key)
+    raw = link_value(key)
     if raw is None or (options is not None and raw not in options):
         return default
     try:
@@ -38,7 +38,7 @@ def peek(key: str, default: Any, options=None) -> Any:
         return default
 
 
-def _link_value(key: str) -> str | None:
+def link_value(key: str) -> str | None:
     """The URL's text for `key` while this session's widget has no value yet (a link, a reload)."""
     return None if key in st.session_state else st.query_params.get(key)
 

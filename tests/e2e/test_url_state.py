@@ -72,6 +72,19 @@ def test_a_link_opens_its_view_and_the_url_follows_changes(fresh, page):
     assert "method=gmm" in page.url and "model=cluster-d10-refined" in page.url
 
 
+def test_the_model_a_link_names_stays_picked_on_every_page(fresh, page):
+    """The pick came from the link, not from a click: Streamlit's page switch drops it from the
+    URL on the first trip; the session's pick brings it back."""
+    page.goto(f"{fresh}/?model=cluster-d10-refined")
+    page.get_by_text("Model", exact=True).first.wait_for(timeout=120_000)
+    wait_idle(page, 120_000)
+    assert combobox(page, "Model") == "cluster-d10-refined"
+    for name in ("Generate", "Denoise", "Generate", "home"):
+        navigate(page, name, timeout=120_000)
+        assert combobox(page, "Model") == "cluster-d10-refined", name
+    assert "model=cluster-d10-refined" in page.url  # in the URL again (Streamlit's own restore)
+
+
 def test_settings_survive_a_trip_through_every_page(fresh, page):
     open_page(page, fresh, "Cluster")
     choose(page, "Method", "gmm")
