@@ -3,9 +3,9 @@ shipped models, so that a fresh server opens them in seconds.
 
     python benchmarks/ship_cache.py [--out checkpoints/cache] [--umap-seeds 1]
 
-For every shipped checkpoint: which model its file holds (store.remember_file) and its t-SNE map
-(seed 0). For cluster-d10-refined, also: its codes (2.2 MB: a first visit then neither loads MNIST
-nor encodes 58k images), UMAP + GMM with k=10 (seeds 0..--umap-seeds-1; one to several minutes
+For every shipped checkpoint: which model its file holds (store.remember_file), its codes (1-2 MB:
+a first visit then neither loads MNIST nor encodes 58k images) and its t-SNE map (seed 0). For
+cluster-d10-refined, also: UMAP + GMM with k=10 (seeds 0..--umap-seeds-1; one to several minutes
 each on two cores) and its UMAP map. Entries are keyed by the model's weights and config (and the
 file's bytes, for the first), so re-run this after retraining or re-saving a shipped model.
 """
@@ -23,13 +23,13 @@ def ship(path: Path, out: Path, umap_seeds: int) -> None:
     ck = checkpoint.load(path)
     fp, codes = store.fingerprint(ck.model, ck.config), encode_splits(ck.model, ck.config)
     store.remember_file(path, fp, directory=out)  # its entries are found without loading it
+    store.save_codes(fp, codes, directory=out)
     n = len(codes.z_train)
     t = time.perf_counter()
     store.save_map(fp, "tsne", n, 2000, 0, *embed.tsne_2d(codes.z_train, 2000, 0), directory=out)
     print(f"{path.stem}: t-SNE map {time.perf_counter() - t:.1f} s", flush=True)
     if path.stem not in UMAP_MODELS:
         return
-    store.save_codes(fp, codes, directory=out)
     for seed in range(umap_seeds):
         result = cluster_codes(codes, 10, "umap-gmm", seed)
         clustering_store.save_clustering(fp, codes, result, directory=out)
