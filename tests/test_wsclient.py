@@ -2,6 +2,7 @@
 script_finished, a widget change and a button press rerun it with the new values, and a polling
 fragment is rerun until the page it ends with is drawn."""
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 import subprocess
 import sys
 import time
@@ -77,7 +78,10 @@ def test_runs_and_reruns_on_widget_changes(tiny_app):
             await tab.close()
         return first, changed, pressed, after, waiting, waited, shown, tab.fragment_runs
 
-    first, changed, pressed, after, waiting, waited, shown, polls = asyncio.run(session())
+    # On a thread of its own: the browser tests' Playwright may hold an event loop on this one.
+    with ThreadPoolExecutor(1) as pool:
+        first, changed, pressed, after, waiting, waited, shown, polls = \
+            pool.submit(asyncio.run, session()).result()
     assert first.status == "finished" and "n is 3" in first.texts()
     assert first.seconds < 30
     assert changed.status == "finished" and "n is 7" in changed.texts()
