@@ -8,7 +8,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .errors import DaeError
+from .errors import DaeError, one_line
 
 GET_TIMEOUT_S = 30.0  # for fetching a finished task's result (it is ready: this is transfer time)
 PUT_CACHE = 8  # big inputs kept in Ray's object store, reused by the tasks that share them
@@ -48,9 +48,7 @@ def describe_failure(error: Exception) -> str:
     if isinstance(error, WorkerCrashedError):
         return "the analysis process exited unexpectedly (killed, or out of memory)"
     cause = getattr(error, "cause", None) or error
-    if isinstance(cause, DaeError):
-        return " ".join(str(cause).split())[:300]
-    return f"{type(cause).__name__}: {' '.join(str(cause).split())[:300]}"
+    return " ".join(str(cause).split())[:300] if isinstance(cause, DaeError) else one_line(error)
 
 
 def _in_worker(fn, *args):

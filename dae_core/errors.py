@@ -7,3 +7,9 @@ class DaeError(Exception):
 
 class CheckpointError(DaeError):
     """A checkpoint that cannot be read, trusted or written; the message is one line."""
+
+
+def one_line(error: BaseException, limit: int = 300) -> str:
+    """'Type: text' of an exception on one line (of its cause, for a Ray error that wraps one)."""
+    cause = getattr(error, "cause", None) or error
+    return f"{type(cause).__name__}: {' '.join(str(cause).split())[:limit]}"

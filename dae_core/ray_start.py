@@ -17,7 +17,7 @@ import ray
 
 from . import scheduler
 from .data import DATA_DIR
-from .errors import DaeError
+from .errors import DaeError, one_line
 from .scheduler import NAMESPACE, max_runs
 
 OBJECT_STORE_BYTES = 96 * 1024**2  # a run's checkpoint is ~1 MB; Ray's floor is 75 MB
@@ -204,7 +204,7 @@ def _probe(address: str) -> None:
 
 def _one_line(error: Exception) -> str:
     """'Type: text' on one line; an OSError also names the temp folder Ray writes (full or read-only)."""
-    text = f"{type(error).__name__}: {' '.join(str(error).split())[:300]}"
+    text = one_line(error)
     if isinstance(error, OSError) and not isinstance(error, ConnectionError):
         text += " (Ray needs a writable temp folder with free space: $RAY_TMPDIR, else /tmp/ray)"
     return text

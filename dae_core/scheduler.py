@@ -16,6 +16,7 @@ import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayError
 
 from .config import ConfigError
+from .errors import one_line
 from .runs import RunRequest, TrainingRun
 
 RunActor = ray.remote(TrainingRun)  # one run in its own worker process
@@ -157,5 +158,4 @@ def describe_failure(error: Exception) -> str:
     """One line on why a run's worker went away."""
     if isinstance(error, RayActorError):
         return "the training process exited unexpectedly (killed, or out of memory)"
-    cause = getattr(error, "cause", None) or error
-    return f"{type(cause).__name__}: {' '.join(str(cause).split())[:200]}"
+    return one_line(error, limit=200)

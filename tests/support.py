@@ -5,7 +5,6 @@ import io
 import os
 import pickle
 import shlex
-import time
 
 import torch
 
@@ -39,11 +38,3 @@ def hostile_bytes(marker, writer: str = "pickle", gadget=RunsShell, **records) -
     buf = io.BytesIO()
     torch.save(obj, buf)
     return buf.getvalue()
-
-
-def finished(task, timeout: float) -> bool:
-    """Wait up to `timeout` seconds for a page's background task (ui.background.Task) to end."""
-    deadline = time.monotonic() + timeout
-    while not task.done and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return task.done

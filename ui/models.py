@@ -61,19 +61,25 @@ def remember(name: str) -> None:
     st.session_state[PICKED] = name
 
 
+def _kept(names: list[str]) -> str | None:
+    """The session's pick when it is listed and the link names no model, else None."""
+    kept = st.session_state.get(PICKED)
+    return kept if kept in names and url_state.link_value(PICKER) is None else None
+
+
 def restore(names: list[str]) -> None:
     """Before the picker is drawn: give it the session's pick back unless the link names a model
     (a link, or the browser's back and forward, say which one)."""
-    kept = st.session_state.get(PICKED)
-    if kept in names and url_state.link_value(PICKER) is None:
+    kept = _kept(names)
+    if kept is not None:
         st.session_state[PICKER] = kept
 
 
 def picked(names: list[str]) -> str:
     """The name the picker shows in this run, read before it is drawn (safe to call again):
     the session's pick, else a link's `model`, else the first."""
-    kept = st.session_state.get(PICKED)
-    if kept in names and url_state.link_value(PICKER) is None:
+    kept = _kept(names)
+    if kept is not None:
         return kept
     name = url_state.peek(PICKER, names[0], names)
     return name if name in names else names[0]  # e.g. a saved run whose file is gone
