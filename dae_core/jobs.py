@@ -14,7 +14,7 @@ import time
 import uuid
 
 import ray
-from ray.exceptions import GetTimeoutError, RayError
+from ray.exceptions import GetTimeoutError, RayActorError, RayError
 
 from . import scheduler
 from .checkpoint import from_payload, safe_path, save
@@ -85,22 +85,30 @@ class RunHandle:
             self._pending = self._actor.poll.remote(self._seen, self.model_epoch)
         ready, _ = ray.wait([self._pending], timeout=0)
         if ready:
-            progress, self._pending = ray.get(ready[0], timeout=ASK_TIMEOUT_S), None
+            try:
+                progress, self._pending = ray.get(ready[0], timeout=ASK_TIMEOUT_S), None
+            except RayActorError:  # its worker is gone: ended (the Scheduler holds the result) or died
+                self._actor = self._pending = None
+                self._find_actor()  # 'done' or 'ended'; or not yet noticed there: asked again next time
+                return
             self.apply(progress)
             if self.active:  # ask again at once, so the next refresh finds this interval's
                 # progress ready (asked only then, the counter would move every other refresh)
                 self._pending = self._actor.poll.remote(self._seen, self.model_epoch)
 
     def _find_actor(self) -> bool:
-        place = scheduler.ask("place", self.run_id)
+        place = scheduler.ask("place", self.run_id, self._seen, self.model_epoch)
         if place[0] == "queued":
             self.status, self.position = "queued", place[1]
+        elif place[0] == "done":  # it ended in its worker; the Scheduler kept the rest of its progress
+            self.apply(place[1])
         elif place[0] == "ended":
             self.status, self.message = place[1], place[2]
         elif place[0] == "unknown":
             self.status, self.message = "failed", "the cluster no longer knows this run"
         else:
-            self.status, self._actor = "starting", place[1]
+            self._actor = place[1]
+            self.status = "starting" if self.status == "queued" else self.status
         return self._actor is not None
 
     def apply(self, progress) -> None:

@@ -2,12 +2,15 @@
 
 Runs wait first-in, first-out; each admitted run is a TrainingRun actor in its own worker
 process. The Scheduler watches every admitted run's train() call, so a worker that dies frees
-its slot and the next run starts. ask() is how a process talks to it: a Scheduler that died
+its slot and the next run starts. When a run ends, the Scheduler keeps its final progress and
+ends its worker at once: the cores and memory go to the next run even while nobody has read
+the result yet (a closed tab, a busy caller). ask() is how a process talks to it: a Scheduler that died
 (its process killed, say) is created anew on the next call.
 """
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import threading
@@ -39,16 +42,23 @@ class Scheduler:
         self.actors: dict = {}  # run id -> actor, from admission until the run is released
         self.training: set[str] = set()  # run ids whose train() call has not returned
         self.ended: dict[str, tuple[str, str]] = {}  # run id -> (status, message) of a cancelled or lost run
+        self.done: dict = {}  # run id -> the final Progress of a run that ended in its worker
 
     async def submit(self, run_id: str, request: RunRequest, options: dict) -> None:
         self.waiting.append((run_id, request, options))
         self._admit()
 
-    async def place(self, run_id: str) -> tuple:
-        """('queued', position from 1) | ('admitted', actor) | ('ended', status, message) | ('unknown',)."""
+    async def place(self, run_id: str, batches_seen: int = 0, epoch_seen: int = 0) -> tuple:
+        """('queued', position from 1) | ('admitted', actor) | ('done', Progress after the caller's
+        counts, as TrainingRun.poll gives it) | ('ended', status, message) | ('unknown',)."""
         for position, (waiting_id, _, _) in enumerate(self.waiting, 1):
             if waiting_id == run_id:
                 return ("queued", position)
+        if run_id in self.done:
+            final = self.done[run_id]
+            return ("done", dataclasses.replace(
+                final, batches=final.batches[batches_seen:],
+                payload=final.payload if len(final.history) > epoch_seen else None))
         if run_id in self.ended:
             return ("ended", *self.ended[run_id])
         if run_id in self.actors:
@@ -68,6 +78,7 @@ class Scheduler:
         """Forget a run whose results its owner has; its worker process exits."""
         actor = self.actors.pop(run_id, None)
         self.ended.pop(run_id, None)
+        self.done.pop(run_id, None)
         if actor is not None:
             ray.kill(actor)
 
@@ -77,15 +88,18 @@ class Scheduler:
             actor = RunActor.options(**options).remote(request)
             self.actors[run_id] = actor
             self.training.add(run_id)
-            asyncio.get_running_loop().create_task(self._watch(run_id, actor.train.remote()))
+            asyncio.get_running_loop().create_task(self._watch(run_id, actor))
 
-    async def _watch(self, run_id: str, done) -> None:
+    async def _watch(self, run_id: str, actor) -> None:
         try:
-            await done
+            await actor.train.remote()
+            self.done[run_id] = await actor.poll.remote()  # the whole run: every batch, the last payload
         except RayError as e:  # the worker died or its actor could not be built
             self.ended[run_id] = ("failed", describe_failure(e))
         finally:
             self.training.discard(run_id)
+            if self.actors.pop(run_id, None) is not None:
+                ray.kill(actor)  # its cores (held for an actor's lifetime) and memory, for the next run
             self._admit()
         await asyncio.sleep(KEEP_ENDED_S)  # time for its app to fetch the last epoch and release it
         await self.release(run_id)

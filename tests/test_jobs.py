@@ -91,6 +91,19 @@ def test_runs_past_the_cap_wait_in_order_and_a_cancelled_one_never_trains(one_sl
     assert third.status == "finished"
 
 
+def test_an_ended_run_nobody_reads_frees_its_cores_for_the_next(one_slot, monkeypatch):
+    """A run's worker holds its cores for its lifetime: the Scheduler must end it when the run
+    ends, not when its owner (a closed tab, a caller busy with another run) reads the result."""
+    every_cpu = int(ray.cluster_resources()["CPU"])
+    monkeypatch.setattr(jobs, "run_options", lambda config: {"num_cpus": every_cpu, "max_concurrency": 4})
+    unread, queued = jobs.submit(request(TINY)), jobs.submit(request(TINY))
+    queued.wait(180)  # only the second run is polled
+    assert queued.status == "finished", (queued.status, queued.message)
+    unread.wait(30)  # read late: the whole run is still there, from the Scheduler
+    assert unread.status == "finished" and [h["epoch"] for h in unread.history] == [1]
+    assert unread.batches[-1][0] == 1.0 and unread.model() is not None
+
+
 def test_kill_9_of_a_worker_fails_that_run_and_the_next_one_trains(one_slot):
     doomed, after = jobs.submit(request(LONG)), jobs.submit(request(TINY))
     until(doomed, lambda h: h.history)  # one epoch done: it can be saved after the failure
