@@ -99,13 +99,22 @@ class Record:
         self.runs.append(("fit" if new and kind != "distinct" else kind, run.seconds, run.status))
 
 
-async def visit(tab: Tab, rec: Record, page: str, link: str, rng, changes: int) -> None:
-    """Open `page` by the link `link` (the first page) or the menu, then change `changes` widgets."""
+async def pause(rng, think: float) -> None:
+    """A reader's pause before the next action: uniformly 0.5-1.5 x `think` seconds (0: none)."""
+    if think > 0:
+        await asyncio.sleep(rng.uniform(0.5, 1.5) * think)
+
+
+async def visit(tab: Tab, rec: Record, page: str, link: str, rng, changes: int, think: float = 0.0) -> None:
+    """Open `page` by the link `link` (the first page) or the menu, then change `changes` widgets,
+    pausing `think` seconds (on average) before each action."""
+    await pause(rng, think)
     run = await (tab.goto(page, link) if tab.pages else tab.open(page, link))
     rec.add("page", run, asked(tab, page, rec.uploaded))
     for _ in range(changes):
         key, value = widget_change(page, rng)
         if key in tab.widgets:
+            await pause(rng, think)
             rec.add("widget", await tab.set(key, value), asked(tab, page, rec.uploaded))
 
 
@@ -128,7 +137,7 @@ async def session(i: int, role: str, url: str, rec: Record, args, umap_seed: int
                             rng, 0)
                 rec.waits["umap"].append(await tab.settle(args.fit_timeout))
                 continue
-            await visit(tab, rec, page, query(model=model, **s), rng, args.changes)
+            await visit(tab, rec, page, query(model=model, **s), rng, args.changes, args.think)
             if upload:  # once, on the first page: the picker then shows the uploaded model
                 data = (ROOT / "checkpoints" / f"{model}.pt").read_bytes()
                 rec.add("widget", await tab.upload("checkpoint_upload", UPLOAD_NAME, data))
@@ -300,7 +309,8 @@ async def bench(args) -> dict:
         wall = time.perf_counter() - start
         sampler.cancel()
         probe.sample()
-        return summary(rec, probe, args.sessions, walk_out, wall) | {"server_log": str(log)}
+        out = summary(rec, probe, args.sessions, walk_out, wall)
+        return out | {"think_s": args.think, "server_log": str(log)}
     finally:
         browser.stop_server(proc)
         for folder in ("cache", "runs"):  # the log stays
@@ -313,6 +323,9 @@ def main() -> None:
     p.add_argument("--distinct", type=int, default=300, help="distinct settings walked after")
     p.add_argument("--changes", type=int, default=2, help="widget changes per page visit")
     p.add_argument("--stagger", type=float, default=3.0, help="sessions start within this many s")
+    p.add_argument("--think", type=float, default=0.0,
+                   help="mean seconds a visitor pauses before each page visit and widget change "
+                   "(0: each action at once after the last, a class at full speed)")
     p.add_argument("--umap-share", type=float, default=0.1,
                    help="share of browsing visits to Cluster that pick a UMAP method")
     p.add_argument("--train-epochs", type=int, default=2)
