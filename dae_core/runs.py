@@ -55,24 +55,32 @@ class TrainingRun:
         from .train import new_state
 
         self.request = request
-        if request.resume is not None:
-            self.state = ckpt_io.to_state(ckpt_io.from_payload(request.resume))
-        else:
-            self.state = new_state(TrainConfig.from_dict(request.config))
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.status, self.message, self.started = "starting", "", 0.0
         self.batches: list = []
         self.last_batch: BatchStats | None = None
+        self._payload, self.history, self.state = None, [], None
+        try:  # a request this process cannot build (another version of DAE Lab, say) fails the run
+            # with its reason, rather than the actor's creation with "exited unexpectedly"
+            if request.resume is not None:
+                self.state = ckpt_io.to_state(ckpt_io.from_payload(request.resume))
+            else:
+                self.state = new_state(TrainConfig.from_dict(request.config))
+        except DaeError as e:
+            self.status, self.message = "failed", f"the run could not start: {e}"
+            return
         # What poll() hands out: the epochs recorded with their checkpoint, never the engine's live
         # history, which gains an epoch before that epoch's checkpoint is copied.
         self._payload = _copy_payload(self.state) if self.state.history else None
-        self.history: list = list(self._payload["history"]) if self._payload else []
+        self.history = list(self._payload["history"]) if self._payload else []
 
     def train(self) -> str:
         """Run to the end (or to a stop) -> the final status; never raises."""
         from .train import fit, prepare_data
 
+        if self.state is None:
+            return self.status
         try:
             data = prepare_data(self.state.config, self.state.device)
             with self._lock:

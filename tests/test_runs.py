@@ -143,3 +143,12 @@ def test_a_poll_as_an_epoch_ends_gets_its_history_and_weights_together(monkeypat
         weights_epoch = len(p.payload["history"]) if p.payload else 0
         assert len(p.history) == weights_epoch
     assert run.poll().history == run.poll().payload["history"]
+
+
+def test_a_request_this_process_cannot_build_fails_the_run_with_its_reason():
+    """A config field this version does not know (an app server newer than its workers, say)."""
+    run = TrainingRun(RunRequest({**TINY.to_dict(), "field_from_elsewhere": 1}, 1))
+    assert run.train() == "failed"
+    progress = run.poll()
+    assert progress.status == "failed" and "field_from_elsewhere" in progress.message
+    assert progress.history == [] and progress.payload is None
