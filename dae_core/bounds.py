@@ -1,6 +1,6 @@
-"""Bounds on what a long-running server keeps: a thread-safe LRU cache held to a number of bytes
-and entries, a folder trimmed to a number of bytes (oldest mtime first), and megabyte settings
-read from the environment.
+"""Bounds on what a long-running server keeps and does: a thread-safe LRU cache held to a number
+of bytes and entries, a folder trimmed to a number of bytes (oldest mtime first), slots that let
+a fixed number of heavy computations run at once, and settings read from the environment.
 """
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import os
 import re
 import sys
 import threading
+import time
 from collections import OrderedDict
+from contextlib import contextmanager
 from pathlib import Path
-
-import numpy as np
 
 _log = logging.getLogger(__name__)
 
@@ -32,9 +32,81 @@ def env_megabytes(name: str, default: float) -> int:
     return int(min(mb, 2.0**40) * 2**20)  # inf and the like: as good as no cap, and still an int
 
 
+def env_count(name: str, default: int) -> int:
+    """A whole number >= 1 from the environment variable `name` (unset: `default`); anything else
+    is logged as one line and the default used."""
+    value = os.environ.get(name, "").strip()
+    if value.isdigit() and int(value) >= 1:
+        return int(value)
+    if value:
+        _log.warning("%s must be a whole number of at least 1, not %r; using %s", name, value, default)
+    return default
+
+
+class Slots:
+    """At most `n` holders at once in this process. A thread that already holds a slot passes
+    (heavy work inside heavy work), and a wait past `wait_s` goes ahead anyway, logged: a busy
+    server makes a page wait its turn, never hang."""
+
+    def __init__(self, n: int, wait_s: float) -> None:
+        self.n, self.wait_s = n, wait_s
+        self._free = threading.BoundedSemaphore(n)
+        self._mine = threading.local()
+
+    @contextmanager
+    def hold(self, what: str):
+        if getattr(self._mine, "held", False):
+            yield
+            return
+        t = time.monotonic()
+        got = self._free.acquire(timeout=self.wait_s)
+        if not got:
+            _log.warning("%s waited %.0f s for one of %d busy slots; it runs anyway", what,
+                         time.monotonic() - t, self.n)
+        self._mine.held = True
+        try:
+            yield
+        finally:
+            self._mine.held = False
+            if got:
+                self._free.release()
+
+
+MALLOC_ARENAS = 4  # glibc's malloc arenas in the app server; MALLOC_ARENA_MAX, when set, wins
+_M_ARENA_MAX = -8  # mallopt's parameter number for it (glibc's malloc.h)
+
+
+def limit_malloc_arenas(n: int = MALLOC_ARENAS) -> bool:
+    """Let the C allocator keep at most `n` arenas in this process (glibc's mallopt, as the
+    MALLOC_ARENA_MAX variable does at start-up) -> whether it was set. glibc gives a thread that
+    allocates while another does an arena of its own, up to eight per core, and an arena keeps
+    the pages it freed: a server whose many script threads each once held a large result grows by
+    each arena's peak. Does nothing where MALLOC_ARENA_MAX is set, or off glibc."""
+    if os.environ.get("MALLOC_ARENA_MAX"):
+        return False
+    libc = _glibc()
+    return bool(libc is not None and libc.mallopt(_M_ARENA_MAX, n) == 1)
+
+
+def _glibc():
+    """The C library through ctypes, where it is glibc (has mallopt and gnu_get_libc_version)."""
+    import ctypes
+    import ctypes.util
+
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+    return libc if hasattr(libc, "mallopt") and hasattr(libc, "gnu_get_libc_version") else None
+
+
 def nbytes(value) -> int:
     """Bytes held by a result: its arrays' (NumPy or PyTorch), summed through dicts, lists, tuples
     and dataclasses; anything else counts as its sys.getsizeof."""
+    import numpy as np  # here: the app's entry point reads this module before any page needs NumPy
+
     if isinstance(value, np.ndarray) or hasattr(value, "element_size"):
         return int(value.nbytes)
     if isinstance(value, dict):

@@ -312,3 +312,24 @@ def test_a_page_reading_cached_results_never_starts_ray(app_test, monkeypatch):
         assert at.button(key="cluster_retry").label == "Try again"
     finally:
         tasks.use_board(old)
+
+
+def test_a_k_means_fit_in_the_page_takes_one_of_the_servers_fit_slots(app_test, monkeypatch):
+    """Fits computed in the server take turns (DAE_PAGE_FITS), so a class asking many at once
+    leaves cores for everyone's pages."""
+    import contextlib
+
+    from ui import cache
+
+    held = []
+
+    class Recording:
+        @contextlib.contextmanager
+        def hold(self, what):
+            held.append(what)
+            yield
+
+    monkeypatch.setattr(cache, "_fit_slots", lambda: Recording())
+    at = app_test(PAGE, timeout=90, query_params={"k": "7", "cluster_seed": "913"})
+    assert "kmeans, k=7" in held, held
+    assert 0.3 < share(metric(at, "Accuracy (Hungarian)").value) < 1

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from dae_core import bounds
 from dae_core.bounds import LRUCache, env_megabytes, evict_oldest_files, nbytes
 
 UI = Path(__file__).resolve().parents[1] / "ui"
@@ -130,3 +131,58 @@ def test_every_setting_the_app_reads_is_in_the_deploy_guide():
     guide = (root / "docs" / "deploy.md").read_text()
     assert {"DAE_CACHE_MAX_MB", "DAE_MEMORY_CACHE_MB"} <= names
     assert not [n for n in sorted(names) if f"`{n}`" not in guide]
+
+
+def test_slots_let_n_holders_at_once_and_the_next_waits_its_turn():
+    slots = bounds.Slots(1, wait_s=30)
+    inside, release, order = threading.Event(), threading.Event(), []
+
+    def first():
+        with slots.hold("first"):
+            inside.set()
+            release.wait(30)
+            order.append("first done")
+
+    def second():
+        inside.wait(30)
+        with slots.hold("second"):
+            order.append("second in")
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    inside.wait(30)
+    threads[1].join(0.3)
+    assert threads[1].is_alive() and order == []  # the second waits while the first holds
+    release.set()
+    for t in threads:
+        t.join(30)
+    assert order == ["first done", "second in"]
+
+
+def test_a_holder_passes_its_own_nested_hold_and_a_long_wait_goes_ahead_logged(caplog):
+    slots = bounds.Slots(1, wait_s=0.05)
+    with slots.hold("outer"):
+        with slots.hold("inner"):  # the same thread: no deadlock
+            pass
+        done = []
+        t = threading.Thread(target=lambda: done.append(slots.hold("late").__enter__() is None))
+        with caplog.at_level("WARNING", logger="dae_core.bounds"):
+            t.start()
+            t.join(30)
+    assert done == [True] and "late waited" in caplog.text
+
+
+@pytest.mark.parametrize("value, expected", [("3", 3), ("", 2), ("0", 2), ("two", 2), ("-1", 2)])
+def test_a_count_setting_falls_back_to_its_default_on_a_bad_value(monkeypatch, value, expected):
+    monkeypatch.setenv("DAE_PAGE_FITS", value)
+    assert bounds.env_count("DAE_PAGE_FITS", 2) == expected
+
+
+
+@pytest.mark.skipif(bounds._glibc() is None, reason="glibc's mallopt")
+def test_the_malloc_arena_cap_is_set_unless_the_environment_sets_it(monkeypatch):
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    assert bounds.limit_malloc_arenas(8) is True  # glibc's own default on a 1-core machine
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "2")
+    assert bounds.limit_malloc_arenas(8) is False

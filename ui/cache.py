@@ -20,7 +20,7 @@ from pathlib import Path
 import streamlit as st
 
 from dae_core import checkpoint as ckpt_io
-from dae_core.bounds import LRUCache, env_megabytes
+from dae_core.bounds import LRUCache, Slots, env_count, env_megabytes
 from dae_core.errors import DaeError
 from dae_core.data import load_digits
 from dae_core.denoise import SWEEP_STRENGTHS, noise_sweep as sweep
@@ -61,6 +61,24 @@ def fingerprint(path: str, mtime: float) -> str:
     fp = store.fingerprint(ck.model, ck.config)
     store.remember_file(path, fp)
     return fp
+
+
+FIT_WAIT_S = 60.0  # a fit waits this long for a slot, then runs anyway (logged)
+
+
+# Bounded: one entry (no arguments).
+@st.cache_resource(show_spinner=False)
+def _fit_slots() -> Slots:
+    import os
+
+    return Slots(env_count("DAE_PAGE_FITS", max(1, (os.cpu_count() or 1) // 2)), FIT_WAIT_S)
+
+
+def heavy(what: str):
+    """A context in which one of the server's $DAE_PAGE_FITS slots is held: the fits that run in
+    the page (k-means, a noise sweep, a sampler, an encoding) take turns, so that a class asking
+    many at once leaves cores for everyone's page runs."""
+    return _fit_slots().hold(what)
 
 
 ENCODE_WAIT_S = 120.0  # for the Ray task; past it (a queue of long fits) the page encodes itself
@@ -105,7 +123,8 @@ def _encode(ck, fp: str, name: str):
     board.cancel(ticket)  # a no-op when it has ended
     log.warning("encoding %s here: %s", name, state.message or "Ray took too long")
     digits(ck.config.dataset)
-    return encode_splits(ck.model, ck.config)
+    with heavy(f"encoding {name}"):
+        return encode_splits(ck.model, ck.config)
 
 
 MEMORY_CACHE_MB = 512  # $DAE_MEMORY_CACHE_MB: about 700 UMAP maps (0.73 MB each) of 48k codes
@@ -146,7 +165,9 @@ def finished(path: str, mtime: float) -> Finished:
 
 @st.cache_resource(show_spinner="Fitting the cluster mixture…", max_entries=8)
 def _cluster_mixture(path: str, mtime: float):
-    return LatentSampler("cluster:0").fit(codes(path, mtime).z_train)
+    z = codes(path, mtime).z_train
+    with heavy("the cluster mixture"):
+        return LatentSampler("cluster:0").fit(z)
 
 
 @st.cache_resource(show_spinner="Fitting the sampler…", max_entries=32)
@@ -154,7 +175,11 @@ def sampler(path: str, mtime: float, kind: str):
     if kind.startswith("cluster:"):  # every cluster:K shares the one fitted 10-component mixture
         return _cluster_mixture(path, mtime).restrict(LatentSampler(kind).component)
     s = LatentSampler(kind)
-    return s if kind == "uniform01" else s.fit(codes(path, mtime).z_train)
+    if kind == "uniform01":
+        return s
+    z = codes(path, mtime).z_train
+    with heavy(f"the {kind} sampler"):
+        return s.fit(z)
 
 
 @st.cache_resource(show_spinner="Sweeping the noise strength…", max_entries=64)
@@ -162,7 +187,8 @@ def noise_sweep(path: str, mtime: float, noise: str, seed: int, n_images: int = 
     """(strengths, corrupted MSE, reconstruction MSE) over the first n_images test digits."""
     ck = checkpoint(path, mtime)
     images = digits(ck.config.dataset).test_images[:n_images]
-    return (SWEEP_STRENGTHS, *sweep(ck.model, images, noise, SWEEP_STRENGTHS, seed))
+    with heavy("a noise sweep"):
+        return (SWEEP_STRENGTHS, *sweep(ck.model, images, noise, SWEEP_STRENGTHS, seed))
 
 
 CLASSIFIER = ckpt_io.CHECKPOINT_DIR / "classifiers" / "mnist-cnn.pt"
@@ -205,8 +231,9 @@ def sample_quality(path: str, mtime: float, kind: str, n: int = 1000, seed: int 
     found = done.get(("quality", kind, n, seed))
     if found is None:
         with st.spinner(f"Scoring {n} samples with the classifier…"):
-            fitted = sampler(path, mtime, kind)
-            found = _quality(checkpoint(path, mtime), fitted, judged, n, seed)
+            fitted, ck = sampler(path, mtime, kind), checkpoint(path, mtime)
+            with heavy("scoring samples"):
+                found = _quality(ck, fitted, judged, n, seed)
             done[("quality", kind, n, seed)] = found
     return found
 

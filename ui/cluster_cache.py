@@ -14,7 +14,7 @@ import numpy as np
 import streamlit as st
 
 from .background import Ask
-from .cache import checkpoint, codes, digits, finished, fingerprint
+from .cache import checkpoint, codes, digits, finished, fingerprint, heavy
 
 
 def cached_clustering(path: str, mtime: float, k: int, method: str, seed: int):
@@ -66,7 +66,9 @@ def clustering(path: str, mtime: float, k: int, method: str, seed: int):
     found = cached_clustering(path, mtime, k, method, seed)
     if found is None:
         with st.spinner("Clustering…"):
-            found = cluster_codes(codes(path, mtime), k, method, seed)
+            c = codes(path, mtime)
+            with heavy(f"{method}, k={k}"):
+                found = cluster_codes(c, k, method, seed)
         _keep_clustering(path, mtime)(found)
     return found
 
@@ -132,5 +134,6 @@ def pixel_baseline(path: str, mtime: float, k: int, seed: int, pca_dims: int | N
     c, ck = codes(path, mtime), checkpoint(path, mtime)
     t = time.perf_counter()
     images = digits(ck.config.dataset).train_images[c.train_index].numpy()
-    labels = embed.pixel_baseline(images, k, seed, pca_dims)
+    with heavy("k-means on pixels"):
+        labels = embed.pixel_baseline(images, k, seed, pca_dims)
     return score(c.y_train, labels), time.perf_counter() - t
