@@ -84,19 +84,28 @@ def asked(tab: Tab, page: str, uploaded: dict) -> set:
 
 
 class Record:
-    """Every measured run, and the fits asked so far (a run that asks a new one is a fit)."""
+    """Every measured run, and the fits asked so far. A run is a fit when it asked a fit that was
+    new, or that another session had asked and was still computing when this run started (it
+    waits on that fit): only runs that found every fit they asked done count as page runs."""
 
     def __init__(self, shipped: set) -> None:
         self.asked = set(shipped)
+        self.done_at = dict.fromkeys(shipped, -math.inf)  # fit -> when its first asker's run ended
         self.runs: list[tuple[str, float, str]] = []  # (page / widget / fit / distinct, s, status)
+        self.where: list[str] = []  # each run's page and what it did, for the slowest list
         self.waits: dict[str, list] = {"umap": [], "train": []}  # seconds, None past the limit
         self.errors: list[str] = []
         self.uploaded: dict[str, str] = {}  # an uploaded model's name -> the shipped one it copies
 
-    def add(self, kind: str, run, fits: set = frozenset()) -> None:
-        new = fits - self.asked
+    def add(self, kind: str, run, fits: set = frozenset(), what: str = "") -> None:
+        now = time.perf_counter()
+        started = now - run.seconds
+        pending = any(self.done_at.get(f, math.inf) > started for f in fits)
         self.asked |= fits
-        self.runs.append(("fit" if new and kind != "distinct" else kind, run.seconds, run.status))
+        for f in fits:
+            self.done_at.setdefault(f, now)
+        self.runs.append(("fit" if pending and kind != "distinct" else kind, run.seconds, run.status))
+        self.where.append(what)
 
 
 async def pause(rng, think: float) -> None:
@@ -110,12 +119,13 @@ async def visit(tab: Tab, rec: Record, page: str, link: str, rng, changes: int, 
     pausing `think` seconds (on average) before each action."""
     await pause(rng, think)
     run = await (tab.goto(page, link) if tab.pages else tab.open(page, link))
-    rec.add("page", run, asked(tab, page, rec.uploaded))
+    rec.add("page", run, asked(tab, page, rec.uploaded), f"{page or 'home'} {link}")
     for _ in range(changes):
         key, value = widget_change(page, rng)
         if key in tab.widgets:
             await pause(rng, think)
-            rec.add("widget", await tab.set(key, value), asked(tab, page, rec.uploaded))
+            rec.add("widget", await tab.set(key, value), asked(tab, page, rec.uploaded),
+                    f"{page or 'home'} {key}={value}")
 
 
 async def session(i: int, role: str, url: str, rec: Record, args, umap_seed: int) -> None:
@@ -285,6 +295,8 @@ def summary(rec: Record, probe: Probe, n: int, walk_out: dict, wall: float) -> d
             "waits_past_limit": sum(w is None for ws in rec.waits.values() for w in ws),
             **probe.log_counts(), **probe.peaks(),
             "unfinished_scripts": sum(status != "finished" for _, _, status in rec.runs),
+            "slowest": [f"{kind} {seconds:.1f} s: {what}" for (kind, seconds, _), what in sorted(
+                zip(rec.runs, rec.where), key=lambda r: -r[0][1]) if kind in ("page", "widget")][:8],
             "distinct": {**walk_out, "run_p50_s": quantile(done["distinct"], 0.5)},
             "errors": rec.errors[:20]}
 
