@@ -1,12 +1,15 @@
 """Write the disk-cache entries shipped with the app (checkpoints/cache/): the slow results of the
 shipped models, so that a fresh server opens them in seconds.
 
-    python benchmarks/ship_cache.py [--out checkpoints/cache] [--umap-seeds 1]
+    python benchmarks/ship_cache.py [--out checkpoints/cache] [--umap-seeds 1] [--quick]
 
 For every shipped checkpoint: which model its file holds (store.remember_file), its codes (1-2 MB:
-a first visit then neither loads MNIST nor encodes 58k images) and its t-SNE map (seed 0). For
+a first visit then neither loads MNIST nor encodes 58k images), its Generate page's default
+sampler (the 40-component mixture, a few KB) and its t-SNE map (seed 0). For
 cluster-d10-refined, also: UMAP + GMM with k=10 (seeds 0..--umap-seeds-1; one to several minutes
-each on two cores) and its UMAP map. Entries are keyed by the model's weights and config (and the
+each on two cores) and its UMAP map. Once: the shipped digit classifier's statistics of the 10k
+test digits (the reference of every FID). --quick writes only the file notes, codes, samplers and
+the classifier's statistics (a minute), not the maps and clusterings. Entries are keyed by the model's weights and config (and the
 file's bytes, for the first), so re-run this after retraining or re-saving a shipped model.
 """
 import argparse
@@ -14,16 +17,27 @@ import time
 from pathlib import Path
 
 from dae_core import checkpoint, clustering_store, embed, store
+from dae_core.classifier import load_classifier
+from dae_core.latent import LatentSampler
 from dae_core.pipeline import cluster_codes, encode_splits
+from dae_core.quality import reference_stats
+
+CLASSIFIER = checkpoint.CHECKPOINT_DIR / "classifiers" / "mnist-cnn.pt"
 
 UMAP_MODELS = ("cluster-d10-refined",)  # the shipped models whose best clustering is UMAP + GMM
 
 
-def ship(path: Path, out: Path, umap_seeds: int) -> None:
+def ship(path: Path, out: Path, umap_seeds: int, quick: bool) -> None:
     ck = checkpoint.load(path)
-    fp, codes = store.fingerprint(ck.model, ck.config), encode_splits(ck.model, ck.config)
+    fp = store.fingerprint(ck.model, ck.config)
     store.remember_file(path, fp, directory=out)  # its entries are found without loading it
-    store.save_codes(fp, codes, directory=out)
+    codes = store.load_codes(fp, ck.config.latent_dim, [out])  # rewritten, a file would change
+    if codes is None:
+        codes = encode_splits(ck.model, ck.config)
+        store.save_codes(fp, codes, directory=out)
+    store.save_sampler(fp, LatentSampler("gmm").fit(codes.z_train), directory=out)
+    if quick:
+        return
     n = len(codes.z_train)
     t = time.perf_counter()
     store.save_map(fp, "tsne", n, 2000, 0, *embed.tsne_2d(codes.z_train, 2000, 0), directory=out)
@@ -44,9 +58,12 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=store.SHIPPED_DIR)
     p.add_argument("--umap-seeds", type=int, default=1, help="seeds 0..N-1 of umap-gmm")
+    p.add_argument("--quick", action="store_true", help="no maps or clusterings")
     args = p.parse_args()
     for path in sorted(checkpoint.CHECKPOINT_DIR.glob("*.pt")):
-        ship(path, args.out, args.umap_seeds)
+        ship(path, args.out, args.umap_seeds, args.quick)
+    store.save_reference(store.file_sha256(CLASSIFIER), *reference_stats(load_classifier(CLASSIFIER)),
+                         directory=args.out)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """The latent space: encode / decode arrays, samplers, slider ranges, interpolation, manifold grids."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
@@ -51,6 +53,15 @@ def reconstruct(model, x: torch.Tensor) -> np.ndarray:
     return model(x.float().to(_device(model))).cpu()[:, 0].numpy()
 
 
+@dataclass(frozen=True)
+class Mixture:
+    """A fitted Gaussian mixture as sample() reads it (scikit-learn's attribute names)."""
+
+    weights_: np.ndarray  # (k,)
+    means_: np.ndarray  # (k, d)
+    covariances_: np.ndarray  # (k, d, d)
+
+
 class LatentSampler:
     """Draws codes to decode; fit() on training codes first for every kind but uniform01.
 
@@ -89,6 +100,38 @@ class LatentSampler:
             rows = np.random.default_rng(self.seed).permutation(len(z))[:GMM_FIT_MAX]
             self.gmm = GaussianMixture(self.n_components, covariance_type="full",
                                        random_state=self.seed).fit(z[rows])
+        return self
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """What sample() needs of this fitted sampler, as arrays (the disk cache keeps them)."""
+        out = {"low": self.low, "high": self.high, "mean": self.mean, "cov": self.cov}
+        if hasattr(self, "gmm"):
+            out |= {"weights": self.gmm.weights_, "means": self.gmm.means_,
+                    "covariances": self.gmm.covariances_}
+        return out
+
+    def fitted_as(self, a: dict) -> "LatentSampler | None":
+        """This sampler, fitted as arrays() of one fitted the same way say; None for arrays that do
+        not fit its kind and size (a damaged or foreign entry: fit it instead)."""
+        try:
+            d = len(a["mean"])
+            shapes = {"low": (d,), "high": (d,), "mean": (d,), "cov": (d, d)}
+            if self.kind.startswith(("gmm", "cluster")):
+                k = self.n_components
+                shapes |= {"weights": (k,), "means": (k, d), "covariances": (k, d, d)}
+            if not all(np.shape(a[n]) == shape and np.isfinite(a[n]).all() for n, shape in shapes.items()):
+                return None
+        except (KeyError, TypeError, ValueError):
+            return None
+        self.low, self.high, self.mean, self.cov = (np.asarray(a[n], np.float64)
+                                                    for n in ("low", "high", "mean", "cov"))
+        self.d = d
+        if "weights" in shapes:
+            weights = np.asarray(a["weights"], np.float64)
+            if (weights < 0).any() or not np.isclose(weights.sum(), 1.0):
+                return None
+            self.gmm = Mixture(weights, np.asarray(a["means"], np.float64),
+                               np.asarray(a["covariances"], np.float64))
         return self
 
     def restrict(self, component: int) -> "LatentSampler":

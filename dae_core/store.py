@@ -235,3 +235,42 @@ def load_map(model: str, projection: str, n_codes: int, n: int, seed: int, direc
             or (m > 1 and not np.all(np.diff(idx) > 0))):
         return None
     return idx.astype(np.int64), xy.astype(np.float32)
+
+
+def _sampler_key(model: str, sampler) -> dict:
+    from .latent import GMM_FIT_MAX
+
+    return entry_key("sampler", model, sampler=sampler.kind.split(":")[0],
+                     components=int(sampler.n_components), seed=int(sampler.seed), fit_max=GMM_FIT_MAX)
+
+
+def save_sampler(model: str, sampler, directory=None) -> Path | None:
+    """Store a fitted LatentSampler of the model's training codes (its arrays, a few KB)."""
+    return save(_sampler_key(model, sampler), sampler.arrays(), directory)
+
+
+def load_sampler(model: str, sampler, directories=None):
+    """`sampler` (a LatentSampler, not fitted) fitted as stored for the model; or None."""
+    a = load(_sampler_key(model, sampler), directories)
+    return None if a is None else sampler.fitted_as(a)
+
+
+def _reference_key(classifier_sha256: str) -> dict:
+    return {"kind": "reference", "classifier": classifier_sha256, "format": FORMAT}
+
+
+def save_reference(classifier_sha256: str, mu: np.ndarray, sigma: np.ndarray, directory=None):
+    """Store a classifier's (mu, sigma) of the MNIST test digits' features (quality.reference_stats),
+    keyed by the classifier file's sha256."""
+    return save(_reference_key(classifier_sha256), {"mu": mu, "sigma": sigma}, directory)
+
+
+def load_reference(classifier_sha256: str, directories=None):
+    """(mu (f,), sigma (f, f)) stored for that classifier file; or None."""
+    a = load(_reference_key(classifier_sha256), directories)
+    if a is None or not {"mu", "sigma"} <= set(a):
+        return None
+    f = len(a["mu"])
+    if not (f and valid_floats(a["mu"], (f,)) and valid_floats(a["sigma"], (f, f))):
+        return None
+    return a["mu"].astype(np.float64), a["sigma"].astype(np.float64)

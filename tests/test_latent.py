@@ -122,3 +122,21 @@ def test_slider_ranges_are_ordered(codes):
     assert low.shape == high.shape == median.shape == (3,)
     assert (low <= median).all() and (median <= high).all() and (low < high).all()
     np.testing.assert_allclose(median, np.median(codes, axis=0), rtol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["box", "gaussian", "gmm", "cluster:2"])
+def test_a_sampler_rebuilt_from_its_arrays_draws_the_same_codes(codes, kind):
+    fitted = LatentSampler(kind, n_components=3).fit(codes)
+    again = LatentSampler(kind, n_components=3).fitted_as({k: v.copy() for k, v in fitted.arrays().items()})
+    assert again is not None
+    np.testing.assert_array_equal(again.sample(20, 5), fitted.sample(20, 5))
+
+
+def test_arrays_that_do_not_fit_the_sampler_are_refused(codes):
+    good = LatentSampler("gmm", n_components=3).fit(codes).arrays()
+    assert LatentSampler("gmm", n_components=5).fitted_as(good) is None  # another mixture size
+    for name, bad in [("means", good["means"][:, :1]), ("cov", np.full_like(good["cov"], np.nan)),
+                      ("weights", good["weights"] * 2), ("low", np.array(["a", "b"]))]:
+        assert LatentSampler("gmm", n_components=3).fitted_as({**good, name: bad}) is None, name
+    missing = {k: v for k, v in good.items() if k != "covariances"}
+    assert LatentSampler("gmm", n_components=3).fitted_as(missing) is None

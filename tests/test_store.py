@@ -146,3 +146,47 @@ def test_eviction_never_touches_the_shipped_folder_or_other_files(monkeypatch, t
     monkeypatch.setenv("DAE_CACHE_DIR", str(shipped))  # even pointed at the shipped folder
     _write_map(2)
     assert len(list(shipped.glob("*.npz"))) == 2 and store.evict(shipped, 0) == []
+
+
+def test_a_fitted_sampler_and_reference_statistics_round_trip_and_refuse_damage(tmp_path):
+    from dae_core.latent import LatentSampler
+
+    z = np.random.default_rng(0).standard_normal((300, 2))
+    fitted = LatentSampler("gmm", n_components=4).fit(z)
+    assert store.load_sampler("m", LatentSampler("gmm", n_components=4), [tmp_path]) is None
+    store.save_sampler("m", fitted, tmp_path)
+    again = store.load_sampler("m", LatentSampler("gmm", n_components=4), [tmp_path])
+    np.testing.assert_array_equal(again.sample(10, 1), fitted.sample(10, 1))
+    assert store.load_sampler("other", LatentSampler("gmm", n_components=4), [tmp_path]) is None
+    store.save_reference("abc", np.zeros(3), np.eye(3), tmp_path)
+    mu, sigma = store.load_reference("abc", [tmp_path])
+    assert mu.shape == (3,) and sigma.shape == (3, 3)
+    store.save_reference("abc", np.zeros(3), np.full((3, 3), np.inf), tmp_path)
+    assert store.load_reference("abc", [tmp_path]) is None
+
+
+def test_every_shipped_model_ships_its_default_sampler_as_it_would_be_fitted():
+    """checkpoints/cache/ holds each shipped model's 40-component mixture (benchmarks/ship_cache.py):
+    the same one a fit of its codes gives, so the Generate page shows the same digits either way."""
+    from dae_core.latent import LatentSampler
+
+    for path in sorted(checkpoint.CHECKPOINT_DIR.glob("*.pt")):
+        ck = checkpoint.load(path)
+        fp = store.fingerprint(ck.model, ck.config)
+        shipped = store.load_sampler(fp, LatentSampler("gmm"), [store.SHIPPED_DIR])
+        assert shipped is not None, path.name
+        if path.stem == "reference-d4":
+            codes = store.load_codes(fp, ck.config.latent_dim, [store.SHIPPED_DIR])
+            fresh = LatentSampler("gmm").fit(codes.z_train)
+            np.testing.assert_allclose(shipped.sample(9, 0), fresh.sample(9, 0), rtol=1e-5, atol=1e-5)
+
+
+def test_the_shipped_classifier_statistics_are_those_of_the_shipped_classifier():
+    from dae_core.classifier import load_classifier
+    from dae_core.quality import reference_stats
+
+    path = checkpoint.CHECKPOINT_DIR / "classifiers" / "mnist-cnn.pt"
+    shipped = store.load_reference(store.file_sha256(path), [store.SHIPPED_DIR])
+    assert shipped is not None
+    for ours, theirs in zip(shipped, reference_stats(load_classifier(path))):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-8)

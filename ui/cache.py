@@ -165,9 +165,7 @@ def finished(path: str, mtime: float) -> Finished:
 
 @st.cache_resource(show_spinner="Fitting the cluster mixture…", max_entries=8)
 def _cluster_mixture(path: str, mtime: float):
-    z = codes(path, mtime).z_train
-    with heavy("the cluster mixture"):
-        return LatentSampler("cluster:0").fit(z)
+    return _fitted(path, mtime, LatentSampler("cluster:0"))
 
 
 @st.cache_resource(show_spinner="Fitting the sampler…", max_entries=32)
@@ -175,11 +173,23 @@ def sampler(path: str, mtime: float, kind: str):
     if kind.startswith("cluster:"):  # every cluster:K shares the one fitted 10-component mixture
         return _cluster_mixture(path, mtime).restrict(LatentSampler(kind).component)
     s = LatentSampler(kind)
-    if kind == "uniform01":
-        return s
+    return s if kind == "uniform01" else _fitted(path, mtime, s)
+
+
+def _fitted(path: str, mtime: float, s: LatentSampler) -> LatentSampler:
+    """s fitted to the model's training codes: from the disk cache when there, else fitted here
+    and stored."""
+    from dae_core import store
+
+    fp = fingerprint(path, mtime)
+    found = store.load_sampler(fp, s)
+    if found is not None:
+        return found
     z = codes(path, mtime).z_train
-    with heavy(f"the {kind} sampler"):
-        return s.fit(z)
+    with heavy(f"the {s.kind} sampler"):
+        s.fit(z)
+    store.save_sampler(fp, s)
+    return s
 
 
 @st.cache_resource(show_spinner="Sweeping the noise strength…", max_entries=64)
@@ -210,10 +220,19 @@ def classifier():
 @st.cache_resource(show_spinner="Scoring the test digits with the classifier…")
 def classifier_and_reference():
     """(classifier, its (mu, sigma) on the 10k test images), or None when the file is missing/bad."""
+    from dae_core import store
     from dae_core.quality import reference_stats
 
     clf = classifier()
-    return None if clf is None else (clf, reference_stats(clf))
+    if clf is None:
+        return None
+    sha = store.file_sha256(CLASSIFIER)  # the stored statistics are the file's, whoever wrote it
+    found = store.load_reference(sha)
+    if found is None:
+        with heavy("the classifier's reference statistics"):
+            found = reference_stats(clf)
+        store.save_reference(sha, *found)
+    return clf, found
 
 
 def _quality(ck, fitted, judged, n: int, seed: int) -> dict:
