@@ -9,7 +9,7 @@ from dae_core.svg import noise_sweep_svg
 from dae_core.images import ImageError, load_digit
 from ui import cache, models, sidebar
 from ui.denoise_ui import (UPLOAD_TYPES, digit_warning, digits_ui, draw_ui, image_row, noise_ui,
-                          number_formats, scores)
+                          formatted, scores)
 from ui.words import plain
 
 st.set_page_config(page_title="Denoise · DAE Lab", layout="wide")
@@ -53,7 +53,9 @@ for name, (x_hat, mse) in rows.items():
 table = {"test index": idx, "label": labels[idx], "MSE corrupted": res.mse_noisy,
          f"MSE {ck.name}": res.mse, f"PSNR {ck.name} (dB)": res.psnr}
 table.update({f"MSE {name}": mse for name, (_, mse) in rows.items()})
-st.dataframe(table, hide_index=True, width="stretch", column_config=number_formats(table))
+# A static table, not st.dataframe: the data grid's JavaScript would be most of the browser's work
+# on this page, for eight rows.
+st.table(formatted(table).set_index("test index"))
 
 st.subheader("Error against noise strength")
 strengths, mse_noisy, mse_hat = cache.noise_sweep(*cache.file_key(path), noise, seed)

@@ -71,19 +71,6 @@ def loss_chart(history: list[dict], batches: list[tuple[float, float]] | None = 
     return fig
 
 
-def compare_runs(runs: dict[str, list[dict]], log_y: bool = False) -> go.Figure:
-    """Validation curves of several saved runs on one chart (name -> history)."""
-    fig = go.Figure()
-    for name, history in runs.items():
-        fig.add_scatter(x=[h["epoch"] for h in history], y=[h["val_loss"] for h in history],
-                        mode="lines+markers", name=name)
-    fig.update_layout(title="Validation loss by run", xaxis_title="epoch", yaxis_title="MSE",
-                      margin=_MARGIN, height=340)
-    if log_y:
-        fig.update_yaxes(type="log")
-    return fig
-
-
 def confusion_heatmap(matrix: np.ndarray, rows: list, cols: list, title: str,
                       x_title: str = "cluster", y_title: str = "true digit", ids: list | None = None,
                       picked: tuple[int, int] | None = None) -> go.Figure:

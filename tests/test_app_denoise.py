@@ -23,7 +23,8 @@ def test_page_shows_digits_table_and_sweep_chart(at):
     original, corrupted, reconstructed = rows(at)[:3]
     assert len(original) == len(corrupted) == len(reconstructed) == 8
     assert all(c.endswith(" dB") for c in corrupted + reconstructed)
-    assert len(at.main.dataframe) == 1 and len(at.main.dataframe[0].value) == 8
+    assert len(at.main.table) == 1 and len(at.main.table[0].value) == 8  # a static table, no data grid
+    assert not at.main.dataframe
     assert any("MSE against gaussian strength" in h.proto.body for h in at.get("html"))  # the sweep
     assert not at.error
 
@@ -91,7 +92,7 @@ def test_compare_with_another_model_on_the_same_noisy_digits(app_test, tmp_path)
     assert not at.exception
     assert at.image[1].value == noisy  # the same corrupted inputs
     assert len(rows(at)[3]) == 8 and rows(at)[3][0].endswith(" dB")
-    assert "MSE untrained (this session)" in at.main.dataframe[0].value.columns
+    assert "MSE untrained (this session)" in at.main.table[0].value.columns
 
 
 def test_page_works_without_the_optional_drawing_canvas(app_test, monkeypatch):

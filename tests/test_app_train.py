@@ -89,7 +89,7 @@ def test_train_save_and_the_run_appears_in_the_sidebar(at, runs_dir):
     assert (runs_dir / "smoke.pt").is_file()
     label = next(o for o in at.sidebar.selectbox[0].options if o.startswith("smoke ("))  # listed
     assert label in at.multiselect[0].value  # overlaid in the comparison
-    assert label in at.dataframe[0].value.index  # and in the table of runs
+    assert label in at.table[0].value.index  # and in the table of runs
     for _ in range(2):  # pressed again (as after Enter in the name box): still saved, no error
         assert [s.value for s in at.success] == [SAVED.format("smoke", label)]
         assert at.button(key="train_save_button").label == "Save a copy"

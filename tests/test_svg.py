@@ -43,3 +43,17 @@ def test_noise_sweep_svg_draws_both_curves_on_a_zero_based_axis_and_marks_the_st
     marker = re.search(r'x1="([\d.]+)" x2="\1" y1="\d+" y2="\d+" stroke="gray"', svg)
     assert float(marker.group(1)) == pytest.approx(noisy[2, 0])  # the dotted line at strength 0.5
     assert "salt &lt;pepper&gt;" in svg
+
+
+def test_the_runs_chart_draws_one_line_per_run_and_a_log_axis_of_round_values():
+    from dae_core.svg import compare_runs_svg
+
+    runs = {"a <b>": [{"epoch": e, "val_loss": 0.1 / e} for e in (1, 2, 3)],
+            "other": [{"epoch": 1, "val_loss": 0.05}]}
+    linear, log = compare_runs_svg(runs), compare_runs_svg(runs, log_y=True)
+    for svg in (linear, log):
+        assert svg.count("<polyline") == 2 and svg.count("<circle") == 4
+        assert "a &lt;b&gt;" in svg and "<b>" not in svg  # names from files are text
+    ticks = lambda svg: [float(t) for t in re.findall(r'text-anchor="end"[^>]*>([0-9.e-]+)<', svg)]  # noqa: E731
+    assert ticks(linear)[0] == 0  # a linear axis starts at 0
+    assert 0 not in ticks(log) and min(ticks(log)) <= 0.0334 and max(ticks(log)) >= 0.1

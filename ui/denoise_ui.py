@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from dae_core.config import NOISE_KINDS
@@ -77,10 +78,10 @@ def scores(mse: np.ndarray) -> list[str]:
     return [f"{m:.4f} · {psnr(m):.1f} dB" for m in mse]
 
 
-def number_formats(table: dict) -> dict:
-    """Column formats for a scores table: MSE to 4 decimals, PSNR to 1."""
-    return {name: st.column_config.NumberColumn(format="%.4f" if "MSE" in name else "%.1f")
-            for name in table if name.startswith(("MSE", "PSNR"))}
+def formatted(table: dict) -> pd.DataFrame:
+    """A scores table as text: MSE to 4 decimals, PSNR to 1, the rest as it is."""
+    return pd.DataFrame({name: [f"{v:.4f}" if name.startswith("MSE") else f"{v:.1f}" for v in values]
+                         if name.startswith(("MSE", "PSNR")) else values for name, values in table.items()})
 
 
 # An upload rebuilt with over 5x the model's error on test digits is unlike them: the reference

@@ -12,8 +12,8 @@ import streamlit as st
 
 from dae_core.config import TrainConfig
 from dae_core.errors import DaeError
-from dae_core.figures import compare_runs
 from dae_core.history import compare_frame, history_frame
+from dae_core.svg import compare_runs_svg
 
 from . import cache
 from .models import available, session_runs
@@ -21,16 +21,11 @@ from .words import plain
 
 log = logging.getLogger(__name__)
 SAVE_FAILED = "train_save_failed"  # session_state key: (run id, message) of the latest failed save
-COMPARE_COLUMNS = {  # compare_frame's columns, as the table shows them
-    "epochs": st.column_config.NumberColumn("Epochs", format="%d"),
-    "best_val_mse": st.column_config.NumberColumn("Best val MSE", format="%.4f"),
-    "best_epoch": st.column_config.NumberColumn("at epoch", format="%d"),
-    "last_val_mse": st.column_config.NumberColumn("Last val MSE", format="%.4f"),
-    "last_train_mse": st.column_config.NumberColumn("Last train MSE", format="%.4f"),
-    "minutes": st.column_config.NumberColumn("Minutes", format="%.1f",
-                                             help="training time, on the machine that trained it"),
+COMPARE_COLUMNS = {  # compare_frame's columns, as the table shows them, with their formats
+    "epochs": ("Epochs", "{:.0f}"), "best_val_mse": ("Best val MSE", "{:.4f}"),
+    "best_epoch": ("at epoch", "{:.0f}"), "last_val_mse": ("Last val MSE", "{:.4f}"),
+    "last_train_mse": ("Last train MSE", "{:.4f}"), "minutes": ("Minutes trained", "{:.1f}"),
 }
-
 
 def default_run_name(config: TrainConfig, epochs: int, stamp: str) -> str:
     """e.g. 'd4-gaussian-30ep-0612-1405': what the run is, and when, so names rarely collide."""
@@ -138,6 +133,14 @@ def compare_ui(runs: dict[str, str], log_y: bool) -> None:
     histories, errors = run_histories({label: runs[label] for label in picked})
     for error in errors:
         st.warning(plain(error))
-    if histories:
-        st.plotly_chart(compare_runs(histories, log_y), key="train_compare_chart")
-        st.dataframe(compare_frame(histories), column_config=COMPARE_COLUMNS, key="train_compare_table")
+    if histories:  # a picture and a static table: the page loads no charting or data-grid code
+        st.html(compare_runs_svg(histories, log_y))
+        st.table(compare_table(compare_frame(histories)))
+
+
+def compare_table(frame):
+    """compare_frame's numbers as the table shows them: labelled, rounded, '—' where unknown."""
+    shown = frame.copy()
+    for column, (label, fmt) in COMPARE_COLUMNS.items():
+        shown[column] = [fmt.format(v) if v == v else "—" for v in frame[column]]
+    return shown.rename(columns={c: label for c, (label, _) in COMPARE_COLUMNS.items()})
