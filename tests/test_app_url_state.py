@@ -109,7 +109,7 @@ def test_settings_survive_a_trip_to_another_page_and_back():
     """Bound settings (model, noise, strength) and kept ones (test-digit mode, projection)."""
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120).run()
+    at = AppTest.from_file(str(ROOT / "app_menu.py"), default_timeout=120).run()
     at.switch_page("app_pages/2_Denoise.py").run()
     at.sidebar.selectbox(key="model").set_value("denoise-d10").run()
     at.selectbox(key="noise").set_value("mask").run()

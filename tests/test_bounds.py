@@ -125,7 +125,7 @@ def test_every_cache_of_the_ui_has_a_bound(path):
 
 def test_every_setting_the_app_reads_is_in_the_deploy_guide():
     root = UI.parent
-    sources = [root / "streamlit_app.py", *root.glob("dae_core/*.py"), *root.glob("ui/*.py"),
+    sources = [root / "streamlit_app.py", root / "app_menu.py", *root.glob("dae_core/*.py"), *root.glob("ui/*.py"),
                *root.glob("app_pages/*.py")]
     names = {m for p in sources for m in re.findall(r"[\"'](DAE_[A-Z_]+)[\"']", p.read_text())}
     guide = (root / "docs" / "deploy.md").read_text()

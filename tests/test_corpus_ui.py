@@ -387,7 +387,7 @@ def test_a_damaged_history_is_refused_and_every_page_still_renders(env, tmp_path
     payload = torch.load(CORPUS / "checkpoints/latent_d8.pt", weights_only=True)
     path = tmp_path / "damaged.pt"
     torch.save({**payload, "history": history}, path)
-    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120)  # with its menu
+    at = AppTest.from_file(str(ROOT / "app_menu.py"), default_timeout=120)  # with its menu
     at.run()
     _upload(at, path)
     assert "damaged training history" in at.sidebar.error[0].value
