@@ -1,0 +1,33 @@
+"""ui.server: what the app server does as it starts (its log, the pages' imports)."""
+import asyncio
+import logging
+import sys
+
+from ui import server
+
+
+def test_warm_up_imports_what_it_is_given_and_logs_what_it_cannot(caplog, monkeypatch):
+    monkeypatch.delitem(sys.modules, "colorsys", raising=False)
+    with caplog.at_level("INFO", logger="ui.server"):
+        server.warm_up(("no_such_module_anywhere", "colorsys"))  # a failure does not stop the rest
+    assert "colorsys" in sys.modules
+    assert "could not load no_such_module_anywhere" in caplog.text and "loaded in" in caplog.text
+
+
+def test_the_lifespan_loads_the_modules_before_it_yields(monkeypatch):
+    seen = []
+    monkeypatch.setattr(server, "warm_up", lambda: seen.append("warm"))
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])  # configure_logging adds one
+
+    async def start():
+        async with server.lifespan(None):
+            seen.append("serving")
+
+    asyncio.run(start())
+    assert seen == ["warm", "serving"] and logging.getLogger().handlers
+
+
+def test_every_module_warmed_exists():
+    import importlib.util
+
+    assert all(importlib.util.find_spec(name) is not None for name in server.WARM)
