@@ -2,6 +2,7 @@
 import asyncio
 import logging
 import sys
+import threading
 
 from ui import server
 
@@ -23,7 +24,11 @@ def test_the_lifespan_loads_the_modules_before_it_yields(monkeypatch):
         async with server.lifespan(None):
             seen.append("serving")
 
-    asyncio.run(start())
+    # On a thread of its own: in the full suite the browser tests' Playwright holds an event loop
+    # on the main thread, where asyncio.run refuses to start.
+    thread = threading.Thread(target=asyncio.run, args=(start(),))
+    thread.start()
+    thread.join(60)
     assert seen == ["warm", "serving"] and logging.getLogger().handlers
 
 
