@@ -89,7 +89,6 @@ class Record:
     waits on that fit): only runs that found every fit they asked done count as page runs."""
 
     def __init__(self, shipped: set) -> None:
-        self.asked = set(shipped)
         self.done_at = dict.fromkeys(shipped, -math.inf)  # fit -> when its first asker's run ended
         self.runs: list[tuple[str, float, str]] = []  # (page / widget / fit / distinct, s, status)
         self.where: list[str] = []  # each run's page and what it did, for the slowest list
@@ -101,7 +100,6 @@ class Record:
         now = time.perf_counter()
         started = now - run.seconds
         pending = any(self.done_at.get(f, math.inf) > started for f in fits)
-        self.asked |= fits
         for f in fits:
             self.done_at.setdefault(f, now)
         self.runs.append(("fit" if pending and kind != "distinct" else kind, run.seconds, run.status))
