@@ -2,6 +2,7 @@
 resumable, never prints. What a model learns is its Objective (Denoising for the autoencoder)."""
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import threading
@@ -15,6 +16,7 @@ import torch.nn.functional as F
 from .config import TrainConfig
 from .data import add_noise, random_affine, to_float, training_split
 from .device import place, resolve_device
+from .errors import DaeError
 from .evaluate import reconstruction_mse
 from .model import DenoisingAutoencoder
 
@@ -105,10 +107,19 @@ class Denoising:
     def from_config(cls, cfg: TrainConfig) -> "Denoising":
         return cls(cfg.noise, cfg.noise_strength, cfg.augment, cfg.seed)
 
-    def loss(self, model, x, y, g):
+    def inputs(self, x, y, g) -> tuple[torch.Tensor, torch.Tensor]:
+        """The step's random part: (corrupted x, clean x), both drawn from `g`."""
         if self.augment:
             x = random_affine(x, self.augment, g)
-        return F.mse_loss(model(add_noise(x, self.noise, self.strength, g)), x)
+        return add_noise(x, self.noise, self.strength, g), x
+
+    @staticmethod
+    def loss_of(model, noisy: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+        """The step's deterministic part, what a CUDA graph captures."""
+        return F.mse_loss(model(noisy), clean)
+
+    def loss(self, model, x, y, g):
+        return self.loss_of(model, *self.inputs(x, y, g))
 
     def validate(self, model, data: TrainData) -> dict:
         return {"val_loss": reconstruction_mse(model, data.x_val, self.noise, self.strength, self.val_seed)}
@@ -154,10 +165,14 @@ def schedule_at(cfg, step: int, total: int) -> tuple[float, float | None]:
 
 
 def set_schedule(optimizer: torch.optim.Optimizer, cfg, step: int, total: int) -> float:
-    """Give every parameter group the rate (and beta1) of step `step`; returns the rate."""
+    """Give every parameter group the rate (and beta1) of step `step`; returns the rate. Where a
+    group holds its rate as a tensor (a CUDA graph reads it there), the rate is written into it."""
     lr, beta1 = schedule_at(cfg, step, total)
     for group in optimizer.param_groups:
-        group["lr"] = lr
+        if isinstance(group["lr"], torch.Tensor):
+            group["lr"].fill_(lr)
+        else:
+            group["lr"] = lr
         if beta1 is not None:
             group["betas"] = (beta1, *group["betas"][1:])
     return lr
@@ -181,8 +196,8 @@ def prepare_data(cfg: TrainConfig, device: torch.device) -> TrainData:
 
 def _all_finite(model: torch.nn.Module) -> bool:
     """True when every parameter and buffer (BatchNorm statistics included) is finite."""
-    tensors = [t for t in model.state_dict().values() if t.is_floating_point()]
-    return bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all())
+    tensors = [t.flatten() for t in model.state_dict().values() if t.is_floating_point()]
+    return bool(torch.isfinite(torch.cat(tensors)).all())  # three kernels, one wait
 
 
 def _diverged(state: TrainState, snapshot, epoch: int, what: str) -> Stopped:
@@ -191,6 +206,18 @@ def _diverged(state: TrainState, snapshot, epoch: int, what: str) -> Stopped:
     state.optimizer.load_state_dict(snapshot[1])
     return Stopped("diverged", f"training diverged in epoch {epoch} ({what}); weights restored to the "
                    f"end of epoch {epoch - 1}. Try a lower learning rate (now {state.config.lr}).", epoch)
+
+
+def _step_graph(state: TrainState, objective):
+    """The whole-step CUDA graph of compile_mode "cuda-graph"; it needs a CUDA device."""
+    from .graphed import StepGraph
+
+    if state.device.type != "cuda":
+        raise DaeError(f"compile mode 'cuda-graph' needs a CUDA GPU; this run is on {state.device.type}")
+    if schedule_at(state.config, 0, 2)[1] is not None:
+        raise DaeError(f"compile mode 'cuda-graph' keeps Adam's betas fixed, and the {state.config.schedule} "
+                       "schedule moves beta1: train it with reduce-overhead or eagerly")
+    return StepGraph(state.model, state.optimizer, objective, state.device)
 
 
 def fit(state: TrainState, data: TrainData, epochs: int | None = None,
@@ -204,12 +231,15 @@ def fit(state: TrainState, data: TrainData, epochs: int | None = None,
     weights of the last finished epoch and ends the run with a Stopped event. Batches are sliced
     on the device from data.x_train and the losses summed there: the host waits for the device
     once per report, never once per step. `compile_mode` (e.g. "reduce-overhead": CUDA graphs)
-    trains through torch.compile(model); validation and state.model stay eager.
+    trains through torch.compile(model); "cuda-graph" (CUDA only) captures the whole step of a full
+    batch, update included, and replays it (graphed.StepGraph); validation and state.model stay eager.
     """
     cfg, model, opt = state.config, state.model, state.optimizer
     objective = objective or Denoising.from_config(cfg)
+    graph = _step_graph(state, objective) if compile_mode == "cuda-graph" else None
     # The compiled module shares model's parameters; state.model stays the plain one to save.
-    step_model = model if compile_mode is None else torch.compile(model, mode=compile_mode)
+    compiled = compile_mode not in (None, "cuda-graph")
+    step_model = torch.compile(model, mode=compile_mode) if compiled else model
     n = len(data.x_train)
     n_batches = math.ceil(n / cfg.batch_size)
     first = state.epochs_done + 1
@@ -222,31 +252,40 @@ def fit(state: TrainState, data: TrainData, epochs: int | None = None,
         t0 = time.perf_counter()
         epoch_sum = torch.zeros((), device=state.device)
         window_sum, window_n = torch.zeros((), device=state.device), 0
-        for b in range(n_batches):
-            if stop is not None and stop.is_set():
-                yield Stopped("stopped", f"stopped by request during epoch {epoch}", epoch)
-                return
-            idx = perm[b * cfg.batch_size: (b + 1) * cfg.batch_size]
-            set_schedule(opt, cfg, (epoch - 1) * n_batches + b, total_steps)
-            if compile_mode is not None:  # a new CUDA-graph iteration: frees the last step's outputs
-                torch.compiler.cudagraph_mark_step_begin()
-            loss = objective.loss(step_model, data.x_train[idx], None if data.y_train is None else data.y_train[idx], g)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            # Losses stay on the device; the host syncs once per report, not once per step.
-            loss = loss.detach() * len(idx)
-            epoch_sum += loss
-            window_sum += loss
-            window_n += len(idx)
-            if (b + 1) % report_every == 0 or b + 1 == n_batches:
-                mean = window_sum.item() / window_n
-                if not math.isfinite(mean) or not _all_finite(model):
-                    yield _diverged(state, snapshot, epoch, f"batch {b + 1}: loss {mean:.4g} or non-finite weights")
-                    return
-                seconds = time.perf_counter() - t0
-                yield BatchStats(epoch, b + 1, n_batches, mean, seconds, min((b + 1) * cfg.batch_size, n) / seconds)
-                window_sum, window_n = torch.zeros((), device=state.device), 0
+        stopped = False
+        with graph.installed() if graph else contextlib.nullcontext():
+            for b in range(n_batches):
+                if stop is not None and stop.is_set():
+                    stopped = True
+                    break
+                idx = perm[b * cfg.batch_size: (b + 1) * cfg.batch_size]
+                set_schedule(opt, cfg, (epoch - 1) * n_batches + b, total_steps)
+                x, y = data.x_train[idx], None if data.y_train is None else data.y_train[idx]
+                if graph is not None and len(idx) == cfg.batch_size:
+                    loss = graph.step(x, y, g)
+                else:
+                    if compiled:  # a new CUDA-graph iteration: frees the last step's outputs
+                        torch.compiler.cudagraph_mark_step_begin()
+                    loss = objective.loss(step_model, x, y, g)
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                # Losses stay on the device; the host syncs once per report, not once per step.
+                loss = loss.detach() * len(idx)
+                epoch_sum += loss
+                window_sum += loss
+                window_n += len(idx)
+                if (b + 1) % report_every == 0 or b + 1 == n_batches:
+                    mean = window_sum.item() / window_n
+                    if not math.isfinite(mean) or not _all_finite(model):
+                        yield _diverged(state, snapshot, epoch, f"batch {b + 1}: loss {mean:.4g} or non-finite weights")
+                        return
+                    seconds = time.perf_counter() - t0
+                    yield BatchStats(epoch, b + 1, n_batches, mean, seconds, min((b + 1) * cfg.batch_size, n) / seconds)
+                    window_sum, window_n = torch.zeros((), device=state.device), 0
+        if stopped:  # after the with: the optimizer holds plain floats again for a checkpoint
+            yield Stopped("stopped", f"stopped by request during epoch {epoch}", epoch)
+            return
         train_seconds = time.perf_counter() - t0
         scores = objective.validate(model, data)
         if not math.isfinite(scores["val_loss"]):

@@ -1,0 +1,126 @@
+"""The whole-step CUDA graph, checked on the CPU: a replay is stood in for by running the recorded
+step again over the same static tensors, so what is checked is the bookkeeping around the graph
+(warm-up steps, static inputs, the short last batch, the optimizer's tensors and flags)."""
+import io
+from dataclasses import replace
+
+import pytest
+import torch
+
+import dae_core.graphed as graphed
+import dae_core.train as train_mod
+from dae_core.errors import DaeError
+from dae_core.graphed import StepGraph
+from dae_core.train import Denoising, fit, new_state, prepare_data, schedule_at, set_schedule
+
+
+def _replayed_step_graph(replays: list, captures: list):
+    """_step_graph's stand-in: a StepGraph on the CPU whose capture records the step and whose
+    replay runs it again, writing the output into one tensor as a real replay does."""
+    def capture(fn):
+        out = torch.zeros(())
+        captures.append(1)
+
+        def replay():
+            replays.append(1)
+            out.copy_(fn().detach())
+        return replay, out
+
+    def make(state, objective):
+        step_graph = StepGraph(state.model, state.optimizer, objective, state.device)
+        step_graph.warm_up, step_graph.capture = (lambda fn: fn()), capture
+        return step_graph
+    return make
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_replayed_steps_train_exactly_as_eager_steps(tiny_cfg, helpers, monkeypatch, schedule):
+    cfg = replace(tiny_cfg, batch_size=48, epochs=2, schedule=schedule, augment=0.5)  # 240 = 5 x 48
+    cfg = replace(cfg, train_subset=320)  # 256 train: 5 full batches of 48 and a short one of 16
+    replays, captures = [], []
+    monkeypatch.setattr(train_mod, "_step_graph", _replayed_step_graph(replays, captures))
+    state = new_state(cfg)
+    events = list(fit(state, prepare_data(cfg, state.device), compile_mode="cuda-graph"))
+    eager, eager_events = helpers.train(cfg)
+    assert helpers.same_weights(helpers.weights(state.model), helpers.weights(eager.model))
+    ours = [e.train_loss for e in events if isinstance(e, train_mod.EpochStats)]
+    assert ours == [e.train_loss for e in eager_events if isinstance(e, train_mod.EpochStats)]
+    full = 2 * (256 // 48)
+    assert captures == [1] and len(replays) == full - graphed.WARMUP_STEPS
+
+
+def test_the_objectives_random_and_deterministic_parts_make_its_loss(tiny_cfg):
+    objective = Denoising.from_config(replace(tiny_cfg, augment=0.5))
+    model = new_state(tiny_cfg).model
+    x = torch.rand(8, 1, 28, 28)
+    whole = objective.loss(model, x, None, torch.Generator().manual_seed(3))
+    parts = objective.loss_of(model, *objective.inputs(x, None, torch.Generator().manual_seed(3)))
+    assert torch.equal(whole, parts)
+
+
+def test_the_graphs_optimizer_reads_the_rate_from_a_tensor_and_saves_a_float(tiny_cfg):
+    cfg = replace(tiny_cfg, schedule="cosine", lr=1e-2)
+    state = new_state(cfg)
+    step_graph = StepGraph(state.model, state.optimizer, Denoising.from_config(cfg), state.device)
+    step_graph.real = True  # install the tensor as on CUDA (no step is taken here)
+    group = state.optimizer.param_groups[0]
+    with step_graph.installed():
+        rate = group["lr"]
+        set_schedule(state.optimizer, cfg, 7, 100)
+        assert group["lr"] is rate and rate.item() == pytest.approx(schedule_at(cfg, 7, 100)[0])
+        assert group["capturable"]
+    assert type(group["lr"]) is float and group["lr"] == pytest.approx(schedule_at(cfg, 7, 100)[0])
+    assert not group["capturable"]
+    buffer = io.BytesIO()
+    torch.save(state.optimizer.state_dict(), buffer)  # what a checkpoint stores: no device tensor
+    assert type(torch.load(io.BytesIO(buffer.getvalue()), weights_only=True)["param_groups"][0]["lr"]) is float
+
+
+def test_a_schedule_that_moves_beta1_is_refused_as_a_graph(tiny_cfg):
+    state = new_state(replace(tiny_cfg, schedule="onecycle"))
+    state.device = torch.device("cuda")  # the check of the device comes first; pass it
+    with pytest.raises(DaeError, match="moves beta1"):
+        train_mod._step_graph(state, Denoising.from_config(state.config))
+
+
+def test_cuda_graph_mode_off_cuda_is_refused_in_one_line(tiny_cfg):
+    state = new_state(tiny_cfg)
+    with pytest.raises(DaeError, match="needs a CUDA GPU"):
+        next(fit(state, prepare_data(tiny_cfg, state.device), compile_mode="cuda-graph"))
+
+
+def test_an_objective_without_a_split_step_cannot_be_graphed(tiny_cfg):
+    state = new_state(tiny_cfg)
+
+    class Whole:
+        def loss(self, model, x, y, g):
+            return model(x).mean()
+    with pytest.raises(DaeError, match="cannot train as a CUDA graph"):
+        StepGraph(state.model, state.optimizer, Whole(), state.device)
+
+
+def _drift(a: dict, b: dict) -> float:
+    """|a - b| / |b| over every floating-point weight and buffer together."""
+    keys = [k for k in b if b[k].is_floating_point()]
+    diff = torch.cat([(a[k] - b[k]).flatten() for k in keys])
+    return float(diff.norm() / torch.cat([b[k].flatten() for k in keys]).norm())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_on_a_gpu_the_replayed_graph_trains_as_the_eager_run(tiny_cfg, helpers, monkeypatch):
+    """Real capture and replay, with cuDNN's deterministic kernels so that both runs do the same
+    sums: the weights match an eager run's, the cosine rate included (a graph that kept the first
+    rate drifts by about 0.3)."""
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    cfg = replace(tiny_cfg, train_subset=3200, batch_size=64, epochs=3, schedule="cosine", lr=3e-3, device="cuda")
+    made = []
+    real = train_mod._step_graph
+    monkeypatch.setattr(train_mod, "_step_graph", lambda *a: made.append(real(*a)) or made[-1])
+    state = new_state(cfg)
+    list(fit(state, prepare_data(cfg, state.device), compile_mode="cuda-graph"))
+    eager, _ = helpers.train(cfg)
+    assert made and made[0]._replay is not None
+    drift = _drift(helpers.weights(state.model), helpers.weights(eager.model))
+    assert drift < 1e-4, drift
+    assert type(state.optimizer.param_groups[0]["lr"]) is float
