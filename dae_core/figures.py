@@ -1,13 +1,9 @@
 """Plotly figures and image grids as pure functions of arrays (no Streamlit)."""
 from __future__ import annotations
 
-import base64
-
 import numpy as np
 import plotly.graph_objects as go
 from skimage.util import montage
-
-from .images import to_png
 
 _MARGIN = dict(l=10, r=10, t=30, b=10)
 
@@ -71,43 +67,6 @@ def loss_chart(history: list[dict], batches: list[tuple[float, float]] | None = 
     return fig
 
 
-def confusion_heatmap(matrix: np.ndarray, rows: list, cols: list, title: str,
-                      x_title: str = "cluster", y_title: str = "true digit", ids: list | None = None,
-                      picked: tuple[int, int] | None = None) -> go.Figure:
-    """Counts as a heatmap with the numbers on the cells; rows = true labels.
-
-    A heatmap cannot be selected in Plotly, so a scatter of invisible squares sits on the cell
-    centres: clicking a cell selects its point, whose customdata is [row label, column id] (`ids`,
-    default `cols`). `picked` (row position, column position) outlines one cell.
-    """
-    matrix = np.asarray(matrix)
-    ids = list(cols) if ids is None else list(ids)
-    x, y = [str(c) for c in cols], [str(r) for r in rows]
-    ii, jj = np.indices(matrix.shape).reshape(2, -1)
-    hover = f"{y_title} %{{y}}<br>{x_title} %{{x}}<br>count %{{text}}<extra></extra>"
-    fig = go.Figure(go.Heatmap(z=matrix, x=x, y=y, colorscale="Blues", text=matrix,
-                               texttemplate="%{text}", hoverinfo="skip"))
-    fig.add_scatter(x=[x[j] for j in jj], y=[y[i] for i in ii], mode="markers", showlegend=False,
-                    customdata=[[_plain(rows[i]), _plain(ids[j])] for i, j in zip(ii, jj)],
-                    text=matrix.ravel(), hovertemplate=hover, name="cells",
-                    marker=dict(symbol="square", size=24, opacity=0),
-                    selected=dict(marker=dict(opacity=0)), unselected=dict(marker=dict(opacity=0)))
-    if picked is not None:
-        i, j = picked
-        fig.add_shape(type="rect", x0=j - 0.5, x1=j + 0.5, y0=i - 0.5, y1=i + 0.5,
-                      line=dict(color="#d62728", width=3))
-    fig.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title, margin=_MARGIN,
-                      height=480, xaxis_type="category",  # "0".."9" would become a numeric axis
-                      yaxis=dict(type="category", autorange="reversed"),
-                      hoverdistance=-1)  # the nearest cell centre: the cell under the pointer
-    return fig
-
-
-def _plain(value):
-    """A NumPy integer as a plain int (JSON), anything else as it is."""
-    return int(value) if isinstance(value, np.integer) else value
-
-
 def scatter_2d(xy: np.ndarray, color: np.ndarray, title: str, color_title: str) -> go.Figure:
     """A 2-D map of points coloured by a discrete label (one trace per value, for a clean legend)."""
     fig = go.Figure()
@@ -158,23 +117,3 @@ def density_rgb(xy: np.ndarray, color: np.ndarray, bins: tuple[int, int] = MAP_B
     return image, tuple(lo + size / 2), tuple(size), values
 
 
-def density_map(xy: np.ndarray, color: np.ndarray, title: str, color_title: str,
-                bins: tuple[int, int] = MAP_BINS) -> go.Figure:
-    """A 2-D map of many points as one density picture (density_rgb), with a legend of the label
-    colours: as cheap to draw for 48,000 points as for 480, unlike a scatter of every point."""
-    image, (x0, y0), (dx, dy), values = density_rgb(xy, color, bins)
-    # As a PNG (tens of KB), not as z (a JSON list of every bin's colour, over 400 KB). Plotly
-    # draws the PNG's first row at y0, the others toward higher y on the axis set below.
-    png = base64.b64encode(to_png(image / 255.0)).decode()
-    fig = go.Figure(go.Image(source=f"data:image/png;base64,{png}", x0=x0, dx=dx, y0=y0, dy=dy,
-                             hoverinfo="skip"))
-    for i, value in enumerate(values):  # legend entries only: one empty marker trace per label
-        fig.add_scatter(x=[None], y=[None], mode="markers", name=str(value),
-                        marker=dict(size=8, color=label_color(i)))
-    fig.update_layout(title=title, legend_title=color_title, margin=_MARGIN, height=480,
-                      plot_bgcolor="white")
-    # An image trace reverses the y axis and forces square bins by default: y grows upward here,
-    # and the picture fills the chart like a scatter of the same points would.
-    fig.update_yaxes(autorange=True, scaleanchor=False, showgrid=False, zeroline=False)
-    fig.update_xaxes(showgrid=False, zeroline=False)
-    return fig

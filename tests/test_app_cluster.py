@@ -2,6 +2,7 @@
 GMM and UMAP work are tasks (dae_core.tasks) with progress and Cancel, and cached results open
 without them, or Ray. The tasks run on the board's in-process runner (tests/task_runners.py), so
 a test can slow a step down; tests/test_tasks.py runs the same board on Ray."""
+import base64
 import json
 import re
 import threading
@@ -55,18 +56,19 @@ def test_page_renders_the_scores_of_the_shipped_model(app):
     assert 0 < float(metric(app, "NMI").value) <= 1 and -1 <= float(metric(app, "ARI").value) <= 1
 
 
-def test_page_shows_the_heatmaps_and_the_map(app):
-    charts = {c.proto.id.split("-")[-1]: json.loads(c.proto.spec) for c in app.get("plotly_chart")}
+def test_page_shows_the_heatmaps_and_the_map_as_pictures(app):
+    """No Plotly chart on the page as it opens: the confusion matrices are clickable SVG pictures
+    and the map of 48k codes a density picture; the scatter of every point is one toggle away."""
+    assert not app.get("plotly_chart")
     for key in ("heat_matched", "heat_raw"):
-        assert charts[key]["data"][0]["type"] == "heatmap"
-        assert len(charts[key]["data"][0]["x"]) == 10  # one column per cluster
-    # 48k codes: a density picture (with a legend), every point one toggle away
-    assert [trace["type"] for trace in charts["map"]["data"]] == ["image"] + ["scatter"] * 10
+        assert len(cells(heatmap(app, key))) == 100  # 10 digits x 10 clusters
+    assert len(app.get("image")) == 2  # the map, and the images of the default (digit, cluster) cell
     app.toggle(key="map_all").set_value(True).run()
     scatter = json.loads(chart(app, "map").proto.spec)["data"]
     assert {trace["type"] for trace in scatter} == {"scattergl"} and len(scatter) == 10
+    assert len(app.get("image")) == 1
     app.toggle(key="map_all").set_value(False).run()
-    assert len(app.get("image")) == 1  # the sample images of the default (digit, cluster) cell
+    assert len(app.get("image")) == 2
 
 
 def test_changing_k_to_5_reclusters(app):
@@ -80,19 +82,27 @@ def test_picking_a_cell_shows_its_images(app):
     app.selectbox(key="cell_digit").set_value(7).run()
     assert not app.exception
     assert any("images of digit 7" in c.value for c in app.caption)
-    assert len(app.get("image")) == 1
+    assert len(app.get("image")) == 2  # the map and the cell's images
 
 
 def chart(at, key: str):
     return next(c for c in at.get("plotly_chart") if c.proto.id.endswith(f"-{key}"))
 
 
+def heatmap(at, key: str) -> str:
+    """The SVG of the clickable confusion matrix `key` (ui.heatmap)."""
+    return next(json.loads(c.proto.json)["svg"] for c in at.get("bidi_component") if c.proto.id.endswith(key))
+
+
+def cells(svg: str) -> list:
+    """The (true digit, cluster) cells of a confusion picture, and whether each is the one picked."""
+    return re.findall(r'<g class="cell" data-row="(\d+)" data-col="(\d+)"( data-picked="true")?>', svg)
+
+
 def outlined(at, key: str) -> tuple[str, str]:
-    """(row label, column label) of the cell outlined on heatmap `key`."""
-    spec = json.loads(chart(at, key).proto.spec)
-    (shape,) = spec["layout"]["shapes"]
-    heat = spec["data"][0]
-    return heat["y"][round(shape["y0"] + 0.5)], heat["x"][round(shape["x0"] + 0.5)]
+    """(true digit, cluster) of the cell outlined on heatmap `key`."""
+    (cell,) = [c[:2] for c in cells(heatmap(at, key)) if c[2]]
+    return cell
 
 
 def test_a_cell_picked_in_the_dropdowns_is_outlined_on_both_heatmaps(app):
@@ -103,7 +113,7 @@ def test_a_cell_picked_in_the_dropdowns_is_outlined_on_both_heatmaps(app):
     assert not app.exception
     assert any("images of digit 7 fell in cluster 4" in c.value for c in app.caption)
     assert outlined(app, "heat_raw") == ("7", "4")
-    assert outlined(app, "heat_matched")[0] == "7" and outlined(app, "heat_matched")[1].startswith("4→")
+    assert outlined(app, "heat_matched") == ("7", "4")
     app.selectbox(key="cell_digit").set_value(2).run()
     cluster = app.selectbox(key="cell_cluster")
     assert not app.exception and cluster.options[0].startswith(f"{cluster.value}, ")  # the fullest
@@ -111,14 +121,21 @@ def test_a_cell_picked_in_the_dropdowns_is_outlined_on_both_heatmaps(app):
     assert any(f"images of digit 2 fell in cluster {cluster.value};" in c.value for c in app.caption)
 
 
+def mapping_rows(at) -> list[tuple[int, int, int, int, float]]:
+    """(cluster, images, matched digit, most common digit, purity %) of the page's Markdown table."""
+    (table,) = [m.value for m in at.markdown if m.value.startswith("| Cluster | Images |")]
+    rows = [[c.strip().replace("\\", "") for c in line.strip("|").split("|")] for line in table.splitlines()[2:]]
+    return [(int(c), int(n.replace(",", "")), int(d), int(m), float(p.rstrip("%"))) for c, n, d, m, p in rows]
+
+
 def test_purity_is_the_share_of_the_most_common_digit(app):
     """k-means (seed 0) on reference-d4 makes two clusters of sevens; the matching gives 7 to one
     and another digit to the other, which is still 96% sevens (1,696 of 1,768)."""
-    table = next(df.value for df in app.dataframe if "purity" in df.value.columns)
-    assert len(table) == 10 and table["size"].sum() == 48_000
-    sevens = table[(table["majority"] == 7) & (table["digit"] != 7)]
-    assert len(sevens) == 1 and 90 < sevens["purity"].iloc[0] < 100
-    assert (table["purity"] >= 100 / 10).all()  # the most common of 10 digits: at least a tenth
+    table = mapping_rows(app)
+    assert len(table) == 10 and sum(size for _, size, _, _, _ in table) == 48_000
+    sevens = [row for row in table if row[3] == 7 and row[2] != 7]
+    assert len(sevens) == 1 and 90 < sevens[0][4] < 100
+    assert all(purity >= 100 / 10 for *_, purity in table)  # the most common of 10 digits: at least a tenth
     assert any(c.value.startswith("**Purity**: the share") for c in app.caption)
 
 
@@ -229,9 +246,9 @@ def test_the_shipped_umap_clustering_opens_without_computing(app_test, monkeypat
     assert [m.label for m in at.metric].count("Accuracy (Hungarian)") == 1  # the first look, redrawn
     at.radio(key="map_projection").set_value("UMAP (all points)").run()
     assert not at.exception and not at.get("progress")
-    chart = json.loads(next(c for c in at.get("plotly_chart") if c.proto.id.endswith("map")).proto.spec)
-    assert chart["layout"]["title"]["text"].startswith("UMAP (all points)")
-    assert chart["data"][0]["type"] == "image"
+    (svg,) = [base64.b64decode(i.url.split(",", 1)[1]).decode() for image in at.get("image")
+              for i in image.proto.imgs if i.url.startswith("data:image/svg+xml;base64,")]
+    assert ">UMAP (all points) of the training codes</text>" in svg and "data:image/png;base64," in svg
 
 
 def test_kept_scores_are_shown_before_the_model_is_loaded(app_test, monkeypatch):

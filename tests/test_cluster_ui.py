@@ -1,57 +1,74 @@
-"""A click on a confusion heatmap names its cell: cell_from_selection reads st.plotly_chart's
-selection state (the shape Streamlit documents for PlotlyState) into (true digit, cluster)."""
+"""The confusion matrix as a clickable picture: each cell names its (true digit, cluster), and a
+click's trigger value reads back as that cell (a click itself is driven in a real browser, in
+tests/e2e/test_cluster_click.py)."""
+import base64
+import io
+import re
+from xml.etree import ElementTree
+
 import numpy as np
 import pytest
+from PIL import Image
 
-from dae_core.figures import confusion_heatmap
-from ui.cluster_ui import cell_from_selection
+from dae_core.figures import MAP_BINS
+from dae_core.svg_cluster import confusion_svg, density_svg
+from ui.heatmap import clicked_cell
 
-DIGITS, CLUSTERS = [0, 1, 2], np.array([5, 3, 8])  # the matched order: clusters by their digit
-COUNTS = np.arange(9).reshape(3, 3)
-
-
-def selection(*points) -> dict:
-    """The selection state of st.plotly_chart with these points selected."""
-    return {"selection": {"points": list(points),
-                          "point_indices": [p["point_index"] for p in points],
-                          "box": [], "lasso": []}}
+DIGITS, CLUSTERS = [0, 1, 2], [5, 3, 8]  # the matched order: clusters by their digit
+COUNTS = np.array([[50, 1, 0], [2, 40, 7], [0, 3, 12]])
+SVG = "{http://www.w3.org/2000/svg}"
 
 
-def marker_point(row: int, col: int) -> dict:
-    """What the browser reports for a click on cell (row, col): the cells' layer's point there."""
-    fig = confusion_heatmap(COUNTS, DIGITS, [f"{c}→{d}" for c, d in zip(CLUSTERS, DIGITS)],
-                            "t", ids=CLUSTERS)
-    cells = fig.data[1]
-    index = row * len(CLUSTERS) + col
-    return {"curve_number": 1, "point_number": index, "point_index": index,
-            "x": cells.x[index], "y": cells.y[index], "customdata": list(cells.customdata[index])}
+def cells(svg: str) -> dict:
+    """{(data-row, data-col): (count shown, tooltip, picked)} of the picture's cells."""
+    root = ElementTree.fromstring(svg)
+    return {(g.get("data-row"), g.get("data-col")): (g.find(f"{SVG}text").text, g.find(f"{SVG}title").text,
+                                                     g.get("data-picked") == "true")
+            for g in root.iter(f"{SVG}g") if g.get("class") == "cell"}
 
 
-def heatmap_point(row: int, col: int) -> dict:
-    """A point of the heatmap layer itself: it has a count, and no customdata."""
-    return {"curve_number": 0, "point_number": [row, col], "point_index": [row, col],
-            "x": f"{CLUSTERS[col]}→{DIGITS[col]}", "y": str(DIGITS[row]), "z": int(COUNTS[row, col])}
+def test_each_cell_carries_its_digit_cluster_and_count():
+    names = [f"{c}→{d}" for c, d in zip(CLUSTERS, DIGITS)]
+    got = cells(confusion_svg(COUNTS, DIGITS, names, "Confusion", "cluster→digit", ids=CLUSTERS))
+    assert len(got) == 9
+    for i, digit in enumerate(DIGITS):
+        for j, cluster in enumerate(CLUSTERS):
+            count, tip, picked = got[(str(digit), str(cluster))]
+            assert count == str(COUNTS[i, j]) and not picked
+            assert tip == f"true digit {digit}, cluster→digit {names[j]}: {COUNTS[i, j]:,}"
 
 
-@pytest.mark.parametrize("row, col", [(0, 0), (2, 1), (1, 2)])
-def test_a_click_on_a_cell_names_its_digit_and_its_cluster_id(row, col):
-    cell = cell_from_selection(selection(marker_point(row, col)))
-    assert cell == (DIGITS[row], int(CLUSTERS[col]))  # the cluster's id, not its column
-    assert all(type(v) is int for v in cell)
+def test_the_picked_cell_is_marked_and_outlined_and_cells_shade_with_their_count():
+    svg = confusion_svg(COUNTS, DIGITS, CLUSTERS, "t", ids=CLUSTERS, picked=(1, 2))
+    assert [key for key, (_, _, picked) in cells(svg).items() if picked] == [("1", "8")]
+    assert 'stroke="#d62728"' in svg
+    fills = re.findall(r'<rect x="[\d.]+" y="[\d.]+" width="36" height="36" fill="rgb\((\d+),(\d+),(\d+)\)"', svg)
+    darkness = [765 - sum(map(int, f)) for f in fills]
+    assert darkness.index(max(darkness)) == 0 and darkness[2] == min(darkness)  # 50 darkest, 0 lightest
 
 
-@pytest.mark.parametrize("state", [
-    None,  # the chart's key is not in session_state yet
-    {"selection": {"points": [], "point_indices": [], "box": [], "lasso": []}},  # a deselect
-    {},
-], ids=["no state", "empty selection", "no selection key"])
-def test_nothing_selected_names_no_cell(state):
-    assert cell_from_selection(state) is None
+def test_labels_from_files_are_text_never_markup():
+    svg = confusion_svg(COUNTS[:1, :1], ["<b>x</b>"], ['"a&b"'], "<script>t</script>")
+    assert "<script>" not in svg and "<b>" not in svg
+    assert list(cells(svg)) == [("<b>x</b>", '"a&b"')]  # escaped in the file, read back as written
 
 
-def test_a_point_of_the_heatmap_layer_names_no_cell():
-    assert cell_from_selection(selection(heatmap_point(2, 1))) is None
+@pytest.mark.parametrize("state, cell", [
+    ({"cell": ["7", "4"]}, (7, 4)),
+    ({"cell": None}, None),  # the trigger after its rerun
+    ({}, None), (None, None), ({"cell": ["7"]}, None), ({"cell": ["x", "4"]}, None)])
+def test_a_click_reads_back_as_its_cell(state, cell):
+    assert clicked_cell(state) == cell
 
 
-def test_the_cells_layer_point_is_used_when_the_heatmap_is_reported_first():
-    assert cell_from_selection(selection(heatmap_point(2, 1), marker_point(2, 1))) == (2, 3)
+def test_the_map_is_one_picture_whatever_the_number_of_points_with_a_legend_per_label():
+    rng = np.random.default_rng(0)
+    small = density_svg(rng.normal(size=(480, 2)), rng.integers(0, 10, 480), "map", "digit")
+    large = density_svg(rng.normal(size=(48_000, 2)), rng.integers(0, 10, 48_000), "map", "digit")
+    root = ElementTree.fromstring(large)
+    (image,) = root.iter(f"{SVG}image")
+    assert image.get("href").startswith("data:image/png;base64,")
+    assert [t.text for t in root.iter(f"{SVG}text")][2:] == [str(i) for i in range(10)]  # title, legend title
+    # one PNG of MAP_BINS pixels (120 x 200 x 3 bytes before compression, base64) for any number
+    picture = Image.open(io.BytesIO(base64.b64decode(image.get("href").split(",", 1)[1])))
+    assert picture.size == MAP_BINS[::-1] and max(len(small), len(large)) < 4 / 3 * 72_000 + 5_000

@@ -4,16 +4,15 @@ cluster -> digit table, the clickable confusion matrices and the cell they pick.
 Settings and scores are in ui.cluster_scores."""
 from __future__ import annotations
 
-from functools import partial
-
 import pandas as pd
 import streamlit as st
 
 from dae_core import embed
-from dae_core.figures import confusion_heatmap
+from dae_core.svg_cluster import confusion_svg
 
 from . import background, cluster_cache
-from .words import percent
+from .heatmap import clickable_svg, clicked_cell
+from .words import markdown_table, percent
 
 PROJECTIONS = ("PCA (all points)", "UMAP (all points)", "t-SNE (2,000-point sample)")
 PIXEL_INPUTS = {"50-d PCA of the pixels": 50, "raw pixels (784-d, slower)": None}  # -> PCA dims
@@ -92,15 +91,16 @@ def mapping_table(report) -> pd.DataFrame:
     return table[["cluster", "size", "digit", "majority", "purity"]]
 
 
+TABLE_COLUMNS = {"cluster": "Cluster", "size": "Images", "digit": "Matched",
+                 "majority": "Most common", "purity": "Purity"}
+
+
 def mapping_table_ui(report) -> None:
-    """The cluster -> digit table, and what its columns mean."""
-    st.dataframe(mapping_table(report), hide_index=True, height="content", column_config={
-        "cluster": st.column_config.NumberColumn("Cluster", width="small"),
-        "size": st.column_config.NumberColumn("Images", format="localized"),
-        "digit": st.column_config.NumberColumn("Matched", width="small"),
-        "majority": st.column_config.NumberColumn("Most common", width="small"),
-        "purity": st.column_config.ProgressColumn("Purity", min_value=0.0, max_value=100.0,
-                                                  format="%.1f%%")}, key="cluster_table")
+    """The cluster -> digit table, and what its columns mean. A Markdown table: a data grid's or a
+    table's JavaScript (over 1 MB) would be most of the browser's work on this page, for ten rows."""
+    table = mapping_table(report)
+    rows = [(c, f"{n:,}", d, m, f"{p:.1f}%") for c, n, d, m, p in table.itertuples(index=False)]
+    st.markdown(markdown_table(list(TABLE_COLUMNS.values()), rows, right=5))
     st.caption("**Purity**: the share of a cluster's images that are its most common digit. "
                "**Matched**: the digit the Hungarian matching gives the cluster (each digit "
                "to one cluster); where it is not the most common digit, that cluster's images "
@@ -108,26 +108,9 @@ def mapping_table_ui(report) -> None:
                f"{percent(report.accuracy)}.")
 
 
-def cell_from_selection(state) -> tuple[int, int] | None:
-    """(true digit, cluster) of the cell clicked on a confusion heatmap, from st.plotly_chart's
-    selection state: the customdata of the first selected point of the cells' marker layer. None
-    when nothing is selected or no selected point carries a cell (the heatmap's own points)."""
-    try:
-        points = state["selection"]["points"]
-    except (KeyError, TypeError):
-        return None
-    for point in points:
-        try:
-            digit, cluster = point["customdata"]
-            return int(digit), int(cluster)
-        except (KeyError, TypeError, ValueError):
-            continue
-    return None
-
-
-def _pick_cell(chart_key: str) -> None:
-    """on_select of a heatmap: the clicked cell becomes the one shown (and its dropdowns' value)."""
-    cell = cell_from_selection(st.session_state.get(chart_key))
+def _pick_cell(key: str) -> None:
+    """A click on a confusion heatmap: the clicked cell becomes the one shown (and its dropdowns' value)."""
+    cell = clicked_cell(st.session_state.get(key))
     if cell is not None:
         st.session_state[CELL[0]], st.session_state[CELL[1]] = cell
 
@@ -160,10 +143,10 @@ def confusion_ui(report) -> None:
               "heat_raw": (report.confusion, report.clusters, report.clusters,
                            "Confusion, clusters in their raw order", "cluster")}
     for tab, (key, (counts, names, ids, title, x_title)) in zip(tabs, charts.items()):
-        fig = confusion_heatmap(counts, report.labels, names, title, x_title=x_title, ids=ids,
-                                picked=(row, ids.tolist().index(cluster)))
-        tab.plotly_chart(fig, key=key, on_select=partial(_pick_cell, key),
-                         selection_mode=("points",))
+        svg = confusion_svg(counts, report.labels.tolist(), names, title, x_title=x_title,
+                            ids=ids.tolist(), picked=(row, ids.tolist().index(cluster)))
+        with tab:
+            clickable_svg(svg, key, _pick_cell)
     st.caption("Click a cell to see its images below.")
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from dae_core.figures import density_map, scatter_2d
+from dae_core.figures import scatter_2d
+from dae_core.svg_cluster import density_svg
 
 SCATTER_MAX = 2_000  # up to this many points the map is a scatter at once (the t-SNE sample)
 
@@ -18,5 +19,7 @@ def map_view(xy: np.ndarray, color: np.ndarray, title: str, color_title: str) ->
         help="A scatter of every code, to hover and zoom on single points. Without it the map "
              "is a picture of how many codes of each colour fall in each small square (faint: "
              "few), which a browser draws at once; the scatter takes it seconds.")
-    figure = scatter_2d if every else density_map
-    st.plotly_chart(figure(xy, color, title, color_title), key="map")
+    if every:
+        st.plotly_chart(scatter_2d(xy, color, title, color_title), key="map")
+    else:  # a picture: the page loads no charting code for it
+        st.image(density_svg(xy, color, title, color_title))

@@ -18,7 +18,7 @@ from dae_core.svg import history_sparkline
 
 from . import cache, models, session, url_state
 from .models import available, session_uploads
-from .words import metric_label, metric_value, plain
+from .words import markdown_table, metric_label, metric_value, plain
 
 UPLOAD = "checkpoint_upload"  # the uploader's key
 UPLOAD_OUTCOME = "checkpoint_upload_outcome"  # session_state: (file_id, error or "", name listed)
@@ -82,20 +82,14 @@ def _model_card(ck) -> None:
     if rows:
         # A markdown table, not st.dataframe: the data grid's JavaScript alone costs the first
         # page load about half a second in the browser (docs/speed.md).
-        st.markdown(_table(("Model card", ""), rows))
+        st.markdown(markdown_table(("Model card", ""), rows))
     if ck.history:
         # An SVG picture, not a Plotly chart: on a page with no other chart, Chromium then
         # neither fetches nor evaluates Plotly's code (a 4.5 MB chunk, over a second).
         st.html(history_sparkline(ck.history))
     with st.expander("Training settings"):
-        st.markdown(_table(("Setting", "Value"), [(LABELS.get(key, key), f"{value:g}" if isinstance(
+        st.markdown(markdown_table(("Setting", "Value"), [(LABELS.get(key, key), f"{value:g}" if isinstance(
             value, float) else value) for key, value in cfg.to_dict().items()]))
-
-
-def _table(header: tuple[str, str], rows) -> str:
-    """A two-column Markdown table whose cells show as written (a file's keys are plain text)."""
-    lines = [header, ("---", "---")] + [(plain(a), plain(b)) for a, b in rows]
-    return "\n".join(f"| {a} | {b} |" for a, b in lines)
 
 
 def upload_ui() -> None:

@@ -34,6 +34,15 @@ def plain(text) -> str:
     return _LIST.sub(lambda m: f"{m[1]}\\." if m[1] else f"\\{m[2]}", text)
 
 
+def markdown_table(header, rows, right: int = 0) -> str:
+    """A Markdown table whose cells show as written (plain); its last `right` columns are aligned
+    right (numbers). Markdown, not st.table or st.dataframe: the page then loads no table code."""
+    n = len(header)
+    rule = ["---"] * (n - right) + ["---:"] * right
+    lines = [[plain(c) for c in header], rule] + [[plain(c) for c in row] for row in rows]
+    return "\n".join("| " + " | ".join(line) + " |" for line in lines)
+
+
 def metric_label(key: str) -> str:
     """A model card's key as a student reads it: 'val_mse' -> 'Validation error (MSE)',
     'kmeans_test_accuracy' -> 'k-means accuracy (test set)'; unknown keys with spaces."""
