@@ -17,7 +17,7 @@ from dae_core.svg import compare_runs_svg
 
 from . import cache
 from .models import available, session_runs
-from .words import plain
+from .words import markdown_table, plain
 
 log = logging.getLogger(__name__)
 SAVE_FAILED = "train_save_failed"  # session_state key: (run id, message) of the latest failed save
@@ -133,9 +133,12 @@ def compare_ui(runs: dict[str, str], log_y: bool) -> None:
     histories, errors = run_histories({label: runs[label] for label in picked})
     for error in errors:
         st.warning(plain(error))
-    if histories:  # a picture and a static table: the page loads no charting or data-grid code
+    if histories:  # a picture and a Markdown table: the page loads no charting or table code
         st.html(compare_runs_svg(histories, log_y))
-        st.table(compare_table(compare_frame(histories)))
+        shown = compare_table(compare_frame(histories))
+        st.markdown(markdown_table(["Run", *shown.columns],
+                                   [(run, *row) for run, row in zip(shown.index, shown.itertuples(index=False))],
+                                   right=len(shown.columns)))
 
 
 def compare_table(frame):
