@@ -47,7 +47,6 @@ class StepGraph:
         if not (hasattr(objective, "inputs") and hasattr(objective, "loss_of")):
             raise DaeError(f"{type(objective).__name__} has no inputs / loss_of: it cannot train as a CUDA graph")
         self.model, self.optimizer, self.objective = model, optimizer, objective
-        self.device = device
         self.real = device.type == "cuda"  # False: tests replay the recorded step as plain Python
         self.warm_up, self.capture = cuda_warm_up, cuda_capture
         self._static: tuple[torch.Tensor, ...] | None = None
@@ -62,7 +61,7 @@ class StepGraph:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        return loss
+        return loss.detach()  # no autograd graph kept alive between steps (and their streams)
 
     def step(self, x: torch.Tensor, y: torch.Tensor | None, g: torch.Generator) -> torch.Tensor:
         """One optimizer step on a full batch; the loss (a tensor the next replay overwrites)."""
