@@ -10,7 +10,7 @@ from dae_core.images import ImageError, load_digit
 from ui import cache, models, sidebar
 from ui.denoise_ui import (UPLOAD_TYPES, digit_warning, digits_ui, draw_ui, image_row, noise_ui,
                           formatted, scores)
-from ui.words import markdown_table, plain
+from ui.words import markdown_frame, plain
 
 st.set_page_config(page_title="Denoise · DAE Lab", layout="wide")
 log = logging.getLogger("app_pages.denoise")
@@ -55,8 +55,7 @@ table = {"test index": idx, "label": labels[idx], "MSE corrupted": res.mse_noisy
 table.update({f"MSE {name}": mse for name, (_, mse) in rows.items()})
 # A Markdown table, not st.dataframe or st.table: their JavaScript (over 1 MB) would be most of
 # the browser's work on this page, for eight rows.
-shown = formatted(table)
-st.markdown(markdown_table(list(shown.columns), shown.itertuples(index=False), right=len(shown.columns) - 2))
+st.markdown(markdown_frame(formatted(table), right=len(table) - 2))
 
 st.subheader("Error against noise strength")
 strengths, mse_noisy, mse_hat = cache.noise_sweep(*cache.file_key(path), noise, seed)

@@ -16,6 +16,7 @@ from typing import Callable
 import torch
 
 from .errors import DaeError
+from .train import update
 
 WARMUP_STEPS = 3  # eager steps before the capture (cuDNN's autotuning, Adam's state)
 
@@ -57,11 +58,7 @@ class StepGraph:
         self._rates = [torch.zeros((), device=device) for _ in optimizer.param_groups]
 
     def _train(self, *inputs: torch.Tensor) -> torch.Tensor:
-        loss = self.objective.loss_of(self.model, *inputs)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        return loss.detach()  # no autograd graph kept alive between steps (and their streams)
+        return update(self.optimizer, self.objective.loss_of(self.model, *inputs))
 
     def step(self, x: torch.Tensor, y: torch.Tensor | None, g: torch.Generator) -> torch.Tensor:
         """One optimizer step on a full batch; the loss (a tensor the next replay overwrites)."""

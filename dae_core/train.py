@@ -178,6 +178,15 @@ def set_schedule(optimizer: torch.optim.Optimizer, cfg, step: int, total: int) -
     return lr
 
 
+def update(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> torch.Tensor:
+    """One optimizer step on `loss`'s gradients -> the loss, detached (no autograd graph outlives
+    its step). The eager step of `fit` and the step a CUDA graph captures (graphed.StepGraph)."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
 def new_state(cfg: TrainConfig) -> TrainState:
     """A fresh autoencoder whose initial weights depend only on cfg.seed."""
     device = resolve_device(cfg.device)
@@ -266,12 +275,9 @@ def fit(state: TrainState, data: TrainData, epochs: int | None = None,
                 else:
                     if compiled:  # a new CUDA-graph iteration: frees the last step's outputs
                         torch.compiler.cudagraph_mark_step_begin()
-                    loss = objective.loss(step_model, x, y, g)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
+                    loss = update(opt, objective.loss(step_model, x, y, g))
                 # Losses stay on the device; the host syncs once per report, not once per step.
-                loss = loss.detach() * len(idx)
+                loss = loss * len(idx)  # update() and a replay return it detached
                 epoch_sum += loss
                 window_sum += loss
                 window_n += len(idx)

@@ -12,7 +12,7 @@ from dae_core.svg_cluster import confusion_svg
 
 from . import background, cluster_cache
 from .heatmap import clickable_svg, clicked_cell
-from .words import markdown_table, percent
+from .words import markdown_frame, percent
 
 PROJECTIONS = ("PCA (all points)", "UMAP (all points)", "t-SNE (2,000-point sample)")
 PIXEL_INPUTS = {"50-d PCA of the pixels": 50, "raw pixels (784-d, slower)": None}  # -> PCA dims
@@ -99,8 +99,8 @@ def mapping_table_ui(report) -> None:
     """The cluster -> digit table, and what its columns mean. A Markdown table: a data grid's or a
     table's JavaScript (over 1 MB) would be most of the browser's work on this page, for ten rows."""
     table = mapping_table(report)
-    rows = [(c, f"{n:,}", d, m, f"{p:.1f}%") for c, n, d, m, p in table.itertuples(index=False)]
-    st.markdown(markdown_table(list(TABLE_COLUMNS.values()), rows, right=5))
+    table = table.assign(size=table["size"].map("{:,}".format), purity=table["purity"].map("{:.1f}%".format))
+    st.markdown(markdown_frame(table.rename(columns=TABLE_COLUMNS), right=len(TABLE_COLUMNS)))
     st.caption("**Purity**: the share of a cluster's images that are its most common digit. "
                "**Matched**: the digit the Hungarian matching gives the cluster (each digit "
                "to one cluster); where it is not the most common digit, that cluster's images "

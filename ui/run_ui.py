@@ -17,7 +17,7 @@ from dae_core.svg import compare_runs_svg
 
 from . import cache
 from .models import available, session_runs
-from .words import markdown_table, plain
+from .words import markdown_frame, plain
 
 log = logging.getLogger(__name__)
 SAVE_FAILED = "train_save_failed"  # session_state key: (run id, message) of the latest failed save
@@ -135,10 +135,8 @@ def compare_ui(runs: dict[str, str], log_y: bool) -> None:
         st.warning(plain(error))
     if histories:  # a picture and a Markdown table: the page loads no charting or table code
         st.html(compare_runs_svg(histories, log_y))
-        shown = compare_table(compare_frame(histories))
-        st.markdown(markdown_table(["Run", *shown.columns],
-                                   [(run, *row) for run, row in zip(shown.index, shown.itertuples(index=False))],
-                                   right=len(shown.columns)))
+        st.markdown(markdown_frame(compare_table(compare_frame(histories)), right=len(COMPARE_COLUMNS),
+                                   index="Run"))
 
 
 def compare_table(frame):

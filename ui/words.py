@@ -43,6 +43,13 @@ def markdown_table(header, rows, right: int = 0) -> str:
     return "\n".join("| " + " | ".join(line) + " |" for line in lines)
 
 
+def markdown_frame(frame, right: int = 0, index: str | None = None) -> str:
+    """A DataFrame of text as markdown_table, its column names the header; `index` names a first
+    column holding the frame's index."""
+    header = list(frame.columns) if index is None else [index, *frame.columns]
+    return markdown_table(header, frame.itertuples(index=index is not None), right)
+
+
 def metric_label(key: str) -> str:
     """A model card's key as a student reads it: 'val_mse' -> 'Validation error (MSE)',
     'kmeans_test_accuracy' -> 'k-means accuracy (test set)'; unknown keys with spaces."""
