@@ -8,6 +8,8 @@ import pytest
 pytest.importorskip("playwright.sync_api", reason="browser tests: playwright is not installed",
                     exc_type=ImportError)
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: E402
+
 from dae_harness.browser import choose, error_texts, open_page, wait_idle  # noqa: E402
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus"
@@ -31,11 +33,16 @@ def open_file(page, path: Path) -> None:
     uploader.set_input_files(path)
 
 
-def in_sight(locator) -> bool:
-    """Whether the element at the middle of `locator` is that element (or inside it): drawn on top,
-    not covered by an open popover."""
-    return locator.evaluate("""e => { const r = e.getBoundingClientRect();
-        return e.contains(document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2)); }""")
+def in_sight(locator, timeout: float = 10_000) -> bool:
+    """Whether the element at the middle of `locator` is that element (or inside it), drawn on top
+    and not covered by an open popover, within `timeout` ms (a popover closes over a few frames)."""
+    try:
+        locator.page.wait_for_function("""e => { const r = e.getBoundingClientRect();
+            return e.contains(document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2)); }""",
+                                       arg=locator.element_handle(), timeout=timeout)
+    except PlaywrightTimeout:
+        return False
+    return True
 
 
 def card(page) -> str:
@@ -81,6 +88,7 @@ def test_hostile_and_broken_files_are_one_line_refusals(app, page):
         # button), and the line in the sidebar once it is closed.
         assert in_sight(page.locator(TOAST, has_text=file.name).last), name
         page.keyboard.press("Escape")
+        page.locator('[data-testid="stPopoverBody"]').wait_for(state="hidden")
         assert in_sight(page.locator(ERROR, has_text=file.name)), name
     assert card(page).startswith("d=4 ·")  # the reference model is still the one selected
     assert not MARKER.exists(), "a checkpoint's payload ran in the server"
