@@ -22,7 +22,7 @@ from .data import add_noise, random_affine
 from .errors import DaeError
 from .latent import encode
 from .evaluate import reconstruction_mse
-from .train import TrainData, TrainState
+from .train import TrainData, TrainState, adam, update
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ def refine(state: TrainState, data: TrainData, k: int = 10, rounds: int = 2,
         torch.manual_seed(seed)
         head = torch.nn.Linear(cfg.latent_dim, k).to(device)
     params = list(model.parameters()) + list(head.parameters())
-    opt = torch.optim.Adam(params, lr=cfg.lr)
+    opt = adam(params, cfg.lr, device)
     x_train, n, bs = data.x_train, len(data.x_train), cfg.batch_size
     previous = None
     for r in range(1, rounds + 1):
@@ -117,7 +117,8 @@ def refine(state: TrainState, data: TrainData, k: int = 10, rounds: int = 2,
             g = torch.Generator(device=device).manual_seed(seed * 7919 + r * 101 + e)
             perm = torch.randperm(n, generator=g, device=device)
             model.train()
-            t0, recon_sum, ce_sum = time.perf_counter(), 0.0, 0.0
+            t0 = time.perf_counter()
+            recon_sum, ce_sum = torch.zeros((), device=device), torch.zeros((), device=device)
             for b in range(math.ceil(n / bs)):
                 if stop is not None and stop.is_set():
                     return
@@ -126,17 +127,15 @@ def refine(state: TrainState, data: TrainData, k: int = 10, rounds: int = 2,
                 x = random_affine(clean, augment, g)
                 z = model.encode(add_noise(x, cfg.noise, cfg.noise_strength, g))
                 recon = F.mse_loss(model.decode(z), clean if invariant else x)
-                ce = F.cross_entropy(head(z), y[idx], ignore_index=-100) if (y[idx] >= 0).any() \
-                    else z.sum() * 0
-                loss = recon + weight * ce
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                recon_sum += recon.item() * len(idx)
-                ce_sum += ce.item() * len(idx)
+                # The mean over the batch's labelled images, 0 where it has none (no host sync).
+                labelled = (y[idx] >= 0).sum().clamp(min=1)
+                ce = F.cross_entropy(head(z), y[idx], ignore_index=-100, reduction="sum") / labelled
+                update(opt, recon + weight * ce)
+                recon_sum += recon.detach() * len(idx)  # summed on the device
+                ce_sum += ce.detach() * len(idx)
             val = reconstruction_mse(model, data.x_val, cfg.noise, cfg.noise_strength, cfg.seed)
-            stats = RefineStats(r, e, recon_sum / n, val, ce_sum / n, float(mask.mean()),
-                                time.perf_counter() - t0)
+            stats = RefineStats(r, e, recon_sum.item() / n, val, ce_sum.item() / n,
+                                float(mask.mean()), time.perf_counter() - t0)
             state.history.append({"epoch": state.epochs_done + 1, "train_loss": stats.recon_loss,
                                   "val_loss": val, "seconds": stats.seconds,
                                   "images_per_s": n / stats.seconds, "stage": f"refine-{r}"})

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from .data import add_noise, random_affine
 from .errors import DaeError
 from .evaluate import reconstruction_mse
-from .train import TrainData, TrainState
+from .train import TrainData, TrainState, adam, update
 
 
 @dataclass(frozen=True)
@@ -56,14 +56,14 @@ def refit_decoder(state: TrainState, data: TrainData, epochs: int = 10, lr: floa
         _new_decoder_weights(model, seed)
     x_train, n, bs = data.x_train, len(data.x_train), cfg.batch_size
     n_batches = math.ceil(n / bs)
-    opt = torch.optim.Adam(model.decoder.parameters(), lr=lr)
+    opt = adam(model.decoder.parameters(), lr, device)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * n_batches)
     for e in range(1, epochs + 1):
         g = torch.Generator(device=device).manual_seed(seed * 7919 + e)
         perm = torch.randperm(n, generator=g, device=device)
         model.train()
         model.encoder.eval()  # frozen: its BatchNorm must not learn new running statistics
-        t0, loss_sum = time.perf_counter(), 0.0
+        t0, loss_sum = time.perf_counter(), torch.zeros((), device=device)
         for b in range(n_batches):
             if stop is not None and stop.is_set():
                 return
@@ -72,14 +72,10 @@ def refit_decoder(state: TrainState, data: TrainData, epochs: int = 10, lr: floa
                 x = random_affine(x, augment, g)
             with torch.no_grad():
                 z = model.encode(add_noise(x, cfg.noise, cfg.noise_strength, g))
-            loss = F.mse_loss(model.decode(z), x)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            loss_sum += update(opt, F.mse_loss(model.decode(z), x)) * len(x)  # summed on the device
             sched.step()
-            loss_sum += loss.item() * len(x)
         val = reconstruction_mse(model, data.x_val, cfg.noise, cfg.noise_strength, cfg.seed)
-        stats = RefitStats(e, loss_sum / n, val, time.perf_counter() - t0)
+        stats = RefitStats(e, loss_sum.item() / n, val, time.perf_counter() - t0)
         state.history.append({"epoch": state.epochs_done + 1, "train_loss": stats.train_loss,
                               "val_loss": val, "seconds": stats.seconds,
                               "images_per_s": n / stats.seconds, "stage": "refit-decoder"})

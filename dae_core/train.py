@@ -125,10 +125,15 @@ class Denoising:
         return {"val_loss": reconstruction_mse(model, data.x_val, self.noise, self.strength, self.val_seed)}
 
 
-def make_optimizer(model: torch.nn.Module, cfg, device: torch.device) -> torch.optim.Adam:
-    # The fused kernel updates all parameters in one call: fewer launches on GPU, faster on CPU too.
+def adam(params, lr: float, device: torch.device) -> torch.optim.Adam:
+    """Adam over `params` on `device`. The fused kernel updates all parameters in one call: fewer
+    launches on GPU, faster on CPU too, and no host read of each parameter's step count."""
     fused = device.type in ("cpu", "cuda")
-    return torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=fused or None)
+    return torch.optim.Adam(params, lr=lr, fused=fused or None)
+
+
+def make_optimizer(model: torch.nn.Module, cfg, device: torch.device) -> torch.optim.Adam:
+    return adam(model.parameters(), cfg.lr, device)
 
 
 # OneCycleLR's defaults (Smith & Topor, 2017), which the onecycle schedule has always used: warm up

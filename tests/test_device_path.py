@@ -12,6 +12,8 @@ import torch.nn.functional as F
 
 import dae_core.train as train_mod
 from dae_core.data import add_noise
+from dae_core.refine import refine
+from dae_core.refit import refit_decoder
 from dae_core.train import BatchStats, fit, new_state, prepare_data
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -135,3 +137,23 @@ def test_bench_gpu_runs_the_same_path_on_the_cpu():
     assert all(0 < v < 1 for v in engine["val_mse"] + reference["val_mse"])
     assert "needs a CUDA GPU" in graph["error"]  # a mode this machine cannot run is one line
     assert summary["subset"] > 0 and list(summary["ratio"]) == ["off"] and summary["ratio"]["off"] > 0
+
+
+def _syncs_of_one_refit_or_refine_epoch(tiny_cfg, batch_size, calls, which) -> int:
+    cfg = replace(tiny_cfg, batch_size=batch_size)
+    state = new_state(cfg)
+    data = prepare_data(cfg, state.device)
+    calls["n"] = 0
+    if which == "refit":
+        list(refit_decoder(state, data, epochs=1))
+    else:
+        list(refine(state, data, k=3, rounds=1, epochs=1, methods=("kmeans",), threshold=0.0,
+                    agreement=0.0, augment=0.2))
+    return calls["n"]
+
+
+@pytest.mark.parametrize("which", ["refit", "refine"])
+def test_refit_and_refine_wait_per_epoch_not_per_step(tiny_cfg, count_syncs, which):
+    few = _syncs_of_one_refit_or_refine_epoch(tiny_cfg, 120, count_syncs, which)  # 2 steps
+    many = _syncs_of_one_refit_or_refine_epoch(tiny_cfg, 8, count_syncs, which)  # 30 steps
+    assert 0 < few == many
