@@ -1,6 +1,7 @@
 """Sample-quality metrics against hand-computed cases, and the generate --score-with path."""
 import json
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -79,8 +80,10 @@ def test_frechet_distance_with_singular_covariances():
     f = np.random.default_rng(2).normal(size=(300, 4))
     f = np.hstack([f, f[:, :1], np.zeros((300, 2))])  # a copied column and dead units: rank 4 of 7
     g = f + np.array([1.0, 0, 0, 0, 1.0, 0, 0])
-    same = frechet_distance(*gaussian_stats(f), *gaussian_stats(f))
-    shifted = frechet_distance(*gaussian_stats(f), *gaussian_stats(g))
+    with warnings.catch_warnings():  # the singular product is handled, not warned about
+        warnings.simplefilter("error", linalg.LinAlgWarning)
+        same = frechet_distance(*gaussian_stats(f), *gaussian_stats(f))
+        shifted = frechet_distance(*gaussian_stats(f), *gaussian_stats(g))
     assert same == pytest.approx(0.0, abs=1e-4)
     assert shifted == pytest.approx(2.0, abs=1e-4)  # same covariance: only the means differ
 
