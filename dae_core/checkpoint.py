@@ -211,7 +211,18 @@ def to_state(ckpt: Checkpoint, device: str | None = None) -> TrainState:
             opt.load_state_dict(ckpt.optimizer_state)
         except (ValueError, KeyError, RuntimeError) as e:
             raise CheckpointError(f"optimizer state does not fit the model: {e}") from None
+        _moments_in_layout_of_params(opt)
     return TrainState(ckpt.config, model, opt, dev, [dict(h) for h in ckpt.history])
+
+
+def _moments_in_layout_of_params(opt: torch.optim.Optimizer) -> None:
+    """Give each loaded state tensor of a parameter's shape (Adam's moments) that parameter's strides.
+    A checkpoint keeps the layout it was trained in (channels-last on the CPU, plain on a GPU), and
+    CUDA's fused Adam refuses a parameter and moments in different layouts."""
+    for param, state in opt.state.items():
+        for key, value in state.items():
+            if torch.is_tensor(value) and value.shape == param.shape and value.stride() != param.stride():
+                state[key] = torch.empty_like(param).copy_(value)
 
 
 def with_metrics(path: str | Path, metrics: dict) -> Path:

@@ -26,6 +26,8 @@ def place(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     blocked layout around every layer (an epoch took 2-17% less time in three in-process A/Bs;
     `benchmarks/bench_choices.py` repeats one). Training and loading both use it, so a model
     gives bit-identical outputs before saving and after loading; only the strides differ.
+    Elsewhere it is the plain layout, also for a model that was channels-last on the CPU: CUDA's
+    fused Adam wants a parameter and its moments in one layout.
     """
-    model = model.to(device)
-    return model.to(memory_format=torch.channels_last) if device.type == "cpu" else model
+    layout = torch.channels_last if device.type == "cpu" else torch.contiguous_format
+    return model.to(device).to(memory_format=layout)

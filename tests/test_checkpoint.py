@@ -261,3 +261,30 @@ def test_a_refined_history_with_stages_and_a_card_with_text_load(tmp_path, paylo
     metrics = {"val_mse": 0.1, "refined_from": "reference-d4", "refine_invariant": True, "seed": 3}
     ckpt = load(_write(tmp_path, "r.pt", dict(payload, history=history, metrics=metrics)))
     assert ckpt.history == history and ckpt.metrics == metrics
+
+
+def test_resumed_adam_moments_take_their_parameters_layout(tiny_cfg, helpers):
+    """A run trained where the model is plain (a GPU) resumes where it is channels-last (the CPU),
+    and the other way: each moment gets its parameter's strides (CUDA's fused Adam needs them)."""
+    state, _ = helpers.train(tiny_cfg)
+    as_on_a_gpu = checkpoint.to_payload(state)
+    for name, moments in as_on_a_gpu["optimizer"]["state"].items():
+        for key, value in moments.items():
+            moments[key] = value.contiguous()
+    resumed = checkpoint.to_state(checkpoint.from_payload(as_on_a_gpu))
+    mixed = [p for p in resumed.model.parameters() if not p.is_contiguous()]
+    assert mixed  # channels-last convolutions on the CPU: the case in question
+    for param in resumed.model.parameters():
+        for value in resumed.optimizer.state[param].values():
+            if value.shape == param.shape:
+                assert value.stride() == param.stride()
+    helpers.train(tiny_cfg, 1, resumed)  # and it trains on
+
+
+def test_a_model_placed_off_the_cpu_is_in_the_plain_layout():
+    from dae_core.device import place
+
+    model = place(DenoisingAutoencoder(4), torch.device("cpu"))
+    assert not all(p.is_contiguous() for p in model.parameters())
+    moved = place(model, torch.device("meta"))
+    assert all(p.is_contiguous() for p in moved.parameters())
