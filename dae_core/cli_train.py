@@ -45,7 +45,7 @@ def _follow(state, events, epochs: int, on_epoch=None):
 
 
 def cmd_train(args) -> tuple[dict, str]:
-    from .train import fit, new_state, prepare_data
+    from .train import fastest_compile_mode, fit, new_state, prepare_data
 
     given = _config_from_args(args)
     if args.resume:
@@ -74,7 +74,8 @@ def cmd_train(args) -> tuple[dict, str]:
         stopped = _follow(state, _job_events(handle), epochs, lambda e: ckpt_io.save(handle.payload, out))
         state.history = handle.history
     else:
-        events = fit(state, prepare_data(state.config, state.device), epochs)
+        events = fit(state, prepare_data(state.config, state.device), epochs,
+                     compile_mode=fastest_compile_mode(state))
         stopped = _follow(state, events, epochs, lambda e: ckpt_io.save_state(state, out, {"val_mse": e.val_loss}))
     if stopped is not None and stopped.reason == "diverged":
         raise DaeError(f"training diverged: {stopped.message}")

@@ -34,7 +34,9 @@ def cuda_warm_up(fn: Callable[[], torch.Tensor]) -> torch.Tensor:
 def cuda_capture(fn: Callable[[], torch.Tensor]) -> tuple[Callable[[], None], torch.Tensor]:
     """Record fn's kernels (nothing runs yet): (replay, the output tensor each replay rewrites)."""
     graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
+    # thread_local: other threads of the process (another run, a page encoding digits) may use
+    # the GPU while this one captures; only this thread's unsafe calls would spoil the capture.
+    with torch.cuda.graph(graph, capture_error_mode="thread_local"):
         out = fn()
     return graph.replay, out
 

@@ -77,7 +77,7 @@ class TrainingRun:
 
     def train(self) -> str:
         """Run to the end (or to a stop) -> the final status; never raises."""
-        from .train import fit, prepare_data
+        from .train import fastest_compile_mode, fit, prepare_data
 
         if self.state is None:
             return self.status
@@ -85,7 +85,10 @@ class TrainingRun:
             data = prepare_data(self.state.config, self.state.device)
             with self._lock:
                 self.status, self.started = "running", time.time()
-            for event in fit(self.state, data, self.request.epochs, stop=self._stop):
+            # On a CUDA GPU a whole step replays as one CUDA graph where the schedule allows.
+            mode = fastest_compile_mode(self.state)
+            for event in fit(self.state, data, self.request.epochs, stop=self._stop,
+                             compile_mode=mode):
                 self._record(event)
         except DaeError as e:
             self._end("failed", str(e))

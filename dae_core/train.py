@@ -222,13 +222,23 @@ def _diverged(state: TrainState, snapshot, epoch: int, what: str) -> Stopped:
                    f"end of epoch {epoch - 1}. Try a lower learning rate (now {state.config.lr}).", epoch)
 
 
+def _moves_beta1(cfg) -> bool:
+    return schedule_at(cfg, 0, 2)[1] is not None
+
+
+def fastest_compile_mode(state: TrainState) -> str | None:
+    """How `fit` trains this state fastest with no compiling: "cuda-graph" on a CUDA device where
+    the schedule keeps Adam's betas (cosine, constant), else None (eager)."""
+    return "cuda-graph" if state.device.type == "cuda" and not _moves_beta1(state.config) else None
+
+
 def _step_graph(state: TrainState, objective):
     """The whole-step CUDA graph of compile_mode "cuda-graph"; it needs a CUDA device."""
     from .graphed import StepGraph
 
     if state.device.type != "cuda":
         raise DaeError(f"compile mode 'cuda-graph' needs a CUDA GPU; this run is on {state.device.type}")
-    if schedule_at(state.config, 0, 2)[1] is not None:
+    if _moves_beta1(state.config):
         raise DaeError(f"compile mode 'cuda-graph' keeps Adam's betas fixed, and the {state.config.schedule} "
                        "schedule moves beta1: train it with reduce-overhead or eagerly")
     return StepGraph(state.model, state.optimizer, objective, state.device)

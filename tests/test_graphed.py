@@ -2,15 +2,19 @@
 step again over the same static tensors, so what is checked is the bookkeeping around the graph
 (warm-up steps, static inputs, the short last batch, the optimizer's tensors and flags)."""
 import io
+import threading
 from dataclasses import replace
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 import dae_core.graphed as graphed
 import dae_core.train as train_mod
+from dae_core.cli import main
 from dae_core.errors import DaeError
 from dae_core.graphed import StepGraph
+from dae_core.runs import RunRequest, TrainingRun
 from dae_core.train import Denoising, fit, new_state, prepare_data, schedule_at, set_schedule
 
 
@@ -124,3 +128,72 @@ def test_on_a_gpu_the_replayed_graph_trains_as_the_eager_run(tiny_cfg, helpers, 
     drift = _drift(helpers.weights(state.model), helpers.weights(eager.model))
     assert drift < 1e-4, drift
     assert type(state.optimizer.param_groups[0]["lr"]) is float
+
+
+def test_the_fastest_mode_is_the_graph_on_a_gpu_where_the_schedule_keeps_adams_betas(tiny_cfg):
+    on = lambda device, schedule: train_mod.fastest_compile_mode(  # noqa: E731
+        SimpleNamespace(device=torch.device(device), config=replace(tiny_cfg, schedule=schedule)))
+    assert on("cuda", "cosine") == on("cuda", "constant") == "cuda-graph"
+    assert on("cuda", "onecycle") is None  # it moves beta1: eager
+    assert on("cpu", "cosine") is None
+
+
+def _modes_fit_is_given(monkeypatch) -> list:
+    """Record the compile_mode each fit call gets; fastest_compile_mode answers a marker."""
+    modes, real_fit = [], train_mod.fit
+
+    def recorded(*args, compile_mode=None, **kwargs):
+        modes.append(compile_mode)
+        return real_fit(*args, **kwargs)
+    monkeypatch.setattr(train_mod, "fit", recorded)
+    monkeypatch.setattr(train_mod, "fastest_compile_mode", lambda state: "the fastest")
+    return modes
+
+
+def test_the_apps_runs_and_the_cli_train_in_the_fastest_mode(tiny_cfg, monkeypatch, tmp_path):
+    modes = _modes_fit_is_given(monkeypatch)
+    run = TrainingRun(RunRequest(replace(tiny_cfg, epochs=1).to_dict(), 1))
+    assert run.train() == "finished" and modes == ["the fastest"]
+    main(["train", "--epochs", "1", "--train-subset", "300", "--batch-size", "64",
+          "--out", str(tmp_path / "m.pt")])
+    assert modes == ["the fastest", "the fastest"]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_on_a_gpu_an_apps_run_replays_the_graph_resumes_exactly_and_shares_the_gpu(tiny_cfg, helpers,
+                                                                                  monkeypatch):
+    """A run as the app trains one (TrainingRun), on the GPU, while another thread keeps the GPU
+    busy: it trains through the graph, and one epoch then two more from its checkpoint give the
+    weights of three epochs in one go, and of an eager run."""
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
+    cfg = replace(tiny_cfg, train_subset=3200, batch_size=64, epochs=3, schedule="cosine", lr=3e-3,
+                  device="cuda")
+    replays, real_step = [], StepGraph.step
+    monkeypatch.setattr(StepGraph, "step", lambda self, *a: replays.append(1) or real_step(self, *a))
+    done, busy, failed = threading.Event(), [], []
+
+    def other_work():  # another session's work on the same GPU, during the capture too
+        a = torch.randn(512, 512, device="cuda")
+        try:
+            while not done.is_set():
+                busy.append(float((a @ a).sum()))
+        except RuntimeError as e:
+            failed.append(e)
+    other = threading.Thread(target=other_work, daemon=True)
+    other.start()
+    try:
+        whole = TrainingRun(RunRequest(cfg.to_dict(), 3))
+        assert whole.train() == "finished", whole.message
+        first = TrainingRun(RunRequest(cfg.to_dict(), 1))
+        assert first.train() == "finished", first.message
+        rest = TrainingRun(RunRequest(cfg.to_dict(), 2, resume=first.poll().payload))
+        assert rest.train() == "finished", rest.message
+    finally:
+        done.set()
+        other.join()
+    assert len(replays) > 100 and busy and not failed, failed
+    eager, _ = helpers.train(cfg)
+    expected = helpers.weights(eager.model)
+    assert _drift(helpers.weights(whole.state.model), expected) < 1e-4
+    assert _drift(helpers.weights(rest.state.model), expected) < 1e-4
