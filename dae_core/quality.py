@@ -5,7 +5,6 @@ classifier's penultimate features instead of Inception-v3's, the usual practice 
 """
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 from scipy import linalg
