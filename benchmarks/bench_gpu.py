@@ -29,11 +29,10 @@ import time
 import torch
 
 from dae_core.config import PRESETS, preset
-from dae_harness.pipelines import engine_epochs, reference_epochs, time_to_quality
+from dae_harness.pipelines import QUALITY_MSE, engine_epochs, reference_epochs, time_to_quality
 
 COMPILE_MODES = ("off", "cuda-graph", "default", "reduce-overhead", "max-autotune")
 CPU_SUBSET = 512  # images per split in a --device cpu smoke run
-THRESHOLD = 0.0271  # the reference recipe's 30-epoch validation MSE
 
 
 def _steady(seconds: list[float]) -> float:
@@ -41,10 +40,14 @@ def _steady(seconds: list[float]) -> float:
     return statistics.median(seconds[1:] or seconds)
 
 
+def _epochs(recipe: str, device: str, mode: str, subset: int, **settings):
+    """The engine's (seconds, val MSE) per epoch for `recipe`; `subset` > 0: that many images a split."""
+    config = preset(recipe, device=device, train_subset=int(subset / 0.8) if subset else 0, **settings)
+    return engine_epochs(config, None if mode == "off" else mode)
+
+
 def engine(device: str, epochs: int, mode: str, subset: int = 0) -> dict:
-    config = preset("reference", device=device, epochs=epochs,
-                    train_subset=int(subset / 0.8) if subset else 0)
-    runs = list(engine_epochs(config, None if mode == "off" else mode))
+    runs = list(_epochs("reference", device, mode, subset, epochs=epochs))
     seconds = [s for s, _ in runs]
     return {"what": "engine", "compile": mode, "epoch_s": seconds, "median_s": _steady(seconds),
             "val_mse": [round(v, 5) for _, v in runs]}
@@ -58,9 +61,8 @@ def reference(device: str, epochs: int, subset: int = 0) -> dict:
 
 
 def quality(device: str, recipe: str, mode: str, subset: int = 0) -> dict:
-    config = preset(recipe, device=device, train_subset=int(subset / 0.8) if subset else 0)
-    reached = time_to_quality(engine_epochs(config, None if mode == "off" else mode), THRESHOLD)
-    return {"what": "time_to_quality", "preset": recipe, "compile": mode, "threshold": THRESHOLD, **reached}
+    reached = time_to_quality(_epochs(recipe, device, mode, subset), QUALITY_MSE)
+    return {"what": "time_to_quality", "preset": recipe, "compile": mode, "threshold": QUALITY_MSE, **reached}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--compile", nargs="+", choices=COMPILE_MODES, default=["off"],
                    help="the engine's torch.compile modes to measure, in turn (off: eager)")
     p.add_argument("--quality", choices=tuple(PRESETS), default=None,
-                   help=f"also time this preset from scratch to val MSE <= {THRESHOLD} (first --compile mode)")
+                   help=f"also time this preset from scratch to val MSE <= {QUALITY_MSE} (first --compile mode)")
     args = p.parse_args(argv)
     if args.epochs < 1:
         p.error("--epochs must be at least 1")

@@ -15,12 +15,12 @@ import argparse
 import json
 
 from dae_core.config import PRESETS, preset
-from dae_harness.pipelines import engine_epochs, reference_epochs, time_to_quality
+from dae_harness.pipelines import QUALITY_MSE, engine_epochs, reference_epochs, time_to_quality
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--threshold", type=float, default=0.0271, help="validation MSE to reach")
+    p.add_argument("--threshold", type=float, default=QUALITY_MSE, help="validation MSE to reach")
     p.add_argument("--device", default="cpu")
     p.add_argument("--preset", choices=tuple(PRESETS), default="quick", help="the engine's recipe")
     p.add_argument("--reference-epochs", type=int, default=30, help="the reference pipeline's budget")

@@ -128,8 +128,9 @@ def refine(state: TrainState, data: TrainData, k: int = 10, rounds: int = 2,
                 z = model.encode(add_noise(x, cfg.noise, cfg.noise_strength, g))
                 recon = F.mse_loss(model.decode(z), clean if invariant else x)
                 # The mean over the batch's labelled images, 0 where it has none (no host sync).
-                labelled = (y[idx] >= 0).sum().clamp(min=1)
-                ce = F.cross_entropy(head(z), y[idx], ignore_index=-100, reduction="sum") / labelled
+                target = y[idx]
+                labelled = (target >= 0).sum().clamp(min=1)
+                ce = F.cross_entropy(head(z), target, ignore_index=-100, reduction="sum") / labelled
                 update(opt, recon + weight * ce)
                 recon_sum += recon.detach() * len(idx)  # summed on the device
                 ce_sum += ce.detach() * len(idx)

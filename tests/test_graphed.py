@@ -110,14 +110,22 @@ def _drift(a: dict, b: dict) -> float:
     return float(diff.norm() / torch.cat([b[k].flatten() for k in keys]).norm())
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_on_a_gpu_the_replayed_graph_trains_as_the_eager_run(tiny_cfg, helpers, monkeypatch):
-    """Real capture and replay, with cuDNN's deterministic kernels so that both runs do the same
-    sums: the weights match an eager run's, the cosine rate included (a graph that kept the first
-    rate drifts by about 0.3)."""
+@pytest.fixture
+def gpu_cfg(tiny_cfg, monkeypatch):
+    """A cosine-rate run on the GPU with cuDNN's deterministic kernels, so that a graph's run and
+    an eager one do the same sums."""
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
     monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)
     monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
-    cfg = replace(tiny_cfg, train_subset=3200, batch_size=64, epochs=3, schedule="cosine", lr=3e-3, device="cuda")
+    return replace(tiny_cfg, train_subset=3200, batch_size=64, epochs=3, schedule="cosine", lr=3e-3,
+                   device="cuda")
+
+
+def test_on_a_gpu_the_replayed_graph_trains_as_the_eager_run(gpu_cfg, helpers, monkeypatch):
+    """Real capture and replay: the weights match an eager run's, the cosine rate included (a
+    graph that kept the first rate drifts by about 0.3)."""
+    cfg = gpu_cfg
     made = []
     real = train_mod._step_graph
     monkeypatch.setattr(train_mod, "_step_graph", lambda *a: made.append(real(*a)) or made[-1])
@@ -159,16 +167,12 @@ def test_the_apps_runs_and_the_cli_train_in_the_fastest_mode(tiny_cfg, monkeypat
     assert modes == ["the fastest", "the fastest"]
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_on_a_gpu_an_apps_run_replays_the_graph_resumes_exactly_and_shares_the_gpu(tiny_cfg, helpers,
+def test_on_a_gpu_an_apps_run_replays_the_graph_resumes_exactly_and_shares_the_gpu(gpu_cfg, helpers,
                                                                                   monkeypatch):
     """A run as the app trains one (TrainingRun), on the GPU, while another thread keeps the GPU
     busy: it trains through the graph, and one epoch then two more from its checkpoint give the
     weights of three epochs in one go, and of an eager run."""
-    monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)
-    monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
-    cfg = replace(tiny_cfg, train_subset=3200, batch_size=64, epochs=3, schedule="cosine", lr=3e-3,
-                  device="cuda")
+    cfg = gpu_cfg
     replays, real_step = [], StepGraph.step
     monkeypatch.setattr(StepGraph, "step", lambda self, *a: replays.append(1) or real_step(self, *a))
     done, busy, failed = threading.Event(), [], []
