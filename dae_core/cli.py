@@ -12,6 +12,7 @@ import math
 import sys
 from pathlib import Path
 
+from .cli_serve import add_commands, cmd_train_run_dir
 from .cli_models import cmd_cluster, cmd_denoise, cmd_evaluate, cmd_generate, cmd_refit_decoder
 from .cli_train import cmd_refine, cmd_train, cmd_train_classifier
 from .cluster import METHODS
@@ -122,7 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--resume", metavar="CHECKPOINT",
                     help="continue this model's training; --epochs then means 'N more'")
     sp.add_argument("--ray", action="store_true",
-                    help="train as a Ray job: on a local Ray, or on the cluster at $RAY_ADDRESS (its GPU if it has one)")
+                    help="train as a Ray job: on a local Ray, or on the cluster at $RAY_ADDRESS")
+    sp.add_argument("--run-dir", metavar="FOLDER",
+                    help="train the run described in this run folder, writing its progress there "
+                         "(what the app's training jobs run)")
+    add_commands(command, sub)
     sp = command("evaluate", cmd_evaluate, "validation and test MSE and PSNR of a model")
     sp.add_argument("--save-metrics", action="store_true", help="record the scores in the model's card")
     sp = command("cluster", cmd_cluster, "cluster a model's training codes and score them against the digits")
@@ -186,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:  # --help (0), or a usage error already reported in one line (2)
         return e.code if isinstance(e.code, int) else 0
     try:
+        if getattr(args, "run_dir", None):
+            args.fn = cmd_train_run_dir
         hint = f"continue it with --resume {args.out}, " if args.command == "train" and not args.resume else ""
         refuse_existing(getattr(args, "out", None), getattr(args, "overwrite", False), hint)
         result, text = args.fn(args)

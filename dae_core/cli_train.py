@@ -45,7 +45,7 @@ def _follow(state, events, epochs: int, on_epoch=None):
 
 
 def cmd_train(args) -> tuple[dict, str]:
-    from .train import fastest_compile_mode, fit, new_state, prepare_data
+    from .train import Stopped, fastest_compile_mode, fit, new_state, prepare_data
 
     given = _config_from_args(args)
     if args.resume:
@@ -70,9 +70,15 @@ def cmd_train(args) -> tuple[dict, str]:
     # Saved after every finished epoch, atomically: a killed run keeps its last epoch. (cli.main has
     # refused an existing --out; later epochs replace this run's own file.)
     if args.ray:
-        handle = _submit(state, epochs, args.resume is not None)
-        stopped = _follow(state, _job_events(handle), epochs, lambda e: ckpt_io.save(handle.payload, out))
-        state.history = handle.history
+        from .cli_serve import cmd_train_on_ray
+
+        run, ended = cmd_train_on_ray(state.config.to_dict(), epochs, args.resume)
+        if ended.status == "failed" or (ended.status == "interrupted" and not run.has_checkpoint()):
+            raise DaeError(f"training {ended.status}: {ended.message}")
+        if run.has_checkpoint():
+            ckpt_io.write_file(out, lambda f: f.write(run.checkpoint_path.read_bytes()), doing="save checkpoint to")
+        state.history = ended.history
+        stopped = None if ended.status == "finished" else Stopped(ended.status, ended.message, len(ended.history))
     else:
         events = fit(state, prepare_data(state.config, state.device), epochs,
                      compile_mode=fastest_compile_mode(state))
@@ -92,41 +98,6 @@ def free_path(path: Path) -> Path:
     while candidate.exists():
         candidate, n = path.with_name(f"{path.stem}-{n}{path.suffix}"), n + 1
     return candidate
-
-
-def _submit(state, epochs: int, resume: bool):
-    """Queue the run on Ray (local, or $RAY_ADDRESS) -> its jobs.RunHandle."""
-    from . import jobs
-    from .runs import RunRequest
-
-    payload = ckpt_io.to_payload(state) if resume else None
-    handle = jobs.submit(RunRequest(state.config.to_dict(), epochs, resume=payload))
-    print(f"run {handle.run_id} queued on {jobs.describe_cluster()}", file=sys.stderr)
-    return handle
-
-
-def _job_events(handle, poll_s: float = 0.25):
-    """The engine's events, rebuilt from a Ray run's polls, for _follow; Ctrl-C stops the run."""
-    from .train import EpochStats, Stopped
-
-    epochs_seen, last = len(handle.history), None
-    try:
-        while handle.active:
-            handle.refresh()
-            if handle.last_batch is not None and handle.last_batch != last:
-                last = handle.last_batch
-                yield last
-            for h in handle.history[epochs_seen:]:
-                yield EpochStats(**h)
-            epochs_seen = len(handle.history)
-            time.sleep(poll_s)
-    except KeyboardInterrupt:
-        handle.stop()
-        handle.wait(60)
-    if handle.status == "failed":
-        raise DaeError(f"training failed: {handle.message}")
-    if handle.status in ("stopped", "diverged"):
-        yield Stopped(handle.status, handle.message, epochs_seen)
 
 
 def cmd_refine(args) -> tuple[dict, str]:

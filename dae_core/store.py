@@ -274,3 +274,30 @@ def load_reference(classifier_sha256: str, directories=None):
     if not (f and valid_floats(a["mu"], (f,)) and valid_floats(a["sigma"], (f, f))):
         return None
     return a["mu"].astype(np.float64), a["sigma"].astype(np.float64)
+
+
+CLASSIFIER = ROOT / "checkpoints" / "classifiers" / "mnist-cnn.pt"  # the shipped one, that scores samples
+
+
+def _quality_key(model: str, sampler: str, n: int, seed: int) -> dict:
+    return entry_key("quality", model, sampler=sampler, n=int(n), seed=int(seed),
+                     classifier=file_sha256(CLASSIFIER) if CLASSIFIER.exists() else "")
+
+
+def save_quality(model: str, sampler: str, n: int, seed: int, quality: dict, directory=None):
+    """Store the sample-quality dict (dae_core.quality.score_samples) of n samples of one sampler."""
+    text = json.dumps(quality, default=float)
+    return save(_quality_key(model, sampler, n, seed),
+                {"json": np.frombuffer(text.encode(), dtype=np.uint8)}, directory)
+
+
+def load_quality(model: str, sampler: str, n: int, seed: int, directories=None) -> dict | None:
+    """The stored sample-quality dict, or None."""
+    a = load(_quality_key(model, sampler, n, seed), directories)
+    if a is None or "json" not in a or a["json"].dtype != np.uint8:
+        return None
+    try:
+        found = json.loads(a["json"].tobytes().decode())
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return found if isinstance(found, dict) and "recognised" in found else None

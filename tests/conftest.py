@@ -116,17 +116,23 @@ def tiny_model(ckpt_path):
 
 
 def ended_run(cfg: TrainConfig):
-    """A jobs.RunHandle of a run of cfg trained here, in this process, to its end: what a page
-    holds once a Ray job has ended, without starting Ray."""
-    from dae_core.jobs import RunHandle
-    from dae_core.runs import RunRequest, TrainingRun
+    """A ui.worker.RunView of a run of cfg trained here, in this process, to its end: what a page
+    holds once a run's job has ended, without starting Ray (its folder in $DAE_RUNS_DIR)."""
+    from dae_core.serve import runs, training
+    from dae_core.serve.trainer import train_run
+    from ui.worker import RunView
 
-    request = RunRequest(cfg.to_dict(), cfg.epochs)
-    run = TrainingRun(request)
-    run.train()
-    handle = RunHandle("0123456789ab", request)
-    handle.apply(run.poll())
-    return handle
+    run = runs.create(training.runs_dir(), cfg.to_dict(), cfg.epochs)
+    train_run(run.folder)
+    return RunView(run)
+
+
+@pytest.fixture
+def inline_jobs(monkeypatch):
+    """Jobs run on threads of this process instead of Ray (tests/inline_jobs.py)."""
+    from inline_jobs import InlineJobs
+
+    return InlineJobs().install(monkeypatch)
 
 
 def open_page(page: str, timeout: float = 60, session_state: dict | None = None,

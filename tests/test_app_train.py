@@ -8,9 +8,9 @@ from streamlit.testing.v1 import AppTest
 from dae_core import TrainConfig
 from dae_core import checkpoint as ckpt_io
 from dae_core.config import preset
-from dae_core.jobs import RunHandle
-from dae_core.runs import RunRequest
+from dae_core.serve import runs as run_folders
 from ui.words import plain
+from ui.worker import RunView
 
 PAGE = "1_Train.py"  # the page the `at` fixture opens
 WORKER = "train_worker"
@@ -19,12 +19,32 @@ FIELDS = [f.name for f in dataclasses.fields(TrainConfig)]  # a new field needs 
 
 
 @pytest.fixture(autouse=True)
-def runs_dir(tmp_path, monkeypatch):
-    """Runs are saved in a temporary folder, never in the repo's checkpoints/runs/."""
+def runs_dir(tmp_path, monkeypatch, inline_jobs):
+    """Runs live in a temporary folder, never in the repo's checkpoints/runs/, and their jobs run
+    on threads here instead of Ray."""
     runs = tmp_path / "runs"
     runs.mkdir()
     monkeypatch.setenv("DAE_RUNS_DIR", str(runs))
     return runs
+
+
+def folder_run(status: str, message: str = "", checkpoint=None, epochs: int = 1) -> RunView:
+    """A run whose folder says `status` (and holds `checkpoint` as its latest epoch's weights)."""
+    from dae_core.serve import training
+
+    config = TrainConfig(train_subset=300, epochs=epochs).to_dict()
+    history = []
+    if checkpoint is not None:
+        payload = ckpt_io.read_payload(checkpoint)
+        config, history = payload["config"], payload["history"]
+    run = run_folders.create(training.runs_dir(), config, max(epochs, len(history)))
+    if checkpoint is not None:  # its epochs, as its trainer would have written them
+        run_folders.RunWriter(run).epoch(history[0], lambda path: path.write_bytes(checkpoint.read_bytes()))
+        for h in history[1:]:
+            run_folders.RunWriter(run).epoch(h, lambda path: None)
+    if status != "queued":
+        run_folders.RunWriter(run).set_status(status, message)
+    return RunView(run)
 
 
 def widget(at: AppTest, field: str):
@@ -34,7 +54,7 @@ def widget(at: AppTest, field: str):
     return matches[0]
 
 
-def start_tiny(at: AppTest, epochs: int = 1) -> RunHandle:
+def start_tiny(at: AppTest, epochs: int = 1) -> RunView:
     widget(at, "train_subset").set_value(400)
     widget(at, "epochs").set_value(epochs)
     widget(at, "batch_size").set_value(64)
@@ -43,7 +63,7 @@ def start_tiny(at: AppTest, epochs: int = 1) -> RunHandle:
     return at.session_state[WORKER]
 
 
-def rerun_until(at: AppTest, run: RunHandle, condition, timeout: float = 180) -> None:
+def rerun_until(at: AppTest, run: RunView, condition, timeout: float = 180) -> None:
     """Plain reruns poll the run (AppTest runs no fragment timers), as the browser's timer would."""
     deadline = time.monotonic() + timeout
     while not condition(run) and time.monotonic() < deadline:
@@ -53,7 +73,7 @@ def rerun_until(at: AppTest, run: RunHandle, condition, timeout: float = 180) ->
     assert condition(run), f"gave up waiting: {run.status} {run.message}"
 
 
-def rerun_until_done(at: AppTest, run: RunHandle, timeout: float = 180) -> None:
+def rerun_until_done(at: AppTest, run: RunView, timeout: float = 180) -> None:
     rerun_until(at, run, lambda r: not r.active, timeout)
     at.run()
     assert not at.exception
@@ -97,7 +117,8 @@ def test_train_save_and_the_run_appears_in_the_sidebar(at, runs_dir):
         assert at.button(key="train_save_button").label == "Save a copy"
         at.button(key="train_save_button").click().run()
         assert not at.exception and not at.error
-    assert sorted(p.name for p in runs_dir.iterdir()) == ["smoke.pt"]
+    assert sorted(p.name for p in runs_dir.glob("*.pt")) == ["smoke.pt"]
+    assert (runs_dir / "smoke.pt").stat().st_ino == worker.checkpoint_path.stat().st_ino  # no copy
 
 
 def test_a_bad_or_taken_name_is_an_error_and_the_run_is_kept(at, runs_dir):
@@ -110,7 +131,8 @@ def test_a_bad_or_taken_name_is_an_error_and_the_run_is_kept(at, runs_dir):
         assert not at.exception
         assert words in at.error[0].value
         assert at.session_state[WORKER] is worker
-    assert sorted(p.name for p in runs_dir.parent.rglob("*.pt")) == ["taken.pt"]  # nothing escaped
+    saved = [p for p in runs_dir.parent.rglob("*.pt") if p.parent.parent != runs_dir]  # not a run's own
+    assert [p.name for p in saved] == ["taken.pt"]  # nothing escaped
     assert (runs_dir / "taken.pt").read_bytes() == b"not mine"
     at.text_input(key="train_save_name").set_value("retry")
     at.button(key="train_save_button").click().run()
@@ -160,22 +182,25 @@ def test_enter_in_a_field_does_not_start_a_run(at):
 
 @pytest.mark.parametrize("status, shown", [("diverged", "{}"), ("failed", "Failed: {}")])
 def test_a_diverged_or_failed_run_shows_the_run_message(app_test, status, shown):
-    run = RunHandle("abc123", RunRequest(TrainConfig(train_subset=300, epochs=1).to_dict(), 1))
-    run.status, run.message = status, f"loss became nan in epoch 1 ({status})"
+    run = folder_run(status, f"loss became nan in epoch 1 ({status})")
     at = app_test(PAGE, session_state={WORKER: run})
     assert [e.value for e in at.error] == [shown.format(run.message)]
 
 
-def test_a_queued_run_shows_its_place_and_no_chart(app_test):
-    run = RunHandle("abc123", RunRequest(TrainConfig(train_subset=300, epochs=1).to_dict(), 1))
-    run.position, run.refresh = 2, lambda: None  # what the scheduler said; no Ray here
+def test_a_queued_run_shows_its_place_and_no_chart(app_test, monkeypatch):
+    from dae_core.serve import jobs
+
+    monkeypatch.setattr(jobs, "state", lambda job_id: jobs.JobState("queued", place=2, queued=3))
+    run = folder_run("queued")
     at = app_test(PAGE, session_state={WORKER: run})
     assert "Queued: 2nd in line" in at.get("progress")[0].proto.text
     assert not loss_chart(at) and not [i for i in at.info if "preview appears" in i.value]
-    run.status = "running"  # the next poll: it trains, with no loss reported yet
+    run_folders.RunWriter(run.run).set_status("running")  # the trainer began, with no loss reported yet
     at.run()
     assert not loss_chart(at) and "first batches" in at.info[0].value  # no empty axes
-    run.batches = [(0.1, 0.2), (0.2, 0.1)]
+    writer = run_folders.RunWriter(run.run)
+    for x, loss in [(0.1, 0.2), (0.2, 0.1)]:
+        writer.batch(run_folders.Batch(x, loss, 1, int(x * 10), 10, 1.0, 100.0))
     at.run()
     assert loss_chart(at)
 
@@ -186,8 +211,7 @@ def loss_chart(at: AppTest) -> list:
 
 def test_a_run_that_failed_after_an_epoch_can_still_be_saved(app_test, runs_dir, ckpt_path):
     payload = ckpt_io.read_payload(ckpt_path)
-    run = RunHandle("abc123", RunRequest(payload["config"], 5, resume=payload))
-    run.status, run.message = "failed", "the training process exited unexpectedly"
+    run = folder_run("failed", "the training process exited unexpectedly", checkpoint=ckpt_path, epochs=5)
     at = app_test(PAGE, session_state={WORKER: run})
     assert "exited unexpectedly" in at.error[0].value
     at.text_input(key="train_save_name").set_value("rescued")
@@ -195,11 +219,19 @@ def test_a_run_that_failed_after_an_epoch_can_still_be_saved(app_test, runs_dir,
     assert ckpt_io.load(runs_dir / "rescued.pt").history == payload["history"]
 
 
-def test_a_url_naming_an_unknown_run_is_a_notice_not_an_error(app_test):
-    at = app_test(PAGE, query_params={"run": "0123456789ab"})
+@pytest.mark.parametrize("name", ["0123456789ab", "../../etc/passwd", "20261207-061502-3fa2c1"])
+def test_a_url_naming_no_run_says_there_is_none(app_test, name):
+    at = app_test(PAGE, query_params={"run": name})
     assert not at.exception and not at.error
-    assert "not on this server" in at.warning[0].value
+    assert at.warning[0].value.startswith(f"There is no run named {plain(name)} on this server")
     assert "run" not in at.query_params
+
+
+def test_a_url_naming_a_run_on_disk_opens_it_as_a_restarted_server_would(app_test, ckpt_path):
+    run = folder_run("finished", "finished 1 epoch", checkpoint=ckpt_path)
+    at = app_test(PAGE, query_params={"run": run.run_id})  # a fresh session: nothing in memory
+    assert not at.exception and at.session_state[WORKER].run_id == run.run_id
+    assert at.get("progress")[0].value == 100 and at.text_input(key="train_save_name")
 
 
 def test_stop_then_continue_for_more_epochs(at):
@@ -213,7 +245,8 @@ def test_stop_then_continue_for_more_epochs(at):
     at.number_input(key="train_more").set_value(1)
     at.button(key="train_continue_button").click().run()
     more = at.session_state[WORKER]
-    assert more is not worker and more.request.resume is worker.payload  # goes on from its checkpoint
+    assert more.run_id != worker.run_id  # a run of its own, from the stopped one's checkpoint
+    assert more.run.start_path.read_bytes() == worker.checkpoint_path.read_bytes()
     assert more.batches[:len(worker.batches)] == worker.batches  # the curve is carried over
     rerun_until_done(at, more)
     assert more.status == "finished"
@@ -228,7 +261,7 @@ def test_progress_text_has_epoch_batch_eta_and_speed():
 
     history = [{"epoch": 1, "seconds": 10.0}]
     running = SimpleNamespace(status="running", history=history, last_batch=BatchStats(2, 5, 10, 0.1, 5.0, 1234.0),
-                              epochs_planned=4, first_epoch=1, started=100.0, position=0)
+                              epochs_planned=4, first_epoch=1, started=100.0, position=0, message="")
     fraction, text = progress(running)  # 1.5 of 4 epochs done, 10 s an epoch -> 25 s to go
     assert fraction == pytest.approx(1.5 / 4)
     assert text == "Epoch 2/4 · batch 5/10 · ETA 25s · 1,234 images/s"
@@ -237,7 +270,11 @@ def test_progress_text_has_epoch_batch_eta_and_speed():
     first = SimpleNamespace(**{**vars(running), "history": [], "last_batch": BatchStats(1, 2, 10, 0.1, 4.0, 1.0)})
     assert "ETA 1m 16s" in progress(first)[1]  # no epoch done yet: 2 s a batch, 20 s an epoch, 3.8 to go
     stopped = SimpleNamespace(**{**vars(running), "status": "stopped", "last_batch": None})
-    assert progress(stopped) == (0.25, "Stopped: 1 of 4 epochs in 10s")
+    assert progress(stopped) == (0.25, "Stopped: 1 of 4 epochs finished in 10s")
+    nothing = SimpleNamespace(**{**vars(stopped), "history": []})
+    assert progress(nothing) == (0.0, "Stopped: 0 of 4 epochs finished")  # no "in 0s"
+    one = SimpleNamespace(**{**vars(stopped), "epochs_planned": 1})
+    assert progress(one)[1] == "Stopped: 1 of 1 epoch finished in 10s"
     for status, words in [("starting", "Starting the training process"), ("running", "first batches")]:
         waiting = SimpleNamespace(**{**vars(running), "status": status, "last_batch": None})
         assert words in progress(waiting)[1]
@@ -246,7 +283,7 @@ def test_progress_text_has_epoch_batch_eta_and_speed():
         assert progress(queued)[1].startswith(f"Queued: {place} in line")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def ended(helpers):
     """Two finished runs, trained here without Ray: what a page holds once a job has ended."""
     cfg = TrainConfig(train_subset=300, epochs=1, batch_size=64, device="cpu")
@@ -255,9 +292,8 @@ def ended(helpers):
 
 def test_start_asks_before_replacing_an_unsaved_run(app_test, ended, monkeypatch):
     old, new = ended
-    old.saved_path = None
     started = []
-    monkeypatch.setattr("ui.worker.start", lambda config, guard, **kw: started.append(config) or new)
+    monkeypatch.setattr("ui.worker.start", lambda config, **kw: started.append(config) or new)
     at = app_test(PAGE, session_state={WORKER: old})
     at.button(key="train_start").click().run()
     assert not at.exception and not started and at.session_state[WORKER] is old
@@ -271,8 +307,7 @@ def test_start_asks_before_replacing_an_unsaved_run(app_test, ended, monkeypatch
 
 def test_start_after_saving_replaces_the_run_without_asking(app_test, ended, monkeypatch, runs_dir):
     old, new = ended
-    old.saved_path = None
-    monkeypatch.setattr("ui.worker.start", lambda config, guard, **kw: new)
+    monkeypatch.setattr("ui.worker.start", lambda config, **kw: new)
     at = app_test(PAGE, session_state={WORKER: old})
     at.text_input(key="train_save_name").set_value("kept")
     at.button(key="train_save_button").click().run()
@@ -283,8 +318,6 @@ def test_start_after_saving_replaces_the_run_without_asking(app_test, ended, mon
 
 def test_two_runs_saved_under_one_name_the_second_is_told_it_is_taken(app_test, ended, runs_dir):
     first, second = ended
-    for run in ended:
-        run.saved_path = None
     outcomes = []
     for run in (first, second):
         at = app_test(PAGE, session_state={WORKER: run})
@@ -293,7 +326,7 @@ def test_two_runs_saved_under_one_name_the_second_is_told_it_is_taken(app_test, 
         outcomes.append(([s.value for s in at.success], [e.value for e in at.error]))
     assert outcomes[0][1] == [] and outcomes[0][0][0].startswith("Saved as **same** in the runs folder")
     assert not outcomes[1][0] and "already exists" in outcomes[1][1][0]
-    assert ckpt_io.load(runs_dir / "same.pt").history == first.history and second.saved_path is None
+    assert ckpt_io.load(runs_dir / "same.pt").history == first.history and second.saved_name is None
 
 
 def test_the_history_downloads_as_csv(app_test, ended):
@@ -322,7 +355,7 @@ def test_a_failed_save_replaces_the_earlier_saved_message_and_names_no_server_pa
     def no_space(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("dae_core.checkpoint.torch.save", no_space)
+    monkeypatch.setattr("dae_core.serve.disk.os.link", no_space)
     at.text_input(key="train_save_name").set_value("second")
     at.button(key="train_save_button").click().run()
     assert not at.exception and not at.success  # no stale "Saved as first" above the error

@@ -1,124 +1,183 @@
-"""A page's slow analysis as tasks on the server's board (dae_core.tasks, run in Ray workers).
+"""A page's slow analyses as jobs (dae_core.serve.jobs), read back from the result cache.
 
-The page holds tickets, never a thread: queued (its place in line), running (seconds so far),
-failed (one line and Try again) or cancelled (Start again). A fragment polls the board twice a
-second, and each poll is what starts queued tasks and collects ended ones; when every ticket has
-ended the fragment reruns the page, which then reads the results.
+The page holds job names, never a thread or a result only in memory: each analysis is asked as a
+job named by what it computes, so a session that asks what another is computing joins it, and
+the result lands in the result cache for everyone. A fragment polls the jobs; when all are done
+it reruns the page, which reads the results. Queued shows the place in line, running the time
+so far (no bar that pretends to know how far a fit has come); failed shows one line and Try
+again; cancelled, Start again; a Ray that does not answer, one line while the page goes on.
 """
 from __future__ import annotations
 
+import json
+import logging
+import threading
+import uuid
 from dataclasses import dataclass, field
 
 import streamlit as st
 
-from dae_core import tasks
 from dae_core.errors import DaeError
+from dae_core.serve import jobs
+from dae_core.serve.analyses import job_id
 
 from .words import plain
 
-TICKETS = "analysis_tickets"  # session_state: name -> Held
-POLL_S = 0.5
+log = logging.getLogger(__name__)
+HELD = "analysis_jobs"  # session_state: name -> Held
+TOKEN = "analysis_asker"  # session_state: this session's name among the askers of a job
+POLL_S = 1.0
 
 
 @dataclass(frozen=True)
 class Ask:
-    """One task to ask for: fn(*args) under `key` (the same key as its disk-cache entry), and
-    on_done(result), which stores the result where the page reads it next time."""
+    """One analysis: `spec` (dae_core.serve.analyses) of the model `model` (its fingerprint);
+    load() reads its result from the cache (None while there is none). `key` names the result."""
 
     key: tuple
-    fn: object
-    args: tuple
+    spec: dict
+    model: str
     label: str
-    on_done: object = None
+    load: object
+
+    @property
+    def job(self) -> str:
+        return job_id(self.spec, self.model)
 
 
 @dataclass
 class Held:
-    """A session's tickets for one of its page's analyses, asked with these settings."""
+    """A session's analyses for one of its page's widgets, asked with these settings."""
 
     settings: tuple
-    tickets: list = field(default_factory=list)
+    asks: list = field(default_factory=list)
     cancelled: bool = False
+    error: str = ""
+
+
+# Which sessions of this server wait on which job: a cancel ends the job only when none is left.
+# Bounded: an entry per job some session is waiting on; it goes when that job's last asker does.
+_askers: dict[str, set[str]] = {}
+_askers_lock = threading.Lock()
+
+
+def _token() -> str:
+    return st.session_state.setdefault(TOKEN, uuid.uuid4().hex)
 
 
 def _held() -> dict:
-    return st.session_state.setdefault(TICKETS, {})
+    return st.session_state.setdefault(HELD, {})
+
+
+def _submit(held: Held, again: bool = False) -> None:
+    """Ask each analysis not in the cache as a job; a Ray that cannot take them is one line."""
+    held.error, me = "", _token()
+    for ask in held.asks:
+        if ask.load() is not None:
+            continue
+        with _askers_lock:
+            _askers.setdefault(ask.job, set()).add(me)
+        try:
+            jobs.submit(ask.job, "analysis", jobs.command("analyse", "--spec", json.dumps(ask.spec)),
+                        ask.label, again=again)
+        except DaeError as e:
+            log.warning("%s not started: %s", ask.label, e)
+            held.error = str(e)
+            return
+
+
+def _let_go(held: Held) -> None:
+    """This session stops waiting; a job nobody else here waits on is cancelled (logged once)."""
+    me = _token()
+    for ask in held.asks:
+        with _askers_lock:
+            waiting = _askers.get(ask.job, set())
+            waiting.discard(me)
+            last = not waiting
+            if last:
+                _askers.pop(ask.job, None)
+        if last and not jobs.state(ask.job).ended:
+            jobs.cancel(ask.job, ask.label)
 
 
 def _cancel(name: str) -> None:
     held = _held().get(name)
     if held is not None:
-        for ticket in held.tickets:
-            tasks.board().cancel(ticket)
+        _let_go(held)
         held.cancelled = True
 
 
-def _restart(name: str) -> None:
-    """Forget the tickets, so the next page run asks again (a running one is let go first)."""
-    held = _held().pop(name, None)
-    for ticket in held.tickets if held is not None else []:
-        tasks.board().cancel(ticket)  # a no-op for an ended one
+def _again(name: str) -> None:
+    held = _held().get(name)
+    if held is not None:
+        held.cancelled = False
+        _submit(held, again=True)
 
 
 def run(name: str, settings: tuple, asks, label: str) -> dict | None:
-    """Ask.key -> result of the tasks of `asks()` (a list of Ask, called only when asking), once
-    all are done; until then None, with their state and a Cancel button drawn here.
-    New settings let go of the old tickets and ask anew; a cancelled or failed analysis stays
-    so, with a button to ask again, until the settings change."""
+    """Ask.key -> result of the analyses of `asks()` (a list of Ask, called when the settings are
+    new), once all are in the cache; until then None, with their state and Cancel drawn here."""
     held = _held().get(name)
-    try:
-        if held is None or held.settings != settings:
-            if held is not None:
-                _restart(name)
-            made = asks()
-            held = _held()[name] = Held(settings, [tasks.board().ask(
-                a.key, a.fn, *a.args, label=a.label, on_done=a.on_done) for a in made])
-        if held.cancelled:
-            st.info(f"{label}: Cancelled.")
-            st.button("Start again", key=f"{name}_retry", on_click=_restart, args=(name,))
-            return None
-        states = [tasks.board().poll(t) for t in held.tickets]
-    except DaeError as e:  # a bad DAE_MAX_TASKS, say
-        st.error(f"{label}: {plain(e)}")
+    if held is None or held.settings != settings:
+        if held is not None:
+            _let_go(held)
+        held = _held()[name] = Held(settings, list(asks()))
+        _submit(held)
+    results = {a.key: a.load() for a in held.asks}
+    if all(r is not None for r in results.values()):
+        return results
+    if held.cancelled:
+        st.info(f"{label}: cancelled.")
+        st.button("Start again", key=f"{name}_again", on_click=_again, args=(name,))
         return None
-    failed = [s for s in states if s.status in ("failed", "cancelled")]
+    if held.error:
+        st.warning(f"{label} cannot start now: {plain(held.error)}")
+        st.button("Try again", key=f"{name}_again", on_click=_again, args=(name,))
+        return None
+    states = [jobs.state(a.job) for a in held.asks if results[a.key] is None]
+    failed = [s for s in states if s.status in ("failed", "cancelled", "unknown")
+              or (s.status == "done")]  # done, yet not in the cache: lost (an evicted entry, say)
     if failed:
-        st.error(f"{label} failed: {plain(failed[0].message or 'cancelled elsewhere')}")
-        st.button("Try again", key=f"{name}_retry", on_click=_restart, args=(name,))
+        f = failed[0]
+        why = {"cancelled": "it was cancelled", "done": "its result is not in the cache",
+               "unknown": "Ray no longer knows it (restarted?)"}.get(f.status, f.message)
+        st.error(f"{label} failed: {plain(why)}")
+        st.button("Try again", key=f"{name}_again", on_click=_again, args=(name,))
         return None
-    if all(s.status == "done" for s in states):
-        return {t.key: s.result for t, s in zip(held.tickets, states)}
     _progress(name, label)
     return None
 
 
-def describe(states: list, label: str) -> tuple[float, str]:
-    """(fraction ended, text) of a group of task states, for the progress bar."""
-    ended = sum(s.ended for s in states)
+def describe(states: list, label: str) -> str:
+    """One line on where a group of jobs stands."""
+    done = sum(s.ended for s in states)
+    of = f" ({done} of {len(states)} done)" if len(states) > 1 else ""
     waiting = [s for s in states if not s.ended]
-    of = f", {ended} of {len(states)} done" if len(states) > 1 else ""
     if not waiting:
-        return 1.0, f"{label}: done"
+        return f"{label}: done"
+    unavailable = [s for s in waiting if s.status == "unavailable"]
+    if unavailable:
+        return f"{label}: waiting, Ray is unavailable ({unavailable[0].message}){of}"
     first = min(waiting, key=lambda s: (s.status != "running", s.place))
     if first.status == "queued":
-        return ended / len(states), f"{label}: queued, place {first.place} of {first.queued}{of}"
-    return ended / len(states), f"{label}: running ({first.seconds:.0f} s{of})"
+        place = f", place {first.place} of {first.queued}" if first.place else ""
+        return f"{label}: queued{place}{of}"
+    return f"{label}: running for {first.seconds:.0f} s{of}"
 
 
 def _progress(name: str, label: str) -> None:
     @st.fragment(run_every=POLL_S)
     def poll() -> None:
         held = _held().get(name)
-        try:
-            states = [] if held is None or held.cancelled else [tasks.board().poll(t)
-                                                                 for t in held.tickets]
-        except DaeError:
-            states = []
-        if not states or any(s.ended and s.status != "done" for s in states) or all(
-                s.ended for s in states):
-            st.rerun()  # the whole page: it shows the results, the failure or the cancel
-        fraction, text = describe(states, label)
-        st.progress(fraction, text=text)
+        if held is None or held.cancelled:
+            st.rerun()
+        left = [a for a in held.asks if a.load() is None]
+        states = [jobs.state(a.job) for a in left]
+        if not left or any(s.ended for s in states) or any(s.status == "unknown" for s in states):
+            st.rerun()  # the whole page: it shows the results, or the failure
+        st.caption(describe(states, label))
+        if len(held.asks) > 1:  # a real fraction: analyses done of those asked
+            st.progress((len(held.asks) - len(left)) / len(held.asks))
         st.button("Cancel", key=f"{name}_cancel", on_click=_cancel, args=(name,))
 
     poll()

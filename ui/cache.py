@@ -13,7 +13,6 @@ share one LRU of at most $DAE_MEMORY_CACHE_MB megabytes. No ttl: a key names imm
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from dae_core.errors import DaeError
 from dae_core.data import load_digits
 from dae_core.denoise import SWEEP_STRENGTHS, noise_sweep as sweep
 from dae_core.latent import LatentSampler
+from dae_core.store import CLASSIFIER
 
 log = logging.getLogger(__name__)
 
@@ -81,50 +81,21 @@ def heavy(what: str):
     return _fit_slots().hold(what)
 
 
-ENCODE_WAIT_S = 120.0  # for the Ray task; past it (a queue of long fits) the page encodes itself
-ENCODE_POLL_S = 0.2
-
-
 @st.cache_resource(show_spinner="Encoding the training and test images…", max_entries=8)
 def codes(path: str, mtime: float):
-    """The model's Codes: from the disk cache when there (seconds 0.0), else encoded (a Ray task)
-    and stored."""
+    """The model's Codes: from the disk cache when there, else encoded here (seconds) and stored."""
     from dae_core import store
+    from dae_core.pipeline import encode_splits
 
     ck, fp = checkpoint(path, mtime), fingerprint(path, mtime)
     found = store.load_codes(fp, ck.config.latent_dim)
     if found is not None:
         return found
-    out = _encode(ck, fp, Path(path).name)
+    digits(ck.config.dataset)
+    with heavy(f"encoding {Path(path).name}"):
+        out = encode_splits(ck.model, ck.config)
     store.save_codes(fp, out)
     return out
-
-
-def _encode(ck, fp: str, name: str):
-    """encode_splits of the checkpoint as a task on the board, waited for (seconds, once per
-    model); when Ray cannot do it in ENCODE_WAIT_S, or fails, encoded here instead."""
-    import time
-
-    from dae_core import tasks
-    from dae_core.pipeline import encode_splits
-
-    board = tasks.board()
-    ticket = board.ask((fp, "codes"), encode_splits, ck.model, ck.config, label=f"encoding {name}")
-    deadline = time.monotonic() + ENCODE_WAIT_S
-    try:
-        while not (state := board.poll(ticket)).ended and time.monotonic() < deadline:
-            time.sleep(ENCODE_POLL_S)
-    except DaeError as e:  # a bad DAE_MAX_TASKS, say
-        state = tasks.State("failed", message=str(e))
-    if state.status == "done":  # arrays from Ray's object store are read-only views: copied
-        return dataclasses.replace(state.result, **{
-            f.name: getattr(state.result, f.name).copy() for f in dataclasses.fields(state.result)
-            if hasattr(getattr(state.result, f.name), "copy")})
-    board.cancel(ticket)  # a no-op when it has ended
-    log.warning("encoding %s here: %s", name, state.message or "Ray took too long")
-    digits(ck.config.dataset)
-    with heavy(f"encoding {name}"):
-        return encode_splits(ck.model, ck.config)
 
 
 MEMORY_CACHE_MB = 512  # $DAE_MEMORY_CACHE_MB: about 700 UMAP maps (0.73 MB each) of 48k codes
@@ -201,7 +172,6 @@ def noise_sweep(path: str, mtime: float, noise: str, seed: int, n_images: int = 
         return (SWEEP_STRENGTHS, *sweep(ck.model, images, noise, SWEEP_STRENGTHS, seed))
 
 
-CLASSIFIER = ckpt_io.CHECKPOINT_DIR / "classifiers" / "mnist-cnn.pt"
 
 
 # Bounded: one entry (no arguments), the shipped classifier.
@@ -243,42 +213,50 @@ def _quality(ck, fitted, judged, n: int, seed: int) -> dict:
 
 def sample_quality(path: str, mtime: float, kind: str, n: int = 1000, seed: int = 0):
     """The quality dict (recognised, class_hist, entropy, IS, FID) of n samples of one sampler
-    (kept in memory for every session); None without the classifier."""
-    judged, done = classifier_and_reference(), finished(path, mtime)
+    (from the cache, else scored here); None without the classifier."""
+    judged = classifier_and_reference()
     if judged is None:
         return None
-    found = done.get(("quality", kind, n, seed))
+    found = stored_quality(path, mtime, kind, n, seed)
     if found is None:
+        from dae_core import store
+
         with st.spinner(f"Scoring {n} samples with the classifier…"):
             fitted, ck = sampler(path, mtime, kind), checkpoint(path, mtime)
             with heavy("scoring samples"):
                 found = _quality(ck, fitted, judged, n, seed)
-            done[("quality", kind, n, seed)] = found
+        store.save_quality(fingerprint(path, mtime), kind, n, seed, found)
+        finished(path, mtime)[("quality", kind, n, seed)] = found
+    return found
+
+
+def stored_quality(path: str, mtime: float, kind: str, n: int = 1000, seed: int = 0) -> dict | None:
+    """The quality dict of one sampler from memory or the disk cache, or None."""
+    from dae_core import store
+
+    done, key = finished(path, mtime), ("quality", kind, n, seed)
+    found = done.get(key)
+    if found is None:
+        found = store.load_quality(fingerprint(path, mtime), kind, n, seed)
+        if found is not None:
+            done[key] = found
     return found
 
 
 def cached_quality(path: str, mtime: float, kinds: list[str], n: int = 1000, seed: int = 0):
-    """kind -> quality dict when every kind's is in memory, else None."""
-    done = finished(path, mtime)
-    found = {kind: done.get(("quality", kind, n, seed)) for kind in kinds}
+    """kind -> quality dict when every kind's is cached, else None."""
+    found = {kind: stored_quality(path, mtime, kind, n, seed) for kind in kinds}
     return found if all(q is not None for q in found.values()) else None
 
 
 def quality_asks(path: str, mtime: float, kinds: list[str], n: int = 1000, seed: int = 0) -> list:
-    """A task (ui.background.Ask) per sampler of `kinds` not scored yet: fit it to the training
-    codes, score n samples; each result is kept in memory for every session on its return."""
-    from dae_core.analyses import fit_and_score
-
+    """A job (ui.background.Ask) per sampler of `kinds` not scored yet: fit it to the training
+    codes, score n samples with the classifier; read back from the cache."""
     from .background import Ask
 
-    ck, z, judged, done = checkpoint(path, mtime), codes(path, mtime).z_train, \
-        classifier_and_reference(), finished(path, mtime)
     fp = fingerprint(path, mtime)
-
-    def keeper(kind):
-        return lambda quality: done.__setitem__(("quality", kind, n, seed), quality)
-
-    return [Ask((fp, "quality", kind, n, seed), fit_and_score,
-                (ck.model, ck.config.latent_dim, z, kind, judged[0], judged[1], n, seed),
-                f"scoring {n} samples of {kind} from {Path(path).name}", keeper(kind))
-            for kind in kinds if done.get(("quality", kind, n, seed)) is None]
+    return [Ask((fp, "quality", kind, n, seed),
+                {"kind": "quality", "checkpoint": path, "sampler": kind, "n": n, "seed": seed}, fp,
+                f"scoring {n} samples of {kind} from {Path(path).name}",
+                lambda kind=kind: stored_quality(path, mtime, kind, n, seed))
+            for kind in kinds if stored_quality(path, mtime, kind, n, seed) is None]

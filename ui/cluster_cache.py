@@ -3,7 +3,7 @@
 Each result is kept in memory for every session (ui.cache.finished, a bounded LRU) and, for
 clusterings and maps, on disk (dae_core.clustering_store, dae_core.store), keyed by the model's
 content; nothing here is recomputed while a cached copy is valid. Work that can take long comes
-as an Ask for ui.background (a Ray task), so the page shows its progress and can cancel it.
+as an Ask for ui.background (a job), so the page shows its progress and can cancel it.
 """
 from __future__ import annotations
 
@@ -50,13 +50,11 @@ def _keep_clustering(path: str, mtime: float):
 
 
 def clustering_ask(path: str, mtime: float, k: int, method: str, seed: int) -> Ask:
-    """The clustering of the model's codes as a task (ui.background): its result is stored on
-    disk and in memory when it comes back."""
-    from dae_core.pipeline import cluster_codes
-
-    return Ask(_clustering_key(path, mtime, k, method, seed), cluster_codes,
-               (codes(path, mtime), k, method, seed), f"{method}, k={k}, seed {seed} of {Path(path).name}",
-               _keep_clustering(path, mtime))
+    """The clustering of the model's codes as a job (ui.background); read back from the cache."""
+    spec = {"kind": "clustering", "checkpoint": path, "k": k, "method": method, "seed": seed}
+    return Ask(_clustering_key(path, mtime, k, method, seed), spec, fingerprint(path, mtime),
+               f"{method}, k={k}, seed {seed} of {Path(path).name}",
+               lambda: cached_clustering(path, mtime, k, method, seed))
 
 
 def clustering(path: str, mtime: float, k: int, method: str, seed: int):
@@ -105,18 +103,11 @@ def cached_map(path: str, mtime: float, projection: str, n: int | None = None, s
 
 
 def map_ask(path: str, mtime: float, projection: str, n: int | None = None, seed: int = 0) -> Ask:
-    """The map as a task (ui.background): (idx, xy), stored on disk and in memory on its return."""
-    from dae_core import store
-    from dae_core.analyses import map_2d
-
-    z, args, done = codes(path, mtime).z_train, _map_args(path, mtime, projection, n, seed), finished(path, mtime)
-
-    def keep(points) -> None:
-        store.save_map(*args, *points)
-        done[("map", projection, n, seed)] = points
-
-    return Ask(("map", *args), map_2d, (z, projection, args[3], seed),
-               f"{projection} map of {args[3]:,} codes, seed {seed}, of {Path(path).name}", keep)
+    """The map as a job (ui.background): (idx, xy), read back from the cache."""
+    args = _map_args(path, mtime, projection, n, seed)
+    spec = {"kind": "map", "checkpoint": path, "projection": projection, "n": n, "seed": seed}
+    return Ask(("map", *args), spec, args[0], f"{projection} map of {args[3]:,} codes, seed {seed}, of {Path(path).name}",
+               lambda: cached_map(path, mtime, projection, n, seed))
 
 
 def umap_map(path: str, mtime: float):

@@ -16,7 +16,7 @@ from dae_core.history import compare_frame, history_frame
 from dae_core.svg import compare_runs_svg
 
 from . import cache
-from .models import available, session_runs
+from .models import available, runs_dir, session_runs
 from .words import markdown_frame, plain
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ def default_run_name(config: TrainConfig, epochs: int, stamp: str) -> str:
 def save_form(run) -> str | None:
     """A name box and a Save button -> the typed name when pressed, else None. Once the run is
     saved, a success line with its name stays under them and the button offers a copy."""
-    saved = Path(run.saved_path).stem if run.saved_path else None
+    saved = run.saved_name
     stamp = time.strftime("%m%d-%H%M", time.localtime(run.started or time.time()))  # fixed per run
     with st.form("train_save"):
         name = st.text_input("Checkpoint name", default_run_name(run.config, run.model_epoch, stamp),
@@ -48,7 +48,7 @@ def save_form(run) -> str | None:
         st.error(plain(failed[1]))  # the latest attempt failed: no success line above its error
     elif saved:
         st.success(f"Saved as **{plain(saved)}** in the runs folder: pick "
-                   f"**{plain(_label(run.saved_path))}** in the "
+                   f"**{plain(_label(str(runs_dir() / f'{saved}.pt')))}** in the "
                    "sidebar to use it on the other pages.")
     name = name.strip()
     return name if pressed and name != saved else None  # pressed again on its name: it is saved
@@ -63,14 +63,14 @@ def _same(a: str, b: str) -> bool:
     return os.path.abspath(a) == os.path.abspath(b)
 
 
-def save_run(run, name: str, runs_dir) -> str | None:
+def save_run(run, name: str) -> str | None:
     """Save the run under `name`, never over an existing file (another run's, or a copy's); a
     failure is kept for save_form to show -> the path, or None."""
     try:
-        path = run.save(name, runs_dir)
+        path = run.save(name)
     except DaeError as e:
         log.info("run %s not saved: %s", run.run_id, e)
-        message = f"Not saved: {e}".replace(str(runs_dir), "the runs folder")
+        message = f"Not saved: {e}".replace(str(runs_dir()), "the runs folder")
         st.session_state[SAVE_FAILED] = (run.run_id, message)
         return None
     st.session_state.pop(SAVE_FAILED, None)
@@ -93,9 +93,9 @@ def finished_ui(run) -> tuple[str | None, int | None]:
     save under, more epochs)."""
     if run.status in ("diverged", "failed"):
         st.error(plain(f"Failed: {run.message}" if run.status == "failed" else run.message))
-    elif run.status == "stopped":
-        st.warning(run.message)
-    if run.payload is None:
+    elif run.status in ("stopped", "interrupted"):
+        st.warning(plain(run.message))
+    if not run.has_checkpoint:
         return None, None
     st.subheader("Save or continue this run")
     if run.status == "failed":
@@ -145,3 +145,48 @@ def compare_table(frame):
     for column, (label, fmt) in COMPARE_COLUMNS.items():
         shown[column] = [fmt.format(v) if v == v else "—" for v in frame[column]]
     return shown.rename(columns={c: label for c, (label, _) in COMPARE_COLUMNS.items()})
+
+
+CONFIRM_DELETE = "train_confirm_delete"  # session_state: the saved run a Delete button asked about
+
+
+def discard_ui(run) -> bool:
+    """Discard an ended, unsaved run (after a confirm) -> True once discarded."""
+    if run.saved_name or run.active:
+        return False
+    with st.popover("Discard this run"):
+        st.write("Its folder, curve and weights are deleted; this cannot be undone.")
+        if st.button("Discard it", key="train_discard_run", type="primary"):
+            try:
+                run.discard()
+            except DaeError as e:
+                st.error(plain(str(e)))
+                return False
+            return True
+    return False
+
+
+def delete_ui(mine: dict[str, str]) -> str | None:
+    """Delete one of the runs this session saved (after a confirm) -> its name once deleted."""
+    from dae_core.serve import disk
+
+    if not mine:
+        return None
+    with st.expander("Delete a run you saved"):
+        name = st.selectbox("Saved run", list(mine), key="train_delete_pick")
+        if st.button("Delete", key="train_delete"):
+            st.session_state[CONFIRM_DELETE] = name
+        if st.session_state.get(CONFIRM_DELETE) == name:
+            st.warning(f"Delete **{plain(name)}** for everyone on this server? This cannot be undone.")
+            yes, no = st.columns(2)
+            if yes.button("Yes, delete it", key="train_delete_yes", type="primary"):
+                st.session_state.pop(CONFIRM_DELETE, None)
+                try:
+                    disk.delete_saved(runs_dir(), Path(mine[name]).stem)
+                except DaeError as e:
+                    st.error(plain(str(e)))
+                    return None
+                return name
+            if no.button("Keep it", key="train_delete_no"):
+                st.session_state.pop(CONFIRM_DELETE, None)
+    return None

@@ -100,18 +100,18 @@ def config_form(disabled: bool):
     return v, start, message_col
 
 
-def current_run(key: str, guard):
-    """This session's run (session_state[key]), or the run the URL's `run` names: a reload or a
-    second tab reattaches to it. A run id this server does not know is dropped with a notice."""
+def current_run(key: str):
+    """This session's run (session_state[key]), or the run the URL's `run` names: a reload, a
+    second tab or a restarted server finds it on disk. A name that is no run is dropped with a notice."""
     run = st.session_state.get(key)
     run_id = st.query_params.get("run")
     if run_id and (run is None or run.run_id != run_id):
-        found = worker.find(run_id, guard)
+        found = worker.find(run_id)
         if found is not None:
             st.session_state[key] = run = found
         else:
-            st.warning(f"Run {plain(run_id[:16])} is not on this server any more (its tabs were closed "
-                       "for over a minute, or the server restarted).")
+            st.warning(f"There is no run named {plain(run_id[:40])} on this server. "
+                       "Runs are listed below, under Runs on this server.")
             del st.query_params["run"]
     if run is not None:
         url_state.sync(run=run.run_id)
@@ -129,17 +129,21 @@ def progress(run) -> tuple[float, str]:
     for st.progress; `run` is a dae_core.jobs.RunHandle (or anything with its fields)."""
     if run.status == "queued":
         place = f"{_ordinal(run.position)} in line" if run.position else "in line"
-        return 0.0, f"Queued: {place}. It starts when a training slot frees up; Stop leaves the queue."
+        why = f" ({run.message})" if run.message else ""
+        return 0.0, f"Queued: {place}{why}. It starts when a training slot frees up; Stop leaves the queue."
     finished = len(run.history) - (run.first_epoch - 1)  # epochs this run has finished
     b = run.last_batch
     in_epoch = b.batch / b.n_batches if b is not None and b.epoch > len(run.history) else 0.0
     fraction = min(1.0, (finished + in_epoch) / run.epochs_planned)
     if run.status not in ("starting", "running"):
         seconds = sum(h["seconds"] for h in run.history[run.first_epoch - 1:])
-        return fraction, (f"{run.status.capitalize()}: {finished} of {run.epochs_planned} epochs "
-                          f"in {_duration(seconds)}")
+        trained = f"{finished} of {run.epochs_planned} {_epochs(run.epochs_planned)}"
+        return fraction, (f"{run.status.capitalize()}: {trained} finished"
+                          + (f" in {_duration(seconds)}" if finished > 0 else ""))
     if run.status == "starting":
         return 0.0, "Starting the training process: loading PyTorch and the digits (a few seconds)…"
+    if run.message and b is None:  # no word from the trainer yet, or Ray is unavailable
+        return 0.0, run.message
     if b is None:
         return 0.0, "Training the first batches…"
     last = run.first_epoch + run.epochs_planned - 1
@@ -159,7 +163,7 @@ def _seconds_left(run, b, fraction: float) -> float:
 def unsaved(run) -> bool:
     """True when `run` has ended with finished epochs that were never saved: starting another would
     lose them."""
-    return run is not None and not run.active and run.payload is not None and not run.saved_path
+    return run is not None and not run.active and run.has_checkpoint and not run.saved_name
 
 
 def confirm_replace(run, asked: bool) -> bool:
@@ -183,6 +187,10 @@ def confirm_replace(run, asked: bool) -> bool:
     return discard
 
 
+def _epochs(n: int) -> str:
+    return "epoch" if n == 1 else "epochs"
+
+
 def _ordinal(n: int) -> str:
     """1st, 2nd, 3rd, 4th, ..., 11th, 12th, 13th, 21st."""
     suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
@@ -201,3 +209,21 @@ def preview_image(model, config: TrainConfig, n: int = 8, scale: int = 3) -> np.
     out = corrupt_and_reconstruct(model, images, config.noise, config.noise_strength, PREVIEW_SEED)
     rows = np.concatenate([out.x, out.x_noisy, out.x_hat])
     return grid_image(rows, nrow=len(images), scale=scale)
+
+
+def runs_table(runs: list) -> None:
+    """The newest runs in the runs folder, each a link that opens it here (as its folder says)."""
+    if not runs:
+        return
+    st.subheader("Runs on this server")
+    rows = []
+    for r in runs:
+        status = r.status().get("status", "queued")
+        saved = r.saved_as()
+        cfg = r.config
+        what = f"d={cfg.get('latent_dim', '?')}, {plain(str(cfg.get('noise', '')).replace('_', ' and '))} noise"
+        rows.append(f"| [{r.id}](/Train?run={r.id}) | {what} | {len(r.history())} of "
+                    f"{r.first_epoch - 1 + r.epochs_planned} | {status} | "
+                    f"{plain(saved) if saved else 'not saved'} |")
+    st.markdown("| Run | Model | Epochs | Status | Saved as |\n|---|---|---|---|---|\n" + "\n".join(rows))
+    st.caption("An unsaved run is kept until the runs folder fills up; then the oldest go first.")

@@ -1,94 +1,107 @@
-"""This server's training runs: each is a Ray job (dae_core.jobs); this module, which never
-calls st.*, remembers which browser sessions watch which run.
+"""The Train page's view of a run: a folder on disk (dae_core.serve), trained by a Ray job.
 
-A run is found again by its id (the Train page keeps it in the URL), so a reload or a second tab
-reattaches to it. When every session watching a run has been gone for the grace period
-($DAE_ORPHAN_GRACE_S, default 60 s) the run is stopped, queued or training, and forgotten.
+The page holds a RunView, which holds only the run's folder: everything it shows is read from
+there at each refresh, so a reload, a second tab or a restarted server finds the run as it is.
 """
 from __future__ import annotations
 
 import logging
-import os
 import threading
+import time
+from pathlib import Path
 
-from dae_core import jobs
 from dae_core.config import TrainConfig
-from dae_core.runs import RunRequest
+from dae_core.serve import ray_jobs, training
+from dae_core.serve.runs import Run
 
-_runs: dict[str, "Watched"] = {}  # run id -> the run and the sessions watching it
-_lock = threading.Lock()
-_warming: threading.Thread | None = None  # connects this server to Ray once, in the background
 log = logging.getLogger(__name__)
+_warming: threading.Thread | None = None
+_lock = threading.Lock()
 
 
-def grace_s() -> float:
-    return float(os.environ.get("DAE_ORPHAN_GRACE_S", 60))
+class RunView:
+    """A run as the page shows it; refresh() reads its folder (and its job, while it says nothing final)."""
+
+    def __init__(self, run: Run):
+        self.run = run
+        self.run_id = run.id
+        self.config = TrainConfig.from_dict(run.config)
+        self.first_epoch = run.first_epoch
+        self.epochs_planned = run.epochs_planned
+        self.refresh()
+
+    def refresh(self) -> None:
+        s = training.state(self.run)
+        self.status, self.message, self.position = s.status, s.message, s.place
+        self.history = s.history
+        self.batches = [(b.x, b.loss) for b in s.batches]
+        self.last_batch = s.last_batch
+        self.started = float(self.run.status().get("started") or 0.0)
+
+    @property
+    def active(self) -> bool:
+        return self.status not in training.runs.ENDED
+
+    @property
+    def model_epoch(self) -> int:
+        return len(self.history)
+
+    @property
+    def has_checkpoint(self) -> bool:
+        return self.run.has_checkpoint()
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.run.checkpoint_path
+
+    @property
+    def saved_name(self) -> str | None:
+        return self.run.saved_as()
+
+    def stop(self) -> None:
+        training.stop(self.run)
+
+    def save(self, name: str) -> str:
+        return str(training.save(self.run, name))
+
+    def discard(self) -> None:
+        training.discard(self.run)
 
 
-class Watched:
-    """A run and the session guards (ui.session.SessionGuard) of the tabs that show it."""
-
-    def __init__(self, handle: jobs.RunHandle):
-        self.handle, self.guards = handle, []
-
-    def watch(self, guard) -> None:
-        if guard not in self.guards:
-            self.guards.append(guard)
-            guard.on_close(self._closed)
-
-    def _closed(self) -> None:
-        threading.Timer(grace_s(), self._orphan_check).start()
-
-    def _orphan_check(self) -> None:
-        if any(g.is_open() for g in self.guards):
-            return  # a reload or another tab came back in time
-        with _lock:
-            _runs.pop(self.handle.run_id, None)
-        self.handle.stop()
-        # Nobody polls any more: follow the run to its end here, so its worker is released.
-        threading.Thread(target=self.handle.wait, args=(600,), daemon=True).start()
-
-
-def start(config: TrainConfig, guard, previous: jobs.RunHandle | None = None,
-          epochs: int | None = None) -> jobs.RunHandle:
-    """Queue a fresh run of `config`, or `epochs` more of `previous` (its curve carried over)."""
+def start(config: TrainConfig, previous: RunView | None = None, epochs: int | None = None) -> RunView:
+    """Submit a fresh run of `config`, or `epochs` more of `previous` (its curve carried over)."""
     if previous is None:
-        request, batches = RunRequest(config.to_dict(), config.epochs), None
-    else:
-        request = RunRequest(config.to_dict(), epochs, resume=previous.payload)
-        batches = previous.batches
-    handle = jobs.submit(request, batches)
-    watched = Watched(handle)
-    watched.watch(guard)
-    with _lock:
-        _runs[handle.run_id] = watched
-    return handle
+        return RunView(training.start(config.to_dict(), config.epochs))
+    return RunView(training.start(config.to_dict(), epochs, previous.run))
 
 
-def find(run_id: str, guard) -> jobs.RunHandle | None:
-    """The run with this id, now also watched by this session; None when this server has no such run."""
-    with _lock:
-        watched = _runs.get(run_id)
-    if watched is None:
-        return None
-    watched.watch(guard)
-    return watched.handle
+def find(run_id: str) -> RunView | None:
+    """The run with this id on this server's disk, or None."""
+    run = training.find(run_id)
+    return None if run is None else RunView(run)
+
+
+def recent(limit: int = 20) -> list[Run]:
+    """The newest runs in the runs folder."""
+    return training.runs.all_runs(training.runs_dir())[:limit]
 
 
 def warm_up() -> threading.Thread:
-    """Connect this server to Ray on a background thread (once per process), so that the first
-    Start does not wait the 4-10 s Ray takes to start; a failure is logged here and told to the
-    user by the Start that retries it -> the thread (tests join it)."""
+    """Start a local Ray in the background (once per process), so that the first Start does not
+    wait for it; a failure is logged, and the Start that needs Ray says why."""
     global _warming
     with _lock:
         if _warming is None:
-            _warming = threading.Thread(target=_connect_quietly, name="dae-ray-warm-up", daemon=True)
+            _warming = threading.Thread(target=_quietly, name="dae-ray-warm-up", daemon=True)
             _warming.start()
         return _warming
 
 
-def _connect_quietly() -> None:
+def _quietly() -> None:
+    t = time.monotonic()
     try:
-        jobs.connect()
-    except Exception as e:  # noqa: BLE001  the first Start tries again and shows the user why it failed
-        log.warning("could not start Ray ahead of the first run: %s", e)  # jobs logged the traceback
+        ray_jobs.ensure_head(wait_s=ray_jobs.START_TIMEOUT_S)
+    except Exception as e:  # noqa: BLE001  the first Start tries again and shows why it failed
+        log.warning("no Ray for runs yet: %s", e)
+    else:
+        log.info("Ray's job server answers (%.1f s)", time.monotonic() - t)

@@ -1,0 +1,110 @@
+"""The command line's serving commands: a run's job body (`train --run-dir`), an analysis job
+(`analyse --spec`), `train --ray`, and the runs folder (`runs list`, `runs rm`)."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from .errors import DaeError
+
+
+def cmd_train_run_dir(args) -> tuple[dict, str]:
+    """Train the run folder's request there (what a run's Ray job executes)."""
+    from .serve.runs import Run
+    from .serve.trainer import train_run
+
+    status = train_run(args.run_dir)
+    st = Run(args.run_dir).status()
+    if status == "failed":
+        raise DaeError(f"training failed: {st.get('message', '')}")
+    return {"run_dir": str(args.run_dir), **st}, f"{status}: {st.get('message', '')}"
+
+
+def cmd_analyse(args) -> tuple[dict, str]:
+    """Compute one analysis spec (JSON) into the result cache (what an analysis job executes)."""
+    from .serve.analyses import compute
+
+    try:
+        spec = json.loads(args.spec)
+    except ValueError:
+        raise DaeError("--spec must be a JSON object") from None
+    text = compute(spec)
+    return {"spec": spec, "report": text}, text
+
+
+def cmd_train_on_ray(config: dict, epochs: int, resume_from=None) -> tuple[object, object]:
+    """Submit a run as a Ray job and follow it from its folder -> (its folder, the final RunState).
+    Ctrl-C stops the run (its finished epochs are kept)."""
+    from tqdm import tqdm
+
+    from .serve import runs, training
+    from .serve.runs import Run
+
+    previous = None
+    if resume_from is not None:  # a checkpoint file: a run folder of its own to go on from
+        from . import checkpoint as ckpt_io
+
+        ck = ckpt_io.load(resume_from)
+        previous = runs.create(training.runs_dir(), ck.config.to_dict(), 0, ck.history)
+        previous.checkpoint_path.write_bytes(open(resume_from, "rb").read())
+        runs.RunWriter(previous).set_status("finished", "imported to continue")
+    run = training.start(config, epochs, previous)
+    print(f"run {run.id} submitted to {training.jobs.ray_jobs.where()}; its folder: {run.folder}", file=sys.stderr)
+    bar, seen = tqdm(unit="batch", file=sys.stderr, disable=None), 0
+    try:
+        while (state := training.state(Run(run.folder))).active:
+            for b in state.batches[seen:]:
+                bar.total = epochs * b.n_batches
+                bar.n = (b.epoch - run.first_epoch) * b.n_batches + b.batch
+                bar.set_postfix(epoch=b.epoch, loss=f"{b.loss:.4f}", refresh=False)
+                bar.refresh()
+            seen = len(state.batches)
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        training.stop(run)
+        deadline = time.monotonic() + 60
+        while (state := training.state(run)).active and time.monotonic() < deadline:
+            time.sleep(0.5)
+    bar.close()
+    return run, state
+
+
+def cmd_runs_list(args) -> tuple[dict, str]:
+    from .serve import disk, training
+
+    rows = disk.listing(training.runs_dir())
+    lines = [f"{r['name']:<40} {r['status']:<12} {r['epochs'] if r['epochs'] is not None else '':>6} "
+             f"{r['mb']:>8.2f} MB" + (f"  saved as {r['saved_as']}" if r.get("saved_as") else "") for r in rows]
+    used = disk.runs.disk_bytes(training.runs_dir()) / training.MB
+    head = f"{'name':<40} {'status':<12} {'epochs':>6} {'size':>11}"
+    foot = f"{used:.1f} of {training.max_bytes() / training.MB:.0f} MB used in {training.runs_dir()}"
+    return {"runs": rows, "used_mb": used}, "\n".join([head, *lines, foot])
+
+
+def cmd_runs_rm(args) -> tuple[dict, str]:
+    from .serve import disk, runs, training
+
+    run = runs.find(training.runs_dir(), args.name)
+    if run is not None:
+        training.discard(run)
+        return {"removed": args.name}, f"removed run {args.name}"
+    path = disk.delete_saved(training.runs_dir(), args.name)
+    return {"removed": str(path)}, f"removed {path}"
+
+
+def add_commands(command, sub) -> None:
+    """`analyse` and `runs list|rm` on the parser's subcommands (`command` as cli.build_parser makes them)."""
+    sp = command("analyse", cmd_analyse, "compute one analysis into the result cache (run by the app's jobs)",
+                 checkpoint=False)
+    sp.add_argument("--spec", required=True, help="the analysis as JSON (dae_core.serve.analyses)")
+    runs_parser = sub.add_parser("runs", help="the runs folder: list runs and saved checkpoints, remove one",
+                                 description="The runs folder ($DAE_RUNS_DIR): list, remove.")
+    runs_sub = runs_parser.add_subparsers(dest="runs_command", required=True, metavar="ACTION")
+    sp = runs_sub.add_parser("list", help="every run and saved checkpoint, with its size")
+    sp.add_argument("--json", action="store_true", help="print one JSON object")
+    sp.set_defaults(fn=cmd_runs_list)
+    sp = runs_sub.add_parser("rm", help="remove a saved checkpoint (NAME) or an ended run (its id)")
+    sp.add_argument("name", help="a saved run's name, as `runs list` shows it, or a run's id")
+    sp.add_argument("--json", action="store_true", help="print one JSON object")
+    sp.set_defaults(fn=cmd_runs_rm)

@@ -1,0 +1,67 @@
+"""Train the run in a run folder, writing its progress there: the body of a run's job
+(`dae train --run-dir FOLDER`), which works the same with or without Ray around it."""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from pathlib import Path
+
+from ..errors import DaeError, one_line
+from .runs import Batch, Run, RunWriter, StopFlag
+
+log = logging.getLogger(__name__)
+
+
+def train_run(folder: str | Path) -> str:
+    """Train the run at `folder` to its end, a stop or a failure -> the final status; never raises.
+    SIGTERM (what Ray's stop_job sends) asks it to stop like the stop file does."""
+    from .. import checkpoint as ckpt_io
+    from ..config import TrainConfig
+    from ..train import BatchStats, EpochStats, Stopped, fastest_compile_mode, fit, new_state, prepare_data
+
+    run = Run(Path(folder))
+    writer = RunWriter(run)
+    if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
+        signal.signal(signal.SIGTERM, lambda *_: run.ask_stop())
+    writer.set_status("starting", "loading PyTorch and the digits", started=time.time())
+    last: BatchStats | None = None
+    try:
+        if run.start_path.exists():
+            state = ckpt_io.to_state(ckpt_io.load(run.start_path))
+        else:
+            state = new_state(TrainConfig.from_dict(run.config))
+        data = prepare_data(state.config, state.device)
+        writer.set_status("running", started=time.time())
+        for event in fit(state, data, run.epochs_planned, stop=StopFlag(run),
+                         compile_mode=fastest_compile_mode(state)):
+            if isinstance(event, BatchStats):
+                last = event
+                writer.batch(Batch(event.epoch - 1 + event.batch / event.n_batches, event.loss, event.epoch,
+                                   event.batch, event.n_batches, event.seconds, event.images_per_s))
+            elif isinstance(event, EpochStats):
+                writer.epoch(state.history[-1], lambda p, e=event: ckpt_io.save_state(state, p, {"val_mse": e.val_loss}))
+            elif isinstance(event, Stopped):
+                status = "diverged" if event.reason == "diverged" else "stopped"
+                writer.set_status(status, event.message if status == "diverged" else stopped_message(run, last))
+                return status
+    except DaeError as e:
+        writer.set_status("failed", str(e))
+        return "failed"
+    except Exception as e:  # noqa: BLE001  the page shows one line; the job's log keeps the traceback
+        log.exception("run %s failed", run.id)
+        writer.set_status("failed", one_line(e))
+        return "failed"
+    writer.set_status("finished", f"finished {run.epochs_planned} epoch{'s' if run.epochs_planned != 1 else ''}")
+    return "finished"
+
+
+def stopped_message(run: Run, last) -> str:
+    """Where a stopped run stopped and what it kept, in words."""
+    kept = len(run.history()) - (run.first_epoch - 1)
+    where = f"during epoch {last.epoch}, at batch {last.batch} of {last.n_batches}" if last else "before its first batch"
+    if kept <= 0:
+        return f"Stopped {where}. No epoch of this run had finished, so it kept no new weights."
+    return (f"Stopped {where}. Kept the weights after epoch {run.first_epoch + kept - 1} "
+            f"({kept} finished epoch{'s' if kept != 1 else ''} of this run).")
