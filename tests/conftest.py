@@ -23,6 +23,7 @@ PAGES = Path(__file__).resolve().parents[1] / "app_pages"
 # $DAE_RUNS_DIR, read at call time), and a session's uploads (the temporary folder).
 FOLDERS = {"DAE_CACHE_DIR": "cache", "DAE_RUNS_DIR": "runs"}
 _SESSION: dict[str, str] = {}  # the folders of this test session, set before any test runs
+NO_RAY = "http://127.0.0.1:9"  # the discard port: nothing answers there
 
 
 def pytest_configure(config):
@@ -31,6 +32,9 @@ def pytest_configure(config):
     base = Path(tempfile.mkdtemp(prefix="dae-tests-"))
     for name, folder in FOLDERS.items():
         os.environ[name] = _SESSION[name] = str(base / folder)
+    # No test starts a Ray by accident (the Train page warms one up): Ray is "a cluster" where
+    # nothing listens, unless a test asks for a real one (tests/ray_head.py).
+    os.environ["RAY_ADDRESS"] = NO_RAY
 
 
 def pytest_unconfigure(config):

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 # pandas, scikit-learn's pieces, Plotly, Ray) as the pages would.
 WARM = ("torch", "sklearn.cluster", "plotly.graph_objects", "ui.cache", "ui.sidebar",
         "ui.cluster_cache", "ui.cluster_ui", "ui.gen_ui", "ui.denoise_ui", "ui.run_ui",
-        "ui.train_ui", "ui.worker", "ui.explorer", "ui.map_view")
+        "ui.train_ui", "ui.worker", "ui.explorer", "ui.map_view", "ui.background")
 
 
 def configure_logging() -> None:
@@ -51,4 +51,17 @@ async def lifespan(app):
     # Fewer C heaps than one per busy script thread: the server's memory stays near what it uses.
     limit_malloc_arenas()
     await asyncio.to_thread(warm_up)
+    check_runs_folder()
+    from ui.worker import warm_up as start_ray
+
+    start_ray()  # in the background: the first Start then finds Ray's job server answering
     yield
+
+
+def check_runs_folder() -> None:
+    """One line at start when runs cannot be kept (the runs folder is not writable)."""
+    from dae_core.serve import training
+
+    problem = training.check_runs_dir()
+    if problem:
+        log.error("%s", problem)

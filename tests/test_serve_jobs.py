@@ -1,0 +1,185 @@
+"""dae_core.serve.jobs and ray_jobs against a stand-in for Ray's job server (its REST API, on
+loopback): deduplication, retries, shared answers, time limits, cancels, failures in one line."""
+import json
+import logging
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from dae_core.serve import jobs, ray_jobs
+from dae_core.serve.ray_jobs import RayUnavailable
+
+
+class JobServer:
+    """The part of Ray's job server the app uses: submit, look up, list, stop, delete, logs."""
+
+    def __init__(self):
+        self.jobs: dict[str, dict] = {}
+        self.requests: list[tuple[str, str, dict]] = []  # (method, path, headers)
+        self.logs: dict[str, str] = {}
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _send(self, status, body):
+                data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _record(self):
+                server.requests.append((self.command, self.path, dict(self.headers)))
+
+            def do_GET(self):
+                self._record()
+                parts = self.path.strip("/").split("/")  # api jobs [id [logs]]
+                if len(parts) == 2:
+                    return self._send(200, list(server.jobs.values()))
+                job = server.jobs.get(parts[2])
+                if job is None:
+                    return self._send(404, f"Job {parts[2]} does not exist")
+                if len(parts) == 4:
+                    return self._send(200, {"logs": server.logs.get(parts[2], "")})
+                return self._send(200, job)
+
+            def do_POST(self):
+                self._record()
+                parts = self.path.strip("/").split("/")
+                if len(parts) == 4 and parts[3] == "stop":
+                    if parts[2] in server.jobs:
+                        server.jobs[parts[2]]["status"] = "STOPPED"
+                    return self._send(200, {"stopped": True})
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                sid = body["submission_id"]
+                if sid in server.jobs:
+                    return self._send(500, f"ValueError: Job with submission_id {sid} already exists.")
+                server.jobs[sid] = {"submission_id": sid, "status": "PENDING", "message": "",
+                                    "start_time": time.time() * 1000 + len(server.jobs),
+                                    "metadata": body["metadata"], "entrypoint": body["entrypoint"],
+                                    "resources": body["entrypoint_resources"]}
+                return self._send(200, {"job_id": sid, "submission_id": sid})
+
+            def do_DELETE(self):
+                self._record()
+                server.jobs.pop(self.path.strip("/").split("/")[2], None)
+                return self._send(200, {"deleted": True})
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def count(self, method: str, prefix: str = "/api/jobs/") -> int:
+        return sum(m == method and p.startswith(prefix) for m, p, _ in self.requests)
+
+
+@pytest.fixture
+def server(monkeypatch):
+    s = JobServer()
+    monkeypatch.setenv("RAY_ADDRESS", f"http://127.0.0.1:{s.port}")  # a cluster: nothing is started
+    monkeypatch.setenv("RAY_AUTH_TOKEN", "secret-token")
+    monkeypatch.setattr(ray_jobs, "_down", (0.0, ""))
+    monkeypatch.setattr(jobs, "_seen", {})
+    yield s
+    s.httpd.shutdown()
+
+
+def submit(job_id="dae-analysis-x", again=False):
+    return jobs.submit(job_id, "analysis", jobs.command("analyse", "--spec", "{}"), "an analysis", again=again)
+
+
+def test_one_analysis_asked_twice_is_one_job_and_the_second_asker_joins_it(server):
+    assert submit().status == "queued"
+    assert submit().status == "queued"
+    assert list(server.jobs) == ["dae-analysis-x"] and server.count("POST") == 2
+    job = server.jobs["dae-analysis-x"]
+    assert job["resources"] == {"dae_analysis": 1} and job["metadata"]["dae"] == "analysis"
+    assert " -m dae_core analyse --spec " in job["entrypoint"]
+
+
+def test_every_request_carries_rays_token(server):
+    submit()
+    jobs.state("dae-analysis-x")
+    assert server.requests and all(h.get("Authorization") == "Bearer secret-token" for _, _, h in server.requests)
+
+
+def test_a_failed_analysis_can_be_asked_again_at_once(server):
+    submit()
+    server.jobs["dae-analysis-x"]["status"] = "FAILED"
+    server.logs["dae-analysis-x"] = "loading...\nerror: a checkpoint name is 1-64 letters\n"
+    assert submit().status == "failed"  # asked without 'again': its outcome
+    state = jobs.state("dae-analysis-x")
+    assert state.status == "failed" and state.message == "a checkpoint name is 1-64 letters"
+    assert submit(again=True).status == "queued"  # Try again: replaced, not refused
+    assert server.jobs["dae-analysis-x"]["status"] == "PENDING" and server.count("DELETE") == 1
+
+
+def test_sessions_polling_one_job_share_one_answer(server):
+    submit("dae-run-a")
+    before = server.count("GET")
+    states = [jobs.state("dae-run-a") for _ in range(30)]
+    assert {s.status for s in states} == {"queued"}
+    assert server.count("GET") - before <= 2  # one look-up (and one listing, for its place) for 30
+
+
+def test_a_queued_job_knows_its_place_among_its_kind(server):
+    for name in ("dae-run-a", "dae-run-b", "dae-run-c"):
+        jobs.submit(name, "run", ["true"], name)
+    submit("dae-analysis-x")
+    state = jobs.state("dae-run-b")
+    assert (state.status, state.place, state.queued) == ("queued", 2, 3)
+
+
+def test_a_cancel_is_logged_once_as_a_cancel(server, caplog):
+    submit()
+    with caplog.at_level(logging.INFO, logger="dae_core.serve.jobs"):
+        jobs.cancel("dae-analysis-x", "an analysis")
+    assert server.jobs["dae-analysis-x"]["status"] == "STOPPED"
+    lines = [r.getMessage() for r in caplog.records if "an analysis" in r.getMessage()]
+    assert lines == ["cancelled: an analysis (dae-analysis-x)"]
+    assert jobs.state("dae-analysis-x").status == "cancelled"
+
+
+@pytest.fixture
+def silent(monkeypatch):
+    """A port that accepts connections and never answers (a head that hangs)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    monkeypatch.setenv("RAY_ADDRESS", f"http://127.0.0.1:{sock.getsockname()[1]}")
+    monkeypatch.setattr(ray_jobs, "_down", (0.0, ""))
+    monkeypatch.setattr(jobs, "_seen", {})
+    yield
+    sock.close()
+
+
+def test_a_head_that_hangs_costs_one_time_limit_then_answers_at_once(silent):
+    t = time.monotonic()
+    state = jobs.state("dae-run-a")
+    first = time.monotonic() - t
+    assert state.status == "unavailable" and "does not answer" in state.message
+    assert first < ray_jobs.REQUEST_TIMEOUT_S + 1
+    t = time.monotonic()
+    for name in ("dae-run-b", "dae-run-c", "dae-run-d"):
+        assert jobs.state(name).status == "unavailable"
+    assert time.monotonic() - t < 0.5  # the next ones within QUIET_S fail without a request
+    with pytest.raises(RayUnavailable):
+        submit()  # a cluster that does not answer: one line, nothing started
+
+
+def test_nothing_listening_is_one_line(monkeypatch):
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens there now
+    monkeypatch.setenv("RAY_ADDRESS", f"http://127.0.0.1:{port}")
+    monkeypatch.setattr(ray_jobs, "_down", (0.0, ""))
+    monkeypatch.setattr(jobs, "_seen", {})
+    with pytest.raises(RayUnavailable) as error:
+        ray_jobs.ensure_head()
+    assert "\n" not in str(error.value) and f"127.0.0.1:{port}" in str(error.value)
