@@ -1,130 +1,171 @@
-"""The local Ray under failure and at rest, seen from the app.
+"""The app server through Ray's faults: one JSON line per fault.
 
-    .venv/bin/python benchmarks/bench_chaos.py [--mode idle|raylet|both] [--idle 330]
-        [--max-runs N] [--ray-defaults]
+    .venv/bin/python benchmarks/bench_chaos.py [--mode gcs raylet dashboard run-worker
+        analysis-worker unreachable] [--unreachable-s 180] [--watch-s 70]
 
-idle:   a fresh local Ray (DAE_MAX_RUNS sets how many CPUs it is given, as on a larger machine),
-        one tiny run trained to its end and released, and one analysis task (a Ray task as
-        dae_core.analyses sends them, which loads PyTorch in its worker); then the memory of
-        every process that Ray started (the sum of their RSS, and of their PSS, which counts a
-        shared page once) right after them and after --idle seconds with nothing to do, and how
-        many idle Ray workers (`ray::IDLE` in ps) are left. An idle worker is given back after
-        dae_core.ray_start.IDLE_WORKER_KEEP_S (300 s), so --idle defaults to a little more.
-raylet: a run training, then `kill -9` of the local Ray's raylet: seconds until the run's handle
-        says failed, and until the next submit has started a new Ray and trained a run.
---ray-defaults sets Ray's own defaults for the settings dae_core.ray_start gives a local Ray
-(environment variables it would otherwise fill in), to measure what they change.
+For each mode: a fresh local Ray head (on ports of its own) and a fresh app server; a run
+training (with at least one finished epoch) and an analysis job running; then the fault:
+`kill -9` of the head's GCS, its raylet, its dashboard (the job server), the run's training
+process or the analysis' process; or, for `unreachable`, the whole head stopped (SIGSTOP) for
+--unreachable-s seconds, as a head that a network cut off. Meanwhile the pages are visited
+over Streamlit's websocket, one after another, for --watch-s seconds (past Ray's one minute)
+or the outage. Then the next need starts Ray again, as the app does, and a new run trains.
 
-Prints one JSON object. Ray, the runs and this script share the machine's cores.
+    server_alive            the app server's process is up at the end
+    page_p95_s_during       95th percentile of the page visits' seconds during the fault
+    pages_failed_during     page visits that did not finish (an error or a time limit)
+    seconds_to_train_again  from the end of the fault to a new 1-epoch run finished
+    runs_lost               runs whose finished epochs were gone after the fault (of 1)
+
+Everything (Ray, the server, the runs, this script) shares the machine's cores.
 """
+from __future__ import annotations
+
 import argparse
+import asyncio
 import json
 import os
 import signal
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
-from dae_harness.browser import descendants
 
-from dae_core.analyses import RayRunner
+from dae_core import TrainConfig
+from dae_core.serve import analyses, jobs, ray_jobs, training
+from dae_harness import browser
+from dae_harness.wsclient import Tab
 
-RAY_DEFAULTS = {  # Ray 2.60's own values (src/ray/common/ray_config_def.h)
-    "RAY_health_check_period_ms": "3000",
-    "RAY_health_check_failure_threshold": "5",
-    "RAY_num_workers_soft_limit": "-1",  # one idle worker kept per CPU
-    "RAY_idle_worker_killing_time_threshold_ms": "1000",
-    "RAY_prestart_worker_first_driver": "1",
-}
-
-
-def memory(pids: list[int]) -> dict:
-    """MiB of RSS and of PSS summed over `pids`, and how many of them are idle Ray workers."""
-    rss = pss = workers = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/smaps_rollup") as f:
-                fields = {line.split(":")[0]: int(line.split()[1]) for line in f if line.endswith("kB\n")}
-            with open(f"/proc/{pid}/cmdline") as f:
-                workers += f.read().startswith("ray::IDLE")
-        except OSError:
-            continue
-        rss, pss = rss + fields["Rss"], pss + fields["Pss"]
-    return {"rss_mib": round(rss / 1024), "pss_mib": round(pss / 1024), "idle_workers": workers}
+MODES = ("gcs", "raylet", "dashboard", "run-worker", "analysis-worker", "unreachable")
+PATTERN = {"gcs": "gcs_server.*{tmp}", "raylet": "raylet.*{tmp}", "dashboard": "dashboard.py.*{tmp}",
+           "run-worker": "dae_core train --run-dir", "analysis-worker": "dae_core analyse"}
+PAGES = ("", "Train", "Denoise", "Generate", "Cluster")
+RUN = TrainConfig(train_subset=3000, epochs=200, batch_size=64, device="cpu")
+AGAIN = TrainConfig(train_subset=1200, epochs=1, batch_size=64, device="cpu")
 
 
-def ray_processes() -> list[int]:
-    return [p for p in descendants(os.getpid()) if p != os.getpid()]
+def pids(pattern: str) -> list[int]:
+    out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split() if int(p) != os.getpid()]
 
 
-def tiny_request(epochs: int = 1):
-    from dae_core import TrainConfig
-    from dae_core.runs import RunRequest
-
-    cfg = TrainConfig(train_subset=400, epochs=epochs, batch_size=64, device="cpu")
-    return RunRequest(cfg.to_dict(), epochs)
-
-
-def measure_idle(idle_s: float) -> dict:
-    from dae_core import jobs
-
-    jobs.connect()
-    started = memory(ray_processes())
-    handle = jobs.submit(tiny_request())
-    handle.wait(300)
-    runner = RayRunner()
-    norm = runner.get(runner.submit(np.linalg.norm, (np.ones(4),)))
-    time.sleep(1)  # the release reaches the queue, which ends the run's worker
-    after = memory(ray_processes())
-    time.sleep(idle_s)
-    return {"run": handle.status, "task": float(norm), "ray_started": started,
-            "after_run_and_task": after, f"after_{idle_s:g}s_idle": memory(ray_processes())}
+def wait_for(condition, timeout: float):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.25)
+    return None
 
 
-def raylet_pid() -> int:
-    for pid in ray_processes():
-        try:
-            with open(f"/proc/{pid}/comm") as f:
-                if f.read().strip() == "raylet":
-                    return pid
-        except OSError:
-            continue
-    raise RuntimeError("no raylet among this process's children")
+async def visit(url: str, page: str, query: str = "") -> float | None:
+    """Seconds of one page's first run, or None when it did not finish."""
+    tab = Tab(url, timeout=30)
+    try:
+        t = time.monotonic()
+        done = await tab.open(page, query)
+        return time.monotonic() - t if done.status == "finished" else None
+    except Exception:  # noqa: BLE001  a page that did not answer counts as failed
+        return None
+    finally:
+        await tab.close()
 
 
-def measure_raylet() -> dict:
-    from dae_core import jobs
-
-    doomed = jobs.submit(tiny_request(epochs=500))
-    while doomed.active and doomed.status != "running":
-        doomed.refresh()
-        time.sleep(0.1)
-    os.kill(raylet_pid(), signal.SIGKILL)
-    t0 = time.monotonic()
-    doomed.wait(120, poll_s=0.1)
-    failed_s = time.monotonic() - t0
-    after = jobs.submit(tiny_request())
-    after.wait(300)
-    return {"doomed": [doomed.status, doomed.message], "failed_after_s": round(failed_s, 1),
-            "next_run": after.status, "next_run_trained_after_s": round(time.monotonic() - t0, 1)}
+def watch(url: str, seconds: float, run_id: str) -> list[float | None]:
+    """Visit the pages one after another for `seconds` -> each visit's seconds (None: failed)."""
+    out, end, i = [], time.monotonic() + seconds, 0
+    while time.monotonic() < end:
+        page = PAGES[i % len(PAGES)]
+        out.append(asyncio.run(visit(url, page, f"run={run_id}" if page == "Train" else "")))
+        i += 1
+    return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mode", choices=["idle", "raylet", "both"], default="both")
-    parser.add_argument("--idle", type=float, default=330.0, help="seconds left idle after the run")
-    parser.add_argument("--max-runs", type=int, default=8, help="DAE_MAX_RUNS (CPUs of the local Ray)")
-    parser.add_argument("--ray-defaults", action="store_true", help="Ray's defaults, for comparison")
-    args = parser.parse_args()
-    os.environ["DAE_MAX_RUNS"] = str(args.max_runs)
-    if args.ray_defaults:
-        os.environ.update(RAY_DEFAULTS)
-    result = {"max_runs": args.max_runs, "ray_defaults": args.ray_defaults}
-    if args.mode in ("idle", "both"):
-        result["idle"] = measure_idle(args.idle)
-    if args.mode in ("raylet", "both"):
-        result["raylet"] = measure_raylet()
-    print(json.dumps(result, indent=1))
+def start_analysis(checkpoint: Path) -> str:
+    """A t-SNE map job of a shipped model (minutes of work on this machine) -> its job id."""
+    from dae_core import checkpoint as ckpt_io
+    from dae_core import store
+
+    ck = ckpt_io.load(checkpoint)
+    spec = {"kind": "map", "checkpoint": str(checkpoint), "projection": "tsne", "n": 20000,
+            "seed": int(time.time())}  # a seed nobody has asked for: never cached
+    job = analyses.job_id(spec, store.fingerprint(ck.model, ck.config))
+    jobs.submit(job, "analysis", jobs.command("analyse", "--spec", json.dumps(spec)), "chaos t-SNE")
+    return job
+
+
+def one(mode: str, args, base: Path) -> dict:
+    os.environ.pop("RAY_ADDRESS", None)
+    os.environ["DAE_RUNS_DIR"] = str(base / mode / "runs")
+    os.environ["DAE_RAY_PORT"], os.environ["DAE_RAY_DASHBOARD_PORT"] = str(args.port), str(args.port + 10)
+    ray_jobs.stop_local_head()
+    ray_jobs.ensure_head(wait_s=180)
+    proc, url = browser.start_server(base / mode / "runs", log=base / f"{mode}-server.log",
+                                     env={"DAE_CACHE_DIR": str(base / "cache")})
+    try:
+        run = training.start(RUN.to_dict(), RUN.epochs)
+        wait_for(lambda: run.history(), 300)
+        analysis = start_analysis(Path(__file__).resolve().parents[1] / "checkpoints" / "denoise-d10.pt")
+        wait_for(lambda: jobs.state(analysis).status == "running" and pids(PATTERN["analysis-worker"]), 120)
+        epochs_before = len(run.history())
+        fault_start = time.monotonic()
+        stopped: list[int] = []
+        if mode == "unreachable":
+            stopped = pids(ray_jobs.temp_dir())
+            for p in stopped:
+                os.kill(p, signal.SIGSTOP)
+            times = watch(url, args.unreachable_s, run.id)
+            for p in stopped:
+                os.kill(p, signal.SIGCONT)
+        else:
+            for p in pids(PATTERN[mode].format(tmp=ray_jobs.temp_dir())):
+                os.kill(p, signal.SIGKILL)
+            times = watch(url, args.watch_s, run.id)
+        fault_end = time.monotonic()
+        training.stop(run)  # ends it if it trains on; a dead one is read as interrupted
+        wait_for(lambda: not training.state(run).active, 120)
+        runs_lost = int(len(run.history()) < epochs_before or not run.has_checkpoint())
+        t = time.monotonic()
+        again = None
+        for _ in range(3):  # the app's next need: Ray again if it is gone, then a run
+            try:
+                ray_jobs.ensure_head(wait_s=180)
+                again = training.start(AGAIN.to_dict(), 1)
+                break
+            except Exception:  # noqa: BLE001  a head still going down: the next try starts one
+                time.sleep(2)
+        done = again is not None and wait_for(lambda: training.state(again).status == "finished", 300)
+        seconds_again = time.monotonic() - t if done else None
+        ok = [s for s in times if s is not None]
+        return {"mode": mode, "server_alive": proc.poll() is None,
+                "page_p95_s_during": round(float(np.percentile(ok, 95)), 2) if ok else None,
+                "pages_visited_during": len(times), "pages_failed_during": len(times) - len(ok),
+                "fault_seconds": round(fault_end - fault_start, 1),
+                "seconds_to_train_again": None if seconds_again is None else round(seconds_again, 1),
+                "runs_lost": runs_lost}
+    finally:
+        browser.stop_server(proc)
+        for p in pids("dae_core train --run-dir") + pids("dae_core analyse"):
+            os.kill(p, signal.SIGKILL)
+        ray_jobs.stop_local_head()
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--mode", nargs="+", choices=MODES, default=list(MODES))
+    p.add_argument("--unreachable-s", type=float, default=180.0)
+    p.add_argument("--watch-s", type=float, default=70.0, help="pages visited this long after a kill")
+    p.add_argument("--port", type=int, default=6600, help="the benchmark head's GCS port (+10: its job server)")
+    args = p.parse_args()
+    base = Path(tempfile.mkdtemp(prefix="dae-chaos-"))
+    for mode in args.mode:
+        print(json.dumps(one(mode, args, base)), flush=True)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

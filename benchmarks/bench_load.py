@@ -15,9 +15,11 @@ import argparse
 import asyncio
 import json
 import math
+import os
 import random
 import re
 import shutil
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -220,14 +222,11 @@ class Probe:
             return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
 
     def ray_rss_mb(self) -> float:
-        """Processes under the server whose command line names Ray (raylet, GCS, workers); notes
-        their CPU time too."""
+        """Ray's processes (the local head's, its workers) and the jobs' (runs, analyses); notes
+        their CPU time too. The server starts none of them as its children: they are found by name."""
         total = 0
-        for p in browser.descendants(self.pid):
+        for p in ray_processes():
             try:
-                with open(f"/proc/{p}/cmdline", "rb") as f:
-                    if p == self.pid or b"ray" not in f.read():
-                        continue
                 with open(f"/proc/{p}/status") as f:
                     total += next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
                 self.ray_cpu[p] = browser.cpu_seconds(p)
@@ -256,9 +255,20 @@ class Probe:
 
     def log_counts(self) -> dict:
         text = self.log.read_text(errors="replace") if self.log.is_file() else ""
-        return {"fits_asked": len(re.findall("analysis asked: ", text)),
-                "fits_run": len(re.findall("analysis started: ", text)),
+        started = re.findall(r"analysis submitted: .* \((dae-analysis-[^)]+)\)", text)
+        return {"fits_run": len(started), "fits_started_twice": len(started) - len(set(started)),
                 "server_errors": len(re.findall(r" ERROR |Traceback", text))}
+
+
+def ray_processes() -> list[int]:
+    """The local head's processes, Ray's workers and our jobs' processes, by their command lines."""
+    from dae_core.serve import ray_jobs
+
+    found = set()
+    for pattern in (ray_jobs.temp_dir(), "^ray::", "dae_core (train --run-dir|analyse)"):
+        out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout
+        found.update(int(p) for p in out.split())
+    return sorted(found)
 
 
 def roles(n: int) -> list[str]:
@@ -300,9 +310,14 @@ def summary(rec: Record, probe: Probe, n: int, walk_out: dict, wall: float) -> d
 
 
 async def bench(args) -> dict:
+    from dae_core.serve import ray_jobs
+
     base = Path(tempfile.mkdtemp(prefix="dae-load-"))
     env = {"DAE_CACHE_DIR": str(base / "cache"), "DAE_MAX_RUNS": "2", "DAE_LOG_LEVEL": "INFO",
-           "DAE_CACHE_MAX_MB": str(args.cache_mb)}
+           "DAE_CACHE_MAX_MB": str(args.cache_mb), "DAE_RAY_PORT": "6700", "DAE_RAY_DASHBOARD_PORT": "6710"}
+    os.environ.update({k: v for k, v in env.items() if k.startswith("DAE_RAY") or k == "DAE_MAX_RUNS"})
+    os.environ.pop("RAY_ADDRESS", None)
+    ray_jobs.stop_local_head()  # a head of this benchmark's own, sized by DAE_MAX_RUNS
     log = Path(args.log or base / "server.log")
     proc, url = browser.start_server(base / "runs", log=log, env=env, timeout=120)
     try:
@@ -323,6 +338,7 @@ async def bench(args) -> dict:
         return out | {"think_s": args.think, "server_log": str(log)}
     finally:
         browser.stop_server(proc)
+        ray_jobs.stop_local_head()
         for folder in ("cache", "runs"):  # the log stays
             shutil.rmtree(base / folder, ignore_errors=True)
 

@@ -15,7 +15,7 @@ load: a fresh server with DAE_MAX_RUNS=2 and the server-side latent sliders (DAE
       slider on Generate and go between pages, each action timed from the input to the new
       content. Checks: just after the runs are submitted exactly DAE_MAX_RUNS train and the rest
       show their place in the queue; every run finishes, is saved, and its checkpoint holds
-      exactly --epochs epochs; each run had its own Ray worker (distinct `ray::TrainingRun`
+      exactly --epochs epochs; each run had its own training process (distinct `dae_core train`
       processes = --runs). Expected: page and slider p95 < 1 s while the runs queue and train.
       The runs are the server's first unless --warm-ray, which first trains a one-epoch run so
       that Ray and its queue already run (a server that has trained before).
@@ -41,7 +41,7 @@ import time
 from pathlib import Path
 
 from dae_harness.browser import (ERROR_BOXES, IDLE, LAST, PAGES, PREVIEW_CHANGED, cpu_seconds,
-                                 descendants, launch, missing, navigate, open_page, run_workers,
+                                 descendants, launch, missing, navigate, open_page, pids_of, run_workers,
                                  start_server, stop_server, total_cpu_seconds)
 
 from bench_browser import summary
@@ -66,11 +66,13 @@ def cpu_snapshot(server_pid: int) -> dict:
     """CPU seconds so far of: the server process, each run worker, the rest of its tree (the local
     Ray), this benchmark's other children (Chromium, Playwright's driver), and the whole machine."""
     total = total_cpu_seconds
-    tree = set(descendants(server_pid))
-    workers = set(run_workers(server_pid))
-    browser = set(descendants(os.getpid())) - tree - {os.getpid()}
+    from dae_core.serve import ray_jobs
+
+    ray = set(pids_of(ray_jobs.temp_dir())) | set(pids_of("^ray::"))  # the head and its workers
+    workers = set(run_workers())
+    browser = set(descendants(os.getpid())) - ray - workers - {os.getpid()}
     return {"t": time.perf_counter(), "server": total([server_pid]),
-            "workers": {p: total([p]) for p in workers}, "ray_other": total(tree - workers - {server_pid}),
+            "workers": {p: total([p]) for p in workers}, "ray_other": total(ray - workers),
             "browser": total(browser), "machine": machine_busy_s()}
 
 
@@ -157,7 +159,7 @@ def watch_and_measure(browser, url: str, server_pid: int, window: float, epochs:
 
 
 class WorkerWatch(threading.Thread):
-    """Lists the server's `ray::TrainingRun` workers every half second: every PID seen, the most
+    """Lists the runs' training processes every half second: every PID seen, the most
     alive at once, and each one's latest CPU seconds."""
 
     def __init__(self, server_pid: int):
@@ -168,7 +170,7 @@ class WorkerWatch(threading.Thread):
 
     def run(self) -> None:
         while not self.done.wait(0.5):
-            alive = run_workers(self.server_pid)
+            alive = run_workers()
             self.most = max(self.most, len(alive))
             for p in alive:
                 try:
@@ -375,7 +377,7 @@ async def warm_ray(page, server_pid: int) -> None:
     if not text.startswith("Finished: "):
         raise RuntimeError(f"the warm-up run did not finish: {(await states([page]))[0]!r}")
     for _ in range(60):
-        if not run_workers(server_pid):
+        if not run_workers():
             return
         await asyncio.sleep(0.5)
     raise RuntimeError("the warm-up run's Ray worker did not exit in 30 s")

@@ -289,17 +289,14 @@ def rss_bytes(pid: int) -> int:
     return total
 
 
-def run_workers(pid: int) -> list[int]:
-    """The Ray worker processes under the server that hold a training run ("ray::TrainingRun...").
-    A process a worker forks carries the worker's title until it execs: it is not counted."""
-    titled = {}  # pid -> parent pid, of the processes with a worker's title
-    for p in descendants(pid):
-        try:
-            with open(f"/proc/{p}/cmdline", "rb") as f:
-                if not f.read().startswith(b"ray::TrainingRun"):
-                    continue
-            with open(f"/proc/{p}/stat") as f:
-                titled[p] = int(f.read().rsplit(")", 1)[1].split()[1])
-        except OSError:
-            continue
-    return [p for p, parent in titled.items() if parent not in titled]
+def run_workers(runs_dir: str | Path | None = None) -> list[int]:
+    """The processes training a run (`dae_core train --run-dir`) of the runs folder `runs_dir`, or
+    of any: the app's runs are Ray jobs, not its children, so they are found by their command lines."""
+    where = "" if runs_dir is None else f" {Path(runs_dir).resolve()}"
+    return pids_of(f"dae_core train --run-dir{where}")
+
+
+def pids_of(pattern: str) -> list[int]:
+    """The processes whose command line matches `pattern` (pgrep -f), this one left out."""
+    out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split() if int(p) != os.getpid()]

@@ -270,11 +270,11 @@ def test_progress_text_has_epoch_batch_eta_and_speed():
     first = SimpleNamespace(**{**vars(running), "history": [], "last_batch": BatchStats(1, 2, 10, 0.1, 4.0, 1.0)})
     assert "ETA 1m 16s" in progress(first)[1]  # no epoch done yet: 2 s a batch, 20 s an epoch, 3.8 to go
     stopped = SimpleNamespace(**{**vars(running), "status": "stopped", "last_batch": None})
-    assert progress(stopped) == (0.25, "Stopped: 1 of 4 epochs finished in 10s")
+    assert progress(stopped) == (0.25, "Stopped: 1 of 4 epochs in 10s")
     nothing = SimpleNamespace(**{**vars(stopped), "history": []})
-    assert progress(nothing) == (0.0, "Stopped: 0 of 4 epochs finished")  # no "in 0s"
+    assert progress(nothing) == (0.0, "Stopped: no epoch of 4 finished")  # not "0 of 4 epochs in 0s"
     one = SimpleNamespace(**{**vars(stopped), "epochs_planned": 1})
-    assert progress(one)[1] == "Stopped: 1 of 1 epoch finished in 10s"
+    assert progress(one)[1] == "Stopped: 1 of 1 epoch in 10s"
     for status, words in [("starting", "Starting the training process"), ("running", "first batches")]:
         waiting = SimpleNamespace(**{**vars(running), "status": status, "last_batch": None})
         assert words in progress(waiting)[1]

@@ -126,7 +126,7 @@ def show_run(key: str, run) -> None:
 
 def progress(run) -> tuple[float, str]:
     """(fraction of this run done, what it is doing: 'Epoch e/E · batch b/n · ETA · images/s')
-    for st.progress; `run` is a dae_core.jobs.RunHandle (or anything with its fields)."""
+    for st.progress; `run` is a ui.worker.RunView (or anything with its fields)."""
     if run.status == "queued":
         place = f"{_ordinal(run.position)} in line" if run.position else "in line"
         why = f" ({run.message})" if run.message else ""
@@ -137,9 +137,10 @@ def progress(run) -> tuple[float, str]:
     fraction = min(1.0, (finished + in_epoch) / run.epochs_planned)
     if run.status not in ("starting", "running"):
         seconds = sum(h["seconds"] for h in run.history[run.first_epoch - 1:])
-        trained = f"{finished} of {run.epochs_planned} {_epochs(run.epochs_planned)}"
-        return fraction, (f"{run.status.capitalize()}: {trained} finished"
-                          + (f" in {_duration(seconds)}" if finished > 0 else ""))
+        if finished <= 0:
+            return fraction, f"{run.status.capitalize()}: no epoch of {run.epochs_planned} finished"
+        return fraction, (f"{run.status.capitalize()}: {finished} of {run.epochs_planned} "
+                          f"{_epochs(run.epochs_planned)} in {_duration(seconds)}")
     if run.status == "starting":
         return 0.0, "Starting the training process: loading PyTorch and the digits (a few seconds)…"
     if run.message and b is None:  # no word from the trainer yet, or Ray is unavailable

@@ -28,7 +28,8 @@ from ..files import write_atomic
 
 ENDED = ("finished", "stopped", "diverged", "failed", "interrupted")
 HEARTBEAT_S = 2.0  # a training process rewrites status.json at least this often
-STALE_S = 30.0  # a 'running' run whose heartbeat is older than this, with no live job, was interrupted
+ASK_AFTER_S = 6.0  # a run whose trainer has been quiet this long: ask Ray whether its job still runs
+STALE_S = 30.0  # quiet this long, and Ray cannot be asked: the page says so
 _ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$")
 log = logging.getLogger(__name__)
 

@@ -94,14 +94,16 @@ def state(run: Run) -> RunState:
 
     if status in runs.ENDED:
         return out(status, message)
-    fresh = time.time() - float(disk_status.get("updated") or 0) < runs.STALE_S
-    if status in ("starting", "running") and fresh:
-        return out(status, message)
+    quiet_s = time.time() - float(disk_status.get("updated") or 0)
+    if status in ("starting", "running") and quiet_s < runs.ASK_AFTER_S:
+        return out(status, message)  # its trainer spoke a moment ago: no need to ask Ray
     job = jobs.state(job_id(run))
     if job.status == "unavailable":
         if status == "queued":
             return out("queued", f"waiting for Ray: {job.message}")
-        return out(status, f"no word from the training process for a while; {job.message}")
+        if quiet_s < runs.STALE_S:
+            return out(status, message)
+        return out(status, f"no word from the training process for {quiet_s:.0f} s; {job.message}")
     if job.status == "queued":
         if run.stop_asked():
             return _end(run, out, "stopped", "Left the queue before it started.")

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from dae_harness.browser import ROOT, launch, missing, rss_bytes, start_server, stop_server
+from ray_head import local_head
 
 SKIP = missing()
 HERE = Path(__file__).resolve().parent
@@ -22,7 +23,16 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="session")
-def app(tmp_path_factory):
+def ray_head():
+    """A local Ray head of the browser tests' own (its env vars), ended after them."""
+    if SKIP:
+        pytest.skip(SKIP)
+    with local_head() as env:
+        yield env
+
+
+@pytest.fixture(scope="session")
+def app(tmp_path_factory, ray_head):
     """The running app: url, proc, runs (its runs folder) and log (its stdout and stderr)."""
     base = tmp_path_factory.mktemp("e2e")
     runs, log = base / "runs", base / "server.log"
@@ -30,12 +40,16 @@ def app(tmp_path_factory):
     shipped_runs = sorted(p.name for p in (ROOT / "checkpoints" / "runs").iterdir())
     # The Generate page's server-side sliders, which test_pages and test_concurrency drive; the
     # in-browser explorer has its own server in test_explorer.py.
-    proc, url = start_server(runs, log=log, env={"DAE_EXPLORER": "off", "DAE_CACHE_DIR": str(base / "cache")})
+    proc, url = start_server(runs, log=log, env={"DAE_EXPLORER": "off", "DAE_CACHE_DIR": str(base / "cache"),
+                                                 **ray_head})
     try:
         yield SimpleNamespace(url=url, proc=proc, runs=runs, log=log)
     finally:
         rss = rss_bytes(proc.pid)
         stop_server(proc)
+        for folder in runs.iterdir():  # no run trains on after the tests
+            if folder.is_dir():
+                (folder / "stop").touch()
         print(f"\nserver RSS at the end of the browser tests: {rss / 2**20:.0f} MiB")
     text = log.read_text(errors="replace")
     assert "Traceback" not in text, f"the server logged a traceback:\n{text[-3000:]}"
