@@ -50,7 +50,7 @@ def cmd_train_on_ray(config: dict, epochs: int, resume_from=None) -> tuple[objec
         previous.checkpoint_path.write_bytes(open(resume_from, "rb").read())
         runs.RunWriter(previous).set_status("finished", "imported to continue")
     run = training.start(config, epochs, previous)
-    print(f"run {run.id} submitted to {training.jobs.ray_jobs.where()}; its folder: {run.folder}", file=sys.stderr)
+    print(f"run {run.id} submitted to {training.where()}; its folder: {run.folder}", file=sys.stderr)
     bar, seen = tqdm(unit="batch", file=sys.stderr, disable=None), 0
     try:
         while (state := training.state(Run(run.folder))).active:
@@ -97,7 +97,8 @@ def add_commands(command, sub) -> None:
     """`analyse` and `runs list|rm` on the parser's subcommands (`command` as cli.build_parser makes them)."""
     sp = command("analyse", cmd_analyse, "compute one analysis into the result cache (run by the app's jobs)",
                  checkpoint=False)
-    sp.add_argument("--spec", required=True, help="the analysis as JSON (dae_core.serve.analyses)")
+    sp.add_argument("--spec", required=True,
+                    help='the analysis as JSON, e.g. {"kind": "map", "checkpoint": PATH, "projection": "umap", "n": null, "seed": 0}')
     runs_parser = sub.add_parser("runs", help="the runs folder: list runs and saved checkpoints, remove one",
                                  description="The runs folder ($DAE_RUNS_DIR): list, remove.")
     runs_sub = runs_parser.add_subparsers(dest="runs_command", required=True, metavar="ACTION")

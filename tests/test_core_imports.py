@@ -10,13 +10,14 @@ import dae_core
 
 CORE = Path(dae_core.__file__).parent
 ROOT = CORE.parent
-MODULES = sorted(p.stem for p in CORE.glob("*.py") if p.stem not in ("__init__", "__main__"))
+MODULES = sorted([p.stem for p in CORE.glob("*.py") if p.stem not in ("__init__", "__main__")]
+                 + [f"serve.{p.stem}" for p in (CORE / "serve").glob("*.py") if p.stem != "__init__"])
 UI_MODULES = sorted(p.stem for p in (ROOT / "ui").glob("*.py") if p.stem != "__init__")
 
 # Imports every core module, notes what is loaded, then every ui module; prints both notes.
 FOOTPRINT = """
 import importlib, json, sys
-loaded = lambda: sorted(m for m in ("streamlit", "torchvision") if m in sys.modules)
+loaded = lambda: sorted(m for m in ("streamlit", "torchvision", "ray") if m in sys.modules)
 for m in {core}: importlib.import_module("dae_core." + m)
 core = loaded()
 for m in {ui}: importlib.import_module("ui." + m)
@@ -35,8 +36,9 @@ def test_the_core_loads_no_streamlit_and_the_app_no_torchvision():
                           cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
     loaded = json.loads(done.stdout.strip().splitlines()[-1])
-    assert loaded["core"] == []  # neither streamlit nor torchvision after every dae_core module
-    assert loaded["app"] == ["streamlit"]  # ui/ is the Streamlit side; still no torchvision
+    assert loaded["core"] == []  # neither streamlit nor torchvision nor ray after every dae_core module
+    assert loaded["app"] == ["streamlit"]  # ui/ is the Streamlit side; still no torchvision, and the
+    # server is no Ray driver: it speaks to Ray's job server over HTTP (dae_core.serve.ray_jobs)
 
 
 def test_no_core_file_mentions_a_streamlit_import():
@@ -46,12 +48,13 @@ def test_no_core_file_mentions_a_streamlit_import():
     assert offenders == []
 
 
-def test_the_queue_actor_loads_no_torch():
-    """The Scheduler's worker process imports dae_core.scheduler; PyTorch there would cost ~500 MB."""
-    code = "import sys, dae_core.scheduler; print('torch' in sys.modules)"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip().splitlines()[-1] == "False"
+def test_no_code_outside_serve_speaks_to_ray():
+    """dae_core.serve is the one place that reaches Ray (and only over HTTP and its CLI)."""
+    pattern = re.compile(r"^\s*(import\s+ray|from\s+ray)\b|ray_jobs", re.M)
+    files = [*CORE.rglob("*.py"), *(ROOT / "ui").rglob("*.py"), *(ROOT / "app_pages").glob("*.py")]
+    offenders = sorted(str(p.relative_to(ROOT)) for p in files
+                       if pattern.search(p.read_text()) and p.parent != CORE / "serve")
+    assert offenders == []
 
 
 def test_the_cluster_pages_first_look_loads_no_torch_or_sklearn():

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 HELD = "analysis_jobs"  # session_state: name -> Held
 TOKEN = "analysis_asker"  # session_state: this session's name among the askers of a job
 POLL_S = 1.0
+RETRY_S = 3.0  # while Ray cannot take an analysis, it is submitted again this often
 
 
 @dataclass(frozen=True)
@@ -77,9 +78,9 @@ def _submit(held: Held, again: bool = False) -> None:
             continue
         with _askers_lock:
             _askers.setdefault(ask.job, set()).add(me)
-        try:
+        try:  # no wait for a Ray that is starting: the page polls, and submits again
             jobs.submit(ask.job, "analysis", jobs.command("analyse", "--spec", json.dumps(ask.spec)),
-                        ask.label, again=again)
+                        ask.label, again=again, wait_s=0)
         except DaeError as e:
             log.warning("%s not started: %s", ask.label, e)
             held.error = str(e)
@@ -131,8 +132,7 @@ def run(name: str, settings: tuple, asks, label: str) -> dict | None:
         st.button("Start again", key=f"{name}_again", on_click=_again, args=(name,))
         return None
     if held.error:
-        st.warning(f"{label} cannot start now: {plain(held.error)}")
-        st.button("Try again", key=f"{name}_again", on_click=_again, args=(name,))
+        _waiting_for_ray(name, label)
         return None
     states = [jobs.state(a.job) for a in held.asks if results[a.key] is None]
     failed = [s for s in states if s.status in ("failed", "cancelled", "unknown")
@@ -163,6 +163,22 @@ def describe(states: list, label: str) -> str:
         place = f", place {first.place} of {first.queued}" if first.place else ""
         return f"{label}: queued{place}{of}"
     return f"{label}: running for {first.seconds:.0f} s{of}"
+
+
+def _waiting_for_ray(name: str, label: str) -> None:
+    """Ray could not take the analyses: say why, and submit again every few seconds until it does."""
+    @st.fragment(run_every=RETRY_S)
+    def retry() -> None:
+        held = _held().get(name)
+        if held is None or held.cancelled:
+            st.rerun()
+        _submit(held)
+        if not held.error:
+            st.rerun()  # submitted: the page shows their progress
+        st.warning(f"{label} is waiting: {plain(held.error)}")
+        st.button("Cancel", key=f"{name}_cancel", on_click=_cancel, args=(name,))
+
+    retry()
 
 
 def _progress(name: str, label: str) -> None:

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from dae_core.config import TrainConfig
-from dae_core.serve import ray_jobs, training
+from dae_core.serve import training
 from dae_core.serve.runs import Run
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ def warm_up() -> threading.Thread:
 def _quietly() -> None:
     t = time.monotonic()
     try:
-        ray_jobs.ensure_head(wait_s=ray_jobs.START_TIMEOUT_S)
+        training.ensure_ray(wait_s=60)
     except Exception as e:  # noqa: BLE001  the first Start tries again and shows why it failed
         log.warning("no Ray for runs yet: %s", e)
     else:

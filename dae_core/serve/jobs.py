@@ -61,11 +61,13 @@ def _env(kind: str) -> dict:
     return {**env, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "PYTHONUNBUFFERED": "1"}
 
 
-def submit(job_id: str, kind: str, argv: list[str], label: str, again: bool = False) -> JobState:
-    """Start the job `job_id` (starting a local Ray when none answers), or join it when it is
-    already queued or running. An ended job of that id is replaced when `again` (a retry), else
-    its state is returned. Raises RayUnavailable with one line when Ray cannot take it."""
-    ray_jobs.ensure_head(wait_s=ray_jobs.START_TIMEOUT_S)
+def submit(job_id: str, kind: str, argv: list[str], label: str, again: bool = False,
+           wait_s: float = ray_jobs.START_TIMEOUT_S) -> JobState:
+    """Start the job `job_id` (starting a local Ray when none answers, waiting up to `wait_s` for
+    it), or join it when it is already queued or running. An ended job of that id is replaced when
+    `again` (a retry), else its state is returned. Raises RayUnavailable with one line when Ray
+    cannot take it."""
+    ray_jobs.ensure_head(wait_s=wait_s)
     meta = {"dae": kind, "label": label[:200]}
     if ray_jobs.submit(job_id, argv, {SLOT[kind]: 1}, meta, _env(kind)):
         log.info("%s submitted: %s (%s)", kind, label, job_id)

@@ -45,6 +45,16 @@ class RunState:
         return len(self.history)
 
 
+def where() -> str:
+    """Where runs train, in words: 'the local Ray' or 'the Ray cluster at URL'."""
+    return jobs.ray_jobs.where()
+
+
+def ensure_ray(wait_s: float) -> None:
+    """Start a local Ray when none answers (or check the cluster's), waiting up to wait_s."""
+    jobs.ray_jobs.ensure_head(wait_s=wait_s)
+
+
 def runs_dir() -> Path:
     return serve_settings().runs_dir
 
