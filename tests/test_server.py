@@ -36,3 +36,18 @@ def test_every_module_warmed_exists():
     import importlib.util
 
     assert all(importlib.util.find_spec(name) is not None for name in server.WARM)
+
+
+def test_ctrl_c_leaves_one_line_and_real_errors_still_log():
+    """The ASGI server logs a cancelled lifespan as a failed shutdown when Ctrl-C stops it; that
+    traceback is dropped, any other error record passes."""
+    quiet = server.QuietCtrlC()
+    ctrl_c = ("Traceback (most recent call last):\n  ...\nKeyboardInterrupt\n\nDuring handling of the "
+              "above exception, another exception occurred:\n\n  ...\nasyncio.exceptions.CancelledError\n")
+    other = "Traceback (most recent call last):\n  ...\nRuntimeError: the lifespan failed\n"
+    make = lambda text: logging.LogRecord("uvicorn.error", logging.ERROR, __file__, 1, text, None, None)  # noqa: E731
+    assert not quiet.filter(make(ctrl_c))
+    assert quiet.filter(make(other)) and quiet.filter(make("asyncio.exceptions.CancelledError"))
+    server.configure_logging()
+    server.configure_logging()  # twice: still one filter
+    assert sum(isinstance(f, server.QuietCtrlC) for f in logging.getLogger("uvicorn.error").filters) == 1

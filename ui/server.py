@@ -28,6 +28,19 @@ def configure_logging() -> None:
     level = os.environ.get("DAE_LOG_LEVEL", "INFO").upper()
     logging.basicConfig(level=level if level in logging.getLevelNamesMapping() else "INFO",
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, QuietCtrlC) for f in uvicorn.filters):
+        uvicorn.addFilter(QuietCtrlC())
+
+
+class QuietCtrlC(logging.Filter):
+    """Drops the traceback the ASGI server logs when Ctrl-C stops it: asyncio cancels the task
+    that waits for the lifespan's shutdown, which the server then reports as a failed shutdown.
+    Nothing failed; the server stops, and says so in one line. Any other record passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage().rstrip()
+        return not ("KeyboardInterrupt" in text and text.endswith("CancelledError"))
 
 
 def warm_up(modules=WARM) -> None:
