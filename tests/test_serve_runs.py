@@ -216,3 +216,12 @@ def test_a_runs_folder_that_is_a_file_is_one_line(runs_dir):
     assert problem is not None and "cannot be written" in problem and "\n" not in problem
     with pytest.raises(DaeError, match="cannot be written"):
         training.start(TINY.to_dict(), 1)
+
+
+def test_a_job_whose_run_folder_is_gone_trains_nothing_and_writes_nothing(runs_dir):
+    """A Start whose submit failed removes the folder; should the job have started all the same,
+    it must not train unseen, nor make the folder again."""
+    run = runs.create(runs_dir, TINY.to_dict(), 1)
+    runs.remove(run)
+    assert train_run(run.folder) == "failed"
+    assert not run.folder.exists()

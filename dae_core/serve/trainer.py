@@ -22,6 +22,9 @@ def train_run(folder: str | Path) -> str:
     from ..train import BatchStats, EpochStats, Stopped, fastest_compile_mode, fit, new_state, prepare_data
 
     run = Run(Path(folder))
+    if not run.request:  # its folder is gone (a Start that failed removed it): train nothing unseen
+        log.error("no run at %s: nothing to train", folder)
+        return "failed"
     writer = RunWriter(run)
     if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
         signal.signal(signal.SIGTERM, lambda *_: run.ask_stop())
