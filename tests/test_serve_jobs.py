@@ -20,6 +20,7 @@ class JobServer:
         self.jobs: dict[str, dict] = {}
         self.requests: list[tuple[str, str, dict]] = []  # (method, path, headers)
         self.logs: dict[str, str] = {}
+        self.nodes: list[dict] = [{"node_id": "n1", "state": "ALIVE"}]  # Ray's state API (/api/v0/nodes)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -38,6 +39,8 @@ class JobServer:
 
             def do_GET(self):
                 self._record()
+                if self.path.startswith("/api/v0/nodes"):
+                    return self._send(200, {"result": True, "data": {"result": {"result": server.nodes}}})
                 parts = self.path.strip("/").split("/")  # api jobs [id [logs]]
                 if len(parts) == 2:
                     return self._send(200, list(server.jobs.values()))
@@ -183,3 +186,15 @@ def test_nothing_listening_is_one_line(monkeypatch):
     with pytest.raises(RayUnavailable) as error:
         ray_jobs.ensure_head()
     assert "\n" not in str(error.value) and f"127.0.0.1:{port}" in str(error.value)
+
+
+def test_a_local_head_without_a_live_node_is_not_alive(server, monkeypatch):
+    """A head whose raylet died still answers about jobs, and takes jobs no node will run: the
+    app must start Ray again rather than queue there."""
+    monkeypatch.delenv("RAY_ADDRESS")
+    monkeypatch.setenv("DAE_RAY_DASHBOARD_PORT", str(server.port))  # the local head, as the app sees it
+    assert ray_jobs.is_local() and ray_jobs.alive()
+    server.nodes = [{"node_id": "n1", "state": "DEAD"}]
+    assert not ray_jobs.alive()
+    server.nodes = []
+    assert not ray_jobs.alive()

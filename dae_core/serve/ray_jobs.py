@@ -127,17 +127,31 @@ def _json(text: str):
         raise RayUnavailable(f"{where()} answered something that is not JSON") from None
 
 
-def alive() -> bool:
-    """Whether the job server answers about jobs. (Its /api/version answers for a minute after
-    the head's GCS has died; a job look-up does not.)"""
+def alive(timeout: float = 5.0) -> bool:
+    """Whether the job server answers about jobs within `timeout` and, for the local head, still
+    has a live node. (Its /api/version answers for a minute after the head's GCS has died, and
+    it takes jobs that no node will run after its raylet has died.) A slow answer is given time:
+    a busy machine is no reason to start Ray again."""
     global _down
     try:
-        ok = _request("GET", "/api/jobs/dae-health-check", probe=True)[0] in (200, 404)
+        ok = _request("GET", "/api/jobs/dae-health-check", timeout=timeout, probe=True)[0] in (200, 404)
     except RayUnavailable:
+        return False
+    if ok and is_local() and not _has_live_node(timeout):
         return False
     if ok:
         _down = (0.0, "")
     return ok
+
+
+def _has_live_node(timeout: float) -> bool:
+    """Whether Ray's state API lists a live node (True when it does not answer: unknown)."""
+    try:
+        status, text = _request("GET", "/api/v0/nodes?detail=false&limit=100", timeout=timeout, probe=True)
+        nodes = json.loads(text)["data"]["result"]["result"] if status == 200 else None
+    except (RayUnavailable, ValueError, KeyError, TypeError):
+        return True
+    return nodes is None or any(isinstance(n, dict) and n.get("state") == "ALIVE" for n in nodes)
 
 
 def submit(job_id: str, argv: list[str], resources: dict, metadata: dict, env: dict | None = None) -> bool:
