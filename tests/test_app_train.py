@@ -361,3 +361,46 @@ def test_a_failed_save_replaces_the_earlier_saved_message_and_names_no_server_pa
     assert not at.exception and not at.success  # no stale "Saved as first" above the error
     assert len(at.error) == 1 and "No space left" in at.error[0].value
     assert str(runs_dir) not in at.error[0].value and str(runs_dir.resolve()) not in at.error[0].value
+
+
+def test_the_runs_table_lists_the_servers_runs_with_links(app_test, ended):
+    run = ended[0]
+    at = app_test(PAGE)
+    (table,) = [m.value for m in at.markdown if m.value.startswith("| Run | Model |")]
+    assert f"[{run.run_id}](/Train?run={run.run_id})" in table and "not saved" in table
+    run.save("listed")
+    at.run()
+    (table,) = [m.value for m in at.markdown if m.value.startswith("| Run | Model |")]
+    assert "listed" in table
+
+
+def test_an_unsaved_run_can_be_discarded(app_test, ended):
+    run = ended[0]
+    at = app_test(PAGE, session_state={WORKER: run})
+    at.button(key="train_discard_run").click().run()
+    assert not at.exception and not run.run.folder.exists()
+    assert WORKER not in at.session_state and "run" not in at.query_params
+
+
+def test_a_run_this_session_saved_can_be_deleted_after_a_confirm(app_test, ended, runs_dir):
+    run = ended[0]
+    at = app_test(PAGE, session_state={WORKER: run})
+    at.text_input(key="train_save_name").set_value("doomed")
+    at.button(key="train_save_button").click().run()
+    assert (runs_dir / "doomed.pt").is_file()
+    at.button(key="train_delete").click().run()
+    assert (runs_dir / "doomed.pt").is_file()  # asked first
+    at.button(key="train_delete_yes").click().run()
+    assert not at.exception and not (runs_dir / "doomed.pt").exists()
+    assert not any(o.startswith("doomed") for o in at.sidebar.selectbox[0].options)
+
+
+def test_save_is_refused_in_one_line_when_the_runs_folder_is_full(app_test, ended, runs_dir, monkeypatch):
+    monkeypatch.setenv("DAE_RUNS_MAX_MB", "1")
+    (runs_dir / "big.pt").write_bytes(b"\0" * (2 * 1024 * 1024))  # a saved run filling the folder
+    at = app_test(PAGE, session_state={WORKER: ended[0]})
+    at.text_input(key="train_save_name").set_value("one-more")
+    at.button(key="train_save_button").click().run()
+    assert not at.exception and not (runs_dir / "one-more.pt").exists()
+    (error,) = [e.value for e in at.error]
+    assert "runs folder is full" in error and "\n" not in error and str(runs_dir) not in error

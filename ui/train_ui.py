@@ -1,6 +1,8 @@
 """Widget groups and small helpers of the Train page; each returns plain values."""
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import streamlit as st
 
@@ -9,6 +11,7 @@ from dae_core.config import (DATASETS, DEVICES, LABELS, NOISE_KINDS, NOISE_MAX_S
 from dae_core.data import training_split
 from dae_core.denoise import corrupt_and_reconstruct
 from dae_core.figures import grid_image
+from dae_core.serve import runs as training_runs
 
 from . import cache, url_state, worker
 from .words import plain
@@ -219,7 +222,11 @@ def runs_table(runs: list) -> None:
     st.subheader("Runs on this server")
     rows = []
     for r in runs:
-        status = r.status().get("status", "queued")
+        disk = r.status()
+        status = disk.get("status", "queued")
+        quiet_min = (time.time() - float(disk.get("updated") or 0)) / 60
+        if status in ("starting", "running") and quiet_min * 60 > training_runs.STALE_S:
+            status = f"{status}? no word for {quiet_min:.0f} min"  # open it to ask Ray
         saved = r.saved_as()
         cfg = r.config
         what = f"d={cfg.get('latent_dim', '?')}, {plain(str(cfg.get('noise', '')).replace('_', ' and '))} noise"
