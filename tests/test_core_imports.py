@@ -46,9 +46,11 @@ def test_no_core_file_mentions_a_streamlit_import():
     assert offenders == []
 
 
-def test_the_queue_actor_loads_no_torch():
-    """The Scheduler's worker process imports dae_core.scheduler; PyTorch there would cost ~500 MB."""
-    code = "import sys, dae_core.scheduler; print('torch' in sys.modules)"
+def test_reading_runs_and_jobs_loads_no_torch():
+    """Reading a run folder and asking Ray about a job need no PyTorch (dae_core.serve.runs): a
+    process that only follows runs and jobs never pays its ~500 MB import."""
+    code = ("import sys, dae_core.serve.runs, dae_core.serve.jobs, dae_core.serve.analyses; "
+            "print('torch' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "False"
