@@ -44,7 +44,8 @@ def train_run(folder: str | Path) -> str:
                 writer.epoch(state.history[-1], lambda p, e=event: ckpt_io.save_state(state, p, {"val_mse": e.val_loss}))
             elif isinstance(event, Stopped):
                 status = "diverged" if event.reason == "diverged" else "stopped"
-                writer.set_status(status, event.message if status == "diverged" else stopped_message(run, last))
+                message = event.message if status == "diverged" else stopped_message(run, event.epoch, last)
+                writer.set_status(status, message)
                 return status
     except DaeError as e:
         writer.set_status("failed", str(e))
@@ -57,10 +58,13 @@ def train_run(folder: str | Path) -> str:
     return "finished"
 
 
-def stopped_message(run: Run, last) -> str:
-    """Where a stopped run stopped and what it kept, in words."""
+def stopped_message(run: Run, epoch: int, last) -> str:
+    """Where a stopped run stopped (in `epoch`; `last`, the latest progress report, says how far
+    it had come: reports come every few batches) and what it kept, in words."""
     kept = len(run.history()) - (run.first_epoch - 1)
-    where = f"during epoch {last.epoch}, at batch {last.batch} of {last.n_batches}" if last else "before its first batch"
+    where = f"during epoch {epoch}"
+    if last is not None and last.epoch == epoch:
+        where += f", after batch {last.batch} of {last.n_batches}"
     if kept <= 0:
         return f"Stopped {where}. No epoch of this run had finished, so it kept no new weights."
     return (f"Stopped {where}. Kept the weights after epoch {run.first_epoch + kept - 1} "
