@@ -53,6 +53,19 @@ def own_folders(tmp_path_factory, monkeypatch):
     monkeypatch.setattr(tempfile, "tempdir", str(temp))
 
 
+@pytest.fixture(autouse=True)
+def no_local_ray(monkeypatch):
+    """No test starts a local Ray head: `ray start` leaves daemons that outlive the tests (and the
+    Train page warms one up as it opens). A job submitted outside the inline_jobs fixture is refused
+    in one line, as when Ray cannot start; a test of a real Ray sets ray_jobs.ensure_head back."""
+    from dae_core.serve import ray_jobs
+
+    def refuse(wait_s: float = 0.0) -> None:
+        raise ray_jobs.RayUnavailable("the tests start no local Ray")
+
+    monkeypatch.setattr(ray_jobs, "ensure_head", refuse)
+
+
 def train(cfg: TrainConfig, epochs: int | None = None, state=None):
     """Run the engine to the end on cfg's data; returns (state, events)."""
     state = state or new_state(cfg)
