@@ -43,17 +43,18 @@ def test_train_then_resume(capsys, tmp_path):
     assert len(checkpoint.load(out).history) == 1
 
 
-def test_train_as_a_ray_job_matches_training_here_and_resumes(capsys, tmp_path):
+def test_train_as_a_ray_job_matches_training_here_and_resumes(capsys, tmp_path, inline_jobs):
+    """--ray submits the run as a job and follows its folder (the job runs here, on a thread)."""
     here, job = tmp_path / "here.pt", tmp_path / "job.pt"
     assert run(capsys, "train", *TINY, "--epochs", "2", "--out", str(here))[0] == 0
     code, result, err = run(capsys, "train", *TINY, "--epochs", "2", "--out", str(job), "--ray", "--json")
-    assert code == 0 and "queued on a local Ray" in err
+    assert code == 0 and "submitted to the local Ray" in err and len(inline_jobs.submitted) == 1
     expected = checkpoint.load(here).history
     assert [h["val_loss"] for h in result["history"]] == pytest.approx([h["val_loss"] for h in expected], rel=1e-4)
     assert checkpoint.load(job).history == result["history"]  # saved where it was asked to be
 
     code, resumed, _ = run(capsys, "train", "--resume", str(job), "--epochs", "1", "--ray", "--json")
-    assert code == 0 and [h["epoch"] for h in resumed["history"]] == [1, 2, 3]
+    assert code == 0 and [h["epoch"] for h in resumed["history"]] == [1, 2, 3] and len(inline_jobs.submitted) == 2
     assert len(checkpoint.load(tmp_path / "job-more.pt").history) == 3
     assert len(checkpoint.load(job).history) == 2
 
