@@ -86,17 +86,25 @@ def _submit(held: Held, again: bool = False) -> None:
             return
 
 
+def _stop_waiting(held: Held) -> list[Ask]:
+    """This session no longer waits on held's jobs -> those nobody else here waits on."""
+    me, alone = _token(), []
+    with _askers_lock:
+        for ask in held.asks:
+            waiting = _askers.get(ask.job)
+            if waiting is None:
+                continue
+            waiting.discard(me)
+            if not waiting:
+                del _askers[ask.job]
+                alone.append(ask)
+    return alone
+
+
 def _let_go(held: Held) -> None:
     """This session stops waiting; a job nobody else here waits on is cancelled (logged once)."""
-    me = _token()
-    for ask in held.asks:
-        with _askers_lock:
-            waiting = _askers.get(ask.job, set())
-            waiting.discard(me)
-            last = not waiting
-            if last:
-                _askers.pop(ask.job, None)
-        if last and not jobs.state(ask.job).ended:
+    for ask in _stop_waiting(held):
+        if not jobs.state(ask.job).ended:
             jobs.cancel(ask.job, ask.label)
 
 
@@ -125,6 +133,7 @@ def run(name: str, settings: tuple, asks, label: str) -> dict | None:
         _submit(held)
     results = {a.key: a.load() for a in held.asks}
     if all(r is not None for r in results.values()):
+        _stop_waiting(held)  # nothing left to wait for: a later asker's Cancel is its own
         return results
     if held.cancelled:
         st.info(f"{label}: cancelled.")
