@@ -143,7 +143,14 @@ def run(name: str, settings: tuple, asks, label: str) -> dict | None:
         st.warning(f"{label} cannot start now: {plain(held.error)}")
         st.button("Try again", key=f"{name}_again", on_click=_again, args=(name,))
         return None
-    states = [jobs.state(a.job) for a in held.asks if results[a.key] is None]
+    pending = [a for a in held.asks if results[a.key] is None]
+    states = [jobs.state(a.job) for a in pending]
+    if any(s.status == "done" for s in states):  # done since its result was read: read it again
+        results = {a.key: a.load() for a in held.asks}
+        if all(r is not None for r in results.values()):
+            _stop_waiting(held)
+            return results
+        states = [s for a, s in zip(pending, states) if results[a.key] is None]
     failed = [s for s in states if s.status in ("failed", "cancelled", "unknown")
               or (s.status == "done")]  # done, yet not in the cache: lost (an evicted entry, say)
     if failed:
