@@ -187,13 +187,14 @@ def _progress(name: str, label: str) -> None:
         held = _held().get(name)
         if held is None or held.cancelled:
             st.rerun()
-        left = [a for a in held.asks if a.load() is None]
-        states = [jobs.state(a.job) for a in left]
-        if not left or any(s.ended for s in states) or any(s.status == "unknown" for s in states):
+        loaded = [a.load() is not None for a in held.asks]
+        states = [jobs.JobState("done") if got else jobs.state(a.job) for a, got in zip(held.asks, loaded)]
+        pending = [s for s, got in zip(states, loaded) if not got]
+        if not pending or any(s.ended or s.status == "unknown" for s in pending):
             st.rerun()  # the whole page: it shows the results, or the failure
-        st.caption(describe(states, label))
+        st.caption(describe(states, label))  # "(1 of 3 done)" counts the results in the cache
         if len(held.asks) > 1:  # a real fraction: analyses done of those asked
-            st.progress((len(held.asks) - len(left)) / len(held.asks))
+            st.progress(sum(loaded) / len(held.asks))
         st.button("Cancel", key=f"{name}_cancel", on_click=_cancel, args=(name,))
 
     poll()
