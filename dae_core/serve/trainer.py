@@ -16,15 +16,24 @@ log = logging.getLogger(__name__)
 
 def train_run(folder: str | Path) -> str:
     """Train the run at `folder` to its end, a stop or a failure -> the final status; never raises.
-    SIGTERM (what Ray's stop_job sends) asks it to stop like the stop file does."""
+    While it trains, SIGTERM (what Ray's stop_job sends) asks it to stop like the stop file does;
+    the caller's own handler is back once it returns."""
+    run = Run(Path(folder))
+    on_main = threading.current_thread() is threading.main_thread()  # signals reach the main thread only
+    previous = signal.signal(signal.SIGTERM, lambda *_: run.ask_stop()) if on_main else None
+    try:
+        return _train(run)
+    finally:
+        if on_main:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+def _train(run: Run) -> str:
     from .. import checkpoint as ckpt_io
     from ..config import TrainConfig
     from ..train import BatchStats, EpochStats, Stopped, fastest_compile_mode, fit, new_state, prepare_data
 
-    run = Run(Path(folder))
     writer = RunWriter(run)
-    if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
-        signal.signal(signal.SIGTERM, lambda *_: run.ask_stop())
     writer.set_status("starting", "loading PyTorch and the digits", started=time.time())
     last: BatchStats | None = None
     try:
