@@ -135,6 +135,20 @@ def test_stop_from_another_thread_ends_a_running_run_within_one_batch(monkeypatc
     assert not run.has_checkpoint()
 
 
+def test_a_run_trained_in_the_callers_thread_gives_its_sigterm_handler_back(helpers):
+    """A run's job stops on SIGTERM while it trains; a process that trains a run itself (these
+    tests) keeps its own handler afterwards, so a SIGTERM still ends it."""
+    def mine(*args):
+        pass
+
+    before = signal.signal(signal.SIGTERM, mine)
+    try:
+        assert helpers.ended_run(replace(TINY, epochs=1)).status == "finished"
+        assert signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
 def test_a_stop_names_the_epoch_it_came_in_and_what_was_kept(helpers):
     from dae_core.serve.trainer import stopped_message
 
