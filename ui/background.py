@@ -77,9 +77,11 @@ def _submit(held: Held, again: bool = False) -> None:
             continue
         with _askers_lock:
             _askers.setdefault(ask.job, set()).add(me)
+        argv = jobs.command("analyse", "--spec", json.dumps(ask.spec))
         try:
-            jobs.submit(ask.job, "analysis", jobs.command("analyse", "--spec", json.dumps(ask.spec)),
-                        ask.label, again=again)
+            found = jobs.submit(ask.job, "analysis", argv, ask.label, again=again)
+            if found.status == "done" and ask.load() is None:  # done long ago, its result since pruned
+                jobs.submit(ask.job, "analysis", argv, ask.label, again=True)
         except DaeError as e:
             log.warning("%s not started: %s", ask.label, e)
             held.error = str(e)
