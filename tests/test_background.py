@@ -104,10 +104,20 @@ def test_a_job_that_ends_between_two_reads_shows_its_result_not_a_failure(fake_j
     assert not at.error and [s.value for s in at.success] == ["xy"]
 
 
+def test_a_result_pruned_since_its_job_ended_is_computed_again(fake_jobs):
+    load = Cached()
+    job = ask(load, 10).job
+    fake_jobs.states[job] = JobState("done")  # Ray remembers the job; the cache no longer has its result
+    at = page(ask(load, 10))
+    assert fake_jobs.submits == [(job, False), (job, True)] and not at.error
+    assert [c.value for c in at.caption] == ["Maps: queued, place 1 of 1"]
+
+
 def test_a_lost_result_is_one_line_and_try_again_asks_the_job_again(fake_jobs):
     load = Cached()
-    fake_jobs.states[ask(load, 5).job] = JobState("done")  # ended, yet its result is not in the cache
     at = page(ask(load, 5))
+    fake_jobs.states[ask(load, 5).job] = JobState("done")  # it ended, yet its result is not in the cache
+    at.run()
     assert [e.value for e in at.error] == ["Maps failed: its result is not in the cache"]
     at.button(key="maps_again").click().run()
     assert fake_jobs.submits[-1] == (ask(load, 5).job, True) and not at.error and at.caption
