@@ -135,3 +135,27 @@ def test_a_failed_warm_up_is_logged_not_raised(fresh_warm_up, monkeypatch, caplo
     monkeypatch.setattr(worker.ray_jobs, "ensure_head", no_ray)
     worker.warm_up().join(5)
     assert "no Ray for runs yet" in caplog.text and "no room" in caplog.text
+
+
+def _damage(run: runs.Run, how: str) -> None:
+    path = run.folder / "run.json"
+    request = json.loads(path.read_text())
+    if how == "not-json":
+        path.write_text('{"config": {"lr"')
+    elif how == "another-version":  # a setting this version does not have
+        path.write_text(json.dumps({**request, "config": {**request["config"], "dropout": 0.1}}))
+    elif how == "no-epochs":
+        path.write_text(json.dumps({**request, "epochs": 0}))
+
+
+@pytest.mark.parametrize("how", ["not-json", "another-version", "no-epochs"])
+def test_a_run_folder_that_cannot_be_opened_is_one_line_in_the_log_and_a_notice_on_the_page(
+        how, app_test, caplog):
+    run = runs.create(training.runs_dir(), CFG.to_dict(), 1)
+    _damage(run, how)
+    with caplog.at_level("WARNING", logger="ui.worker"):
+        assert worker.find(run.id) is None
+    (record,) = [r for r in caplog.records if r.name == "ui.worker"]
+    assert record.getMessage().startswith(f"run {run.id} cannot be opened: ") and "\n" not in record.getMessage()
+    at = app_test("1_Train.py", query_params={"run": run.id})  # a link to it: no traceback
+    assert at.warning[0].value.startswith("There is no run named") and "train_worker" not in at.session_state
