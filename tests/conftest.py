@@ -56,8 +56,9 @@ def own_folders(tmp_path_factory, monkeypatch):
 @pytest.fixture(autouse=True)
 def no_local_ray(monkeypatch):
     """No test starts a local Ray head: `ray start` leaves daemons that outlive the tests (and the
-    Train page warms one up as it opens). A job submitted outside the inline_jobs fixture is refused
-    in one line, as when Ray cannot start; a test of a real Ray sets ray_jobs.ensure_head back."""
+    Train page warms one up as it opens), and a start first ends whatever is left of a head on its
+    port. A job submitted outside the inline_jobs fixture is refused in one line, as when Ray
+    cannot start."""
     from dae_core.serve import ray_jobs
 
     def refuse(wait_s: float = 0.0) -> None:
