@@ -97,8 +97,8 @@ def add_commands(command, sub) -> None:
     """`analyse` and `runs list|rm` on the parser's subcommands (`command` as cli.build_parser makes them)."""
     sp = command("analyse", cmd_analyse, "compute one analysis into the result cache (run by the app's jobs)",
                  checkpoint=False)
-    sp.add_argument("--spec", required=True,
-                    help='the analysis as JSON, e.g. {"kind": "map", "checkpoint": PATH, "projection": "umap", "n": null, "seed": 0}')
+    sp.add_argument("--spec", required=True, help="the analysis as a JSON object: its kind (clustering, map or quality), "
+                    "the checkpoint and the settings")
     runs_parser = sub.add_parser("runs", help="the runs folder: list runs and saved checkpoints, remove one",
                                  description="The runs folder ($DAE_RUNS_DIR): list, remove.")
     runs_sub = runs_parser.add_subparsers(dest="runs_command", required=True, metavar="ACTION")

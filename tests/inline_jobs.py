@@ -3,6 +3,8 @@
 `dae train --run-dir` and `dae analyse --spec` are what a job executes; here a thread calls
 their bodies (dae_core.serve.trainer.train_run, analyses.compute) and the job's state is the
 thread's. Everything around them (run folders, the result cache, the pages) is the real code.
+A thread cannot be killed as Ray kills a job's process: a job cancelled while it runs goes on to
+its end (an analysis still writes its result), and then reports 'cancelled', as Ray would.
 """
 from __future__ import annotations
 
@@ -21,13 +23,16 @@ class InlineJobs:
         self.outcome: dict[str, JobState] = {}
         self.started: dict[str, float] = {}
         self.submitted: list[str] = []  # every submit that started a job, in order
-        self.cancelled: list[str] = []
+        self.cancelled: list[str] = []  # every cancel, in order
+        self._stopping: set[str] = set()  # jobs cancelled since they were last submitted
         self.hold = hold  # set: jobs wait for it before they start (a queue that does not move)
 
     def submit(self, job_id, kind, argv, label, again=False):
         if job_id in self.threads and (self.threads[job_id].is_alive() or not again):
             return self.state(job_id)
         self.outcome.pop(job_id, None)
+        self.started.pop(job_id, None)
+        self._stopping.discard(job_id)  # asked again: a new job of that name
         self.submitted.append(job_id)
         thread = threading.Thread(target=self._run, args=(job_id, argv), daemon=True)
         self.threads[job_id] = thread
@@ -37,7 +42,7 @@ class InlineJobs:
     def _run(self, job_id, argv):
         if self.hold is not None:
             self.hold.wait(60)
-        if job_id in self.cancelled:
+        if job_id in self._stopping:
             self.outcome[job_id] = JobState("cancelled")
             return
         self.started[job_id] = time.monotonic()
@@ -48,9 +53,10 @@ class InlineJobs:
             else:
                 analyses.compute(json.loads(argv[argv.index("--spec") + 1]))
                 ok = True
-            self.outcome[job_id] = JobState("done") if ok else JobState("failed", "the run failed")
+            outcome = JobState("done") if ok else JobState("failed", "the run failed")
         except Exception as e:  # noqa: BLE001  as a job's process would exit with it
-            self.outcome[job_id] = JobState("failed", one_line(e))
+            outcome = JobState("failed", one_line(e))
+        self.outcome[job_id] = JobState("cancelled") if job_id in self._stopping else outcome
 
     def state(self, job_id):
         if job_id in self.outcome:
@@ -63,6 +69,7 @@ class InlineJobs:
 
     def cancel(self, job_id, label):
         self.cancelled.append(job_id)
+        self._stopping.add(job_id)
 
     def wait(self, timeout: float = 120) -> bool:
         """Whether every job ended within `timeout` seconds."""

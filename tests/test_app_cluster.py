@@ -1,7 +1,7 @@
 """The Cluster page renders against the shipped checkpoint, scores it, and reacts to its widgets;
-GMM and UMAP work are tasks (dae_core.tasks) with progress and Cancel, and cached results open
-without them, or Ray. The tasks run on the board's in-process runner (tests/task_runners.py), so
-a test can slow a step down; tests/test_tasks.py runs the same board on Ray."""
+GMM and UMAP work are analysis jobs (ui.background) with progress and Cancel, and cached results
+open without them, or Ray. The jobs run here on threads (the inline_jobs fixture), so that a test
+can slow a step down or hold the queue."""
 import base64
 import json
 import re
@@ -11,11 +11,10 @@ import numpy as np
 import pytest
 
 import dae_core.cluster as cluster_mod
-from task_runners import inline_board, wait_ended  # noqa: F401  (pytest puts tests/ on the path)
+from inline_jobs import InlineJobs  # pytest puts tests/ on the path
 
 PAGE = "4_Cluster.py"
 WARNING = "takes about a minute"
-pytestmark = pytest.mark.usefixtures("inline_board")
 
 
 @pytest.fixture(scope="module")
@@ -154,13 +153,17 @@ def test_pixel_baseline_on_demand(app):
     app.toggle(key="baseline_on").set_value(False).run()
 
 
-def test_repeat_over_three_seeds_shows_mean_and_std(app):
+def test_repeat_over_three_seeds_shows_mean_and_std(app, monkeypatch):
+    hold = threading.Event()  # the jobs wait in the queue until it is set
+    queue = InlineJobs(hold).install(monkeypatch)
     app.toggle(key="cluster_seeds").set_value(True).run()
     assert not app.exception
-    assert "3 seeds: running" in app.get("progress")[0].proto.text  # seeds 1 and 2 are tasks
-    assert wait_ended(inline_board_of(), task(app, "cluster_seeds"), 120)
+    assert progress_line(app, "3 seeds") == "3 seeds: queued, place 1 of 1 (0 of 2 done)"  # seeds 1 and 2
+    assert len(queue.submitted) == 2
+    hold.set()
+    assert queue.wait(120)
     app.run()
-    assert not app.get("progress")
+    assert not app.get("progress") and not progress_line(app, "3 seeds")
     table = next(df.value for df in app.dataframe if "score" in df.value.columns)
     assert list(table["score"]) == ["accuracy", "NMI", "ARI"]
     mean, std = (share(v) for v in table["train"][0].split(" ± "))
@@ -168,15 +171,11 @@ def test_repeat_over_three_seeds_shows_mean_and_std(app):
 
 
 
-def task(at, name: str):
-    """The page's tickets of one analysis (ui.background.Held)."""
-    return at.session_state["analysis_tickets"][name]
-
-
-def inline_board_of():
-    from dae_core import tasks
-
-    return tasks.board()
+def progress_line(at, label: str) -> str | None:
+    """The line under which the page follows its jobs of `label` (ui.background), if it shows one."""
+    lines = [c.value for c in at.caption if c.value.startswith(f"{label}: ")]
+    assert len(lines) <= 1, lines
+    return lines[0] if lines else None
 
 
 def cached_keys(cache_dir) -> list[dict]:
@@ -209,28 +208,28 @@ def slow_umap(monkeypatch):
     _SlowUmap.release.set()
 
 
-def test_an_uncached_umap_clustering_warns_shows_progress_and_can_be_cancelled(app_test, cache_dir,
-                                                                                slow_umap):
+def test_an_uncached_umap_clustering_warns_shows_progress_and_can_be_cancelled(app_test, slow_umap,
+                                                                                inline_jobs):
     at = app_test(PAGE, query_params={"method": "umap-kmeans", "cluster_seed": "5"})
     assert any(WARNING in w.value for w in at.warning)
-    assert "umap-kmeans, k=10: running" in at.get("progress")[0].proto.text
+    assert progress_line(at, "umap-kmeans, k=10").startswith("umap-kmeans, k=10: running for")
     assert not at.metric  # nothing to show yet
     assert at.sidebar.selectbox[0].value == "reference-d4"  # the sidebar too
     at.button(key="cluster_cancel").click().run()
-    assert not at.exception and "Cancelled." in at.info[0].value
-    assert at.button(key="cluster_retry").label == "Start again"
+    assert not at.exception and at.info[0].value == "umap-kmeans, k=10: cancelled."
+    assert at.button(key="cluster_again").label == "Start again"
+    assert inline_jobs.cancelled == inline_jobs.submitted and len(inline_jobs.submitted) == 1  # Ray stops it
     slow_umap.set()
-    assert inline_board_of().runner.idle(30)  # the step under way ended; its result is dropped
-    assert not [k for k in cached_keys(cache_dir) if k["method"] == "umap-kmeans" and k["seed"] == 5]
+    assert inline_jobs.wait(30)
     widget(at.selectbox, "Method").set_value("kmeans").run()  # the page is usable again
     assert not at.exception and share(metric(at, "Accuracy (Hungarian)").value) > 0.6
 
 
-def test_a_finished_umap_clustering_is_kept_and_opens_without_the_warning(app_test, slow_umap):
+def test_a_finished_umap_clustering_is_kept_and_opens_without_the_warning(app_test, slow_umap, inline_jobs):
     slow_umap.set()
     at = app_test(PAGE, query_params={"method": "umap-kmeans", "cluster_seed": "6"})
     assert any(WARNING in w.value for w in at.warning)
-    assert wait_ended(inline_board_of(), task(at, "cluster"), 60)
+    assert inline_jobs.wait(60)
     at.run()
     assert not any(WARNING in w.value for w in at.warning)
     assert 0.5 < share(metric(at, "Accuracy (Hungarian)").value) < 0.9
@@ -288,47 +287,43 @@ def test_a_checkpoint_that_fails_to_load_is_named_and_stops_the_page(app_test, m
     assert any("Select or train a model" in i.value for i in at.info) and not at.metric
 
 
-def test_two_sessions_asking_one_clustering_share_one_task(app_test, slow_umap):
-    runner = inline_board_of().runner
-    before = len(runner.futures)
+def test_two_sessions_asking_one_clustering_share_one_job(app_test, slow_umap, inline_jobs):
     first = app_test(PAGE, query_params={"method": "umap-kmeans", "cluster_seed": "8"})
     second = app_test(PAGE, query_params={"method": "umap-kmeans", "cluster_seed": "8"})
-    assert second.get("progress") and len(runner.futures) == before + 1  # one fit for both
+    assert progress_line(second, "umap-kmeans, k=10") and len(inline_jobs.submitted) == 1  # one fit for both
+    first.button(key="cluster_cancel").click().run()  # the other session still waits on it
+    assert not inline_jobs.cancelled
     slow_umap.set()
+    assert inline_jobs.wait(60)
     for at in (first, second):
-        assert wait_ended(inline_board_of(), task(at, "cluster"), 60)
         at.run()
         assert not at.exception and 0.5 < share(metric(at, "Accuracy (Hungarian)").value) < 0.9
 
 
-def test_a_page_reading_cached_results_never_starts_ray(app_test, monkeypatch):
-    """With the real board (on Ray): what is cached opens without Ray; what is not (a GMM
+def test_a_page_reading_cached_results_never_asks_ray(app_test, monkeypatch):
+    """With the real job layer: what is cached opens without a word to Ray; what is not (a GMM
     clustering) is asked of Ray, and Ray failing to start is one line with Try again."""
-    from dae_core import ray_start, tasks
+    from dae_core.serve import ray_jobs
 
     calls = []
 
-    def no_ray():
-        calls.append(1)
-        raise ray_start.JobError("cannot start training on a local Ray: refused here")
+    def no_ray(name):
+        def refuse(*args, **kwargs):
+            calls.append(name)
+            raise ray_jobs.RayUnavailable("a local Ray is starting (the last start failed: refused here)")
+        return refuse
 
-    monkeypatch.setattr(ray_start, "connect", no_ray)
-    old = tasks.use_board(None)  # a fresh board on Ray
-    try:
-        at = app_test(PAGE, query_params={"model": "cluster-d10-refined", "method": "umap-gmm"})
-        at.radio(key="map_projection").set_value("UMAP (all points)").run()
-        assert not at.exception and not at.error and share(metric(at, "Accuracy (Hungarian)").value) > 0.9
-        assert not calls and not tasks.board().counts()["running"]
-        widget(at.selectbox, "Method").set_value("gmm").run()
-        for _ in range(40):  # the progress fragment polls; AppTest reruns by hand
-            if at.error:
-                break
-            at.run()
-        assert calls and not at.exception
-        assert "refused here" in at.error[0].value and "\n" not in at.error[0].value
-        assert at.button(key="cluster_retry").label == "Try again"
-    finally:
-        tasks.use_board(old)
+    for name in ("ensure_head", "submit", "info", "jobs", "stop"):
+        monkeypatch.setattr(ray_jobs, name, no_ray(name))
+    at = app_test(PAGE, query_params={"model": "cluster-d10-refined", "method": "umap-gmm"})
+    at.radio(key="map_projection").set_value("UMAP (all points)").run()
+    assert not at.exception and not at.error and share(metric(at, "Accuracy (Hungarian)").value) > 0.9
+    assert not calls
+    widget(at.selectbox, "Method").set_value("gmm").run()
+    assert calls == ["ensure_head"] and not at.exception and not at.error
+    (warning,) = [w.value for w in at.warning if "cannot start now" in w.value]
+    assert warning == "gmm, k=10 cannot start now: a local Ray is starting (the last start failed: refused here)"
+    assert at.button(key="cluster_again").label == "Try again"
 
 
 def test_a_k_means_fit_in_the_page_takes_one_of_the_servers_fit_slots(app_test, monkeypatch):

@@ -1,21 +1,24 @@
 """The Generate page in streamlit's AppTest, on the shipped model (d=4): samples, sliders, strips.
-Scoring the samplers is a set of tasks (dae_core.tasks), run here on the board's in-process
-runner (tests/task_runners.py) so that a test can slow a step down.
+Scoring the samplers is a set of analysis jobs (ui.background), run here on threads of the test
+process (tests/inline_jobs.py) so that a test can slow a step down or hold the queue.
 
 AppTest gives each st.image as media URLs named by a hash of the image bytes, so comparing URLs
 before and after an interaction compares the pictures.
 """
+import threading
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from dae_core.latent import SAMPLERS
-from dae_core import tasks
-from task_runners import inline_board, wait_ended  # noqa: F401  (pytest puts tests/ on the path)
+from dae_core.serve.jobs import JobState
+from inline_jobs import InlineJobs  # pytest puts tests/ on the path
 
 PAGE = "3_Generate.py"  # the page the `at` fixture opens
 D = 4  # latent size of checkpoints/reference-d4.pt
 SAMPLES, PREVIEW, MANIFOLD, STRIP = range(4)  # the page's images, top to bottom
-pytestmark = pytest.mark.usefixtures("inline_board")
+COMPARE = "Scoring 1000 samples of each sampler"  # the label of the comparison's jobs
+pytestmark = pytest.mark.usefixtures("inline_jobs")
 
 
 def latent_sliders(at: AppTest):
@@ -74,17 +77,15 @@ def test_interpolation_endpoints_and_manifold_dimensions(at):
     assert not at.exception and "two different dimensions" in at.warning[0].value
 
 
-def test_sample_quality_scores_and_sampler_comparison(at):
+def test_sample_quality_scores_and_sampler_comparison(at, inline_jobs):
     metrics = {m.label: m.value for m in at.metric}
     assert {"Recognised", "Class entropy", "Inception score", "FID"} <= set(metrics)
     recognised = float(metrics["Recognised"].rstrip("%")) / 100
     assert 0.0 <= recognised <= 1.0
     at.toggle(key="gen_compare").set_value(True).run()
     assert not at.exception
-    held = at.session_state["analysis_tickets"] if "analysis_tickets" in at.session_state else {}
-    compare = held.get("gen_compare")  # none when every sampler was scored already
-    if compare is not None:
-        assert wait_ended(tasks.board(), compare, 120)
+    if inline_jobs.submitted:  # none when every sampler was scored already
+        assert inline_jobs.wait(120)
         at.run()
     table = next(df.value for df in at.dataframe if "sampler" in df.value.columns)
     assert list(table["sampler"]) == ["uniform01", "box", "gaussian", "gmm"]
@@ -125,34 +126,92 @@ def test_a_sample_and_the_explorer_code_feed_the_sliders_and_the_interpolation(a
     assert [s.value for s in latent_sliders(at)][1:] == sliders[1:]
 
 
-def test_comparing_samplers_shows_progress_and_cancel_leaves_the_page_usable(at, monkeypatch):
-    import threading
-
-    from dae_core import analyses
+def _forget_scores(kinds=("uniform01", "box", "gaussian")):
+    """Drop the shipped model's scores of `kinds` from the memory shared by sessions (the page's
+    own gmm stays scored; this test's disk cache is its own)."""
     from ui import cache
 
     done = cache.finished(*cache.file_key(cache.ckpt_io.CHECKPOINT_DIR / "reference-d4.pt"))
-    for kind in ("uniform01", "box", "gaussian"):  # the page's own gmm stays scored
+    for kind in kinds:
         done.pop(("quality", kind, 1000, 0), None)
+
+
+def test_comparing_samplers_shows_progress_and_cancel_leaves_the_page_usable(at, inline_jobs, monkeypatch):
+    from dae_core import analyses
+
+    _forget_scores()
     release, real = threading.Event(), analyses.sample_quality
     monkeypatch.setattr(analyses, "sample_quality", lambda *a: release.wait(30) and real(*a))
     at.toggle(key="gen_compare").set_value(True).run()
-    text = at.get("progress")[0].proto.text
-    assert text.startswith("Scoring 1000 samples of each sampler: running") and "0 of 3 done" in text
+    assert len(inline_jobs.submitted) == 3  # a job per sampler not scored yet
+    (line,) = [c.value for c in at.caption if c.value.startswith(COMPARE)]
+    assert line.startswith(f"{COMPARE}: running for") and line.endswith("(0 of 3 done)")
+    assert at.get("progress")[0].value == 0  # analyses done of those asked
     at.button(key="gen_compare_cancel").click().run()
-    assert not at.exception and "Cancelled." in at.info[0].value
+    assert not at.exception and at.info[0].value == f"{COMPARE}: cancelled."
+    assert sorted(inline_jobs.cancelled) == sorted(inline_jobs.submitted)  # nobody else waits on them
     release.set()
-    assert tasks.board().runner.idle(30)  # the fits under way ended, their results dropped
-    assert ("quality", "box", 1000, 0) not in done  # nothing was kept after Cancel
+    assert inline_jobs.wait(30)
     at.toggle(key="gen_compare").set_value(False).run()
     assert not at.exception and len(at.image) == 4
 
 
-def test_the_progress_line_names_a_waiting_task_s_place():
+def test_a_queued_comparison_shows_its_place_and_starts_again_after_cancel(app_test, monkeypatch):
+    monkeypatch.setenv("DAE_EXPLORER", "off")
+    hold = threading.Event()  # the queue does not move until it is set
+    queue = InlineJobs(hold).install(monkeypatch)
+    at = app_test(PAGE)
+    _forget_scores()
+    at.toggle(key="gen_compare").set_value(True).run()
+    (line,) = [c.value for c in at.caption if c.value.startswith(COMPARE)]
+    assert line == f"{COMPARE}: queued, place 1 of 1 (0 of 3 done)"
+    at.button(key="gen_compare_cancel").click().run()
+    assert at.info[0].value == f"{COMPARE}: cancelled." and at.button(key="gen_compare_again").label == "Start again"
+    hold.set()  # the cancelled jobs leave the queue without computing
+    assert queue.wait(30) and all(queue.state(j).status == "cancelled" for j in queue.submitted)
+    at.button(key="gen_compare_again").click().run()
+    assert not at.exception and len(queue.submitted) == 6  # the same three jobs, asked again
+    assert queue.wait(120)
+    at.run()
+    table = next(df.value for df in at.dataframe if "sampler" in df.value.columns)
+    assert list(table["sampler"]) == ["uniform01", "box", "gaussian", "gmm"]
+
+
+def test_a_failed_comparison_is_one_line_with_try_again(at, monkeypatch):
+    from dae_core import analyses
+
+    _forget_scores(["box"])
+
+    def broken(*args):
+        raise RuntimeError("no memory left\nfor the samples")
+
+    with monkeypatch.context() as failing:
+        failing.setattr(analyses, "sample_quality", broken)
+        at.toggle(key="gen_compare").set_value(True).run()
+        for _ in range(100):  # the fragment polls the jobs; AppTest reruns by hand
+            if at.error:
+                break
+            at.run()
+    assert not at.exception
+    assert at.error[0].value == f"{COMPARE} failed: RuntimeError: no memory left for the samples"
+    assert at.button(key="gen_compare_again").label == "Try again"
+    at.button(key="gen_compare_again").click().run()  # fixed: the same job, asked again
+    for _ in range(100):
+        if not at.error and any("sampler" in df.value.columns for df in at.dataframe):
+            break
+        at.run()
+    assert not at.error and any("sampler" in df.value.columns for df in at.dataframe)
+
+
+def test_the_progress_line_names_a_waiting_job_s_place():
     from ui.background import describe
 
-    running, waiting = tasks.State("running", seconds=3.2), tasks.State("queued", 2, 5)
-    assert describe([waiting], "Scoring") == (0.0, "Scoring: queued, place 2 of 5")
-    assert describe([tasks.State("done"), waiting, running], "3 seeds") == (
-        1 / 3, "3 seeds: running (3 s, 1 of 3 done)")
-    assert describe([tasks.State("done"), waiting], "3 seeds")[1] == "3 seeds: queued, place 2 of 5, 1 of 2 done"
+    running, waiting, done = JobState("running", seconds=3.2), JobState("queued", place=2, queued=5), JobState("done")
+    assert describe([waiting], "Scoring") == "Scoring: queued, place 2 of 5"
+    assert describe([done, waiting, running], "3 seeds") == "3 seeds: running for 3 s (1 of 3 done)"
+    assert describe([done, waiting], "3 seeds") == "3 seeds: queued, place 2 of 5 (1 of 2 done)"
+    assert describe([JobState("queued")], "Scoring") == "Scoring: queued"  # its place not known yet
+    assert describe([done, done], "3 seeds") == "3 seeds: done"
+    gone = JobState("unavailable", "the local Ray does not answer (refused)")
+    assert describe([done, gone], "3 seeds") == (
+        "3 seeds: waiting, Ray is unavailable (the local Ray does not answer (refused)) (1 of 2 done)")

@@ -2,11 +2,13 @@
 parameter, so a link opens it and the browser rewrites the URL on a change; a link's bad value is
 dropped with a one-line notice; every setting is kept across a trip through the other pages."""
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
 
 from dae_core.latent import DEFAULT_SAMPLER, SAMPLERS
+from inline_jobs import InlineJobs  # pytest puts tests/ on the path
 
 MODEL = "cluster-d10-refined"  # a shipped model that is not the picker's first
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,6 +21,18 @@ def _open(app_test, page: str, **params):
 
 def _notices(at) -> list[str]:
     return [w.value for w in at.warning]
+
+
+@pytest.fixture
+def queued_jobs(monkeypatch):
+    """Analysis jobs wait in a queue that does not move, and leave it unstarted after the test: a
+    page that asks one (a GMM clustering) shows its place, and nothing is computed."""
+    hold = threading.Event()
+    queue = InlineJobs(hold).install(monkeypatch)
+    yield queue
+    for job in queue.submitted:
+        queue.cancel(job, "the test is over")
+    hold.set()
 
 
 def _bound(widget) -> str:
@@ -42,7 +56,7 @@ def test_an_unknown_model_falls_back_to_the_default_with_a_notice(app_test):
     assert "model" not in at.query_params  # dropped; the default is not written
 
 
-def test_cluster_round_trip(app_test):
+def test_cluster_round_trip(app_test, queued_jobs):
     at = _open(app_test, "4_Cluster.py", model=MODEL, method="gmm", k="8", cluster_seed="3")
     assert at.sidebar.selectbox(key="model").value == MODEL
     widgets = {"method": at.selectbox(key="method"), "k": at.number_input(key="k"),

@@ -55,7 +55,7 @@ def test_train_as_a_job_matches_training_here_and_resumes(capsys, tmp_path, inli
     assert checkpoint.load(job).history == result["history"]  # saved where it was asked to be
 
     code, resumed, _ = run(capsys, "train", "--resume", str(job), "--epochs", "1", "--ray", "--json")
-    assert code == 0 and [h["epoch"] for h in resumed["history"]] == [1, 2, 3]
+    assert code == 0 and [h["epoch"] for h in resumed["history"]] == [1, 2, 3] and len(inline_jobs.submitted) == 2
     assert len(checkpoint.load(tmp_path / "job-more.pt").history) == 3
     assert len(checkpoint.load(job).history) == 2
 

@@ -57,6 +57,16 @@ def test_no_code_outside_serve_speaks_to_ray():
     assert offenders == []
 
 
+def test_reading_runs_and_jobs_loads_no_torch():
+    """Reading a run folder and asking Ray about a job need no PyTorch (dae_core.serve.runs): a
+    process that only follows runs and jobs never pays its ~500 MB import."""
+    code = ("import sys, dae_core.serve.runs, dae_core.serve.jobs, dae_core.serve.analyses; "
+            "print('torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "False"
+
+
 def test_the_cluster_pages_first_look_loads_no_torch_or_sklearn():
     """The Cluster page shows kept scores through these modules while PyTorch is still importing."""
     code = ("import sys; from dae_core import clustering_store, store; import ui.cluster_scores, "

@@ -8,7 +8,6 @@ import json
 import logging
 import re
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from dae_core import TrainConfig
+from dae_core.serve.runs import is_run_id
 from ui.words import plain
 from corpus_guard import outside  # noqa: E402  (pytest puts tests/ on the path)
 
@@ -180,10 +180,16 @@ def test_a_refused_upload_says_what_is_wrong_above_the_open_popover(env, name):
 # --- checkpoint names on the Train page ---------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def finished_run(helpers):
+def finished_run(env, helpers):
+    """A run trained to its end; its folder is in the runs folder, as a job's would be."""
     run = helpers.ended_run(TrainConfig(train_subset=300, epochs=1, batch_size=64, device="cpu"))
-    assert run.status == "finished"
+    assert run.status == "finished" and run.run.folder.parent == env
     return run
+
+
+def saved_files(folder: Path) -> list[str]:
+    """The files under `folder`, but for those of run folders (a run's own checkpoint, its progress)."""
+    return sorted(p.name for p in folder.rglob("*") if p.is_file() and not is_run_id(p.parent.name))
 
 
 @pytest.fixture(scope="module")
@@ -200,7 +206,7 @@ def test_a_bad_checkpoint_name_is_one_error_and_writes_nothing(env, train, name)
     assert not at.exception, at.exception
     assert len(at.error) == 1
     assert "checkpoint name" in at.error[0].value or "already exists" in at.error[0].value
-    assert sorted(p.name for p in env.parent.rglob("*") if p.is_file()) == ["taken.pt"]
+    assert saved_files(env.parent) == ["taken.pt"]
     assert (env / "taken.pt").read_bytes() == b"someone else's run"
     assert not Path("/etc/x.pt").exists() and not (ROOT / "x.pt").exists()
 
@@ -214,7 +220,7 @@ def test_a_300_character_name_is_cut_to_64_by_the_box_and_saved_in_the_runs_fold
     assert not train.exception and not train.error
     saved = env / f"{long[:64]}.pt"
     assert saved.is_file()
-    assert sorted(p.name for p in env.iterdir()) == sorted([saved.name, "taken.pt"])
+    assert saved_files(env) == sorted([saved.name, "taken.pt"])
     saved.unlink()
 
 
@@ -241,7 +247,7 @@ def _tiny_form(at: AppTest, field: str, value) -> None:
 
 @pytest.mark.parametrize("setting", [s for s in SETTINGS if isinstance(s["value"], (int, float))],
                          ids=lambda s: f"{s['field']}={s['value']}")
-def test_an_impossible_setting_never_reaches_a_run(env, setting):
+def test_an_impossible_setting_never_reaches_a_run(env, setting, inline_jobs):
     """Inside the widget's bounds but impossible (lr 0, val_fraction 0): one st.error, no run.
     Outside them: the browser marks the box invalid and does not submit the form (see
     tests/e2e/test_browser_faults.py); a forged value that reaches the server anyway is reset by
@@ -261,7 +267,8 @@ def test_an_impossible_setting_never_reaches_a_run(env, setting):
         return
     run = at.session_state["train_worker"]
     run.stop()
-    run.wait(120)
+    assert inline_jobs.wait(120)
+    run.refresh()
     assert not at.error and not run.active
     used = getattr(run.config, field)
     assert used != value and low <= used <= high  # the forged value never reached the run
@@ -361,22 +368,22 @@ def test_a_session_keeps_a_bounded_number_and_size_of_uploads(env, monkeypatch, 
     assert not at.sidebar.error and len(at.session_state["session_uploads"]) == 3
 
 
-def test_an_unexpected_failure_is_logged_with_its_traceback(caplog):
-    from dae_core import tasks
-    from task_runners import InlineRunner
+def test_an_unexpected_failure_is_logged_with_its_traceback(env, monkeypatch, caplog):
+    """A bug in a run's job: its folder says so in one line (what the page shows), and the job's
+    log keeps the traceback."""
+    from dae_core import train as train_mod
+    from dae_core.serve import runs, training
+    from dae_core.serve.trainer import train_run
 
-    def broken():
-        raise RuntimeError("a bug")
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug\nacross lines")
 
-    board = tasks.Board(InlineRunner())
+    monkeypatch.setattr(train_mod, "prepare_data", broken)
+    run = runs.create(training.runs_dir(), TrainConfig(train_subset=300, epochs=1).to_dict(), 1)
     with caplog.at_level(logging.INFO):
-        ticket = board.ask(("k",), broken, label="broken")
-        for _ in range(1000):
-            if (state := board.poll(ticket)).ended:
-                break
-            time.sleep(0.01)
-    assert state.status == "failed" and state.message == "RuntimeError: a bug"
-    (record,) = [r for r in caplog.records if r.name == "dae_core.tasks" and r.levelname == "ERROR"]
+        assert train_run(run.folder) == "failed"
+    assert run.status()["message"] == "RuntimeError: a bug across lines"
+    (record,) = [r for r in caplog.records if r.name == "dae_core.serve.trainer" and r.levelname == "ERROR"]
     assert record.exc_info[0] is RuntimeError
 
 

@@ -1,4 +1,4 @@
-"""Faults: a training process killed mid-run, Stop, a diverging run, a full or read-only disk."""
+"""Faults: a training process killed or stopped mid-run, Stop, a diverging run, a full or read-only disk."""
 import errno
 import os
 import signal
@@ -18,7 +18,8 @@ from dae_core import TrainConfig
 from dae_core import checkpoint as ckpt_io
 from dae_core.cli import main
 from dae_core.latent import decode
-from dae_core.runs import RunRequest, TrainingRun
+from dae_core.serve import runs, training
+from dae_core.serve.trainer import train_run
 from dae_core.train import BatchStats, Stopped, fit, new_state, prepare_data
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,22 +101,86 @@ def test_stop_takes_effect_before_the_next_batch():
     assert sum(isinstance(e, BatchStats) for e in events) == 1 and state.history == []
 
 
-def test_stop_from_another_thread_ends_a_running_run_within_one_batch():
+def test_stop_from_another_thread_ends_a_running_run_within_one_batch(monkeypatch):
+    """The page's Stop writes the run folder's stop file; the trainer (a job's body) ends within a
+    batch and says where, keeping its finished epochs."""
+    import dae_core.train as train_mod
+
     cfg = TrainConfig(train_subset=2000, batch_size=32, epochs=500, device="cpu")
-    run = TrainingRun(RunRequest(cfg.to_dict(), cfg.epochs))
-    steps = count_steps(run.state.optimizer)
-    thread = threading.Thread(target=run.train, daemon=True)
+    steps, real_new_state = [], train_mod.new_state
+
+    def counted_state(config):  # the trainer's state, its optimizer's steps counted
+        state = real_new_state(config)
+        steps.append(count_steps(state.optimizer))
+        return state
+
+    monkeypatch.setattr(train_mod, "new_state", counted_state)
+    run = runs.create(training.runs_dir(), cfg.to_dict(), cfg.epochs)
+    outcome = []
+    thread = threading.Thread(target=lambda: outcome.append(train_run(run.folder)), daemon=True)
     thread.start()
     try:
-        wait_for(lambda: steps[0] >= 3, 60, "three optimizer steps")
-        run.stop()
-        at_stop = steps[0]
+        wait_for(lambda: steps and steps[0][0] >= 3, 60, "three optimizer steps")
+        training.stop(run)
+        at_stop = steps[0][0]
         thread.join(30)
     finally:
-        run.stop()
+        run.ask_stop()
         thread.join(30)
-    assert not thread.is_alive() and run.poll().status == "stopped"
-    assert steps[0] - at_stop <= 1
+    assert not thread.is_alive() and outcome == ["stopped"]
+    assert steps[0][0] - at_stop <= 1
+    status = run.status()
+    assert status == {**status, "status": "stopped", "message": "Stopped during epoch 1. No epoch of this "
+                      "run had finished, so it kept no new weights."}  # 3 batches: none reported yet
+    assert not run.has_checkpoint()
+
+
+def test_a_run_trained_in_the_callers_thread_gives_its_sigterm_handler_back(helpers):
+    """A run's job stops on SIGTERM while it trains; a process that trains a run itself (these
+    tests) keeps its own handler afterwards, so a SIGTERM still ends it."""
+    def mine(*args):
+        pass
+
+    before = signal.signal(signal.SIGTERM, mine)
+    try:
+        assert helpers.ended_run(replace(TINY, epochs=1)).status == "finished"
+        assert signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def test_a_stop_names_the_epoch_it_came_in_and_what_was_kept(helpers):
+    from dae_core.serve.trainer import stopped_message
+
+    run = helpers.ended_run(replace(TINY, epochs=1)).run  # one finished epoch
+    report = BatchStats(epoch=1, batch=5, n_batches=5, loss=0.1, seconds=1.0, images_per_s=320.0)
+    assert stopped_message(run, 2, report) == ("Stopped during epoch 2. Kept the weights after epoch 1 "
+                                               "(1 finished epoch of this run).")  # a report of epoch 1
+    report = replace(report, epoch=2, batch=3)
+    assert stopped_message(run, 2, report).startswith("Stopped during epoch 2, after batch 3 of 5.")
+
+
+def test_a_run_job_stopped_by_ray_stops_like_the_stop_button(tmp_path):
+    """Ray stops a job with SIGTERM to its command (`dae train --run-dir`): the run stops within a
+    batch, keeps its finished epochs, and its folder says so."""
+    cfg = TrainConfig(train_subset=2000, batch_size=64, epochs=50, device="cpu")
+    run = runs.create(tmp_path, cfg.to_dict(), cfg.epochs)
+    proc = subprocess.Popen([sys.executable, "-m", "dae_core", "train", "--run-dir", str(run.folder)],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: run.has_checkpoint() or proc.poll() is not None, 120, "the first epoch's checkpoint")
+        assert proc.poll() is None, proc.stderr.read().decode()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
+        proc.stderr.close()
+    assert proc.returncode == 0  # a stop is no failure: Ray records the job as ended, not failed
+    status, history = run.status(), run.history()
+    assert status["status"] == "stopped" and "Kept the weights after epoch" in status["message"]
+    assert 1 <= len(history) < 50 and ckpt_io.load(run.checkpoint_path).history == history
 
 
 # --- divergence ------------------------------------------------------------------------------
@@ -147,8 +212,8 @@ def test_a_diverging_cli_run_exits_2_and_never_saves_nan(tmp_path, capsys):
 def test_a_diverged_run_reports_it_and_previews_no_nan(helpers):
     run = helpers.ended_run(replace(TINY, lr=10.0))
     assert run.status == "diverged" and "learning rate" in run.message
-    if run.model() is not None:
-        images = decode(run.model(), np.zeros((2, TINY.latent_dim), np.float32))
+    if run.has_checkpoint:  # an epoch may finish before the loss blows up: the page previews it
+        images = decode(ckpt_io.load(run.checkpoint_path).model, np.zeros((2, TINY.latent_dim), np.float32))
         assert np.isfinite(images).all()
 
 
@@ -224,22 +289,30 @@ def test_the_cli_keeps_the_last_good_epoch_when_a_later_save_fails(tmp_path, mon
     assert len(ckpt_io.load(out).history) == 1 and leftovers(tmp_path) == []
 
 
-def test_the_train_page_shows_a_failed_save_and_keeps_the_run(tmp_path, monkeypatch, helpers):
-    runs = tmp_path / "runs"
-    runs.mkdir()
-    monkeypatch.setenv("DAE_RUNS_DIR", str(runs))
+def _no_hard_links(*args, **kwargs):
+    raise OSError(errno.EPERM, os.strerror(errno.EPERM))
+
+
+@pytest.mark.parametrize("fault", [{"os.link": _enospc},  # no room for the saved name
+                                   {"os.link": _no_hard_links, "os.fsync": _enospc}],  # a copy, then full
+                         ids=["link", "copy"])
+def test_the_train_page_shows_a_failed_save_and_keeps_the_run(tmp_path, monkeypatch, helpers, fault):
+    runs_dir = tmp_path / "runs"
+    runs_dir.mkdir()
+    monkeypatch.setenv("DAE_RUNS_DIR", str(runs_dir))
     worker = helpers.ended_run(replace(TINY, epochs=1))
     at = AppTest.from_file(str(ROOT / "app_pages" / "1_Train.py"), default_timeout=60)
     at.session_state["train_worker"] = worker
     at.run()
-    monkeypatch.setattr("dae_core.files.os.fsync", _enospc)  # the disk fills during the write
-    at.text_input(key="train_save_name").set_value("full-disk")
-    at.button(key="train_save_button").click().run()
+    with monkeypatch.context() as disk_full:  # the disk fills as the run is saved
+        for name, fn in fault.items():
+            disk_full.setattr(f"dae_core.serve.disk.{name}", fn)
+        at.text_input(key="train_save_name").set_value("full-disk")
+        at.button(key="train_save_button").click().run()
     assert not at.exception
     assert len(at.error) == 1 and "No space left on device" in at.error[0].value
-    assert at.session_state["train_worker"] is worker and list(runs.iterdir()) == []
-    monkeypatch.undo()  # space freed: the same run saves
-    monkeypatch.setenv("DAE_RUNS_DIR", str(runs))
-    at.button(key="train_save_button").click().run()
-    assert not at.error and [p.name for p in runs.iterdir()] == ["full-disk.pt"]
-    assert ckpt_io.load(runs / "full-disk.pt").history == worker.history
+    assert at.session_state["train_worker"] is worker and worker.has_checkpoint
+    assert list(runs_dir.glob("*.pt")) == [] and leftovers(runs_dir) == []
+    at.button(key="train_save_button").click().run()  # space freed: the same run saves
+    assert not at.error and [p.name for p in runs_dir.glob("*.pt")] == ["full-disk.pt"]
+    assert ckpt_io.load(runs_dir / "full-disk.pt").history == worker.history

@@ -11,10 +11,12 @@ import torch
 
 import dae_core.graphed as graphed
 import dae_core.train as train_mod
+from dae_core import checkpoint as ckpt_io
 from dae_core.cli import main
 from dae_core.errors import DaeError
 from dae_core.graphed import StepGraph
-from dae_core.runs import RunRequest, TrainingRun
+from dae_core.serve import runs, training
+from dae_core.serve.trainer import train_run
 from dae_core.train import Denoising, fit, new_state, prepare_data, schedule_at, set_schedule
 
 
@@ -158,10 +160,22 @@ def _modes_fit_is_given(monkeypatch) -> list:
     return modes
 
 
+def _trained(config, epochs: int, previous: runs.Run | None = None) -> runs.Run:
+    """A run folder of `epochs` (more of `previous`) trained here by a run job's body, to its end."""
+    if previous is None:
+        run = runs.create(training.runs_dir(), config.to_dict(), epochs)
+    else:
+        run = runs.create(training.runs_dir(), config.to_dict(), epochs, previous.history(),
+                          previous.checkpoint_path, previous)
+    status = train_run(run.folder)
+    assert status == "finished", run.status().get("message")
+    return run
+
+
 def test_the_apps_runs_and_the_cli_train_in_the_fastest_mode(tiny_cfg, monkeypatch, tmp_path):
     modes = _modes_fit_is_given(monkeypatch)
-    run = TrainingRun(RunRequest(replace(tiny_cfg, epochs=1).to_dict(), 1))
-    assert run.train() == "finished" and modes == ["the fastest"]
+    _trained(replace(tiny_cfg, epochs=1), 1)
+    assert modes == ["the fastest"]
     main(["train", "--epochs", "1", "--train-subset", "300", "--batch-size", "64",
           "--out", str(tmp_path / "m.pt")])
     assert modes == ["the fastest", "the fastest"]
@@ -169,9 +183,9 @@ def test_the_apps_runs_and_the_cli_train_in_the_fastest_mode(tiny_cfg, monkeypat
 
 def test_on_a_gpu_an_apps_run_replays_the_graph_resumes_exactly_and_shares_the_gpu(gpu_cfg, helpers,
                                                                                   monkeypatch):
-    """A run as the app trains one (TrainingRun), on the GPU, while another thread keeps the GPU
-    busy: it trains through the graph, and one epoch then two more from its checkpoint give the
-    weights of three epochs in one go, and of an eager run."""
+    """A run as the app trains one (a run folder, trained by train_run), on the GPU, while another
+    thread keeps the GPU busy: it trains through the graph, and one epoch then two more from its
+    checkpoint give the weights of three epochs in one go, and of an eager run."""
     cfg = gpu_cfg
     replays, real_step = [], StepGraph.step
     monkeypatch.setattr(StepGraph, "step", lambda self, *a: replays.append(1) or real_step(self, *a))
@@ -187,17 +201,15 @@ def test_on_a_gpu_an_apps_run_replays_the_graph_resumes_exactly_and_shares_the_g
     other = threading.Thread(target=other_work, daemon=True)
     other.start()
     try:
-        whole = TrainingRun(RunRequest(cfg.to_dict(), 3))
-        assert whole.train() == "finished", whole.message
-        first = TrainingRun(RunRequest(cfg.to_dict(), 1))
-        assert first.train() == "finished", first.message
-        rest = TrainingRun(RunRequest(cfg.to_dict(), 2, resume=first.poll().payload))
-        assert rest.train() == "finished", rest.message
+        whole = _trained(cfg, 3)
+        first = _trained(cfg, 1)
+        rest = _trained(cfg, 2, previous=first)
     finally:
         done.set()
         other.join()
     assert len(replays) > 100 and busy and not failed, failed
     eager, _ = helpers.train(cfg)
     expected = helpers.weights(eager.model)
-    assert _drift(helpers.weights(whole.state.model), expected) < 1e-4
-    assert _drift(helpers.weights(rest.state.model), expected) < 1e-4
+    for run in (whole, rest):
+        assert [h["epoch"] for h in run.history()] == [1, 2, 3]
+        assert _drift(helpers.weights(ckpt_io.load(run.checkpoint_path).model), expected) < 1e-4

@@ -78,26 +78,36 @@ def _submit(held: Held, again: bool = False) -> None:
             continue
         with _askers_lock:
             _askers.setdefault(ask.job, set()).add(me)
+        argv = jobs.command("analyse", "--spec", json.dumps(ask.spec))
         try:  # no wait for a Ray that is starting: the page polls, and submits again
-            jobs.submit(ask.job, "analysis", jobs.command("analyse", "--spec", json.dumps(ask.spec)),
-                        ask.label, again=again, wait_s=0)
+            found = jobs.submit(ask.job, "analysis", argv, ask.label, again=again, wait_s=0)
+            if found.status == "done" and ask.load() is None:  # done long ago, its result since pruned
+                jobs.submit(ask.job, "analysis", argv, ask.label, again=True, wait_s=0)
         except DaeError as e:
             log.warning("%s not started: %s", ask.label, e)
             held.error = str(e)
             return
 
 
+def _stop_waiting(held: Held) -> list[Ask]:
+    """This session no longer waits on held's jobs -> those nobody else here waits on."""
+    me, alone = _token(), []
+    with _askers_lock:
+        for ask in held.asks:
+            waiting = _askers.get(ask.job)
+            if waiting is None:
+                continue
+            waiting.discard(me)
+            if not waiting:
+                del _askers[ask.job]
+                alone.append(ask)
+    return alone
+
+
 def _let_go(held: Held) -> None:
     """This session stops waiting; a job nobody else here waits on is cancelled (logged once)."""
-    me = _token()
-    for ask in held.asks:
-        with _askers_lock:
-            waiting = _askers.get(ask.job, set())
-            waiting.discard(me)
-            last = not waiting
-            if last:
-                _askers.pop(ask.job, None)
-        if last and not jobs.state(ask.job).ended:
+    for ask in _stop_waiting(held):
+        if not jobs.state(ask.job).ended:
             jobs.cancel(ask.job, ask.label)
 
 
@@ -126,6 +136,7 @@ def run(name: str, settings: tuple, asks, label: str) -> dict | None:
         _submit(held)
     results = {a.key: a.load() for a in held.asks}
     if all(r is not None for r in results.values()):
+        _stop_waiting(held)  # nothing left to wait for: a later asker's Cancel is its own
         return results
     if held.cancelled:
         st.info(f"{label}: cancelled.")
@@ -134,7 +145,14 @@ def run(name: str, settings: tuple, asks, label: str) -> dict | None:
     if held.error:
         _waiting_for_ray(name, label)
         return None
-    states = [jobs.state(a.job) for a in held.asks if results[a.key] is None]
+    pending = [a for a in held.asks if results[a.key] is None]
+    states = [jobs.state(a.job) for a in pending]
+    if any(s.status == "done" for s in states):  # done since its result was read: read it again
+        results = {a.key: a.load() for a in held.asks}
+        if all(r is not None for r in results.values()):
+            _stop_waiting(held)
+            return results
+        states = [s for a, s in zip(pending, states) if results[a.key] is None]
     failed = [s for s in states if s.status in ("failed", "cancelled", "unknown")
               or (s.status == "done")]  # done, yet not in the cache: lost (an evicted entry, say)
     if failed:
@@ -187,13 +205,14 @@ def _progress(name: str, label: str) -> None:
         held = _held().get(name)
         if held is None or held.cancelled:
             st.rerun()
-        left = [a for a in held.asks if a.load() is None]
-        states = [jobs.state(a.job) for a in left]
-        if not left or any(s.ended for s in states) or any(s.status == "unknown" for s in states):
+        loaded = [a.load() is not None for a in held.asks]
+        states = [jobs.JobState("done") if got else jobs.state(a.job) for a, got in zip(held.asks, loaded)]
+        pending = [s for s, got in zip(states, loaded) if not got]
+        if not pending or any(s.ended or s.status == "unknown" for s in pending):
             st.rerun()  # the whole page: it shows the results, or the failure
-        st.caption(describe(states, label))
+        st.caption(describe(states, label))  # "(1 of 3 done)" counts the results in the cache
         if len(held.asks) > 1:  # a real fraction: analyses done of those asked
-            st.progress((len(held.asks) - len(left)) / len(held.asks))
+            st.progress(sum(loaded) / len(held.asks))
         st.button("Cancel", key=f"{name}_cancel", on_click=_cancel, args=(name,))
 
     poll()

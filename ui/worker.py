@@ -11,8 +11,9 @@ import time
 from pathlib import Path
 
 from dae_core.config import TrainConfig
+from dae_core.errors import DaeError
 from dae_core.serve import training
-from dae_core.serve.runs import Run
+from dae_core.serve.runs import Run, RunError
 
 log = logging.getLogger(__name__)
 _warming: threading.Thread | None = None
@@ -23,9 +24,16 @@ class RunView:
     """A run as the page shows it; refresh() reads its folder (and its job, while it says nothing final)."""
 
     def __init__(self, run: Run):
+        """RunError (one line) when the folder's run.json is not a run this app can show (damaged,
+        or written by a version with other settings)."""
         self.run = run
         self.run_id = run.id
-        self.config = TrainConfig.from_dict(run.config)
+        try:
+            self.config = TrainConfig.from_dict(run.config)
+            if run.epochs_planned < 1:
+                raise RunError("it plans no epochs")
+        except (DaeError, TypeError, ValueError) as e:
+            raise RunError(f"run {run.id} cannot be opened: {e}") from None
         self.first_epoch = run.first_epoch
         self.epochs_planned = run.epochs_planned
         self.refresh()
@@ -76,9 +84,15 @@ def start(config: TrainConfig, previous: RunView | None = None, epochs: int | No
 
 
 def find(run_id: str) -> RunView | None:
-    """The run with this id on this server's disk, or None."""
+    """The run with this id on this server's disk, or None (a run folder it cannot open is logged)."""
     run = training.find(run_id)
-    return None if run is None else RunView(run)
+    if run is None:
+        return None
+    try:
+        return RunView(run)
+    except RunError as e:
+        log.warning("%s", e)
+        return None
 
 
 def recent(limit: int = 20) -> list[Run]:

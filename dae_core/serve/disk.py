@@ -59,11 +59,13 @@ def save(run: Run, name: str, runs_dir: Path, max_bytes: int) -> Path:
             raise RunError(f"cannot save {path.name}: {e.strerror or e}") from None
         from ..files import write_atomic  # no hard links here: a copy, written atomically
 
-        data = run.checkpoint_path.read_bytes()
         try:
+            data = run.checkpoint_path.read_bytes()
             write_atomic(path, lambda f: f.write(data), overwrite=False)
         except FileExistsError:
             raise CheckpointError(f"a checkpoint named {path.stem!r} already exists; choose another name") from None
+        except OSError as e:  # a full disk, say: one line, and write_atomic left nothing behind
+            raise RunError(f"cannot save {path.name}: {e.strerror or e}") from None
     run.mark_saved(path.stem)
     return path
 

@@ -16,7 +16,19 @@ log = logging.getLogger(__name__)
 
 def train_run(folder: str | Path) -> str:
     """Train the run at `folder` to its end, a stop or a failure -> the final status; never raises.
-    SIGTERM (what Ray's stop_job sends) asks it to stop like the stop file does."""
+    While it trains, SIGTERM (what Ray's stop_job sends) asks it to stop like the stop file does;
+    the caller's own handler is back once it returns."""
+    run = Run(Path(folder))
+    on_main = threading.current_thread() is threading.main_thread()  # signals reach the main thread only
+    previous = signal.signal(signal.SIGTERM, lambda *_: run.ask_stop()) if on_main else None
+    try:
+        return _train(run)
+    finally:
+        if on_main:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+def _train(run: Run) -> str:
     from .. import checkpoint as ckpt_io
     from ..config import TrainConfig
     from ..train import BatchStats, EpochStats, Stopped, fastest_compile_mode, fit, new_state, prepare_data
@@ -26,8 +38,6 @@ def train_run(folder: str | Path) -> str:
         log.error("no run at %s: nothing to train", folder)
         return "failed"
     writer = RunWriter(run)
-    if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
-        signal.signal(signal.SIGTERM, lambda *_: run.ask_stop())
     writer.set_status("starting", "loading PyTorch and the digits", started=time.time())
     last: BatchStats | None = None
     try:
@@ -47,7 +57,8 @@ def train_run(folder: str | Path) -> str:
                 writer.epoch(state.history[-1], lambda p, e=event: ckpt_io.save_state(state, p, {"val_mse": e.val_loss}))
             elif isinstance(event, Stopped):
                 status = "diverged" if event.reason == "diverged" else "stopped"
-                writer.set_status(status, event.message if status == "diverged" else stopped_message(run, last))
+                message = event.message if status == "diverged" else stopped_message(run, event.epoch, last)
+                writer.set_status(status, message)
                 return status
     except DaeError as e:
         writer.set_status("failed", str(e))
@@ -60,10 +71,13 @@ def train_run(folder: str | Path) -> str:
     return "finished"
 
 
-def stopped_message(run: Run, last) -> str:
-    """Where a stopped run stopped and what it kept, in words."""
+def stopped_message(run: Run, epoch: int, last) -> str:
+    """Where a stopped run stopped (in `epoch`; `last`, the latest progress report, says how far
+    it had come: reports come every few batches) and what it kept, in words."""
     kept = len(run.history()) - (run.first_epoch - 1)
-    where = f"during epoch {last.epoch}, at batch {last.batch} of {last.n_batches}" if last else "before its first batch"
+    where = f"during epoch {epoch}"
+    if last is not None and last.epoch == epoch:
+        where += f", after batch {last.batch} of {last.n_batches}"
     if kept <= 0:
         return f"Stopped {where}. No epoch of this run had finished, so it kept no new weights."
     return (f"Stopped {where}. Kept the weights after epoch {run.first_epoch + kept - 1} "
