@@ -38,18 +38,15 @@ def cmd_train_on_ray(config: dict, epochs: int, resume_from=None) -> tuple[objec
     Ctrl-C stops the run (its finished epochs are kept)."""
     from tqdm import tqdm
 
-    from .serve import runs, training
+    from .serve import training
     from .serve.runs import Run
 
-    previous = None
-    if resume_from is not None:  # a checkpoint file: a run folder of its own to go on from
+    history = None
+    if resume_from is not None:  # a checkpoint file: the run starts from a copy of it
         from . import checkpoint as ckpt_io
 
-        ck = ckpt_io.load(resume_from)
-        previous = runs.create(training.runs_dir(), ck.config.to_dict(), 0, ck.history)
-        previous.checkpoint_path.write_bytes(open(resume_from, "rb").read())
-        runs.RunWriter(previous).set_status("finished", "imported to continue")
-    run = training.start(config, epochs, previous)
+        history = ckpt_io.load(resume_from).history
+    run = training.start(config, epochs, checkpoint=resume_from, history=history)
     print(f"run {run.id} submitted to {training.where()}; its folder: {run.folder}", file=sys.stderr)
     bar, seen = tqdm(unit="batch", file=sys.stderr, disable=None), 0
     try:

@@ -16,7 +16,7 @@ from dae_core.config import LABELS
 from dae_core.errors import DaeError
 from dae_core.svg import history_sparkline
 
-from . import cache, models, session, url_state
+from . import cache, models, url_state
 from .models import available, session_uploads
 from .words import markdown_table, metric_label, metric_value, plain
 
@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 def checkpoint_picker():
     """Render the picker, the model card, Download and the uploader; returns the loaded
     Checkpoint, or None."""
-    session.guard()  # this tab is here: a run it started keeps training
     with st.sidebar:
         ck = _picked_checkpoint()
         upload_ui()

@@ -19,6 +19,9 @@ def train_run(folder: str | Path) -> str:
     While it trains, SIGTERM (what Ray's stop_job sends) asks it to stop like the stop file does;
     the caller's own handler is back once it returns."""
     run = Run(Path(folder))
+    if not run.request:  # its folder is gone (a Start that failed removed it): train nothing unseen
+        log.error("no run at %s: nothing to train", folder)
+        return "failed"
     on_main = threading.current_thread() is threading.main_thread()  # signals reach the main thread only
     previous = signal.signal(signal.SIGTERM, lambda *_: run.ask_stop()) if on_main else None
     try:
@@ -33,10 +36,6 @@ def _train(run: Run) -> str:
     from ..config import TrainConfig
     from ..train import BatchStats, EpochStats, Stopped, fastest_compile_mode, fit, new_state, prepare_data
 
-    run = Run(Path(folder))
-    if not run.request:  # its folder is gone (a Start that failed removed it): train nothing unseen
-        log.error("no run at %s: nothing to train", folder)
-        return "failed"
     writer = RunWriter(run)
     writer.set_status("starting", "loading PyTorch and the digits", started=time.time())
     last: BatchStats | None = None

@@ -63,16 +63,20 @@ def max_bytes() -> int:
     return serve_settings().runs_max_mb * MB
 
 
-def start(config: dict, epochs: int, previous: Run | None = None) -> Run:
-    """A new run of `config`, or `epochs` more of `previous` (from its latest epoch), submitted as
-    a job. Older unsaved runs are pruned first when the runs folder is over its bound."""
+def start(config: dict, epochs: int, previous: Run | None = None, checkpoint: Path | None = None,
+          history: list | None = None) -> Run:
+    """A new run of `config`; or `epochs` more of `previous` (from its latest epoch), or of the
+    checkpoint file `checkpoint` (whose `history` it carries), submitted as a job. Older unsaved
+    runs are pruned first when the runs folder is over its bound."""
     folder = runs_dir()
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise RunError(f"the runs folder cannot be written ({e.strerror or e})") from None
     disk.prune(folder, max_bytes())
-    if previous is None:
+    if checkpoint is not None:
+        run = runs.create(folder, config, epochs, history, Path(checkpoint))
+    elif previous is None:
         run = runs.create(folder, config, epochs)
     else:
         if not previous.has_checkpoint():
