@@ -198,3 +198,12 @@ def test_a_local_head_without_a_live_node_is_not_alive(server, monkeypatch):
     assert not ray_jobs.alive()
     server.nodes = []
     assert not ray_jobs.alive()
+
+
+def test_a_job_that_died_of_an_unexpected_error_is_its_last_line_not_a_traceback(server):
+    submit()
+    server.jobs["dae-analysis-x"].update(status="FAILED", message="Job entrypoint command failed with exit "
+                                         "code 1, last available logs: Traceback (most recent call last): ...")
+    server.logs["dae-analysis-x"] = ("Traceback (most recent call last):\n  File \"/srv/app/x.py\", line 3\n"
+                                     "    boom()\nNameError: name 'boom' is not defined\n")
+    assert jobs.state("dae-analysis-x").message == "NameError: name 'boom' is not defined"

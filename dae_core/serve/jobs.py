@@ -138,13 +138,17 @@ def _place(job: ray_jobs.JobInfo) -> tuple[int, int]:
 
 
 def _failure(job: ray_jobs.JobInfo) -> str:
-    """The one line our CLI printed last (its error), else Ray's message."""
+    """One line on why the job failed: the error line our CLI printed, else the last line of its
+    output (an exception's type and text), else Ray's message. The whole log stays with Ray."""
     try:
-        lines = [ln for ln in ray_jobs.logs(job.id).splitlines() if ln.startswith("error: ")]
+        lines = [ln.strip() for ln in ray_jobs.logs(job.id).splitlines() if ln.strip()]
     except RayUnavailable:
         lines = []
+    ours = [ln for ln in lines if ln.startswith("error: ")]
+    if ours:
+        return ours[-1].removeprefix("error: ")[:300]
     if lines:
-        return lines[-1].removeprefix("error: ")
+        return lines[-1][:300]
     return " ".join(job.message.split())[:300] or "the job failed"
 
 
