@@ -5,12 +5,12 @@ text, so that the pages can plot and print them as they are.
 """
 from __future__ import annotations
 
-import math
-
+from .config import finite_float
 from .errors import CheckpointError
 
 
 _EPOCH_NUMBERS = ("epoch", "train_loss", "val_loss")  # in every epoch record: the figures plot them
+MAX_EPOCH = 10**9  # far past any run (a run has at most 10,000 epochs), and exact as a float
 
 
 def checked_history(payload: dict, label: str) -> list[dict]:
@@ -36,10 +36,10 @@ def _record_problem(entry) -> str | None:
     if missing:
         return f"has no {missing[0]}"
     epoch = entry["epoch"]
-    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 1:
-        return "has an epoch that is not a whole number from 1 up"
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or not 1 <= epoch <= MAX_EPOCH:
+        return f"has an epoch that is not a whole number from 1 to {MAX_EPOCH:,}"
     bad = next((k for k, v in entry.items() if not _plain_value(v, text=k not in _EPOCH_NUMBERS)), None)
-    return f"has a {bad[:64]} that is not a finite number" if bad else None
+    return f"has a {_key(bad)} that is not a finite number" if bad else None
 
 
 def checked_metrics(payload: dict, label: str) -> dict:
@@ -50,7 +50,7 @@ def checked_metrics(payload: dict, label: str) -> dict:
                               "nothing was loaded")
     bad = next((k for k, v in metrics.items() if not _plain_value(v, text=True)), None)
     if bad is not None:
-        raise CheckpointError(f"{label} has a damaged model card (its {bad} is not a finite number, "
+        raise CheckpointError(f"{label} has a damaged model card (its {_key(bad)} is not a finite number, "
                               "yes/no or a short text); nothing was loaded")
     return metrics
 
@@ -59,4 +59,9 @@ def _plain_value(value, text: bool) -> bool:
     """A finite int or float (a bool only when `text` allows other kinds), or text up to 200."""
     if isinstance(value, bool) or isinstance(value, str):
         return text and (isinstance(value, bool) or len(value) <= 200)
-    return isinstance(value, (int, float)) and math.isfinite(value)
+    return finite_float(value) is not None
+
+
+def _key(key: str) -> str:
+    """A record's key (text of up to 64 characters, checked) on one line, for a message."""
+    return " ".join(key.split()) or repr(key)
