@@ -1,8 +1,15 @@
-"""Hypothesis strategies for what a hostile file or link may hold, and the checks every fuzz test
-makes of a refusal (pytest puts tests/ on the path). Seeded: the same cases on every run."""
+"""Hypothesis strategies for what a hostile file or link may hold (numbers, text, junk, checkpoint
+payloads), and the check every fuzz test makes of a refusal (pytest puts tests/ on the path).
+Seeded: the same cases on every run."""
+import io
+
 import torch
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+
+from dae_core.checkpoint import AUTOENCODER, make_payload
+from dae_core.config import TrainConfig
+from dae_core.model import DenoisingAutoencoder
 
 # Seeded (derandomize), no per-case deadline (a page run takes a second), and the per-test
 # folders of conftest's autouse fixture are fine to share between the cases of one test.
@@ -65,3 +72,56 @@ def assert_one_line(message: str, limit: int = 500) -> None:
     assert len(message.splitlines()) == 1, message
     assert len(message) <= limit, message
     assert "Traceback" not in message and 'File "' not in message, message
+
+
+# A valid tiny checkpoint, and hostile variants of it.
+CONFIG = TrainConfig(latent_dim=2, device="cpu")
+FIELDS = list(CONFIG.to_dict())
+HISTORY = [{"epoch": e, "train_loss": 0.05 / e, "val_loss": 0.06 / e, "seconds": 1.5} for e in (1, 2)]
+BASE = make_payload(AUTOENCODER, DenoisingAutoencoder(CONFIG.latent_dim, CONFIG.width), CONFIG,
+                    HISTORY, {"val_mse": 0.03, "note": "shipped"})
+WEIGHTS = list(BASE["model"])
+
+
+def _set(where: dict, key, value) -> None:
+    where[key] = value
+
+
+@st.composite
+def payloads(draw):
+    """A valid tiny checkpoint's payload with one to three parts replaced by hostile values."""
+    payload = copied(BASE)
+    for _ in range(draw(st.integers(1, 3))):
+        part = draw(st.sampled_from(["top", "config", "config", "metrics", "history", "model", "model"]))
+        if part == "top":
+            _set(payload, draw(st.sampled_from([*BASE, "optimizer"])), draw(JUNK))
+        elif part == "config" and isinstance(payload.get("config"), dict):
+            key = draw(st.one_of(st.sampled_from(FIELDS), TEXTS, st.integers()))
+            _set(payload["config"], key, draw(st.one_of(NUMBERS, HUGE_INTS, TEXTS, JUNK)))
+        elif part == "metrics" and isinstance(payload.get("metrics"), dict):
+            key = draw(st.one_of(st.sampled_from(["val_mse", "kmeans_accuracy", "train_seconds"]), TEXTS))
+            _set(payload["metrics"], key, draw(st.one_of(NUMBERS, HUGE_INTS, TEXTS, JUNK)))
+        elif part == "history" and isinstance(payload.get("history"), list) and payload["history"]:
+            record = payload["history"][draw(st.integers(0, len(payload["history"]) - 1))]
+            if isinstance(record, dict):
+                key = draw(st.one_of(st.sampled_from(["epoch", "train_loss", "val_loss", "seconds"]), TEXTS))
+                _set(record, key, draw(st.one_of(NUMBERS, HUGE_INTS, TEXTS, JUNK)))
+        elif part == "model" and isinstance(payload.get("model"), dict):
+            key = draw(st.one_of(st.sampled_from(WEIGHTS), TEXTS, st.integers()))
+            like = BASE["model"].get(key) if isinstance(key, str) else None
+            shape = st.just(tuple(like.shape)) if like is not None else st.none()
+            _set(payload["model"], key, draw(st.one_of(shape.flatmap(lambda s: tensors(shape=s)), JUNK)))
+    return payload
+
+
+def copied(payload: dict) -> dict:
+    """A copy whose records can be changed without touching BASE (its tensors are shared: the
+    cases replace tensors, never change one)."""
+    return {**payload, "config": dict(payload["config"]), "metrics": dict(payload["metrics"]),
+            "history": [dict(h) for h in payload["history"]], "model": dict(payload["model"])}
+
+
+def as_bytes(payload) -> bytes:
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    return buf.getvalue()

@@ -1,7 +1,6 @@
 """The checkpoint reader under generated hostile content (Hypothesis): whatever a file holds, it
 loads into a model whose card every page can show, or it is refused with one line of text; the
 file and the folder it sits in are left as they were."""
-import io
 import math
 
 import pytest
@@ -10,68 +9,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dae_core import checkpoint
-from dae_core.checkpoint import AUTOENCODER, CheckpointError, make_payload
+from dae_core.checkpoint import CheckpointError
 from dae_core.cli import main
 from dae_core.config import ConfigError, TrainConfig
-from dae_core.model import DenoisingAutoencoder
 from dae_core.records import checked_history, checked_metrics
 from dae_core.svg import history_sparkline
 from ui.words import metric_label, metric_value
 from corpus_guard import tree  # noqa: E402  (pytest puts tests/ on the path)
-from fuzz_values import HUGE_INTS, JUNK, NUMBERS, TEXTS, assert_one_line, fuzz, tensors  # noqa: E402
+from fuzz_values import (BASE, CONFIG, FIELDS, HUGE_INTS, JUNK, NUMBERS, TEXTS, as_bytes,  # noqa: E402
+                         assert_one_line, copied, fuzz, payloads)
 
-CONFIG = TrainConfig(latent_dim=2, device="cpu")
-FIELDS = list(CONFIG.to_dict())
-HISTORY = [{"epoch": e, "train_loss": 0.05 / e, "val_loss": 0.06 / e, "seconds": 1.5} for e in (1, 2)]
-BASE = make_payload(AUTOENCODER, DenoisingAutoencoder(CONFIG.latent_dim, CONFIG.width), CONFIG,
-                    HISTORY, {"val_mse": 0.03, "note": "shipped"})
-WEIGHTS = list(BASE["model"])
 # A file may hold a sparse tensor: torch warns that it checks it, and the file is then refused.
 pytestmark = pytest.mark.filterwarnings("ignore:Validating sparse tensor invariants:UserWarning")
-
-
-def _set(where: dict, key, value) -> None:
-    where[key] = value
-
-
-@st.composite
-def payloads(draw):
-    """A valid tiny checkpoint's payload with one to three parts replaced by hostile values."""
-    payload = _copy(BASE)
-    for _ in range(draw(st.integers(1, 3))):
-        part = draw(st.sampled_from(["top", "config", "config", "metrics", "history", "model", "model"]))
-        if part == "top":
-            _set(payload, draw(st.sampled_from([*BASE, "optimizer"])), draw(JUNK))
-        elif part == "config" and isinstance(payload.get("config"), dict):
-            key = draw(st.one_of(st.sampled_from(FIELDS), TEXTS, st.integers()))
-            _set(payload["config"], key, draw(st.one_of(NUMBERS, HUGE_INTS, TEXTS, JUNK)))
-        elif part == "metrics" and isinstance(payload.get("metrics"), dict):
-            key = draw(st.one_of(st.sampled_from(["val_mse", "kmeans_accuracy", "train_seconds"]), TEXTS))
-            _set(payload["metrics"], key, draw(st.one_of(NUMBERS, HUGE_INTS, TEXTS, JUNK)))
-        elif part == "history" and isinstance(payload.get("history"), list) and payload["history"]:
-            record = payload["history"][draw(st.integers(0, len(payload["history"]) - 1))]
-            if isinstance(record, dict):
-                key = draw(st.one_of(st.sampled_from(["epoch", "train_loss", "val_loss", "seconds"]), TEXTS))
-                _set(record, key, draw(st.one_of(NUMBERS, HUGE_INTS, TEXTS, JUNK)))
-        elif part == "model" and isinstance(payload.get("model"), dict):
-            key = draw(st.one_of(st.sampled_from(WEIGHTS), TEXTS, st.integers()))
-            like = BASE["model"].get(key) if isinstance(key, str) else None
-            shape = st.just(tuple(like.shape)) if like is not None else st.none()
-            _set(payload["model"], key, draw(st.one_of(shape.flatmap(lambda s: tensors(shape=s)), JUNK)))
-    return payload
-
-
-def _copy(payload: dict) -> dict:
-    """A copy whose records can be changed without touching BASE (its tensors are shared: the
-    cases replace tensors, never change one)."""
-    return {**payload, "config": dict(payload["config"]), "metrics": dict(payload["metrics"]),
-            "history": [dict(h) for h in payload["history"]], "model": dict(payload["model"])}
-
-
-def _bytes(payload) -> bytes:
-    buf = io.BytesIO()
-    torch.save(payload, buf)
-    return buf.getvalue()
 
 
 def _shows(ck) -> None:
@@ -104,7 +53,7 @@ def runs(tmp_path_factory):
 @fuzz(max_examples=150)
 @given(payload=payloads(), name=TEXTS)
 def test_any_content_loads_and_shows_or_is_refused_in_one_line(runs, payload, name):
-    data = _bytes(payload)
+    data = as_bytes(payload)
     path = runs / "fuzzed.pt"
     path.write_bytes(data)
     before = tree(runs)
@@ -126,7 +75,7 @@ def test_any_content_loads_and_shows_or_is_refused_in_one_line(runs, payload, na
 @given(payload=JUNK, name=TEXTS)
 def test_a_file_of_other_data_is_refused_in_one_line(payload, name):
     with pytest.raises(CheckpointError) as e:
-        checkpoint.load_bytes(_bytes(payload), name)
+        checkpoint.load_bytes(as_bytes(payload), name)
     assert_one_line(str(e.value))
 
 
@@ -160,10 +109,10 @@ def test_any_model_card_or_history_is_accepted_as_plain_values_or_refused_in_one
                                        ("metrics", "test_psnr")])
 @pytest.mark.parametrize("huge", [10**400, -10**400], ids=["1e400", "-1e400"])
 def test_evaluate_refuses_a_number_too_large_for_a_float_in_one_line(tmp_path, capsys, part, key, huge):
-    payload = _copy(BASE)
+    payload = copied(BASE)
     payload[part][key] = huge
     path = tmp_path / "huge.pt"
-    path.write_bytes(_bytes(payload))
+    path.write_bytes(as_bytes(payload))
     assert main(["evaluate", "--checkpoint", str(path)]) == 2
     err = capsys.readouterr().err
     assert_one_line(err.strip())
