@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from .config import CHECKPOINT_DIR, ConfigError, TrainConfig
-from .errors import CheckpointError, shown
+from .errors import CheckpointError, file_label, shown
 from .files import write_atomic
 from .device import place, resolve_device
 from .model import DenoisingAutoencoder
@@ -110,12 +110,7 @@ def read_payload(path: str | Path, kind: str = AUTOENCODER) -> dict:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no {_noun(kind)} file at {shown(str(path), 200)}")
-    return _checked_payload(path, label_of(path.name), path.stat().st_size, kind)
-
-
-def label_of(name) -> str:
-    """A file's name as the messages about it show it: its last part, on one short line."""
-    return " ".join(Path(str(name)).name.split())[:80] or "upload"
+    return _checked_payload(path, file_label(path.name), path.stat().st_size, kind)
 
 
 def _noun(kind: str) -> str:
@@ -166,7 +161,7 @@ def from_payload(payload: dict, path: Path | None = None, device: str | None = N
     """Rebuild the model from the payload alone, refusing mismatched shapes and non-finite weights.
 
     `label` names the file in the messages (default: the path's file name)."""
-    label = label or (label_of(path.name) if path else "checkpoint")
+    label = label or (file_label(path.name) if path else "checkpoint")
     try:
         cfg = TrainConfig.from_dict(payload.get("config"))
     except (ConfigError, TypeError) as e:
@@ -183,24 +178,24 @@ def from_payload(payload: dict, path: Path | None = None, device: str | None = N
 
 def _load_weights(model: torch.nn.Module, state, label: str, shape: str) -> None:
     """Load `state` into `model` when it holds plain (dense, finite) tensors of exactly the model's
-    names, shapes and dtypes; a one-line CheckpointError otherwise. Checked before anything is
-    copied: torch would cast a bool or complex tensor, and has no isfinite for float8."""
-    own = model.state_dict()
+    names, shapes and dtypes; a one-line CheckpointError otherwise (the model is then dropped:
+    torch casts a bool or complex tensor as it copies, and has no isfinite for float8)."""
     if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
                                               for k, v in state.items()):
         raise CheckpointError(f"{label} has no model weights")
-    odd = next((k for k, v in state.items() if k in own and (
-        v.layout != torch.strided or v.is_meta or v.is_quantized or v.dtype != own[k].dtype)), None)
+    try:
+        model.load_state_dict(state, strict=True)
+    except (RuntimeError, ValueError, TypeError, NotImplementedError) as e:  # names, shapes, layouts
+        _log_refusal(label, e)
+        raise CheckpointError(f"{label} does not match its config ({shape}): its weights are for "
+                              "a model of another shape; nothing was loaded") from None
+    own = model.state_dict()
+    odd = next((k for k, v in state.items() if v.layout != torch.strided or v.is_meta
+                or v.is_quantized or v.dtype != own[k].dtype), None)
     if odd is not None:
         raise CheckpointError(f"{label} has weights of an unexpected kind ({shown(odd)} is "
                               f"{str(state[odd].dtype).removeprefix('torch.')}, "
                               f"{str(state[odd].layout).removeprefix('torch.')}); nothing was loaded")
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        _log_refusal(label, e)
-        raise CheckpointError(f"{label} does not match its config ({shape}): its weights are for "
-                              "a model of another shape; nothing was loaded") from None
     bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
         raise CheckpointError(f"{label} has NaN or infinite weights (in {shown(bad[0])})")
@@ -215,7 +210,7 @@ def load(path: str | Path, device: str | None = None) -> Checkpoint:
 def load_bytes(data: bytes, name: str, device: str | None = None) -> Checkpoint:
     """A checkpoint from a file's bytes (an upload), checked exactly as load() checks a file;
     `name` (the uploaded file's name) labels the messages, and the result has no path."""
-    label = label_of(name)  # a browser sends the name
+    label = file_label(name)  # a browser sends the name
     payload = _checked_payload(io.BytesIO(data), label, len(data), AUTOENCODER)
     return from_payload(payload, None, device, label=label)
 

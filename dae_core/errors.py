@@ -1,6 +1,7 @@
 """The one exception family the UI and the CLI catch and show as a single clear line."""
 import math
 import reprlib
+from pathlib import Path
 
 
 class DaeError(Exception):
@@ -39,3 +40,9 @@ def shown(value, limit: int = 60) -> str:
             text = f"a {type(value).__name__}"
     text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def file_label(name, default: str = "upload") -> str:
+    """A file's name as messages show it (a browser sends any text): its last part, on one line
+    of at most 80 characters."""
+    return " ".join(Path(str(name)).name.split())[:80] or default

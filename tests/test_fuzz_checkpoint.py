@@ -19,8 +19,10 @@ from corpus_guard import tree  # noqa: E402  (pytest puts tests/ on the path)
 from fuzz_values import (BASE, CONFIG, FIELDS, HUGE_INTS, JUNK, NUMBERS, TEXTS, as_bytes,  # noqa: E402
                          assert_one_line, copied, fuzz, payloads)
 
-# A file may hold a sparse tensor: torch warns that it checks it, and the file is then refused.
-pytestmark = pytest.mark.filterwarnings("ignore:Validating sparse tensor invariants:UserWarning")
+# A file may hold a sparse tensor (torch warns that it checks it) or complex weights (torch warns
+# as it casts them): either file is then refused.
+pytestmark = [pytest.mark.filterwarnings("ignore:Validating sparse tensor invariants:UserWarning"),
+              pytest.mark.filterwarnings("ignore:Casting complex values to real:UserWarning")]
 
 
 def _shows(ck) -> None:
