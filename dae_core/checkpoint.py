@@ -16,7 +16,7 @@ from .errors import CheckpointError, file_label, shown
 from .files import write_atomic
 from .device import place, resolve_device
 from .model import DenoisingAutoencoder
-from .records import checked_history, checked_metrics
+from .records import check_optimizer, checked_history, checked_metrics
 from .train import TrainState, make_optimizer
 
 FORMAT = "dae-lab-checkpoint"
@@ -221,10 +221,16 @@ def to_state(ckpt: Checkpoint, device: str | None = None) -> TrainState:
     model = place(copy.deepcopy(ckpt.model), dev)  # never train a (possibly cached) loaded model
     opt = make_optimizer(model, ckpt.config, dev)
     if ckpt.optimizer_state:
+        fresh = [{k: v for k, v in group.items() if k != "params"} for group in opt.param_groups]
         try:
             opt.load_state_dict(ckpt.optimizer_state)
-        except (ValueError, KeyError, RuntimeError) as e:
-            raise CheckpointError(f"optimizer state does not fit the model: {e}") from None
+        except Exception as e:  # torch checks little and fails in many ways (KeyError, TypeError,
+            _log_refusal(ckpt.name, e)  # OverflowError from Adam's float(step), ...): all mean this
+            raise CheckpointError(f"{ckpt.name}'s optimizer state does not fit the model: "
+                                  f"{shown(str(e), 200)}") from None
+        for group, settings in zip(opt.param_groups, fresh):
+            group.update(settings)  # Adam's settings are the recipe's; the file gives its moments
+        check_optimizer(opt, ckpt.name)
         _moments_in_layout_of_params(opt)
     return TrainState(ckpt.config, model, opt, dev, [dict(h) for h in ckpt.history])
 

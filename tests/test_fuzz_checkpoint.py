@@ -1,6 +1,7 @@
 """The checkpoint reader under generated hostile content (Hypothesis): whatever a file holds, it
 loads into a model whose card every page can show, or it is refused with one line of text; the
 file and the folder it sits in are left as they were."""
+import dataclasses
 import math
 
 import pytest
@@ -14,10 +15,11 @@ from dae_core.cli import main
 from dae_core.config import ConfigError, TrainConfig
 from dae_core.records import checked_history, checked_metrics
 from dae_core.svg import history_sparkline
+from dae_core.train import new_state
 from ui.words import metric_label, metric_value
 from corpus_guard import tree  # noqa: E402  (pytest puts tests/ on the path)
 from fuzz_values import (BASE, CONFIG, FIELDS, HUGE_INTS, JUNK, NUMBERS, TEXTS, as_bytes,  # noqa: E402
-                         assert_one_line, copied, fuzz, payloads)
+                         assert_one_line, copied, fuzz, payloads, tensors)
 
 # A file may hold a sparse tensor (torch warns that it checks it) or complex weights (torch warns
 # as it casts them): either file is then refused.
@@ -119,3 +121,49 @@ def test_evaluate_refuses_a_number_too_large_for_a_float_in_one_line(tmp_path, c
     err = capsys.readouterr().err
     assert_one_line(err.strip())
     assert err.startswith("error: huge.pt has a ") and key in err
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """A tiny checkpoint after one Adam step (so its optimizer state holds moments), and a batch."""
+    state = new_state(CONFIG)
+    x = torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    ((state.model(x) - x) ** 2).mean().backward()
+    state.optimizer.step()
+    return checkpoint.from_payload(checkpoint.to_payload(state)), x
+
+
+@st.composite
+def optimizer_states(draw, saved: dict):
+    """A saved Adam state with a group setting, a parameter's state or a whole part replaced."""
+    opt = {"state": {k: dict(v) for k, v in saved["state"].items()},
+           "param_groups": [dict(g) for g in saved["param_groups"]]}
+    part = draw(st.sampled_from(["group", "group", "param", "param", "top", "whole"]))
+    if part == "group":
+        group = opt["param_groups"][0]
+        group[draw(st.sampled_from([*group, "extra"]))] = draw(
+            st.one_of(NUMBERS, HUGE_INTS, TEXTS, JUNK, st.tuples(NUMBERS, NUMBERS)))
+    elif part == "param":
+        param = opt["state"][draw(st.sampled_from(list(opt["state"])))]
+        param[draw(st.sampled_from([*param, "extra"]))] = draw(st.one_of(NUMBERS, JUNK, tensors()))
+    elif part == "top":
+        opt[draw(st.sampled_from(["state", "param_groups"]))] = draw(JUNK)
+    else:
+        opt = draw(JUNK)
+    return opt
+
+
+@fuzz(max_examples=100)
+@given(data=st.data())
+def test_resuming_from_any_optimizer_state_trains_or_is_refused_in_one_line(trained, data):
+    ckpt, x = trained
+    ckpt = dataclasses.replace(ckpt, optimizer_state=data.draw(optimizer_states(ckpt.optimizer_state)))
+    try:
+        state = checkpoint.to_state(ckpt)
+    except CheckpointError as e:
+        assert_one_line(str(e))
+        return
+    state.optimizer.zero_grad()
+    ((state.model(x) - x) ** 2).mean().backward()
+    state.optimizer.step()  # the step a resumed run takes first
+    assert all(torch.isfinite(p).all() for p in state.model.parameters())
