@@ -168,7 +168,7 @@ def from_payload(payload: dict, path: Path | None = None, device: str | None = N
         raise CheckpointError(f"{label} has a bad config: {' '.join(str(e).split())}") from None
     history, metrics = checked_history(payload, label), checked_metrics(payload, label)
     model = DenoisingAutoencoder(cfg.latent_dim, cfg.width)
-    _load_weights(model, payload.get("model"), label, f"d={cfg.latent_dim}, width={cfg.width}")
+    load_weights(model, payload.get("model"), label, f"its config (d={cfg.latent_dim}, width={cfg.width})")
     model = place(model, resolve_device(device or "cpu")).eval()  # the layout training used
     opt = payload.get("optimizer") if isinstance(payload.get("optimizer"), dict) else None
     created = payload.get("created")
@@ -176,10 +176,11 @@ def from_payload(payload: dict, path: Path | None = None, device: str | None = N
                       " ".join(created.split())[:40] if isinstance(created, str) else "")
 
 
-def _load_weights(model: torch.nn.Module, state, label: str, shape: str) -> None:
-    """Load `state` into `model` when it holds plain (dense, finite) tensors of exactly the model's
-    names, shapes and dtypes; a one-line CheckpointError otherwise (the model is then dropped:
-    torch casts a bool or complex tensor as it copies, and has no isfinite for float8)."""
+def load_weights(model: torch.nn.Module, state, label: str, source: str) -> None:
+    """Load a file's weights `state` into `model` when they are plain (dense, finite) tensors of
+    exactly the model's names, shapes and dtypes, as `source` ("its config (d=4, width=1)")
+    builds it; a one-line CheckpointError otherwise (the model is then dropped: torch casts a bool
+    or complex tensor as it copies, and has no isfinite for float8)."""
     if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
                                               for k, v in state.items()):
         raise CheckpointError(f"{label} has no model weights")
@@ -187,8 +188,8 @@ def _load_weights(model: torch.nn.Module, state, label: str, shape: str) -> None
         model.load_state_dict(state, strict=True)
     except (RuntimeError, ValueError, TypeError, NotImplementedError) as e:  # names, shapes, layouts
         _log_refusal(label, e)
-        raise CheckpointError(f"{label} does not match its config ({shape}): its weights are for "
-                              "a model of another shape; nothing was loaded") from None
+        raise CheckpointError(f"{label} does not match {source}: its weights are for a model of "
+                              "another shape; nothing was loaded") from None
     own = model.state_dict()
     odd = next((k for k, v in state.items() if v.layout != torch.strided or v.is_meta
                 or v.is_quantized or v.dtype != own[k].dtype), None)

@@ -10,7 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dae_core import checkpoint
-from dae_core.checkpoint import CheckpointError
+from dae_core.checkpoint import CheckpointError, make_payload
+from dae_core.classifier import KIND, DigitClassifier, load_classifier
 from dae_core.cli import main
 from dae_core.config import ConfigError, TrainConfig
 from dae_core.records import checked_history, checked_metrics
@@ -167,3 +168,19 @@ def test_resuming_from_any_optimizer_state_trains_or_is_refused_in_one_line(trai
     ((state.model(x) - x) ** 2).mean().backward()
     state.optimizer.step()  # the step a resumed run takes first
     assert all(torch.isfinite(p).all() for p in state.model.parameters())
+
+
+@fuzz(max_examples=80)
+@given(arch=st.one_of(JUNK, st.fixed_dictionaries({"channels": st.lists(st.one_of(NUMBERS, HUGE_INTS), max_size=3),
+                                                   "hidden": st.one_of(NUMBERS, HUGE_INTS)})),
+       metrics=st.dictionaries(TEXTS, st.one_of(NUMBERS, HUGE_INTS, TEXTS), max_size=2))
+def test_any_classifier_file_loads_or_is_refused_in_one_line(runs, arch, metrics):
+    payload = make_payload(KIND, DigitClassifier((4, 4), 8), CONFIG, metrics=metrics, arch=arch)
+    path = runs / "classifier.pt"
+    path.write_bytes(as_bytes(payload))
+    try:
+        model = load_classifier(path)
+    except CheckpointError as e:
+        assert_one_line(str(e))
+    else:
+        assert model.channels == (4, 4) and model.hidden == 8  # only the record its weights fit
