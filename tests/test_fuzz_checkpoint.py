@@ -55,7 +55,7 @@ def runs(tmp_path_factory):
     return folder
 
 
-@fuzz(max_examples=150)
+@fuzz(max_examples=100)
 @given(payload=payloads(), name=TEXTS)
 def test_any_content_loads_and_shows_or_is_refused_in_one_line(runs, payload, name):
     data = as_bytes(payload)
@@ -76,7 +76,7 @@ def test_any_content_loads_and_shows_or_is_refused_in_one_line(runs, payload, na
     assert tree(runs) == before
 
 
-@fuzz(max_examples=250)
+@fuzz(max_examples=150)
 @given(payload=JUNK, name=TEXTS)
 def test_a_file_of_other_data_is_refused_in_one_line(payload, name):
     with pytest.raises(CheckpointError) as e:
@@ -84,7 +84,7 @@ def test_a_file_of_other_data_is_refused_in_one_line(payload, name):
     assert_one_line(str(e.value))
 
 
-@fuzz(max_examples=600)
+@fuzz(max_examples=400)
 @given(fields=st.dictionaries(st.one_of(st.sampled_from(FIELDS), TEXTS, st.integers()),
                               st.one_of(NUMBERS, HUGE_INTS, TEXTS, JUNK), max_size=4))
 def test_any_config_is_a_train_config_or_one_config_error(fields):
@@ -96,7 +96,7 @@ def test_any_config_is_a_train_config_or_one_config_error(fields):
         assert all(math.isfinite(float(getattr(cfg, f))) for f in ("lr", "noise_strength", "augment"))
 
 
-@fuzz(max_examples=500)
+@fuzz(max_examples=300)
 @given(metrics=JUNK, history=JUNK)
 def test_any_model_card_or_history_is_accepted_as_plain_values_or_refused_in_one_line(metrics, history):
     for check, payload in ((checked_metrics, {"metrics": metrics}), (checked_history, {"history": history})):
@@ -154,7 +154,7 @@ def optimizer_states(draw, saved: dict):
     return opt
 
 
-@fuzz(max_examples=100)
+@fuzz(max_examples=80)
 @given(data=st.data())
 def test_resuming_from_any_optimizer_state_trains_or_is_refused_in_one_line(trained, data):
     ckpt, x = trained

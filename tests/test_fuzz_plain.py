@@ -37,7 +37,7 @@ def _unescaped(shown: str) -> tuple[str, list[str]]:
     return "".join(out), bare
 
 
-@fuzz(max_examples=800)
+@fuzz(max_examples=500)
 @given(text=TEXT)
 def test_plain_shows_the_same_text_on_one_line_and_nothing_acts(text):
     shown = plain(text)
@@ -51,7 +51,7 @@ def test_plain_shows_the_same_text_on_one_line_and_nothing_acts(text):
         assert re.match(r"\d+\\\.|\\[-+=]", shown), shown  # not a list, not a heading's underline
 
 
-@fuzz(max_examples=150)
+@fuzz(max_examples=100)
 @given(cells=st.lists(st.tuples(TEXT, TEXT), min_size=1, max_size=3))
 def test_a_table_of_file_text_keeps_its_shape(cells):
     """A model card's keys and values: one row each, two cells each, whatever they hold."""

@@ -79,7 +79,7 @@ def _digit_or_one_line(data: bytes) -> None:
         assert np.isfinite(digit).all() and digit.min() >= 0.0 and digit.max() <= 1.0
 
 
-@fuzz(max_examples=400)
+@fuzz(max_examples=250)
 @given(data=FILES)
 @example(data=b"")
 def test_any_image_file_is_a_digit_or_one_line(data):
@@ -106,7 +106,7 @@ def test_any_checkpoint_upload_is_listed_or_refused_in_one_line(runs, monkeypatc
     kept = Path(at.session_state["session_uploads"]["kept"])
     before = tree(runs), tree(kept.parent)
 
-    @fuzz(max_examples=5)
+    @fuzz(max_examples=4)
     @example(payload={"format": "dae-lab-checkpoint", "format_version": 1,
                       "config": {"lr": 10**400}}, name="www.example.com\n.pt")
     @given(payload=payloads(), name=NAMES.map(lambda t: t + ".pt"))
@@ -128,7 +128,7 @@ def test_any_image_upload_on_denoise_is_a_digit_or_one_line(monkeypatch, runs):
     monkeypatch.setenv("DAE_RUNS_DIR", str(runs))
     at = AppTest.from_file(str(ROOT / "app_pages" / "2_Denoise.py"), default_timeout=120).run()
 
-    @fuzz(max_examples=5)
+    @fuzz(max_examples=4)
     @given(data=FILES, name=NAMES.map(lambda t: t + ".png"))
     def uploads(data, name):
         at.file_uploader(key="dn_upload").set_value((name, data, "image/png")).run()
