@@ -168,7 +168,8 @@ def load_classifier(path: str | Path) -> DigitClassifier:
     if sizes is None:
         raise CheckpointError(f"{label} has a bad architecture record: {shown(arch, 120)}")
     model = DigitClassifier((sizes[0], sizes[1]), sizes[2])
-    load_weights(model, state, label, f"its architecture (channels {sizes[0]}, {sizes[1]}; hidden {sizes[2]})")
+    load_weights(model, state, label,
+                 f"its architecture (channels {sizes[0]}, {sizes[1]}; hidden {sizes[2]})")
     model.metrics = checked_metrics(payload, label)
     model.history = payload.get("history") if isinstance(payload.get("history"), list) else []
     return model.eval()

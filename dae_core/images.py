@@ -106,7 +106,8 @@ def load_digit(source: bytes | str | Path) -> np.ndarray:
             img.thumbnail((WORK_SIDE, WORK_SIDE))  # in place: no second full-size copy
         gray = _to_gray(img)
     except (ValueError, OSError) as e:  # a mode Pillow cannot convert (LAB, ...)
-        raise ImageError(f"not a readable image ({img.mode} pixels: {' '.join(str(e).split())[:80]})") from None
+        why = " ".join(str(e).split())[:80]
+        raise ImageError(f"not a readable image ({img.mode} pixels: {why})") from None
     return to_mnist(gray)
 
 

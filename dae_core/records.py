@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from .config import finite_float
-from .errors import CheckpointError, shown
+from .errors import CheckpointError
 
 
 _EPOCH_NUMBERS = ("epoch", "train_loss", "val_loss")  # in every epoch record: the figures plot them

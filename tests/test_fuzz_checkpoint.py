@@ -171,8 +171,9 @@ def test_resuming_from_any_optimizer_state_trains_or_is_refused_in_one_line(trai
 
 
 @fuzz(max_examples=80)
-@given(arch=st.one_of(JUNK, st.fixed_dictionaries({"channels": st.lists(st.one_of(NUMBERS, HUGE_INTS), max_size=3),
-                                                   "hidden": st.one_of(NUMBERS, HUGE_INTS)})),
+@given(arch=st.one_of(JUNK, st.fixed_dictionaries({
+           "channels": st.lists(st.one_of(NUMBERS, HUGE_INTS), max_size=3),
+           "hidden": st.one_of(NUMBERS, HUGE_INTS)})),
        metrics=st.dictionaries(TEXTS, st.one_of(NUMBERS, HUGE_INTS, TEXTS), max_size=2))
 def test_any_classifier_file_loads_or_is_refused_in_one_line(runs, arch, metrics):
     payload = make_payload(KIND, DigitClassifier((4, 4), 8), CONFIG, metrics=metrics, arch=arch)
