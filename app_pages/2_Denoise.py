@@ -4,7 +4,7 @@ import logging
 import streamlit as st
 
 from dae_core.denoise import corrupt_and_reconstruct, denoise
-from dae_core.errors import DaeError
+from dae_core.errors import DaeError, file_label
 from dae_core.svg import noise_sweep_svg
 from dae_core.images import ImageError, load_digit
 from ui import cache, models, sidebar
@@ -80,10 +80,11 @@ for title, data in sources.items():
         digit = load_digit(data)
     except ImageError as e:
         log.warning("image refused: %s", e)  # expected: one line, no traceback
-        st.error(plain(f"Cannot use {upload.name if title == 'Uploaded' else 'the drawing'}: {e}"))
+        label = file_label(upload.name) if title == "Uploaded" else "the drawing"
+        st.error(plain(f"Cannot use {label}: {e}"))
         continue
     own = corrupt_and_reconstruct(ck.model, digit, noise if add_noise else "none", strength, seed)
-    name = upload.name if title == "Uploaded" else "The drawing"
+    name = file_label(upload.name) if title == "Uploaded" else "The drawing"
     unlike = digit_warning(name, own.x[0], float(own.mse[0]), ck)
     if unlike:
         st.warning(unlike, icon=":material/warning:")

@@ -12,11 +12,11 @@ from pathlib import Path
 import torch
 
 from .config import CHECKPOINT_DIR, ConfigError, TrainConfig
-from .errors import CheckpointError
+from .errors import CheckpointError, file_label, shown
 from .files import write_atomic
 from .device import place, resolve_device
 from .model import DenoisingAutoencoder
-from .records import checked_history, checked_metrics
+from .records import check_optimizer, checked_history, checked_metrics
 from .train import TrainState, make_optimizer
 
 FORMAT = "dae-lab-checkpoint"
@@ -109,8 +109,8 @@ def read_payload(path: str | Path, kind: str = AUTOENCODER) -> dict:
     """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"no {_noun(kind)} file at {path}")
-    return _checked_payload(path, path.name, path.stat().st_size, kind)
+        raise CheckpointError(f"no {_noun(kind)} file at {shown(str(path), 200)}")
+    return _checked_payload(path, file_label(path.name), path.stat().st_size, kind)
 
 
 def _noun(kind: str) -> str:
@@ -132,11 +132,11 @@ def _checked_payload(source: Path | io.BytesIO, label: str, size: int, kind: str
                               "was loaded")
     version = payload.get("format_version")
     if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
-        raise CheckpointError(f"{label} has {noun} format version {version!r}; this DAE Lab "
+        raise CheckpointError(f"{label} has {noun} format version {shown(version)}; this DAE Lab "
                               f"reads up to {FORMAT_VERSION}: upgrade DAE Lab to open it")
     found = payload.get("kind", AUTOENCODER)
     if found != kind:
-        raise CheckpointError(f"{label} holds a model of kind {str(found)[:40]!r}; expected {kind!r}")
+        raise CheckpointError(f"{label} holds a model of kind {shown(found)}; expected {kind!r}")
     return payload
 
 
@@ -161,29 +161,45 @@ def from_payload(payload: dict, path: Path | None = None, device: str | None = N
     """Rebuild the model from the payload alone, refusing mismatched shapes and non-finite weights.
 
     `label` names the file in the messages (default: the path's file name)."""
-    label = label or (path.name if path else "checkpoint")
+    label = label or (file_label(path.name) if path else "checkpoint")
     try:
         cfg = TrainConfig.from_dict(payload.get("config"))
     except (ConfigError, TypeError) as e:
-        raise CheckpointError(f"{label} has a bad config: {e}") from None
+        raise CheckpointError(f"{label} has a bad config: {' '.join(str(e).split())}") from None
     history, metrics = checked_history(payload, label), checked_metrics(payload, label)
-    state = payload.get("model")
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError(f"{label} has no model weights")
     model = DenoisingAutoencoder(cfg.latent_dim, cfg.width)
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        _log_refusal(label, e)
-        raise CheckpointError(f"{label} does not match its config (d={cfg.latent_dim}, "
-                              f"width={cfg.width}): its weights are for a model of another "
-                              "shape; nothing was loaded") from None
-    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
-    if bad:
-        raise CheckpointError(f"{label} has NaN or infinite weights (in {bad[0]})")
+    load_weights(model, payload.get("model"), label, f"its config (d={cfg.latent_dim}, width={cfg.width})")
     model = place(model, resolve_device(device or "cpu")).eval()  # the layout training used
     opt = payload.get("optimizer") if isinstance(payload.get("optimizer"), dict) else None
-    return Checkpoint(path, cfg, model, history, metrics, opt, str(payload.get("created", "")))
+    created = payload.get("created")
+    return Checkpoint(path, cfg, model, history, metrics, opt,
+                      " ".join(created.split())[:40] if isinstance(created, str) else "")
+
+
+def load_weights(model: torch.nn.Module, state, label: str, source: str) -> None:
+    """Load a file's weights `state` into `model` when they are plain (dense, finite) tensors of
+    exactly the model's names, shapes and dtypes, as `source` ("its config (d=4, width=1)")
+    builds it; a one-line CheckpointError otherwise (the model is then dropped: torch casts a bool
+    or complex tensor as it copies, and has no isfinite for float8)."""
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                              for k, v in state.items()):
+        raise CheckpointError(f"{label} has no model weights")
+    try:
+        model.load_state_dict(state, strict=True)
+    except (RuntimeError, ValueError, TypeError, NotImplementedError) as e:  # names, shapes, layouts
+        _log_refusal(label, e)
+        raise CheckpointError(f"{label} does not match {source}: its weights are for a model of "
+                              "another shape; nothing was loaded") from None
+    own = model.state_dict()
+    odd = next((k for k, v in state.items() if v.layout != torch.strided or v.is_meta
+                or v.is_quantized or v.dtype != own[k].dtype), None)
+    if odd is not None:
+        raise CheckpointError(f"{label} has weights of an unexpected kind ({shown(odd)} is "
+                              f"{str(state[odd].dtype).removeprefix('torch.')}, "
+                              f"{str(state[odd].layout).removeprefix('torch.')}); nothing was loaded")
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise CheckpointError(f"{label} has NaN or infinite weights (in {shown(bad[0])})")
 
 
 def load(path: str | Path, device: str | None = None) -> Checkpoint:
@@ -195,8 +211,7 @@ def load(path: str | Path, device: str | None = None) -> Checkpoint:
 def load_bytes(data: bytes, name: str, device: str | None = None) -> Checkpoint:
     """A checkpoint from a file's bytes (an upload), checked exactly as load() checks a file;
     `name` (the uploaded file's name) labels the messages, and the result has no path."""
-    # A browser sends the name: keep its last part, on one short line, as the messages' label.
-    label = " ".join(Path(str(name)).name.split())[:80] or "upload"
+    label = file_label(name)  # a browser sends the name
     payload = _checked_payload(io.BytesIO(data), label, len(data), AUTOENCODER)
     return from_payload(payload, None, device, label=label)
 
@@ -207,10 +222,16 @@ def to_state(ckpt: Checkpoint, device: str | None = None) -> TrainState:
     model = place(copy.deepcopy(ckpt.model), dev)  # never train a (possibly cached) loaded model
     opt = make_optimizer(model, ckpt.config, dev)
     if ckpt.optimizer_state:
+        fresh = [{k: v for k, v in group.items() if k != "params"} for group in opt.param_groups]
         try:
             opt.load_state_dict(ckpt.optimizer_state)
-        except (ValueError, KeyError, RuntimeError) as e:
-            raise CheckpointError(f"optimizer state does not fit the model: {e}") from None
+        except Exception as e:  # torch checks little and fails in many ways (KeyError, TypeError,
+            _log_refusal(ckpt.name, e)  # OverflowError from Adam's float(step), ...): all mean this
+            raise CheckpointError(f"{ckpt.name}'s optimizer state does not fit the model: "
+                                  f"{shown(str(e), 200)}") from None
+        for group, settings in zip(opt.param_groups, fresh):
+            group.update(settings)  # Adam's settings are the recipe's; the file gives its moments
+        check_optimizer(opt, ckpt.name)
         _moments_in_layout_of_params(opt)
     return TrainState(ckpt.config, model, opt, dev, [dict(h) for h in ckpt.history])
 

@@ -11,12 +11,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checkpoint import CheckpointError, make_payload, read_payload, save
+from .checkpoint import CheckpointError, load_weights, make_payload, read_payload, save
 from .config import TrainConfig
 from .data import load_digits, to_float
+from .errors import file_label, shown
+from .records import checked_metrics
 from .train import TrainData, TrainState, fit, make_optimizer
 
 KIND = "classifier"  # the checkpoint kind of its files
+MAX_UNITS = 4096  # the most channels or hidden units a file's architecture may ask for
 
 
 class DigitClassifier(nn.Module):
@@ -144,25 +147,29 @@ def save_classifier(model: DigitClassifier, path: str | Path, metrics: dict | No
                         arch={"channels": list(model.channels), "hidden": model.hidden}), path, overwrite)
 
 
+def _sizes(arch) -> list[int] | None:
+    """[channels, channels, hidden units] of a file's architecture record, when each is a whole
+    number up to MAX_UNITS (a file's 10**12 channels would otherwise be allocated), else None."""
+    try:
+        sizes = [*arch["channels"], arch["hidden"]]
+    except (TypeError, KeyError):
+        return None
+    whole = all(isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= MAX_UNITS for n in sizes)
+    return sizes if whole and len(sizes) == 3 else None
+
+
 def load_classifier(path: str | Path) -> DigitClassifier:
     """Rebuild a saved classifier on the CPU, in eval mode, with its metrics and history attached."""
     path = Path(path)
     payload = read_payload(path, kind=KIND)
     arch, state = payload.get("arch"), payload.get("model")
-    try:
-        channels, hidden = [int(c) for c in arch["channels"]], int(arch["hidden"])
-        model = DigitClassifier((channels[0], channels[1]), hidden)
-    except (TypeError, KeyError, IndexError, ValueError, RuntimeError):
-        raise CheckpointError(f"{path.name} has a bad architecture record: {arch!r}"[:200]) from None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError(f"{path.name} has no classifier weights")
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        raise CheckpointError(f"{path.name} does not match its architecture: {' '.join(str(e).split())}"[:240]
-                              ) from None
-    if not all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point()):
-        raise CheckpointError(f"{path.name} has NaN or infinite weights")
-    model.metrics = payload.get("metrics") if isinstance(payload.get("metrics"), dict) else {}
+    label = file_label(path.name)
+    sizes = _sizes(arch)
+    if sizes is None:
+        raise CheckpointError(f"{label} has a bad architecture record: {shown(arch, 120)}")
+    model = DigitClassifier((sizes[0], sizes[1]), sizes[2])
+    load_weights(model, state, label,
+                 f"its architecture (channels {sizes[0]}, {sizes[1]}; hidden {sizes[2]})")
+    model.metrics = checked_metrics(payload, label)
     model.history = payload.get("history") if isinstance(payload.get("history"), list) else []
     return model.eval()

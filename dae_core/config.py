@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import DaeError
+from .errors import DaeError, shown
 
 # Strongest corruption each noise kind accepts: a gaussian sigma, or the share of pixels hit.
 NOISE_MAX_STRENGTH = {"gaussian": 5.0, "salt_pepper": 1.0, "mask": 1.0}
@@ -83,9 +83,10 @@ class TrainConfig:
         if not isinstance(d, dict):
             raise ConfigError(f"config must be a dict, got {type(d).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
+        unknown = [key for key in d if key not in names]
         if unknown:
-            raise ConfigError(f"unknown config field(s): {', '.join(map(str, unknown))}")
+            raise ConfigError(f"unknown config field(s): {', '.join(shown(k, 40) for k in unknown[:3])}"
+                              + (f" and {len(unknown) - 3:,} more" if len(unknown) > 3 else ""))
         return cls(**d)
 
 
@@ -110,27 +111,36 @@ def _named(name: str) -> str:
     return f"{LABELS[name]} ({name})"
 
 
-def _shown(value) -> str:
-    """A value as the user typed it: 0.01 not 0.01000000001, -1e-05 not -0.00001."""
-    return f"{value:g}" if isinstance(value, float) else repr(value) if isinstance(value, str) else str(value)
+def finite_float(value) -> float | None:
+    """`value` as a float when it is a finite int or float (a bool is not a number here), else
+    None. Converts before it checks: math.isfinite(10**400) raises OverflowError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _check_int(value, name: str, low: int, high: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{_named(name)} must be a whole number; you entered {value!r}")
+        raise ConfigError(f"{_named(name)} must be a whole number; you entered {shown(value)}")
     if not low <= value <= high:
-        raise ConfigError(f"{_named(name)} must be between {low:,} and {high:,}; you entered {value:,}")
+        entered = f"{value:,}" if value.bit_length() <= 64 else shown(value)
+        raise ConfigError(f"{_named(name)} must be between {low:,} and {high:,}; you entered {entered}")
 
 
 def _check_float(value, name: str, low: float, high: float, low_open: bool = False, rule: str = "") -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ConfigError(f"{_named(name)} must be a finite number; you entered {_shown(value)}")
-    too_low = value <= low if low_open else value < low
-    if too_low or value > high:
+    number = finite_float(value)
+    if number is None:
+        raise ConfigError(f"{_named(name)} must be a finite number; you entered {shown(value)}")
+    too_low = number <= low if low_open else number < low
+    if too_low or number > high:
         span = f"above {low:g} and at most {high:g}" if low_open else f"between {low:g} and {high:g}"
-        raise ConfigError(f"{_named(name)} must be {span}{rule}; you entered {_shown(float(value))}")
+        raise ConfigError(f"{_named(name)} must be {span}{rule}; you entered {shown(number)}")
 
 
 def _check_choice(value, name: str, choices: tuple) -> None:
-    if value not in choices:
-        raise ConfigError(f"{_named(name)} must be one of {', '.join(choices)}; you entered {_shown(value)}")
+    if not isinstance(value, str) or value not in choices:
+        raise ConfigError(f"{_named(name)} must be one of {', '.join(choices)}; you entered {shown(value)}")

@@ -54,7 +54,8 @@ def _too_large(width: int | None = None, height: int | None = None) -> str:
 def _to_gray(img: Image.Image) -> np.ndarray:
     """Float grayscale in [0, 1], any mode (16-bit, CMYK, palette, alpha over white)."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        a = np.asarray(img, dtype=np.float64)
+        # A float image may hold NaN or infinities: NaN is taken as 0, the infinities clip.
+        a = np.nan_to_num(np.asarray(img, dtype=np.float64), nan=0.0, posinf=np.inf, neginf=0.0)
         peak = 65535.0 if img.mode.startswith("I;16") or a.max() > 255 else 255.0
         return np.clip(a / peak, 0.0, 1.0)
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
@@ -100,9 +101,14 @@ def load_digit(source: bytes | str | Path) -> np.ndarray:
         except OSError as e:
             raise ImageError(f"cannot read {source}: {e.strerror or e}") from None
     img = _open(source)
-    if max(img.size) > WORK_SIDE:
-        img.thumbnail((WORK_SIDE, WORK_SIDE))  # in place: no second full-size copy
-    return to_mnist(_to_gray(img))
+    try:
+        if max(img.size) > WORK_SIDE:
+            img.thumbnail((WORK_SIDE, WORK_SIDE))  # in place: no second full-size copy
+        gray = _to_gray(img)
+    except (ValueError, OSError) as e:  # a mode Pillow cannot convert (LAB, ...)
+        why = " ".join(str(e).split())[:80]
+        raise ImageError(f"not a readable image ({img.mode} pixels: {why})") from None
+    return to_mnist(gray)
 
 
 def to_png(image: np.ndarray, scale: int = 1) -> bytes:

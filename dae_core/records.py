@@ -1,16 +1,20 @@
-"""Checks of the records a checkpoint carries: its training history and its model card.
+"""Checks of the records a checkpoint carries: its training history, its model card and the
+optimizer state that resuming loads.
 
-Both come from a file that may be hostile: every value must be a finite number, yes/no or short
-text, so that the pages can plot and print them as they are.
+All come from a file that may be hostile: every value must be a finite number, yes/no or short
+text (tensors of the right shape, for the optimizer), so that the pages can plot and print them
+as they are and training can go on from them.
 """
 from __future__ import annotations
 
-import math
+import torch
 
+from .config import finite_float
 from .errors import CheckpointError
 
 
 _EPOCH_NUMBERS = ("epoch", "train_loss", "val_loss")  # in every epoch record: the figures plot them
+MAX_EPOCH = 10**9  # far past any run (a run has at most 10,000 epochs), and exact as a float
 
 
 def checked_history(payload: dict, label: str) -> list[dict]:
@@ -36,10 +40,10 @@ def _record_problem(entry) -> str | None:
     if missing:
         return f"has no {missing[0]}"
     epoch = entry["epoch"]
-    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 1:
-        return "has an epoch that is not a whole number from 1 up"
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or not 1 <= epoch <= MAX_EPOCH:
+        return f"has an epoch that is not a whole number from 1 to {MAX_EPOCH:,}"
     bad = next((k for k, v in entry.items() if not _plain_value(v, text=k not in _EPOCH_NUMBERS)), None)
-    return f"has a {bad[:64]} that is not a finite number" if bad else None
+    return f"has a {_key(bad)} that is not a finite number" if bad else None
 
 
 def checked_metrics(payload: dict, label: str) -> dict:
@@ -50,7 +54,7 @@ def checked_metrics(payload: dict, label: str) -> dict:
                               "nothing was loaded")
     bad = next((k for k, v in metrics.items() if not _plain_value(v, text=True)), None)
     if bad is not None:
-        raise CheckpointError(f"{label} has a damaged model card (its {bad} is not a finite number, "
+        raise CheckpointError(f"{label} has a damaged model card (its {_key(bad)} is not a finite number, "
                               "yes/no or a short text); nothing was loaded")
     return metrics
 
@@ -59,4 +63,33 @@ def _plain_value(value, text: bool) -> bool:
     """A finite int or float (a bool only when `text` allows other kinds), or text up to 200."""
     if isinstance(value, bool) or isinstance(value, str):
         return text and (isinstance(value, bool) or len(value) <= 200)
-    return isinstance(value, (int, float)) and math.isfinite(value)
+    return finite_float(value) is not None
+
+
+def _key(key: str) -> str:
+    """A record's key (text of up to 64 characters, checked) on one line, for a message."""
+    return " ".join(key.split()) or repr(key)
+
+
+def check_optimizer(opt: torch.optim.Adam, label: str) -> None:
+    """After `opt.load_state_dict(...)` from a file: each parameter's state is what Adam keeps (a
+    float32 step count from 0 up; finite moments of the parameter's shape and dtype, the second
+    one from 0 up); a one-line CheckpointError otherwise. Adam would fail at its first step, or
+    train on NaN, on anything else."""
+    amsgrad = any(group.get("amsgrad") for group in opt.param_groups)
+    keys = {"step", "exp_avg", "exp_avg_sq"} | ({"max_exp_avg_sq"} if amsgrad else set())
+    for param, state in opt.state.items():
+        if not isinstance(state, dict) or set(state) != keys or not all(
+                _adam_value(state[k], param, k) for k in keys):
+            raise CheckpointError(f"{label} has a damaged optimizer state (a parameter's state is "
+                                  "not Adam's step count and moments); nothing was loaded")
+
+
+def _adam_value(value, param: torch.Tensor, key: str) -> bool:
+    if not torch.is_tensor(value) or value.layout != torch.strided or value.is_meta:
+        return False
+    if key == "step":
+        kind = value.dtype == torch.float32 and value.numel() == 1
+    else:
+        kind = value.dtype == param.dtype and value.shape == param.shape
+    return kind and bool(torch.isfinite(value).all()) and (key == "exp_avg" or bool((value >= 0).all()))

@@ -11,6 +11,7 @@ from dae_core.cluster import METHODS
 from . import url_state
 from .words import percent
 
+K_RANGE, SEED_RANGE = range(2, 31), range(0, 10_001)  # what the k and seed inputs take
 SCORES = ("accuracy", "nmi", "ari")  # the fields of a cluster report, in display order
 NAMES = ("Accuracy (Hungarian)", "NMI", "ARI")
 
@@ -18,17 +19,17 @@ NAMES = ("Accuracy (Hungarian)", "NMI", "ARI")
 def settings() -> tuple[int, str, int]:
     """k, method and seed for this run (the session's, else a link's), read before settings_ui
     draws the widgets that hold them, so that stored scores can show first."""
-    return (url_state.peek("k", 10), url_state.peek("method", METHODS[0], METHODS),
-            url_state.peek("cluster_seed", 0))
+    return (url_state.peek("k", 10, K_RANGE), url_state.peek("method", METHODS[0], METHODS),
+            url_state.peek("cluster_seed", 0, SEED_RANGE))
 
 
 def settings_ui(box) -> tuple[int, str, int]:
     """The k, method and seed widgets, in `box`, each bound to the URL: (k, method, seed)."""
     c_k, c_method, c_seed = box.columns(3)
-    k = url_state.bound(c_k.number_input, "Clusters k", 2, 30, 10, key="k")
+    k = url_state.bound(c_k.number_input, "Clusters k", K_RANGE[0], K_RANGE[-1], 10, key="k")
     method = url_state.bound(c_method.selectbox, "Method", METHODS, 0, key="method",
                              help="UMAP methods embed the codes to k dimensions first (N2D).")
-    seed = url_state.bound(c_seed.number_input, "Seed", 0, 10_000, 0, key="cluster_seed")
+    seed = url_state.bound(c_seed.number_input, "Seed", SEED_RANGE[0], SEED_RANGE[-1], 0, key="cluster_seed")
     return int(k), method, int(seed)
 
 

@@ -13,7 +13,7 @@ import streamlit as st
 from dae_core import checkpoint as ckpt_io
 from dae_core.bounds import env_megabytes
 from dae_core.config import LABELS
-from dae_core.errors import DaeError
+from dae_core.errors import DaeError, file_label
 from dae_core.svg import history_sparkline
 
 from . import cache, models, url_state
@@ -110,8 +110,8 @@ def upload_ui() -> None:
             st.session_state[UPLOAD_TOASTED] = upload.file_id
             st.toast(plain(outcome[1]), icon=":material/error:", duration="long")
     else:
-        outcome_box.caption(f"{plain(upload.name)} is listed as **{plain(outcome[2])} (uploaded)** "
-                            "for this session.")
+        outcome_box.caption(f"{plain(file_label(upload.name))} is listed as "
+                            f"**{plain(outcome[2])} (uploaded)** for this session.")
 
 
 def _keep_upload() -> None:
@@ -149,7 +149,7 @@ def _check_room(data: bytes, filename: str) -> None:
     kept = [Path(p) for p in session_uploads().values() if Path(p).is_file()]
     if any(p.stat().st_size == len(data) and p.read_bytes() == data for p in kept):
         return
-    label = " ".join(Path(str(filename)).name.split())[:80] or "upload"
+    label = file_label(filename)
     most, max_bytes = upload_limits()
     if len(kept) >= most:
         raise ckpt_io.CheckpointError(f"{label} is not kept: this session already keeps {most} "

@@ -4,9 +4,11 @@ is dropped. Two things it leaves to us: a one-line notice naming a dropped value
 setting's value read before its widget is drawn (a page that computes first)."""
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from .words import plain
 
@@ -15,7 +17,13 @@ def bound(widget: Callable, label: str, *args, key: str, **kwargs) -> Any:
     """Draw `widget` (st.selectbox, a column's number_input, ...) bound to the URL parameter `key`;
     returns its value. A link's value it drops is named in a one-line notice."""
     raw = link_value(key)
-    value = widget(label, *args, key=key, bind="query-params", **kwargs)
+    if raw is not None and _infinite(raw):
+        # Streamlit's whole-number input raises OverflowError on a link's "inf" or "1e400"
+        # (int(float(...))) while it binds: drawn unbound this once, and the value dropped.
+        value = widget(label, *args, key=key, **kwargs)
+        _drop(key)
+    else:
+        value = widget(label, *args, key=key, bind="query-params", **kwargs)
     if raw is not None and not _same(raw, value):
         shown = f"{value:g}" if isinstance(value, float) else value
         text = " ".join(raw[:40].replace("`", "'").split())  # a code span shows it as written
@@ -29,18 +37,41 @@ def peek(key: str, default: Any, options=None) -> Any:
     session's, else a link's (of `default`'s type, and among `options` when given), else `default`."""
     if key in st.session_state:
         return st.session_state[key]
-    raw = link_value(key)
-    if raw is None or (options is not None and raw not in options):
+    return parsed(link_value(key), default, options)
+
+
+def parsed(raw: str | None, default: Any, options=None) -> Any:
+    """A link's text as a value of `default`'s type (an int or a str), when it is written as that
+    value is ("8", not " 8", "08" or "1_0") and is among `options` when given; else `default`."""
+    if raw is None:
         return default
     try:
-        return type(default)(raw)
-    except ValueError:
+        value = type(default)(raw)
+    except (TypeError, ValueError):  # not a number, or past the 4,300 digits int() reads
         return default
+    if str(value) != raw or (options is not None and value not in options):
+        return default
+    return value
 
 
 def link_value(key: str) -> str | None:
     """The URL's text for `key` while this session's widget has no value yet (a link, a reload)."""
     return None if key in st.session_state else st.query_params.get(key)
+
+
+def _infinite(raw: str) -> bool:
+    try:
+        return math.isinf(float(raw))
+    except ValueError:
+        return False
+
+
+def _drop(key: str) -> None:
+    """Remove `key` from the URL (a value no widget took); a bound one is left to its widget."""
+    try:
+        del st.query_params[key]
+    except (KeyError, StreamlitAPIException):
+        pass
 
 
 def _same(raw: str, value: Any) -> bool:

@@ -23,14 +23,21 @@ METRICS = {
 }
 _SCORE = re.compile(r"^(?P<method>[a-z-]+)_(?P<test>test_)?(?P<score>accuracy|nmi|ari)$")
 _SCORES = {"accuracy": "accuracy", "nmi": "NMI", "ari": "ARI"}
-_MARKDOWN = re.compile(r"([\\`*_\[\]<>#|~$])")  # emphasis, code, links, images, HTML, tables, math
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>#|~$&])")  # emphasis, code, links, images, HTML, tables, math, &amp;
 _LIST = re.compile(r"^(\d+)\.|^([-+=])")  # a list, or a heading's underline, at a line's start
+# Where GitHub-flavoured Markdown would make a link of bare text (www.x.org, http://x, a@x.org) or
+# Streamlit an icon or emoji (:material/home:, :smile:). It finds them in the text after escapes
+# are undone, so a backslash cannot stop it: an invisible WORD JOINER breaks the pattern instead.
+_AUTOLINK = re.compile(r"(?i)(?<=www)(?=\.)|(?<=:)(?=//)|(?<=@)(?=[\w-])|(?<=:)(?=[\w/+-]+:)")
+JOINER = "\u2060"
 
 
 def plain(text) -> str:
-    """`text` on one line, with every character that Markdown would act on escaped: a file name or
-    a key from a file shows as written, never as a link, an image, emphasis or a list."""
+    """`text` on one line, with every character that Markdown would act on escaped and bare links
+    broken: a file name or a key from a file shows as written, never as a link, an image,
+    emphasis, a list, an icon or an emoji."""
     text = _MARKDOWN.sub(r"\\\1", " ".join(str(text).split()))
+    text = _AUTOLINK.sub(JOINER, text)
     return _LIST.sub(lambda m: f"{m[1]}\\." if m[1] else f"\\{m[2]}", text)
 
 
