@@ -9,7 +9,7 @@ import streamlit as st
 from dae_core.cluster import METHODS
 
 from . import url_state
-from .words import percent
+from .words import method_name, percent
 
 SCORES = ("accuracy", "nmi", "ari")  # the fields of a cluster report, in display order
 NAMES = ("Accuracy (Hungarian)", "NMI", "ARI")
@@ -26,8 +26,9 @@ def settings_ui(box) -> tuple[int, str, int]:
     """The k, method and seed widgets, in `box`, each bound to the URL: (k, method, seed)."""
     c_k, c_method, c_seed = box.columns(3)
     k = url_state.bound(c_k.number_input, "Clusters k", 2, 30, 10, key="k")
-    method = url_state.bound(c_method.selectbox, "Method", METHODS, 0, key="method",
-                             help="UMAP methods embed the codes to k dimensions first (N2D).")
+    method = url_state.chosen(c_method.selectbox, "Method", METHODS, 0, key="method",
+                              format_func=method_name,
+                              help="UMAP methods embed the codes to k dimensions first (N2D).")
     seed = url_state.bound(c_seed.number_input, "Seed", 0, 10_000, 0, key="cluster_seed")
     return int(k), method, int(seed)
 

@@ -12,7 +12,7 @@ from dae_core.svg_cluster import confusion_svg
 
 from . import background, cluster_cache
 from .heatmap import clickable_svg, clicked_cell
-from .words import markdown_frame, percent
+from .words import markdown_frame, method_name, percent
 
 PROJECTIONS = ("PCA (all points)", "UMAP (all points)", "t-SNE (2,000-point sample)")
 PIXEL_INPUTS = {"50-d PCA of the pixels": 50, "raw pixels (784-d, slower)": None}  # -> PCA dims
@@ -47,7 +47,7 @@ def clustering_ui(path: str, mtime: float, k: int, method: str, seed: int):
     if method.startswith("umap"):
         st.warning("UMAP takes about a minute on the 48k training codes (once; then it is cached).")
     runs = background.run("cluster", (path, mtime, k, method, seed), lambda: [
-        cluster_cache.clustering_ask(path, mtime, k, method, seed)], f"{method}, k={k}")
+        cluster_cache.clustering_ask(path, mtime, k, method, seed)], f"{method_name(method)}, k={k}")
     return next(iter(runs.values())) if runs else None
 
 

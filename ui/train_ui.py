@@ -11,7 +11,7 @@ from dae_core.denoise import corrupt_and_reconstruct
 from dae_core.figures import grid_image
 
 from . import cache, url_state, worker
-from .words import plain
+from .words import count, plain, setting_value
 
 FIRST = "quick"  # the recipe the form opens on: a model as good as the reference, in a third of the time
 PRESET_LABELS = {
@@ -38,8 +38,9 @@ def _number(field: str, low, high, step=None, **kwargs):
 
 
 def _choice(field: str, options: tuple) -> str:
-    """A select box for one TrainConfig field, under its label; kept across pages."""
-    return st.selectbox(LABELS[field], options, key=_key(field), persist_state="session")
+    """A select box for one TrainConfig field, under its label, its options in words; kept across pages."""
+    return st.selectbox(LABELS[field], options, key=_key(field), persist_state="session",
+                        format_func=lambda value: setting_value(field, value))
 
 
 def _fill_form() -> None:
@@ -74,7 +75,7 @@ def config_form(disabled: bool):
             top = max(NOISE_MAX_STRENGTH.values())
             v["noise_strength"] = _number("noise_strength", 0.0, top, 0.05,
                                           help=f"gaussian: sigma (≤ {NOISE_MAX_STRENGTH['gaussian']:g}); "
-                                          "salt_pepper / mask: share of pixels hit (≤ 1)")
+                                          "salt and pepper, mask: share of pixels hit (≤ 1)")
             v["augment"] = _number("augment", 0.0, 3.0, 0.25,
                                    help="random affine jitter of the clean digits: 1.0 = ±10°, "
                                    "±2 px, ±10% scale; 0 = off")
@@ -171,7 +172,7 @@ def confirm_replace(run, asked: bool) -> bool:
         st.session_state.pop(CONFIRM, None)
         return False
     with st.container(border=True):
-        st.warning(f"The last run ({run.model_epoch} epochs) is not saved, and a new run replaces it. "
+        st.warning(f"The last run ({count(run.model_epoch, 'epoch')}) is not saved, and a new run replaces it. "
                    "Save it below first, or discard it.")
         discard_col, keep_col = st.columns([1, 4])
         discard = discard_col.button("Discard it and train", key="train_discard", type="primary")
