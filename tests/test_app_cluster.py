@@ -2,7 +2,6 @@
 GMM and UMAP work are tasks (dae_core.tasks) with progress and Cancel, and cached results open
 without them, or Ray. The tasks run on the board's in-process runner (tests/task_runners.py), so
 a test can slow a step down; tests/test_tasks.py runs the same board on Ray."""
-import base64
 import json
 import re
 import threading
@@ -11,10 +10,11 @@ import numpy as np
 import pytest
 
 import dae_core.cluster as cluster_mod
-from task_runners import inline_board, wait_ended  # noqa: F401  (pytest puts tests/ on the path)
+from support import svg_pictures  # (pytest puts tests/ on the path)
+from task_runners import inline_board, wait_ended  # noqa: F401
 
 PAGE = "4_Cluster.py"
-WARNING = "takes about a minute"
+WARNING = "can take several minutes"
 pytestmark = pytest.mark.usefixtures("inline_board")
 
 
@@ -62,13 +62,13 @@ def test_page_shows_the_heatmaps_and_the_map_as_pictures(app):
     assert not app.get("plotly_chart")
     for key in ("heat_matched", "heat_raw"):
         assert len(cells(heatmap(app, key))) == 100  # 10 digits x 10 clusters
-    assert len(app.get("image")) == 2  # the map, and the images of the default (digit, cluster) cell
+    assert len(app.main.get("image")) == 2  # the map, and the images of the default (digit, cluster) cell
     app.toggle(key="map_all").set_value(True).run()
     scatter = json.loads(chart(app, "map").proto.spec)["data"]
     assert {trace["type"] for trace in scatter} == {"scattergl"} and len(scatter) == 10
-    assert len(app.get("image")) == 1
+    assert len(app.main.get("image")) == 1
     app.toggle(key="map_all").set_value(False).run()
-    assert len(app.get("image")) == 2
+    assert len(app.main.get("image")) == 2
 
 
 def test_changing_k_to_5_reclusters(app):
@@ -82,7 +82,7 @@ def test_picking_a_cell_shows_its_images(app):
     app.selectbox(key="cell_digit").set_value(7).run()
     assert not app.exception
     assert any("images of digit 7" in c.value for c in app.caption)
-    assert len(app.get("image")) == 2  # the map and the cell's images
+    assert len(app.main.get("image")) == 2  # the map and the cell's images
 
 
 def chart(at, key: str):
@@ -213,7 +213,7 @@ def test_an_uncached_umap_clustering_warns_shows_progress_and_can_be_cancelled(a
                                                                                 slow_umap):
     at = app_test(PAGE, query_params={"method": "umap-kmeans", "cluster_seed": "5"})
     assert any(WARNING in w.value for w in at.warning)
-    assert "umap-kmeans, k=10: running" in at.get("progress")[0].proto.text
+    assert "UMAP + k-means, k=10: running" in at.get("progress")[0].proto.text
     assert not at.metric  # nothing to show yet
     assert at.sidebar.selectbox[0].value == "reference-d4"  # the sidebar too
     at.button(key="cluster_cancel").click().run()
@@ -246,8 +246,7 @@ def test_the_shipped_umap_clustering_opens_without_computing(app_test, monkeypat
     assert [m.label for m in at.metric].count("Accuracy (Hungarian)") == 1  # the first look, redrawn
     at.radio(key="map_projection").set_value("UMAP (all points)").run()
     assert not at.exception and not at.get("progress")
-    (svg,) = [base64.b64decode(i.url.split(",", 1)[1]).decode() for image in at.get("image")
-              for i in image.proto.imgs if i.url.startswith("data:image/svg+xml;base64,")]
+    (svg,) = svg_pictures(at.main)
     assert ">UMAP (all points) of the training codes</text>" in svg and "data:image/png;base64," in svg
 
 

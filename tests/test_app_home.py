@@ -14,7 +14,7 @@ def test_home_opens_ready_on_the_shipped_model(at):
     picker = at.sidebar.selectbox[0]
     assert picker.value == "reference-d4"  # the app opens ready on the reference model
     assert "denoise-d10" in picker.options and "classifier" not in " ".join(picker.options)
-    assert len(at.image) == 1 and at.image[0].captions == ["25 training digits"]
+    assert len(at.main.image) == 1 and at.main.image[0].captions == ["25 training digits"]
     labels = at.text[0].value.split("\n")
     assert len(labels) == 5 and all(len(row.split()) == 5 for row in labels)
     card = shown(next(m.value for m in at.sidebar.markdown if "| Model card |" in m.value))

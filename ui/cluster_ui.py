@@ -45,7 +45,9 @@ def clustering_ui(path: str, mtime: float, k: int, method: str, seed: int):
     if result is not None or method == "kmeans":
         return result or cluster_cache.clustering(path, mtime, k, method, seed)
     if method.startswith("umap"):
-        st.warning("UMAP takes about a minute on the 48k training codes (once; then it is cached).")
+        # 1.5 min alone on 2 cores, 4.75 min beside other work (docs/speed.md)
+        st.warning("UMAP can take several minutes on the 48k training codes, longer while the "
+                   "server is busy (once; then it is cached).")
     runs = background.run("cluster", (path, mtime, k, method, seed), lambda: [
         cluster_cache.clustering_ask(path, mtime, k, method, seed)], f"{method_name(method)}, k={k}")
     return next(iter(runs.values())) if runs else None
