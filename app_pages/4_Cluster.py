@@ -82,7 +82,7 @@ def clusters_and_digits() -> None:
     """The cluster -> digit table, the confusion matrices and up to 16 training images of the
     cell clicked or picked (a true digit that fell in a cluster)."""
     st.subheader("Cluster → digit")
-    c_table, c_heat = st.columns([2, 3])
+    c_table, c_heat = st.columns(2)  # narrower, the table would spill into the matrix's labels
     with c_table:
         mapping_table_ui(report)
     with c_heat:

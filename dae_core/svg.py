@@ -27,12 +27,13 @@ def history_sparkline(history: list[dict]) -> str:
     y = SPARK_PAD + (1 - span(val)) * (SPARK_H - 2 * SPARK_PAD)
     points = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(x, y))
     text = 'font-family="sans-serif" font-size="10" fill="#808495"'
+    edge = 3  # the texts' distance from the sides: a glyph may reach past its x
     return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {SPARK_W} {SPARK_H}" '
             f'width="{SPARK_W}" height="{SPARK_H}">'
-            f'<text x="0" y="9" {text}>val loss {val[0]:.4g} → {val[-1]:.4g}</text>'
+            f'<text x="{edge}" y="9" {text}>validation loss {val[0]:.4f} → {val[-1]:.4f}</text>'
             f'<polyline points="{points}" fill="none" stroke="#2ca02c" stroke-width="1.5"/>'
-            f'<text x="0" y="{SPARK_H - 1}" {text}>epoch {epochs[0]:g}</text>'
-            f'<text x="{SPARK_W}" y="{SPARK_H - 1}" text-anchor="end" {text}>{epochs[-1]:g}</text>'
+            f'<text x="{edge}" y="{SPARK_H - 1}" {text}>epoch {epochs[0]:g}</text>'
+            f'<text x="{SPARK_W - edge}" y="{SPARK_H - 1}" text-anchor="end" {text}>{epochs[-1]:g}</text>'
             '</svg>')
 
 

@@ -96,4 +96,4 @@ def test_the_model_card_says_one_epoch_and_its_noise_in_words(app_test, tiny_cfg
     (card,) = [c.value for c in at.sidebar.caption if c.value.startswith("d=2")]
     assert "salt and pepper 0.2" in card and "· 1 epoch ·" in card and "salt_pepper" not in card
     settings = "\n".join(m.value for m in at.sidebar.markdown)
-    assert "| Noise kind | salt and pepper |" in settings and "salt\\_pepper" not in settings
+    assert "Noise kind: **salt and pepper**" in settings and "salt\\_pepper" not in settings

@@ -18,7 +18,7 @@ from dae_core.svg import history_sparkline
 
 from . import cache, models, session, url_state
 from .models import available, session_uploads
-from .words import count, markdown_table, metric_label, metric_value, noise_name, plain, setting_value
+from .words import count, markdown_fields, metric_label, metric_value, noise_name, plain, setting_value
 
 UPLOAD = "checkpoint_upload"  # the uploader's key
 UPLOAD_OUTCOME = "checkpoint_upload_outcome"  # session_state: (file_id, error or "", name listed)
@@ -80,16 +80,17 @@ def _model_card(ck) -> None:
     rows = [(metric_label(key), metric_value(key, value)) for key, value in ck.metrics.items()
             if isinstance(value, (int, float, str))]
     if rows:
-        # A markdown table, not st.dataframe: the data grid's JavaScript alone costs the first
-        # page load about half a second in the browser (docs/speed.md).
-        st.markdown(markdown_table(("Model card", ""), rows))
+        # Markdown, not st.dataframe: the data grid's JavaScript alone costs the first page load
+        # about half a second in the browser (docs/speed.md). Lines, not a table: in the sidebar a
+        # table's second column squeezes the numbers.
+        st.markdown("**Model card**  \n" + markdown_fields(rows))
     if ck.history:
         # An SVG picture, not a Plotly chart: on a page with no other chart, Chromium then
         # neither fetches nor evaluates Plotly's code (a 4.5 MB chunk, over a second).
         st.image(history_sparkline(ck.history), width="stretch")
     with st.expander("Training settings"):
-        st.markdown(markdown_table(("Setting", "Value"), [(LABELS.get(key, key), setting_value(key, value))
-                                                          for key, value in cfg.to_dict().items()]))
+        st.markdown(markdown_fields((LABELS.get(key, key), setting_value(key, value))
+                                    for key, value in cfg.to_dict().items()))
 
 
 def upload_ui() -> None:

@@ -51,6 +51,12 @@ def markdown_table(header, rows, right: int = 0) -> str:
     return "\n".join("| " + " | ".join(line) + " |" for line in lines)
 
 
+def markdown_fields(rows) -> str:
+    """(label, value) pairs as Markdown lines, 'Label: **value**', each shown as written (plain):
+    for a narrow column (the sidebar), where a two-column table squeezes the values."""
+    return "  \n".join(f"{plain(label)}: **{plain(value)}**" for label, value in rows)
+
+
 def markdown_frame(frame, right: int = 0, index: str | None = None) -> str:
     """A DataFrame of text as markdown_table, its column names the header; `index` names a first
     column holding the frame's index."""

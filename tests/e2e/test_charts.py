@@ -41,7 +41,7 @@ CHART = """([scope, title, marks]) => {
 # page, where on it, a text of the chart, the CSS selector of its marks, how many at least
 CHARTS = {
     "Denoise noise sweep": ("Denoise", "[data-testid=stMain]", "MSE against", "polyline", 2),
-    "sidebar loss curve": ("home", "[data-testid=stSidebar]", "val loss", "polyline", 1),
+    "sidebar loss curve": ("home", "[data-testid=stSidebar]", "validation loss", "polyline", 1),
     "Train compared runs": ("Train", "[data-testid=stMain]", "Validation loss by run", "polyline", 1),
     "Generate class bars": ("Generate", "[data-testid=stMain]", "Predicted digit of 1000 samples", "rect", 10),
 }
