@@ -95,6 +95,8 @@ def mapping_table(report) -> pd.DataFrame:
 
 TABLE_COLUMNS = {"cluster": "Cluster", "size": "Images", "digit": "Matched",
                  "majority": "Most common", "purity": "Purity"}
+TABLE_WIDTH = 440  # px: the cluster -> digit table with its headers on one line (429 px measured)
+MATRIX_WIDTH = 470  # px: a 10 x 10 confusion matrix with 40-px cells
 
 
 def mapping_table_ui(report) -> None:
