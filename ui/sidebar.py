@@ -75,8 +75,8 @@ def _remember_pick() -> None:
 
 def _model_card(ck) -> None:
     cfg = ck.config
-    st.caption(f"d={cfg.latent_dim} · width ×{cfg.width} · {noise_name(cfg.noise)} {cfg.noise_strength:g} · "
-               f"{count(len(ck.history), 'epoch')} · seed {cfg.seed}")
+    st.caption(f"d={cfg.latent_dim} · width ×{cfg.width} · {noise_name(cfg.noise)} "
+               f"{cfg.noise_strength:g} · {count(len(ck.history), 'epoch')} · seed {cfg.seed}")
     rows = [(metric_label(key), metric_value(key, value)) for key, value in ck.metrics.items()
             if isinstance(value, (int, float, str))]
     if rows:

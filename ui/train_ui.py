@@ -74,7 +74,7 @@ def config_form(disabled: bool):
             v["noise"] = _choice("noise", NOISE_KINDS)
             top = max(NOISE_MAX_STRENGTH.values())
             v["noise_strength"] = _number("noise_strength", 0.0, top, 0.05,
-                                          help=f"gaussian: sigma (≤ {NOISE_MAX_STRENGTH['gaussian']:g}); "
+                                          help=f"Gaussian: sigma (≤ {NOISE_MAX_STRENGTH['gaussian']:g}); "
                                           "salt and pepper, mask: share of pixels hit (≤ 1)")
             v["augment"] = _number("augment", 0.0, 3.0, 0.25,
                                    help="random affine jitter of the clean digits: 1.0 = ±10°, "
@@ -172,8 +172,8 @@ def confirm_replace(run, asked: bool) -> bool:
         st.session_state.pop(CONFIRM, None)
         return False
     with st.container(border=True):
-        st.warning(f"The last run ({count(run.model_epoch, 'epoch')}) is not saved, and a new run replaces it. "
-                   "Save it below first, or discard it.")
+        st.warning(f"The last run ({count(run.model_epoch, 'epoch')}) is not saved, and a new run "
+                   "replaces it. Save it below first, or discard it.")
         discard_col, keep_col = st.columns([1, 4])
         discard = discard_col.button("Discard it and train", key="train_discard", type="primary")
         keep = keep_col.button("Keep it", key="train_keep")
