@@ -10,7 +10,7 @@ from dae_core.images import ImageError, load_digit
 from ui import cache, models, sidebar
 from ui.denoise_ui import (UPLOAD_TYPES, digit_warning, digits_ui, draw_ui, image_row, noise_ui,
                           formatted, scores)
-from ui.words import markdown_frame, plain
+from ui.words import markdown_frame, noise_name, plain
 
 st.set_page_config(page_title="Denoise · DAE Lab", layout="wide")
 log = logging.getLogger("app_pages.denoise")
@@ -20,7 +20,7 @@ digits = cache.digits(ck.config.dataset)
 labels = digits.test_labels.numpy()
 
 st.title("Denoise")
-st.caption(f"Model **{plain(ck.name)}**, trained on {ck.config.noise} noise of strength "
+st.caption(f"Model **{plain(ck.name)}**, trained on {noise_name(ck.config.noise)} noise of strength "
            f"{ck.config.noise_strength}. Corrupt test digits, reconstruct them, compare models.")
 pick_col, noise_col = st.columns(2)
 with pick_col:
@@ -46,7 +46,7 @@ for name in compare:
 
 st.subheader("Original / corrupted / reconstructed")
 image_row("Original", res.x, [f"#{i} · {labels[i]}" for i in idx])
-image_row(f"Corrupted ({noise} {strength:g}): MSE · PSNR", res.x_noisy, scores(res.mse_noisy))
+image_row(f"Corrupted ({noise_name(noise)} {strength:g}): MSE · PSNR", res.x_noisy, scores(res.mse_noisy))
 image_row(f"Reconstructed by {ck.name}: MSE · PSNR", res.x_hat, scores(res.mse))
 for name, (x_hat, mse) in rows.items():
     image_row(f"Reconstructed by {name}: MSE · PSNR", x_hat, scores(mse))
@@ -59,8 +59,8 @@ st.markdown(markdown_frame(formatted(table), right=len(table) - 2))
 
 st.subheader("Error against noise strength")
 strengths, mse_noisy, mse_hat = cache.noise_sweep(*cache.file_key(path), noise, seed)
-# An SVG, not a Plotly chart: the page then loads no charting code in the browser.
-st.html(noise_sweep_svg(strengths, mse_noisy, mse_hat, noise, marked=strength))
+# An SVG picture, not a Plotly chart: the page then loads no charting code in the browser.
+st.image(noise_sweep_svg(strengths, mse_noisy, mse_hat, noise_name(noise), marked=strength))
 st.caption("Mean MSE to the clean image over the first 500 test digits; the dotted line is the "
            "strength chosen above.")
 

@@ -10,7 +10,7 @@ from dae_core.svg import class_bars
 from ui import cache, explorer, models, sidebar
 from ui.gen_ui import (compare_ui, interpolation_ui, latent_sliders, manifold_ui, quality_table,
                        sampler_ui)
-from ui.words import percent, plain
+from ui.words import percent, plain, sampler_name
 
 st.set_page_config(page_title="Generate · DAE Lab", layout="wide")
 ck = sidebar.require_checkpoint()
@@ -26,7 +26,7 @@ st.subheader("Samples")
 kind, seed = sampler_ui()
 z = cache.sampler(*key, kind).sample(9, seed, d)
 st.image(to_png(grid_image(decode(ck.model, z), nrow=3), scale=5), output_format="PNG",
-         caption=f"9 codes drawn by {kind}, seed {seed}")
+         caption=f"9 codes drawn from {sampler_name(kind)}, seed {seed}")
 explorer.sample_ui(key[0], z, low, high)
 
 
@@ -42,7 +42,7 @@ if quality is not None:
     q_cols[2].metric("Inception score", f"{quality['inception_score']:.2f}", help="max 10")
     q_cols[3].metric("FID", f"{quality['frechet_distance']:.1f}", help="lower is better")
     hist_col, compare_col = st.columns(2)
-    hist_col.html(class_bars(np.array(quality["class_hist"]), "Predicted digit of 1000 samples"))
+    hist_col.image(class_bars(np.array(quality["class_hist"]), "Predicted digit of 1000 samples"))
     if compare_col.toggle("Compare all samplers", key="gen_compare", persist_state="session"):
         with compare_col:
             rows = compare_ui(*key)

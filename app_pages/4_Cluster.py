@@ -21,8 +21,9 @@ from dae_core import embed  # noqa: E402
 from dae_core.figures import grid_image  # noqa: E402
 from dae_core.pipeline import summarize  # noqa: E402
 from ui import cache, cluster_cache, sidebar  # noqa: E402
-from ui.cluster_ui import (baseline_ui, cell_ui, clustering_ui, confusion_ui,  # noqa: E402
-                           map_points, map_ui, mapping_table_ui, seeds_ui)
+from ui.cluster_ui import (MATRIX_WIDTH, TABLE_WIDTH, baseline_ui, cell_ui,  # noqa: E402
+                           clustering_ui, confusion_ui, map_points, map_ui, mapping_table_ui,
+                           seeds_ui)
 from ui.map_view import map_view  # noqa: E402
 from ui.words import STEPS, duration, method_name, percent  # noqa: E402
 
@@ -82,10 +83,12 @@ def clusters_and_digits() -> None:
     """The cluster -> digit table, the confusion matrices and up to 16 training images of the
     cell clicked or picked (a true digit that fell in a cluster)."""
     st.subheader("Cluster → digit")
-    c_table, c_heat = st.columns([2, 3])
-    with c_table:
+    # Side by side where both fit (a 1400-px window), else the matrix under the table: squeezed
+    # into columns, the table spilled into the matrix's labels.
+    row = st.container(horizontal=True, gap="small")
+    with row.container(width=TABLE_WIDTH):
         mapping_table_ui(report)
-    with c_heat:
+    with row.container(width=MATRIX_WIDTH):
         confusion_ui(report)
     st.subheader("Images in one cell of the confusion matrix")
     digit, cluster = cell_ui(report)

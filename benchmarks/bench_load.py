@@ -33,6 +33,7 @@ from dae_core.config import ROOT
 from dae_core.latent import SAMPLERS
 from dae_harness import browser
 from dae_harness.wsclient import Tab, query
+from ui.words import METHODS as METHOD_WORDS, NOISES, SAMPLERS as SAMPLER_WORDS
 
 MODELS = sorted(p.stem for p in (ROOT / "checkpoints").glob("*.pt"))
 PAGES = ("Train", "Denoise", "Generate", "Cluster")  # after Home, in a random order
@@ -68,6 +69,9 @@ def widget_change(page: str, rng: random.Random) -> tuple[str, object] | None:
 
 SHOWN = {"Cluster": ("k", "method", "cluster_seed"), "Generate": ("sampler", "component"),
          "Denoise": ("noise", "noise_seed")}  # the settings that choose a page's fits
+# A choice shown in words holds its words in the browser: back to the name a fit is keyed by.
+NAMES = {key: {said: name for name, said in words.items()}
+         for key, words in {"method": METHOD_WORDS, "sampler": SAMPLER_WORDS, "noise": NOISES}.items()}
 
 
 def asked(tab: Tab, page: str, uploaded: dict) -> set:
@@ -76,7 +80,8 @@ def asked(tab: Tab, page: str, uploaded: dict) -> set:
     if page not in SHOWN or "model" not in tab.widgets:
         return set()
     model = uploaded.get(tab.value("model"), tab.value("model"))
-    s = {key: tab.value(key) for key in SHOWN[page] if key in tab.widgets}
+    s = {key: NAMES.get(key, {}).get(tab.value(key), tab.value(key)) for key in SHOWN[page]
+         if key in tab.widgets}
     if page == "Cluster":
         return {("clustering", model, s.get("method"), s.get("k"), s.get("cluster_seed"))}
     if page == "Generate":

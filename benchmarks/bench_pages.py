@@ -34,10 +34,10 @@ from dae_harness.browser import LAST, PAGES, launch, missing, start_server, stop
 QUERY = {"Cluster": "?model=cluster-d10-refined&method=umap-gmm"}
 # The first thing a visitor came for, per page: a CSS selector that must match a drawn element.
 FIRST = {
-    "home": '[data-testid="stImage"] img',
+    "home": '[data-testid="stMain"] [data-testid="stImage"] img',
     "Train": '[data-testid="stFormSubmitButton"] button, [data-testid="stButton"] button',
-    "Denoise": '[data-testid="stImage"] img',
-    "Generate": '[data-testid="stImage"] img',
+    "Denoise": '[data-testid="stMain"] [data-testid="stImage"] img',
+    "Generate": '[data-testid="stMain"] [data-testid="stImage"] img',
     "Cluster": '[data-testid="stMetricValue"]',
 }
 # The least each page draws with its default settings: Plotly charts, images, clickable pictures

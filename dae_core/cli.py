@@ -134,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--save-metrics", action="store_true", help="record the scores in the model's card")
     sp.add_argument("--k", type=whole(2), default=10, help="number of clusters (default 10)")
     sp.add_argument("--method", choices=METHODS, default="kmeans",
-                    help="umap-* embed the codes with UMAP first (about a minute on 48k codes)")
+                    help="umap-* embed the codes with UMAP first (several minutes on 48k codes)")
     sp.add_argument("--seed", type=whole(0, SEED_MAX), default=0)
     sp.add_argument("--seeds", type=whole(1, 100), default=1,
                     help="repeat over this many seeds and report mean ± std")

@@ -1,5 +1,8 @@
-"""Small charts as SVG strings for st.html: pictures, so that a page drawing only these loads no
-charting code in the browser (Plotly's is a 4.5 MB chunk, over a second to evaluate on 2 cores)."""
+"""Small charts as SVG strings for st.image: pictures, so that a page drawing only these loads no
+charting code in the browser (Plotly's is a 4.5 MB chunk, over a second to evaluate on 2 cores).
+
+Each <svg> states its width and height in pixels: drawn as an image, it has a natural size, and
+st.image scales it to its column from there."""
 from __future__ import annotations
 
 import html
@@ -12,7 +15,7 @@ SPARK_W, SPARK_H, SPARK_PAD = 240, 72, 14  # the sidebar's sparkline, in SVG pix
 
 
 def history_sparkline(history: list[dict]) -> str:
-    """The validation-loss curve of a model card as a small SVG (an <svg> string for st.html):
+    """The validation-loss curve of a model card as a small SVG (an <svg> string for st.image):
     a picture, so that a page with no other chart loads no charting code in the browser. The
     curve spans the box; the lowest loss is at the bottom, the first and last values are written."""
     val = np.array([float(h["val_loss"]) for h in history], dtype=float)
@@ -24,12 +27,13 @@ def history_sparkline(history: list[dict]) -> str:
     y = SPARK_PAD + (1 - span(val)) * (SPARK_H - 2 * SPARK_PAD)
     points = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(x, y))
     text = 'font-family="sans-serif" font-size="10" fill="#808495"'
+    edge = 3  # the texts' distance from the sides: a glyph may reach past its x
     return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {SPARK_W} {SPARK_H}" '
-            'width="100%">'
-            f'<text x="0" y="9" {text}>val loss {val[0]:.4g} → {val[-1]:.4g}</text>'
+            f'width="{SPARK_W}" height="{SPARK_H}">'
+            f'<text x="{edge}" y="9" {text}>validation loss {val[0]:.4f} → {val[-1]:.4f}</text>'
             f'<polyline points="{points}" fill="none" stroke="#2ca02c" stroke-width="1.5"/>'
-            f'<text x="0" y="{SPARK_H - 1}" {text}>epoch {epochs[0]:g}</text>'
-            f'<text x="{SPARK_W}" y="{SPARK_H - 1}" text-anchor="end" {text}>{epochs[-1]:g}</text>'
+            f'<text x="{edge}" y="{SPARK_H - 1}" {text}>epoch {epochs[0]:g}</text>'
+            f'<text x="{SPARK_W - edge}" y="{SPARK_H - 1}" text-anchor="end" {text}>{epochs[-1]:g}</text>'
             '</svg>')
 
 
@@ -57,7 +61,7 @@ def _log_ticks(lo: float, hi: float) -> np.ndarray:
 
 def lines_svg(title: str, x_label: str, series: dict, log_y: bool = False,
               marked: float | None = None) -> str:
-    """A line chart of named series {name: (x, y)} as an SVG string for st.html (no charting
+    """A line chart of named series {name: (x, y)} as an SVG string for st.image (no charting
     code in the browser): markers on the points, a legend under the plot, a dotted line at x =
     `marked`. The y axis starts at 0, or is logarithmic over the positive values."""
     series = {name: (np.asarray(x, float), np.asarray(y, float)) for name, (x, y) in series.items()}
@@ -84,7 +88,8 @@ def lines_svg(title: str, x_label: str, series: dict, log_y: bool = False,
         legend.append((x_at, row))
         x_at += width
     height = SWEEP_H + 14 * row
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {SWEEP_W} {height}" width="100%">',
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {SWEEP_W} {height}" '
+             f'width="{SWEEP_W}" height="{height}">',
              f'<text x="0" y="14" font-family="sans-serif" font-size="14" fill="#31333f">'
              f'{html.escape(title)}</text>']
     for v in y_ticks:
@@ -111,7 +116,7 @@ def lines_svg(title: str, x_label: str, series: dict, log_y: bool = False,
 def noise_sweep_svg(strengths, corrupted_mse, reconstructed_mse, noise: str,
                     marked: float | None = None) -> str:
     """Error of the corrupted input and of the reconstruction against noise strength, with a
-    dotted line at the strength `marked`."""
+    dotted line at the strength `marked`; `noise` names the noise kind in the title."""
     return lines_svg(f"MSE against {noise} strength", "strength",
                      {"corrupted vs clean": (strengths, corrupted_mse),
                       "reconstruction vs clean": (strengths, reconstructed_mse)}, marked=marked)
@@ -129,14 +134,15 @@ BARS_W, BARS_H = 400, 220  # the class bars, in SVG pixels
 
 def class_bars(counts: np.ndarray, title: str = "Predicted class") -> str:
     """Bars of how many samples fall in each class 0..len(counts)-1, each with its count, as an
-    SVG (an <svg> string for st.html): a picture, so that a page whose only chart it is loads no
+    SVG (an <svg> string for st.image): a picture, so that a page whose only chart it is loads no
     charting code in the browser."""
     counts = np.asarray(counts, dtype=float)
     top, bottom, n = 28, BARS_H - 20, len(counts)
     slot = BARS_W / n
     heights = counts / counts.max() * (bottom - top - 14) if counts.max() > 0 else counts * 0
     text = 'font-family="sans-serif" font-size="11" fill="#808495" text-anchor="middle"'
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {BARS_W} {BARS_H}" width="100%">',
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {BARS_W} {BARS_H}" '
+             f'width="{BARS_W}" height="{BARS_H}">',
              f'<text x="0" y="14" font-family="sans-serif" font-size="14" fill="#31333f">{html.escape(title)}</text>']
     for i, (count, h) in enumerate(zip(counts, heights)):
         x = i * slot

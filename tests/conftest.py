@@ -162,6 +162,26 @@ def app_test():
 
 
 @pytest.fixture
+def widget_warnings(monkeypatch):
+    """The warnings Streamlit logs about this test's widgets (a widget given a default and a value
+    set through Session State), as a list that fills while the test runs."""
+    import logging
+
+    from streamlit.elements.lib import policies
+
+    class Kept(logging.Handler):
+        def emit(self, record):
+            found.append(record.getMessage())
+
+    found, logger, handler = [], logging.getLogger(policies.__name__), Kept(logging.WARNING)
+    # Streamlit says it once per process: let it speak again in this test.
+    monkeypatch.setattr(policies, "_shown_default_value_warning", False)
+    logger.addHandler(handler)
+    yield found
+    logger.removeHandler(handler)
+
+
+@pytest.fixture
 def at(request):
     """The page named by the test module's PAGE (e.g. "2_Denoise.py"), after its first run."""
     return open_page(request.module.PAGE)

@@ -1,6 +1,7 @@
 """Helpers that several test modules import (pytest puts tests/ on the path): pickles that run
 code when loaded, for the tests that check a checkpoint never is (each gadget leaves a marker file
-if anything ever unpickles it), and a wait for a page's background task."""
+if anything ever unpickles it), a wait for a page's background task, and a page's SVG pictures."""
+import base64
 import io
 import os
 import pickle
@@ -38,3 +39,11 @@ def hostile_bytes(marker, writer: str = "pickle", gadget=RunsShell, **records) -
     buf = io.BytesIO()
     torch.save(obj, buf)
     return buf.getvalue()
+
+
+def svg_pictures(block) -> list[str]:
+    """The SVG text of every st.image picture under an AppTest block (at, at.main, at.sidebar)
+    that was given as SVG: Streamlit sends those inline, as base64 data URLs."""
+    prefix = "data:image/svg+xml;base64,"
+    return [base64.b64decode(img.url[len(prefix):]).decode() for image in block.get("image")
+            for img in image.proto.imgs if img.url.startswith(prefix)]

@@ -12,9 +12,10 @@ import pytest
 
 import dae_core.cluster as cluster_mod
 from inline_jobs import InlineJobs  # pytest puts tests/ on the path
+from support import svg_pictures
 
 PAGE = "4_Cluster.py"
-WARNING = "takes about a minute"
+WARNING = "can take several minutes"
 
 
 @pytest.fixture(scope="module")
@@ -61,13 +62,13 @@ def test_page_shows_the_heatmaps_and_the_map_as_pictures(app):
     assert not app.get("plotly_chart")
     for key in ("heat_matched", "heat_raw"):
         assert len(cells(heatmap(app, key))) == 100  # 10 digits x 10 clusters
-    assert len(app.get("image")) == 2  # the map, and the images of the default (digit, cluster) cell
+    assert len(app.main.get("image")) == 2  # the map, and the images of the default (digit, cluster) cell
     app.toggle(key="map_all").set_value(True).run()
     scatter = json.loads(chart(app, "map").proto.spec)["data"]
     assert {trace["type"] for trace in scatter} == {"scattergl"} and len(scatter) == 10
-    assert len(app.get("image")) == 1
+    assert len(app.main.get("image")) == 1
     app.toggle(key="map_all").set_value(False).run()
-    assert len(app.get("image")) == 2
+    assert len(app.main.get("image")) == 2
 
 
 def test_changing_k_to_5_reclusters(app):
@@ -81,7 +82,7 @@ def test_picking_a_cell_shows_its_images(app):
     app.selectbox(key="cell_digit").set_value(7).run()
     assert not app.exception
     assert any("images of digit 7" in c.value for c in app.caption)
-    assert len(app.get("image")) == 2  # the map and the cell's images
+    assert len(app.main.get("image")) == 2  # the map and the cell's images
 
 
 def chart(at, key: str):
@@ -212,11 +213,11 @@ def test_an_uncached_umap_clustering_warns_shows_progress_and_can_be_cancelled(a
                                                                                 inline_jobs):
     at = app_test(PAGE, query_params={"method": "umap-kmeans", "cluster_seed": "5"})
     assert any(WARNING in w.value for w in at.warning)
-    assert progress_line(at, "umap-kmeans, k=10").startswith("umap-kmeans, k=10: running for")
+    assert progress_line(at, "UMAP + k-means, k=10").startswith("UMAP + k-means, k=10: running for")
     assert not at.metric  # nothing to show yet
     assert at.sidebar.selectbox[0].value == "reference-d4"  # the sidebar too
     at.button(key="cluster_cancel").click().run()
-    assert not at.exception and at.info[0].value == "umap-kmeans, k=10: cancelled."
+    assert not at.exception and at.info[0].value == "UMAP + k-means, k=10: cancelled."
     assert at.button(key="cluster_again").label == "Start again"
     assert inline_jobs.cancelled == inline_jobs.submitted and len(inline_jobs.submitted) == 1  # Ray stops it
     slow_umap.set()
@@ -245,8 +246,7 @@ def test_the_shipped_umap_clustering_opens_without_computing(app_test, monkeypat
     assert [m.label for m in at.metric].count("Accuracy (Hungarian)") == 1  # the first look, redrawn
     at.radio(key="map_projection").set_value("UMAP (all points)").run()
     assert not at.exception and not at.get("progress")
-    (svg,) = [base64.b64decode(i.url.split(",", 1)[1]).decode() for image in at.get("image")
-              for i in image.proto.imgs if i.url.startswith("data:image/svg+xml;base64,")]
+    (svg,) = svg_pictures(at.main)
     assert ">UMAP (all points) of the training codes</text>" in svg and "data:image/png;base64," in svg
 
 
@@ -290,7 +290,7 @@ def test_a_checkpoint_that_fails_to_load_is_named_and_stops_the_page(app_test, m
 def test_two_sessions_asking_one_clustering_share_one_job(app_test, slow_umap, inline_jobs):
     first = app_test(PAGE, query_params={"method": "umap-kmeans", "cluster_seed": "8"})
     second = app_test(PAGE, query_params={"method": "umap-kmeans", "cluster_seed": "8"})
-    assert progress_line(second, "umap-kmeans, k=10") and len(inline_jobs.submitted) == 1  # one fit for both
+    assert progress_line(second, "UMAP + k-means, k=10") and len(inline_jobs.submitted) == 1  # one fit for both
     first.button(key="cluster_cancel").click().run()  # the other session still waits on it
     assert not inline_jobs.cancelled
     slow_umap.set()
@@ -302,7 +302,7 @@ def test_two_sessions_asking_one_clustering_share_one_job(app_test, slow_umap, i
 
 def test_a_page_reading_cached_results_never_asks_ray(app_test, monkeypatch):
     """With the real job layer: what is cached opens without a word to Ray; what is not (a GMM
-    clustering) is asked of Ray, and Ray failing to start is one line with Try again."""
+    clustering) is asked of Ray, and a Ray that cannot start is one line while the page asks again."""
     from dae_core.serve import ray_jobs
 
     calls = []
@@ -320,10 +320,11 @@ def test_a_page_reading_cached_results_never_asks_ray(app_test, monkeypatch):
     assert not at.exception and not at.error and share(metric(at, "Accuracy (Hungarian)").value) > 0.9
     assert not calls
     widget(at.selectbox, "Method").set_value("gmm").run()
-    assert calls == ["ensure_head"] and not at.exception and not at.error
-    (warning,) = [w.value for w in at.warning if "cannot start now" in w.value]
-    assert warning == "gmm, k=10 cannot start now: a local Ray is starting (the last start failed: refused here)"
-    assert at.button(key="cluster_again").label == "Try again"
+    assert set(calls) == {"ensure_head"} and not at.exception and not at.error
+    (warning,) = [w.value for w in at.warning if "is waiting" in w.value]
+    assert warning == ("Gaussian mixture, k=10 is waiting: a local Ray is starting "
+                       "(the last start failed: refused here)")
+    assert at.button(key="cluster_cancel").label == "Cancel"
 
 
 def test_a_k_means_fit_in_the_page_takes_one_of_the_servers_fit_slots(app_test, monkeypatch):

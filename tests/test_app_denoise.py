@@ -10,6 +10,7 @@ from dae_core import checkpoint as ckpt_io
 from dae_core.data import load_digits
 from dae_core.images import to_png
 from dae_core.train import new_state
+from support import svg_pictures  # (pytest puts tests/ on the path)
 
 PAGE = "2_Denoise.py"  # the page the `at` fixture opens
 
@@ -23,7 +24,7 @@ def scores_table(at: AppTest) -> list[list[str]]:
 
 def rows(at: AppTest) -> list[list[str]]:
     """The captions of every image row on the page, top to bottom."""
-    return [img.captions for img in at.image]
+    return [img.captions for img in at.main.image]
 
 
 def test_page_shows_digits_table_and_sweep_chart(at):
@@ -33,16 +34,39 @@ def test_page_shows_digits_table_and_sweep_chart(at):
     header, *body = scores_table(at)
     assert header[:3] == ["test index", "label", "MSE corrupted"] and len(body) == 8
     assert not at.main.dataframe and not at.main.table  # Markdown: no table code in the browser
-    assert any("MSE against gaussian strength" in h.proto.body for h in at.get("html"))  # the sweep
+    (sweep,) = [svg for svg in svg_pictures(at.main) if "MSE against Gaussian strength" in svg]
+    assert sweep.count("<polyline") == 2 and not at.get("html")  # a picture, not HTML
     assert not at.error
 
 
 @pytest.mark.parametrize("noise", ["gaussian", "salt_pepper", "mask"])
 def test_each_noise_kind_renders_and_changes_the_corruption(at, noise):
-    before = at.image[1].value
+    before = at.main.image[1].value
     at.selectbox(key="noise").set_value(noise).run()
     assert not at.exception and not at.error
-    assert (at.image[1].value != before) == (noise != "gaussian")  # the model's own noise first
+    assert (at.main.image[1].value != before) == (noise != "gaussian")  # the model's own noise first
+
+
+def test_noise_kinds_read_as_words_and_links_keep_their_names(app_test):
+    at = app_test(PAGE, query_params={"noise": "salt_pepper"})  # a link names the kind by its key
+    box = at.selectbox(key="noise")
+    assert box.options == ["Gaussian", "salt and pepper", "mask (pixels set to 0)"]
+    assert box.value == "salt_pepper" and not at.warning
+    assert any("Corrupted (salt and pepper 0.3)" in m.value for m in at.main.markdown)
+    assert any("MSE against salt and pepper strength" in svg for svg in svg_pictures(at.main))
+    box.set_value("mask").run()
+    assert at.query_params["noise"] == "mask"
+
+
+def test_a_new_noise_kind_resets_the_strength_without_a_streamlit_warning(at, widget_warnings):
+    """The strength is set through Session State when the kind changes; the slider then gets no
+    default of its own, which Streamlit would log with a stack trace."""
+    at.slider(key="strength").set_value(0.8).run()
+    at.selectbox(key="noise").set_value("mask").run()
+    at.selectbox(key="noise").set_value("gaussian").run()
+    assert not at.exception
+    assert at.slider(key="strength").value == pytest.approx(0.3)  # the model's own strength again
+    assert widget_warnings == []
 
 
 def test_digits_by_class_and_by_index(at):
@@ -95,10 +119,10 @@ def test_compare_with_another_model_on_the_same_noisy_digits(app_test, tmp_path)
     other = tmp_path / "untrained.pt"
     ckpt_io.save_state(new_state(TrainConfig(latent_dim=2, device="cpu")), other)
     at = app_test(PAGE, session_state={"session_runs": {"untrained": str(other)}})
-    noisy = at.image[1].value
+    noisy = at.main.image[1].value
     at.multiselect(key="dn_compare").set_value(["untrained (this session)"]).run()
     assert not at.exception
-    assert at.image[1].value == noisy  # the same corrupted inputs
+    assert at.main.image[1].value == noisy  # the same corrupted inputs
     assert len(rows(at)[3]) == 8 and rows(at)[3][0].endswith(" dB")
     assert "MSE untrained (this session)" in scores_table(at)[0]
 

@@ -13,10 +13,12 @@ from streamlit.testing.v1 import AppTest
 from dae_core.latent import SAMPLERS
 from dae_core.serve.jobs import JobState
 from inline_jobs import InlineJobs  # pytest puts tests/ on the path
+from support import svg_pictures
+from ui.words import sampler_name
 
 PAGE = "3_Generate.py"  # the page the `at` fixture opens
 D = 4  # latent size of checkpoints/reference-d4.pt
-SAMPLES, PREVIEW, MANIFOLD, STRIP = range(4)  # the page's images, top to bottom
+SAMPLES, BARS, PREVIEW, MANIFOLD, STRIP = range(5)  # the page's images (at.main.image), top to bottom
 COMPARE = "Scoring 1000 samples of each sampler"  # the label of the comparison's jobs
 pytestmark = pytest.mark.usefixtures("inline_jobs")
 
@@ -33,46 +35,56 @@ def server_sliders(monkeypatch):
 
 
 def test_page_shows_the_sample_grid_sliders_manifold_and_strip(at):
-    assert len(at.image) == 4 and not at.error and not at.warning
-    assert at.image[SAMPLES].captions == ["9 codes drawn by gmm, seed 0"]
+    assert len(at.main.image) == 5 and not at.error and not at.warning
+    assert at.main.image[SAMPLES].captions == ["9 codes drawn from Gaussian mixture, seed 0"]
+    (bars,) = [svg for svg in svg_pictures(at.main) if "Predicted digit of 1000 samples" in svg]
+    assert bars.count("<rect") == 10 and not at.get("html")  # a picture, not HTML
     assert [s.label for s in latent_sliders(at)] == [f"z{i}" for i in range(D)]
     assert all(s.min < s.value < s.max for s in latent_sliders(at))  # open on the median code
     assert any("in-browser explorer is off" in c.value for c in at.caption)
-    assert "z0 left → right" in at.image[MANIFOLD].captions[0]
+    assert "z0 left → right" in at.main.image[MANIFOLD].captions[0]
 
 
 def test_moving_a_slider_changes_the_preview_and_manifold(at):
-    preview, manifold, samples = (at.image[i].value for i in (PREVIEW, MANIFOLD, SAMPLES))
+    preview, manifold, samples = (at.main.image[i].value for i in (PREVIEW, MANIFOLD, SAMPLES))
     slider = latent_sliders(at)[2]
     slider.set_value(slider.max).run()
     assert not at.exception
-    assert at.image[PREVIEW].value != preview and at.image[MANIFOLD].value != manifold
-    assert at.image[SAMPLES].value == samples
+    assert at.main.image[PREVIEW].value != preview and at.main.image[MANIFOLD].value != manifold
+    assert at.main.image[SAMPLES].value == samples
     at.button(key="gen_reset").click().run()
-    assert at.image[PREVIEW].value == preview
+    assert at.main.image[PREVIEW].value == preview
 
 
 @pytest.mark.parametrize("kind", SAMPLERS)
 def test_each_sampler_renders(at, kind):
-    before = at.image[SAMPLES].value
+    before = at.main.image[SAMPLES].value
     at.selectbox(key="sampler").set_value(kind).run()
     assert not at.exception and not at.error
-    expected = "cluster:0" if kind == "cluster:K" else kind
-    assert at.image[SAMPLES].captions == [f"9 codes drawn by {expected}, seed 0"]
-    assert (at.image[SAMPLES].value != before) == (kind != "gmm")
+    expected = sampler_name("cluster:0" if kind == "cluster:K" else kind)
+    assert at.main.image[SAMPLES].captions == [f"9 codes drawn from {expected}, seed 0"]
+    assert (at.main.image[SAMPLES].value != before) == (kind != "gmm")
 
 
-def test_new_samples_button_moves_the_seed_on(at):
-    before = at.image[SAMPLES].value
+def test_sampler_names_read_as_words():
+    assert [sampler_name(s) for s in SAMPLERS] == [
+        "uniform in [0, 1]", "uniform in the codes' box", "one Gaussian", "Gaussian mixture",
+        "one cluster's digits"]
+    assert sampler_name("cluster:3") == "cluster 3's digits"
+
+
+def test_new_samples_button_moves_the_seed_on(at, widget_warnings):
+    before = at.main.image[SAMPLES].value
     at.button(key="gen_new").click().run()
-    assert at.image[SAMPLES].captions == ["9 codes drawn by gmm, seed 1"]
-    assert at.image[SAMPLES].value != before
+    assert at.main.image[SAMPLES].captions == ["9 codes drawn from Gaussian mixture, seed 1"]
+    assert at.main.image[SAMPLES].value != before
+    assert widget_warnings == []  # the seed set through Session State, the box given no default
 
 
 def test_interpolation_endpoints_and_manifold_dimensions(at):
-    strip = at.image[STRIP].value
+    strip = at.main.image[STRIP].value
     at.number_input(key="gen_to").set_value(42).run()
-    assert at.image[STRIP].value != strip and "test #42" in at.image[STRIP].captions[0]
+    assert at.main.image[STRIP].value != strip and "test #42" in at.main.image[STRIP].captions[0]
     at.selectbox(key="gen_dim_y").set_value(0).run()  # the same dimension twice
     assert not at.exception and "two different dimensions" in at.warning[0].value
 
@@ -88,19 +100,19 @@ def test_sample_quality_scores_and_sampler_comparison(at, inline_jobs):
         assert inline_jobs.wait(120)
         at.run()
     table = next(df.value for df in at.dataframe if "sampler" in df.value.columns)
-    assert list(table["sampler"]) == ["uniform01", "box", "gaussian", "gmm"]
+    assert list(table["sampler"]) == [sampler_name(s) for s in ("uniform01", "box", "gaussian", "gmm")]
     # The mixture decodes to digits far more often than the reference's uniform01 codes.
     share = {s: float(r.rstrip("%")) for s, r in zip(table["sampler"], table["recognised"])}
-    assert share["gmm"] > share["uniform01"]
+    assert share["Gaussian mixture"] > share["uniform in [0, 1]"]
 
 
 def test_explorer_replaces_the_server_sliders_when_on(app_test, monkeypatch):
     monkeypatch.setenv("DAE_EXPLORER", "on")
     at = app_test(PAGE)
-    assert not at.exception and not latent_sliders(at) and len(at.image) == 3  # no preview image
+    assert not at.exception and not latent_sliders(at) and len(at.main.image) == 4  # no preview image
     at.number_input(key="explorer_test").set_value(5).run()
     at.button(key="explorer_start").click().run()
-    assert not at.exception and "z0 left → right" in at.image[MANIFOLD - 1].captions[0]
+    assert not at.exception and "z0 left → right" in at.main.image[MANIFOLD - 1].captions[0]
 
 
 def test_start_from_a_test_digit_moves_the_server_sliders(at):
@@ -117,12 +129,12 @@ def test_a_sample_and_the_explorer_code_feed_the_sliders_and_the_interpolation(a
     at.number_input(key="explorer_sample").set_value(4).run()
     at.button(key="explorer_sample_go").click().run()
     sliders = [s.value for s in latent_sliders(at)]
-    assert not at.exception and sliders != median and "test #0" in at.image[STRIP].captions[0]
+    assert not at.exception and sliders != median and "test #0" in at.main.image[STRIP].captions[0]
     at.toggle(key="explorer_interp").set_value(True).run()
-    assert at.image[STRIP].captions[0].startswith("the explorer's code → test #1")
-    strip = at.image[STRIP].value
+    assert at.main.image[STRIP].captions[0].startswith("the explorer's code → test #1")
+    strip = at.main.image[STRIP].value
     latent_sliders(at)[0].set_value(latent_sliders(at)[0].min).run()  # a release: the strip follows
-    assert not at.exception and at.image[STRIP].value != strip
+    assert not at.exception and at.main.image[STRIP].value != strip
     assert [s.value for s in latent_sliders(at)][1:] == sliders[1:]
 
 
@@ -153,7 +165,7 @@ def test_comparing_samplers_shows_progress_and_cancel_leaves_the_page_usable(at,
     release.set()
     assert inline_jobs.wait(30)
     at.toggle(key="gen_compare").set_value(False).run()
-    assert not at.exception and len(at.image) == 4
+    assert not at.exception and len(at.main.image) == 5
 
 
 def test_a_queued_comparison_shows_its_place_and_starts_again_after_cancel(app_test, monkeypatch):

@@ -9,16 +9,22 @@ def shown(markdown: str) -> str:
     return re.sub(r"\\(.)", r"\1", markdown)
 
 
+def fields(markdown: str) -> dict:
+    """'Label: **value**' lines (ui.words.markdown_fields) as {label: value}, as shown."""
+    return dict(shown(line).removesuffix("**").split(": **", 1) for line in markdown.split("  \n")
+                if ": **" in line)
+
+
 def test_home_opens_ready_on_the_shipped_model(at):
     assert not at.error
     picker = at.sidebar.selectbox[0]
     assert picker.value == "reference-d4"  # the app opens ready on the reference model
     assert "denoise-d10" in picker.options and "classifier" not in " ".join(picker.options)
-    assert len(at.image) == 1 and at.image[0].captions == ["25 training digits"]
+    assert len(at.main.image) == 1 and at.main.image[0].captions == ["25 training digits"]
     labels = at.text[0].value.split("\n")
     assert len(labels) == 5 and all(len(row.split()) == 5 for row in labels)
-    card = shown(next(m.value for m in at.sidebar.markdown if "| Model card |" in m.value))
-    assert card.splitlines()[2].startswith("| Validation error (MSE) | 0.02")  # the reference's
+    card = next(m.value for m in at.sidebar.markdown if m.value.startswith("**Model card**"))
+    assert shown(card.split("  \n")[1]).startswith("Validation error (MSE): **0.02")  # the reference's
 
 
 def test_changing_the_seed_draws_other_digits(at):
@@ -38,11 +44,12 @@ def test_the_model_card_speaks_in_labels_and_one_number_format(at):
     """No raw keys (val_mse, kmeans_accuracy, refine_invariant) or JSON: labels a student reads,
     accuracies as percents with one decimal, the settings under the Train form's labels."""
     at.sidebar.selectbox[0].set_value("cluster-d10-refined").run()
-    card, settings = (shown(m.value) for m in at.sidebar.markdown if m.value.startswith("| "))
-    rows = dict(line.strip("| ").split(" | ") for line in card.splitlines()[2:])
-    assert not [key for key in rows if "_" in key]
+    card, settings = (fields(m.value) for m in at.sidebar.markdown if ": **" in m.value)
+    rows = card
+    assert not [key for key in rows if "_" in key] and len(rows) > 10
     assert rows["Gaussian mixture accuracy (training codes)"] == "97.7%"  # 0.9774583 in the file
     assert re.fullmatch(r"\d+\.\d%", rows["UMAP + Gaussian mixture accuracy (test set)"])
     assert rows["Rebuilds the unjittered digit"] == "yes" and rows["Test PSNR"].endswith(" dB")
-    assert "| Latent size | 10 |" in settings and "latent_dim" not in settings
+    assert settings["Latent size"] == "10" and "latent_dim" not in settings
+    assert settings["Noise kind"] == "Gaussian" and settings["Schedule"] == "constant"
     assert not at.get("json")

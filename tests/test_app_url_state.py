@@ -9,6 +9,7 @@ import pytest
 
 from dae_core.latent import DEFAULT_SAMPLER, SAMPLERS
 from inline_jobs import InlineJobs  # pytest puts tests/ on the path
+from ui.words import SAMPLERS as SAMPLER_WORDS
 
 MODEL = "cluster-d10-refined"  # a shipped model that is not the picker's first
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +37,8 @@ def queued_jobs(monkeypatch):
 
 
 def _bound(widget) -> str:
-    """The URL parameter a widget is bound to: the browser writes its value there on a change."""
+    """The URL parameter a widget is bound to: the browser writes its value there on a change.
+    (A choice shown in words is kept in the URL by the page instead: see at.query_params.)"""
     return widget.proto.query_param_key
 
 
@@ -62,7 +64,8 @@ def test_cluster_round_trip(app_test, queued_jobs):
     widgets = {"method": at.selectbox(key="method"), "k": at.number_input(key="k"),
                "cluster_seed": at.number_input(key="cluster_seed")}
     assert {name: w.value for name, w in widgets.items()} == {"method": "gmm", "k": 8, "cluster_seed": 3}
-    assert all(_bound(w) == name for name, w in widgets.items())
+    assert all(_bound(w) == name for name, w in widgets.items() if name != "method")
+    assert widgets["method"].options[widgets["method"].index] == "Gaussian mixture"  # read in words
     assert not _notices(at)
     assert {n: at.query_params[n] for n in ("model", "method", "k", "cluster_seed")} == {
         "model": MODEL, "method": "gmm", "k": "8", "cluster_seed": "3"}
@@ -86,12 +89,16 @@ def test_denoise_round_trip_and_a_bad_strength(app_test):
     assert at.selectbox(key="noise").value == "mask"
     assert at.slider(key="strength").value == pytest.approx(0.45)
     assert at.number_input(key="noise_seed").value == 7
-    assert [_bound(at.selectbox(key="noise")), _bound(at.slider(key="strength")),
-            _bound(at.number_input(key="noise_seed"))] == ["noise", "strength", "noise_seed"]
+    assert [_bound(at.slider(key="strength")), _bound(at.number_input(key="noise_seed"))] == [
+        "strength", "noise_seed"]
+    assert at.query_params["noise"] == "mask"
     at.slider(key="strength").set_value(0.6).run()
     assert not at.exception and at.slider(key="strength").value == pytest.approx(0.6)
     at.selectbox(key="noise").set_value("salt_pepper").run()  # a new kind: its own default strength
     assert at.slider(key="strength").value == pytest.approx(0.3)
+    assert at.query_params["noise"] == "salt_pepper"  # the kind's name, not its words
+    at.selectbox(key="noise").set_value("gaussian").run()
+    assert "noise" not in at.query_params  # the model's own kind: the default leaves the URL
 
     at = _open(app_test, "2_Denoise.py", noise="mask", strength="99")
     assert at.slider(key="strength").value == pytest.approx(0.3)  # mask's default
@@ -104,9 +111,9 @@ def test_generate_round_trip_and_a_bad_sampler(app_test):
     assert at.selectbox(key="sampler").value == "cluster:K"
     assert at.number_input(key="component").value == 3
     assert at.number_input(key="sample_seed").value == 42
-    assert [_bound(at.selectbox(key="sampler")), _bound(at.number_input(key="component"))] == [
-        "sampler", "component"]
-    assert at.image[0].captions == ["9 codes drawn by cluster:3, seed 42"]
+    assert _bound(at.number_input(key="component")) == "component"
+    assert at.query_params["sampler"] == "cluster:K"
+    assert at.main.image[0].captions == ["9 codes drawn from cluster 3's digits, seed 42"]
     at.button(key="gen_new").click().run()  # the seed changed by the page is written to the URL
     assert not at.exception
     assert at.query_params["sample_seed"] == "43" and at.query_params["sampler"] == "cluster:K"
@@ -116,7 +123,9 @@ def test_generate_round_trip_and_a_bad_sampler(app_test):
     assert at.number_input(key="sample_seed").value == 0
     notices = _notices(at)
     assert any("`sampler=magic`" in n for n in notices) and any("`sample_seed=-1`" in n for n in notices)
-    assert at.selectbox(key="sampler").options == list(SAMPLERS)  # the URL's names, as they are
+    assert at.selectbox(key="sampler").options == [SAMPLER_WORDS[s] for s in SAMPLERS]  # in words
+    at.selectbox(key="sampler").set_value("uniform01").run()
+    assert at.query_params["sampler"] == "uniform01"  # the URL keeps the sampler's name
 
 
 def test_settings_survive_a_trip_to_another_page_and_back():

@@ -21,7 +21,7 @@ from dae_core.cli import build_parser
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 DOCS = (README, ROOT / "docs" / "speed.md", ROOT / "docs" / "security.md")
-MAX_CHARS = 11_000
+MAX_CHARS = 10_600
 # Words about the making of the tool, which a user's README has no use for.
 PROCESS_WORDS = ("stop 11", "stops 1", "target", "issue", "house rules", "gpu was lent")
 SETUP = (

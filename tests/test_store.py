@@ -188,5 +188,7 @@ def test_the_shipped_classifier_statistics_are_those_of_the_shipped_classifier()
     path = checkpoint.CHECKPOINT_DIR / "classifiers" / "mnist-cnn.pt"
     shipped = store.load_reference(store.file_sha256(path), [store.SHIPPED_DIR])
     assert shipped is not None
+    # float32 sums differ in their last bits from one CPU to another (vector width, summation
+    # order): an absolute part covers the near-zero covariances, where a relative one alone fails.
     for ours, theirs in zip(shipped, reference_stats(load_classifier(path))):
-        np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)

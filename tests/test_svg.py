@@ -11,7 +11,7 @@ def test_history_sparkline_spans_its_box_lowest_loss_at_the_bottom():
     history = [{"epoch": e, "train_loss": 1.0, "val_loss": v} for e, v in
                [(1, 0.09), (2, 0.05), (3, 0.03), (4, 0.04)]]
     svg = history_sparkline(history)
-    assert svg.startswith("<svg") and svg.endswith("</svg>") and "0.09 → 0.04" in svg
+    assert svg.startswith("<svg") and svg.endswith("</svg>") and "0.0900 → 0.0400" in svg
     points = re.search(r'points="([^"]+)"', svg).group(1).split()
     xy = np.array([p.split(",") for p in points], float)
     assert len(xy) == 4 and np.all(np.diff(xy[:, 0]) > 0)  # one point per epoch, left to right

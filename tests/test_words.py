@@ -1,10 +1,14 @@
 """The app's vocabulary (ui/words.py): labels for model-card keys, one format per kind of number,
-and plain text for strings that come from a file."""
+plain text for strings that come from a file, and words for the names that links and files hold."""
 import re
 
 import pytest
 
-from ui.words import JOINER, duration, metric_label, metric_value, percent, plain
+from dae_core.cluster import METHODS
+from dae_core.config import DATASETS, NOISE_KINDS, SCHEDULES
+from dae_core.latent import SAMPLERS
+from ui.words import (JOINER, count, duration, method_name, metric_label, metric_value, noise_name, percent,
+                      plain, sampler_name, setting_value)
 
 
 @pytest.mark.parametrize("key, label", [
@@ -49,3 +53,48 @@ def test_plain_text_escapes_markdown_and_keeps_one_line():
     assert not re.search(r"(?<!\\)[*\[\]$`]", text)  # every active character escaped
     assert plain("1. pt") == "1\\. pt" and plain("- x") == "\\- x"  # not a list
     assert plain("model-v1.pt (copy)") == "model-v1.pt (copy)"  # the rest as typed
+
+
+@pytest.mark.parametrize("name, words", [
+    (noise_name("salt_pepper"), "salt and pepper"), (noise_name("gaussian"), "Gaussian"),
+    (method_name("kmeans"), "k-means"), (method_name("umap-gmm"), "UMAP + Gaussian mixture"),
+    (sampler_name("uniform01"), "uniform in [0, 1]"), (sampler_name("cluster:K"), "one cluster's digits"),
+    (sampler_name("cluster:7"), "cluster 7's digits"), (setting_value("schedule", "onecycle"), "one-cycle"),
+    (setting_value("dataset", "fashion_mnist"), "Fashion-MNIST"), (setting_value("lr", 0.001), "0.001"),
+    (setting_value("latent_dim", 4), "4"),
+])
+def test_names_read_as_words(name, words):
+    assert name == words
+
+
+@pytest.mark.parametrize("names, to_words", [(NOISE_KINDS, noise_name), (METHODS, method_name),
+                                             (SAMPLERS, sampler_name)])
+def test_every_option_has_its_own_words(names, to_words):
+    """No option shows its key ('salt_pepper', 'umap-gmm'), and no two read the same."""
+    words = [to_words(name) for name in names]
+    assert len(set(words)) == len(names)
+    assert not [w for n, w in zip(names, words) if w == n or re.search(r"_|\w:\w|\d\d|gmm", w)], words
+    assert [setting_value("dataset", d) for d in DATASETS] == ["MNIST", "Fashion-MNIST", "Kuzushiji-MNIST"]
+    assert "onecycle" not in [setting_value("schedule", s) for s in SCHEDULES]
+
+
+@pytest.mark.parametrize("n, text", [(0, "0 epochs"), (1, "1 epoch"), (2, "2 epochs"), (1000, "1,000 epochs")])
+def test_counts_agree_with_their_noun(n, text):
+    assert count(n, "epoch") == text
+
+
+def test_the_model_card_says_one_epoch_and_its_noise_in_words(app_test, tiny_cfg, helpers, tmp_path):
+    """A one-epoch model trained on salt-and-pepper noise, picked in the sidebar of Home."""
+    from dataclasses import replace
+
+    from dae_core import checkpoint as ckpt_io
+
+    state, _ = helpers.train(replace(tiny_cfg, noise="salt_pepper", noise_strength=0.2, latent_dim=2))
+    path = ckpt_io.save_state(state, tmp_path / "one.pt")
+    at = app_test("0_Home.py", session_state={"session_runs": {"one": str(path)}},
+                  query_params={"model": "one (this session)"})
+    assert at.sidebar.selectbox(key="model").value == "one (this session)"
+    (card,) = [c.value for c in at.sidebar.caption if c.value.startswith("d=2")]
+    assert "salt and pepper 0.2" in card and "· 1 epoch ·" in card and "salt_pepper" not in card
+    settings = "\n".join(m.value for m in at.sidebar.markdown)
+    assert "Noise kind: **salt and pepper**" in settings and "salt\\_pepper" not in settings

@@ -9,7 +9,7 @@ import streamlit as st
 from dae_core.cluster import METHODS
 
 from . import url_state
-from .words import percent
+from .words import method_name, percent
 
 K_RANGE, SEED_RANGE = range(2, 31), range(0, 10_001)  # what the k and seed inputs take
 SCORES = ("accuracy", "nmi", "ari")  # the fields of a cluster report, in display order
@@ -27,8 +27,9 @@ def settings_ui(box) -> tuple[int, str, int]:
     """The k, method and seed widgets, in `box`, each bound to the URL: (k, method, seed)."""
     c_k, c_method, c_seed = box.columns(3)
     k = url_state.bound(c_k.number_input, "Clusters k", K_RANGE[0], K_RANGE[-1], 10, key="k")
-    method = url_state.bound(c_method.selectbox, "Method", METHODS, 0, key="method",
-                             help="UMAP methods embed the codes to k dimensions first (N2D).")
+    method = url_state.chosen(c_method.selectbox, "Method", METHODS, 0, key="method",
+                              format_func=method_name,
+                              help="UMAP methods embed the codes to k dimensions first (N2D).")
     seed = url_state.bound(c_seed.number_input, "Seed", SEED_RANGE[0], SEED_RANGE[-1], 0, key="cluster_seed")
     return int(k), method, int(seed)
 

@@ -12,7 +12,7 @@ from dae_core.svg_cluster import confusion_svg
 
 from . import background, cluster_cache
 from .heatmap import clickable_svg, clicked_cell
-from .words import markdown_frame, percent
+from .words import markdown_frame, method_name, percent
 
 PROJECTIONS = ("PCA (all points)", "UMAP (all points)", "t-SNE (2,000-point sample)")
 PIXEL_INPUTS = {"50-d PCA of the pixels": 50, "raw pixels (784-d, slower)": None}  # -> PCA dims
@@ -45,9 +45,11 @@ def clustering_ui(path: str, mtime: float, k: int, method: str, seed: int):
     if result is not None or method == "kmeans":
         return result or cluster_cache.clustering(path, mtime, k, method, seed)
     if method.startswith("umap"):
-        st.warning("UMAP takes about a minute on the 48k training codes (once; then it is cached).")
+        # 1.5 min alone on 2 cores, 4.75 min beside other work (docs/speed.md)
+        st.warning("UMAP can take several minutes on the 48k training codes, longer while the "
+                   "server is busy (once; then it is cached).")
     runs = background.run("cluster", (path, mtime, k, method, seed), lambda: [
-        cluster_cache.clustering_ask(path, mtime, k, method, seed)], f"{method}, k={k}")
+        cluster_cache.clustering_ask(path, mtime, k, method, seed)], f"{method_name(method)}, k={k}")
     return next(iter(runs.values())) if runs else None
 
 
@@ -93,6 +95,8 @@ def mapping_table(report) -> pd.DataFrame:
 
 TABLE_COLUMNS = {"cluster": "Cluster", "size": "Images", "digit": "Matched",
                  "majority": "Most common", "purity": "Purity"}
+TABLE_WIDTH = 440  # px: the cluster -> digit table with its headers on one line (429 px measured)
+MATRIX_WIDTH = 470  # px: a 10 x 10 confusion matrix with 40-px cells
 
 
 def mapping_table_ui(report) -> None:

@@ -14,7 +14,7 @@ from dae_core.evaluate import psnr
 from dae_core.images import to_png
 
 from . import url_state
-from .words import plain
+from .words import noise_name, plain
 
 log = logging.getLogger(__name__)
 STRENGTH_MAX = {"gaussian": 1.5, "salt_pepper": 1.0, "mask": 1.0}  # sigma 1.5 is already snow
@@ -57,12 +57,15 @@ def _new_kind(config) -> None:
 def noise_ui(config) -> tuple[str, float, int]:
     """(noise kind, strength, noise seed), each bound to the URL; opens on the noise the model was
     trained with."""
-    noise = url_state.bound(st.selectbox, "Noise", NOISE_KINDS, NOISE_KINDS.index(config.noise),
-                            key="noise", on_change=_new_kind, args=(config,))
-    strength = url_state.bound(st.slider, "Strength", 0.0, STRENGTH_MAX[noise],
-                               _default_strength(noise, config), step=0.05, key="strength",
-                               help="gaussian: the standard deviation σ; salt_pepper and mask: "
-                                    "the share of pixels hit")
+    noise = url_state.chosen(st.selectbox, "Noise", NOISE_KINDS, NOISE_KINDS.index(config.noise),
+                             key="noise", format_func=noise_name, on_change=_new_kind, args=(config,))
+    # A default only while the session holds no strength: a value set through Session State (by
+    # _new_kind) and a default as well draw Streamlit's warning, and the default would lose.
+    default = None if "strength" in st.session_state else _default_strength(noise, config)
+    strength = url_state.bound(st.slider, "Strength", 0.0, STRENGTH_MAX[noise], default,
+                               step=0.05, key="strength",
+                               help="Gaussian: the standard deviation σ; salt and pepper, "
+                                    "mask: the share of pixels hit")
     seed = url_state.bound(st.number_input, "Noise seed", 0, 2**31 - 1, 0, key="noise_seed")
     return noise, float(strength), int(seed)
 

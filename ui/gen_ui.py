@@ -7,17 +7,17 @@ import streamlit as st
 from dae_core.latent import DEFAULT_SAMPLER, SAMPLERS
 
 from . import background, cache, models, url_state
-from .words import percent
+from .words import SAMPLERS as SAMPLER_NAMES, percent, sampler_name
 
 COMPARED = ["uniform01", "box", "gaussian", "gmm"]  # the samplers of the comparison table
 
-SAMPLER_HELP = "  \n".join([
-    "**uniform01**: uniform over [0, 1]^d (the reference recipe)",
-    "**box**: uniform over the training codes' 1-99th percentile box",
-    "**gaussian**: one Gaussian fitted to the training codes",
-    "**gmm**: a 40-component Gaussian mixture fitted to the training codes",
-    "**cluster:K**: inside component K of a 10-component mixture",
-])
+SAMPLER_HELP = "  \n".join(f"**{SAMPLER_NAMES[kind]}**: {what}" for kind, what in {
+    "uniform01": "uniform over [0, 1]^d (the reference recipe)",
+    "box": "uniform over the training codes' 1-99th percentile box",
+    "gaussian": "one Gaussian fitted to the training codes",
+    "gmm": "a 40-component Gaussian mixture fitted to the training codes",
+    "cluster:K": "inside component K of a 10-component mixture",
+}.items())
 SEED = "sample_seed"  # the seed's key and URL parameter ("seed" alone would meet Cluster's)
 
 
@@ -27,14 +27,16 @@ def _next_seed() -> None:
 
 def sampler_ui() -> tuple[str, int]:
     """(sampler kind, e.g. 'gmm' or 'cluster:3', seed); 'New samples' moves the seed on by one.
-    Each is bound to the URL (the sampler's names as they are, so a link reads `sampler=box`)."""
+    Each is kept in the URL (the sampler by its name, so a link reads `sampler=box`; the page
+    shows it in words)."""
     kind_col, k_col, seed_col, button_col = st.columns([3, 1, 1, 1], vertical_alignment="bottom")
-    kind = url_state.bound(kind_col.selectbox, "Sampler", SAMPLERS, SAMPLERS.index(DEFAULT_SAMPLER),
-                           key="sampler", help=SAMPLER_HELP)
+    kind = url_state.chosen(kind_col.selectbox, "Sampler", SAMPLERS, SAMPLERS.index(DEFAULT_SAMPLER),
+                            key="sampler", format_func=sampler_name, help=SAMPLER_HELP)
     if kind == "cluster:K":
         component = url_state.bound(k_col.number_input, "Component K", 0, 9, 0, key="component")
         kind = f"cluster:{component}"
-    seed = url_state.bound(seed_col.number_input, "Seed", 0, 2**31 - 1, 0, key=SEED)
+    # No default beyond the minimum, 0: 'New samples' sets the seed through Session State.
+    seed = url_state.bound(seed_col.number_input, "Seed", 0, 2**31 - 1, key=SEED)
     button_col.button("New samples", on_click=_next_seed, key="gen_new")
     return kind, int(seed)
 
@@ -80,7 +82,7 @@ def interpolation_ui(n_test: int) -> tuple[int, int, int]:
 
 def quality_table(rows: dict) -> dict:
     """Sampler -> quality dict, as columns for st.dataframe."""
-    return {"sampler": list(rows),
+    return {"sampler": [sampler_name(kind) for kind in rows],
             "recognised": [percent(q["recognised"]) for q in rows.values()],
             "entropy (bits)": [round(q["class_entropy_bits"], 2) for q in rows.values()],
             "IS": [round(q["inception_score"], 2) for q in rows.values()],

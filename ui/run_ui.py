@@ -134,7 +134,7 @@ def compare_ui(runs: dict[str, str], log_y: bool) -> None:
     for error in errors:
         st.warning(plain(error))
     if histories:  # a picture and a Markdown table: the page loads no charting or table code
-        st.html(compare_runs_svg(histories, log_y))
+        st.image(compare_runs_svg(histories, log_y))
         st.markdown(markdown_frame(compare_table(compare_frame(histories)), right=len(COMPARE_COLUMNS),
                                    index="Run"))
 

@@ -18,7 +18,7 @@ from dae_core.svg import history_sparkline
 
 from . import cache, models, url_state
 from .models import available, session_uploads
-from .words import markdown_table, metric_label, metric_value, plain
+from .words import count, markdown_fields, metric_label, metric_value, noise_name, plain, setting_value
 
 UPLOAD = "checkpoint_upload"  # the uploader's key
 UPLOAD_OUTCOME = "checkpoint_upload_outcome"  # session_state: (file_id, error or "", name listed)
@@ -74,21 +74,22 @@ def _remember_pick() -> None:
 
 def _model_card(ck) -> None:
     cfg = ck.config
-    st.caption(f"d={cfg.latent_dim} · width ×{cfg.width} · {cfg.noise} {cfg.noise_strength} · "
-               f"{len(ck.history)} epochs · seed {cfg.seed}")
+    st.caption(f"d={cfg.latent_dim} · width ×{cfg.width} · {noise_name(cfg.noise)} "
+               f"{cfg.noise_strength:g} · {count(len(ck.history), 'epoch')} · seed {cfg.seed}")
     rows = [(metric_label(key), metric_value(key, value)) for key, value in ck.metrics.items()
             if isinstance(value, (int, float, str))]
     if rows:
-        # A markdown table, not st.dataframe: the data grid's JavaScript alone costs the first
-        # page load about half a second in the browser (docs/speed.md).
-        st.markdown(markdown_table(("Model card", ""), rows))
+        # Markdown, not st.dataframe: the data grid's JavaScript alone costs the first page load
+        # about half a second in the browser (docs/speed.md). Lines, not a table: in the sidebar a
+        # table's second column squeezes the numbers.
+        st.markdown("**Model card**  \n" + markdown_fields(rows))
     if ck.history:
         # An SVG picture, not a Plotly chart: on a page with no other chart, Chromium then
         # neither fetches nor evaluates Plotly's code (a 4.5 MB chunk, over a second).
-        st.html(history_sparkline(ck.history))
+        st.image(history_sparkline(ck.history), width="stretch")
     with st.expander("Training settings"):
-        st.markdown(markdown_table(("Setting", "Value"), [(LABELS.get(key, key), f"{value:g}" if isinstance(
-            value, float) else value) for key, value in cfg.to_dict().items()]))
+        st.markdown(markdown_fields((LABELS.get(key, key), setting_value(key, value))
+                                    for key, value in cfg.to_dict().items()))
 
 
 def upload_ui() -> None:

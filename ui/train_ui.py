@@ -14,7 +14,7 @@ from dae_core.figures import grid_image
 from dae_core.serve import runs as training_runs
 
 from . import cache, url_state, worker
-from .words import plain
+from .words import count, plain, setting_value
 
 FIRST = "quick"  # the recipe the form opens on: a model as good as the reference, in a third of the time
 PRESET_LABELS = {
@@ -41,8 +41,9 @@ def _number(field: str, low, high, step=None, **kwargs):
 
 
 def _choice(field: str, options: tuple) -> str:
-    """A select box for one TrainConfig field, under its label; kept across pages."""
-    return st.selectbox(LABELS[field], options, key=_key(field), persist_state="session")
+    """A select box for one TrainConfig field, under its label, its options in words; kept across pages."""
+    return st.selectbox(LABELS[field], options, key=_key(field), persist_state="session",
+                        format_func=lambda value: setting_value(field, value))
 
 
 def _fill_form() -> None:
@@ -76,8 +77,8 @@ def config_form(disabled: bool):
             v["noise"] = _choice("noise", NOISE_KINDS)
             top = max(NOISE_MAX_STRENGTH.values())
             v["noise_strength"] = _number("noise_strength", 0.0, top, 0.05,
-                                          help=f"gaussian: sigma (≤ {NOISE_MAX_STRENGTH['gaussian']:g}); "
-                                          "salt_pepper / mask: share of pixels hit (≤ 1)")
+                                          help=f"Gaussian: sigma (≤ {NOISE_MAX_STRENGTH['gaussian']:g}); "
+                                          "salt and pepper, mask: share of pixels hit (≤ 1)")
             v["augment"] = _number("augment", 0.0, 3.0, 0.25,
                                    help="random affine jitter of the clean digits: 1.0 = ±10°, "
                                    "±2 px, ±10% scale; 0 = off")
@@ -179,8 +180,8 @@ def confirm_replace(run, asked: bool) -> bool:
         st.session_state.pop(CONFIRM, None)
         return False
     with st.container(border=True):
-        st.warning(f"The last run ({run.model_epoch} epochs) is not saved, and a new run replaces it. "
-                   "Save it below first, or discard it.")
+        st.warning(f"The last run ({count(run.model_epoch, 'epoch')}) is not saved, and a new run "
+                   "replaces it. Save it below first, or discard it.")
         discard_col, keep_col = st.columns([1, 4])
         discard = discard_col.button("Discard it and train", key="train_discard", type="primary")
         keep = keep_col.button("Keep it", key="train_keep")

@@ -1,7 +1,10 @@
 """Settings in the URL. Streamlit binds a widget to the query parameter named by its key
 (`bind="query-params"`): a link sets it, a change rewrites the URL, a value the widget cannot take
 is dropped. Two things it leaves to us: a one-line notice naming a dropped value, and a bound
-setting's value read before its widget is drawn (a page that computes first)."""
+setting's value read before its widget is drawn (a page that computes first).
+
+A choice whose options read as words (`format_func`) is kept in the URL here instead (`chosen`):
+Streamlit's binding writes the words a person reads into the URL, and links name the options."""
 from __future__ import annotations
 
 import math
@@ -25,11 +28,33 @@ def bound(widget: Callable, label: str, *args, key: str, **kwargs) -> Any:
     else:
         value = widget(label, *args, key=key, bind="query-params", **kwargs)
     if raw is not None and not _same(raw, value):
-        shown = f"{value:g}" if isinstance(value, float) else value
-        text = " ".join(raw[:40].replace("`", "'").split())  # a code span shows it as written
-        st.warning(f"The link's `{key}={text}` is not valid for “{label}”: "
-                   f"showing {plain(shown)}.")
+        _dropped(key, raw, label, f"{value:g}" if isinstance(value, float) else value)
     return value
+
+
+def chosen(widget: Callable, label: str, options, index: int, *, key: str,
+           format_func: Callable[[Any], str], **kwargs) -> Any:
+    """Draw `widget` (st.selectbox, a column's selectbox) over `options`, each read as
+    format_func(option), its choice in the URL parameter `key` by the option's name (the
+    `index`-th option, the default, leaves the URL); returns the option chosen. A link's option
+    that is not among `options` is named in a one-line notice and leaves the URL."""
+    options = list(options)
+    raw = link_value(key)
+    value = widget(label, options, options.index(raw) if raw in options else index, key=key,
+                   format_func=format_func, persist_state="session", **kwargs)
+    if raw is not None and raw not in options:
+        _dropped(key, raw, label, format_func(value))
+    if value == options[index]:
+        if key in st.query_params:
+            del st.query_params[key]
+    else:
+        sync(**{key: str(value)})
+    return value
+
+
+def _dropped(key: str, raw: str, label: str, shown) -> None:
+    text = " ".join(raw[:40].replace("`", "'").split())  # a code span shows it as written
+    st.warning(f"The link's `{key}={text}` is not valid for “{label}”: showing {plain(shown)}.")
 
 
 def peek(key: str, default: Any, options=None) -> Any:

@@ -9,6 +9,14 @@ import re
 
 METHODS = {"kmeans": "k-means", "gmm": "Gaussian mixture", "umap-kmeans": "UMAP + k-means",
            "umap-gmm": "UMAP + Gaussian mixture"}
+# What a person reads for the values a link or a file holds (URLs and checkpoints keep the keys).
+NOISES = {"gaussian": "Gaussian", "salt_pepper": "salt and pepper", "mask": "mask (pixels set to 0)",
+          "none": "none"}
+SAMPLERS = {"uniform01": "uniform in [0, 1]", "box": "uniform in the codes' box",
+            "gaussian": "one Gaussian", "gmm": "Gaussian mixture", "cluster:K": "one cluster's digits"}
+DATASETS = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "kmnist": "Kuzushiji-MNIST"}
+SCHEDULES = {"constant": "constant", "onecycle": "one-cycle", "cosine": "cosine"}
+SETTINGS = {"noise": NOISES, "dataset": DATASETS, "schedule": SCHEDULES}  # TrainConfig field -> words
 STEPS = {"encoding (train + test)": "encoding the images", "umap": "UMAP embedding",
          "kmeans": "k-means", "gmm": "Gaussian mixture", "test": "placing the test codes",
          "hungarian": "matching clusters to digits"}  # the steps a clustering times
@@ -48,6 +56,12 @@ def markdown_table(header, rows, right: int = 0) -> str:
     rule = ["---"] * (n - right) + ["---:"] * right
     lines = [[plain(c) for c in header], rule] + [[plain(c) for c in row] for row in rows]
     return "\n".join("| " + " | ".join(line) + " |" for line in lines)
+
+
+def markdown_fields(rows) -> str:
+    """(label, value) pairs as Markdown lines, 'Label: **value**', each shown as written (plain):
+    for a narrow column (the sidebar), where a two-column table squeezes the values."""
+    return "  \n".join(f"{plain(label)}: **{plain(value)}**" for label, value in rows)
 
 
 def markdown_frame(frame, right: int = 0, index: str | None = None) -> str:
@@ -110,3 +124,28 @@ def duration(seconds: float) -> str:
 def method_name(method: str) -> str:
     """'umap-gmm' -> 'UMAP + Gaussian mixture'."""
     return METHODS.get(method, method)
+
+
+def noise_name(kind: str) -> str:
+    """'salt_pepper' -> 'salt and pepper'."""
+    return NOISES.get(kind, kind)
+
+
+def sampler_name(kind: str) -> str:
+    """'uniform01' -> 'uniform in [0, 1]', 'cluster:K' -> "one cluster's digits", 'cluster:3' ->
+    "cluster 3's digits"."""
+    if kind.startswith("cluster:") and kind != "cluster:K":
+        return f"cluster {kind.split(':', 1)[1]}'s digits"
+    return SAMPLERS.get(kind, kind)
+
+
+def setting_value(key: str, value) -> str:
+    """A TrainConfig field's value in words: noise 'salt_pepper' -> 'salt and pepper', 0.001 -> '0.001'."""
+    if isinstance(value, float):
+        return f"{value:g}"
+    return SETTINGS.get(key, {}).get(value, str(value))
+
+
+def count(n: int, noun: str) -> str:
+    """1 -> '1 epoch', 30 -> '30 epochs', 1000 -> '1,000 epochs' (nouns that add an s)."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"

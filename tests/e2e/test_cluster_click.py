@@ -58,5 +58,6 @@ def test_clicking_a_cell_shows_its_images_and_the_dropdowns_follow(app, page):
     assert combobox(page, "True digit") == "2"
     assert combobox(page, "Cluster (most images of this digit first)").startswith("9, matched to ")
     assert outlined(page, "heat_raw") == ("2", "9")
-    assert page.locator('[data-testid="stImage"]').count() == 2  # the map and the cell's image grid
+    # the map and the cell's image grid (the sidebar has the loss curve's)
+    assert page.locator('[data-testid="stMain"] [data-testid="stImage"]').count() == 2
     assert error_texts(page) == []

@@ -45,7 +45,7 @@ def test_cluster_shows_the_heatmap_and_the_accuracy(app, page):
 def test_cluster_map_is_a_density_picture_and_all_points_are_one_toggle_away(app, page):
     open_page(page, app.url, "Cluster")
     assert page.locator(".js-plotly-plot").count() == 0  # no charting code until asked for
-    picture = '[data-testid="stImage"] img[src^="data:image/svg+xml"]'
+    picture = '[data-testid="stMain"] [data-testid="stImage"] img[src^="data:image/svg+xml"]'
     page.wait_for_function(f"""() => {{ const i = document.querySelectorAll('{picture}');
         return i.length === 1 && i[0].complete && i[0].naturalWidth > 0; }}""")  # the map drawn
     page.get_by_text("Draw all 48,000 points").click()

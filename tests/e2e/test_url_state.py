@@ -61,7 +61,7 @@ def test_a_link_opens_its_view_and_the_url_follows_changes(fresh, page):
     page.get_by_text("Images in one cell of the confusion matrix", exact=True).wait_for(timeout=120_000)
     wait_idle(page, 120_000)
     assert combobox(page, "Model") == "cluster-d10-refined"
-    assert combobox(page, "Method") == "gmm"
+    assert combobox(page, "Method") == "Gaussian mixture"  # in words; the URL keeps the name
     assert page.get_by_label("Clusters k", exact=True).input_value() == "8"
     assert page.get_by_label("Seed", exact=True).input_value() == "3"
     assert error_texts(page) == []
@@ -87,28 +87,28 @@ def test_the_model_a_link_names_stays_picked_on_every_page(fresh, page):
 
 def test_settings_survive_a_trip_through_every_page(fresh, page):
     open_page(page, fresh, "Cluster")
-    choose(page, "Method", "gmm")
+    choose(page, "Method", "Gaussian mixture")
     wait_idle(page, 120_000)
     pick(page, "Colour by", "cluster")  # kept for the session, not in the URL
     wait_idle(page, 120_000)
     navigate(page, "Denoise")
-    choose(page, "Noise", "mask")
+    choose(page, "Noise", "mask (pixels set to 0)")
     wait_idle(page)
     pick(page, "Test digits", "by class")
     wait_idle(page)
     navigate(page, "Generate")
-    choose(page, "Sampler", "box")
+    choose(page, "Sampler", "uniform in the codes' box")
     wait_idle(page)
     for name in ("home", "Train", "Denoise", "Generate", "Cluster"):
         navigate(page, name, 120_000)
-    assert combobox(page, "Method") == "gmm"
+    assert combobox(page, "Method") == "Gaussian mixture"
     assert "method=gmm" in page.url
     assert radio(page, "Colour by", "cluster").is_checked()
     navigate(page, "Generate")
-    assert combobox(page, "Sampler") == "box"
+    assert combobox(page, "Sampler") == "uniform in the codes' box"
     assert "sampler=box" in page.url
     navigate(page, "Denoise")
-    assert combobox(page, "Noise") == "mask"
+    assert combobox(page, "Noise") == "mask (pixels set to 0)"
     assert "noise=mask" in page.url
     assert radio(page, "Test digits", "by class").is_checked()
 
