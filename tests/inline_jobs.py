@@ -27,7 +27,7 @@ class InlineJobs:
         self._stopping: set[str] = set()  # jobs cancelled since they were last submitted
         self.hold = hold  # set: jobs wait for it before they start (a queue that does not move)
 
-    def submit(self, job_id, kind, argv, label, again=False):
+    def submit(self, job_id, kind, argv, label, again=False, wait_s=0.0):
         if job_id in self.threads and (self.threads[job_id].is_alive() or not again):
             return self.state(job_id)
         self.outcome.pop(job_id, None)

@@ -139,7 +139,7 @@ def run(name: str, settings: tuple, asks, label: str) -> dict | None:
         _stop_waiting(held)  # nothing left to wait for: a later asker's Cancel is its own
         return results
     if held.cancelled:
-        st.info(f"{label}: cancelled.")
+        st.info(f"{plain(label)}: cancelled.")
         st.button("Start again", key=f"{name}_again", on_click=_again, args=(name,))
         return None
     if held.error:
@@ -159,7 +159,7 @@ def run(name: str, settings: tuple, asks, label: str) -> dict | None:
         f = failed[0]
         why = {"cancelled": "it was cancelled", "done": "its result is not in the cache",
                "unknown": "Ray no longer knows it (restarted?)"}.get(f.status, f.message)
-        st.error(f"{label} failed: {plain(why)}")
+        st.error(f"{plain(label)} failed: {plain(why)}")
         st.button("Try again", key=f"{name}_again", on_click=_again, args=(name,))
         return None
     _progress(name, label)
@@ -193,7 +193,7 @@ def _waiting_for_ray(name: str, label: str) -> None:
         _submit(held)
         if not held.error:
             st.rerun()  # submitted: the page shows their progress
-        st.warning(f"{label} is waiting: {plain(held.error)}")
+        st.warning(f"{plain(label)} is waiting: {plain(held.error)}")
         st.button("Cancel", key=f"{name}_cancel", on_click=_cancel, args=(name,))
 
     retry()
@@ -210,7 +210,7 @@ def _progress(name: str, label: str) -> None:
         pending = [s for s, got in zip(states, loaded) if not got]
         if not pending or any(s.ended or s.status == "unknown" for s in pending):
             st.rerun()  # the whole page: it shows the results, or the failure
-        st.caption(describe(states, label))  # "(1 of 3 done)" counts the results in the cache
+        st.caption(plain(describe(states, label)))  # "(1 of 3 done)" counts the results in the cache
         if len(held.asks) > 1:  # a real fraction: analyses done of those asked
             st.progress(sum(loaded) / len(held.asks))
         st.button("Cancel", key=f"{name}_cancel", on_click=_cancel, args=(name,))
