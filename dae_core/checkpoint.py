@@ -16,6 +16,7 @@ from .errors import CheckpointError
 from .files import write_atomic
 from .device import place, resolve_device
 from .model import DenoisingAutoencoder
+from .split import SplitAutoencoder, SplitConfig
 from .records import checked_history, checked_metrics
 from .train import TrainState, make_optimizer
 
@@ -39,6 +40,7 @@ class Checkpoint:
     metrics: dict = field(default_factory=dict)
     optimizer_state: dict | None = None
     created: str = ""
+    parts: dict = field(default_factory=dict)  # a split model's {"class": dims, "style": dims} of z
 
     @property
     def name(self) -> str:
@@ -68,7 +70,17 @@ def make_payload(kind: str, model: torch.nn.Module, config: TrainConfig, history
 
 def to_payload(state: TrainState, metrics: dict | None = None) -> dict:
     """An autoencoder's training state (model, optimizer, config, history) and model card as plain data."""
-    return make_payload(AUTOENCODER, state.model, state.config, state.history, metrics, state.optimizer)
+    return make_payload(AUTOENCODER, state.model, state.config, state.history, metrics, state.optimizer,
+                        **split_records(state.model))
+
+
+def split_records(model: torch.nn.Module) -> dict:
+    """A split model's records: its SplitConfig ("split") and which coordinates of z are class and
+    which style ("parts"); nothing for the reference autoencoder, whose files stay as they were."""
+    if not isinstance(model, SplitAutoencoder):
+        return {}
+    return {"split": model.split_config.to_dict(),
+            "parts": {"class": model.class_dims, "style": model.style_dims}}
 
 
 def _to_cpu(obj):
@@ -170,7 +182,7 @@ def from_payload(payload: dict, path: Path | None = None, device: str | None = N
     state = payload.get("model")
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{label} has no model weights")
-    model = DenoisingAutoencoder(cfg.latent_dim, cfg.width)
+    model = _new_model(payload, cfg, label)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:
@@ -183,7 +195,24 @@ def from_payload(payload: dict, path: Path | None = None, device: str | None = N
         raise CheckpointError(f"{label} has NaN or infinite weights (in {bad[0]})")
     model = place(model, resolve_device(device or "cpu")).eval()  # the layout training used
     opt = payload.get("optimizer") if isinstance(payload.get("optimizer"), dict) else None
-    return Checkpoint(path, cfg, model, history, metrics, opt, str(payload.get("created", "")))
+    parts = split_records(model).get("parts", {})
+    return Checkpoint(path, cfg, model, history, metrics, opt, str(payload.get("created", "")), parts)
+
+
+def _new_model(payload: dict, cfg: TrainConfig, label: str) -> torch.nn.Module:
+    """The architecture the payload names: a split model when it has a "split" record, else the
+    reference autoencoder (every file written before split models existed)."""
+    record = payload.get("split")
+    if record is None:
+        return DenoisingAutoencoder(cfg.latent_dim, cfg.width)
+    try:
+        split = SplitConfig.from_dict(record)
+    except (ConfigError, TypeError) as e:
+        raise CheckpointError(f"{label} has a bad split record: {e}") from None
+    if split.n_classes + split.style_dim != cfg.latent_dim:
+        raise CheckpointError(f"{label} has a split record ({split.n_classes} class + {split.style_dim} "
+                              f"style coordinates) that does not match its latent size {cfg.latent_dim}")
+    return SplitAutoencoder(split, cfg.width)
 
 
 def load(path: str | Path, device: str | None = None) -> Checkpoint:
