@@ -16,7 +16,7 @@ from .config import ConfigError
 from .model import Decoder, Encoder
 
 # `dae train-split`'s defaults: the recipe of the shipped split model (docs/recipe.md).
-SPLIT_RECIPE = {"style_dim": 8, "width": 1, "epochs": 20, "lr": 1e-2, "schedule": "onecycle",
+SPLIT_RECIPE = {"style_dim": 12, "width": 1, "epochs": 16, "lr": 1e-2, "schedule": "onecycle",
                 "batch_size": 256, "class_weight": 1.0, "view_augment": 1.0, "stroke": 0.5,
                 "teacher": "checkpoints/cluster-d10-refined.pt", "teacher_method": "umap-gmm"}
 
@@ -26,7 +26,7 @@ class SplitConfig:
     """What the split model adds to a TrainConfig; saved in its checkpoint's "split" record."""
 
     n_classes: int = 10  # size of the class part: one softmax over this many classes
-    style_dim: int = 8  # size of the style part
+    style_dim: int = 12  # size of the style part
     class_weight: float = 1.0  # weight of the class part's cross-entropy against the reconstruction MSE
     view_augment: float = 1.0  # affine jitter of each training view (data.random_affine's strength)
     stroke: float = 0.5  # stroke-width jitter of each view: blend towards a dilation or erosion
