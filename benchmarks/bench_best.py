@@ -14,8 +14,9 @@
 
 For a split model (`dae train-split`) the clustering is of the class part of the code alone, and
 two more scores judge its dials:
-- the digit dial: n_dial digits from `cluster:K` for each K, the share the classifier reads as the
-  digit that component K is matched to on the training codes, averaged over the ten;
+- the digit dial: n_dial digits from `cluster:K` for each K (dials.fit_sampler: one Gaussian per
+  class the class part names), the share the classifier reads as the digit that class is matched
+  to on the training codes, averaged over the ten;
 - the style dials: `dae generate --style-sweeps` rows (one code, one style coordinate swept over
   its slider range), the share of rows along which the classifier reads one digit at every step.
 
@@ -36,7 +37,7 @@ from dae_core.errors import DaeError
 from dae_core.evaluate import evaluate
 from dae_core.latent import DEFAULT_SAMPLER, LatentSampler, decode
 from dae_core.pipeline import cluster_codes, encode_splits, summarize
-from dae_core.dials import component_digits, style_sweeps
+from dae_core.dials import component_digits, fit_sampler, style_sweeps
 from dae_core.quality import score_samples, top_class
 
 
@@ -65,8 +66,8 @@ def sample_scores(model, z_train, classifier, n: int, seed: int = 0) -> dict:
 
 def digit_dial_scores(model, codes, classifier, n: int, seed: int = 0) -> dict:
     """Share of n `cluster:K` digits read as component K's matched digit, per K and on average."""
-    sampler = LatentSampler("cluster:0", seed=seed).fit(codes.z_train)
-    digits = component_digits(sampler, codes.z_train, codes.y_train)
+    sampler = fit_sampler(model, codes.z_train, "cluster:0", seed)
+    digits = component_digits(model, sampler, codes.z_train, codes.y_train)
     shares = []
     for k in range(sampler.n_components):
         read, _ = top_class(classifier, decode(model, sampler.restrict(k).sample(n, seed + k)))

@@ -76,6 +76,7 @@ def _cluster_text(args, runs, n_train: int, spread: dict | None) -> str:
 
 
 def cmd_generate(args) -> tuple[dict, str]:
+    from .dials import fit_sampler
     from .latent import LatentSampler, decode
     from .pipeline import encode_splits
 
@@ -85,7 +86,7 @@ def cmd_generate(args) -> tuple[dict, str]:
     classifier = _score_classifier(args.score_with, ckpt.config.dataset) if args.score_with else None
     sampler = LatentSampler(args.sampler)  # fitted as the app fits it: on the training split's codes
     if args.sampler != "uniform01":
-        sampler.fit(encode_splits(ckpt.model, ckpt.config).z_train)
+        sampler = fit_sampler(ckpt.model, encode_splits(ckpt.model, ckpt.config).z_train, args.sampler)
     images = decode(ckpt.model, sampler.sample(args.n, args.seed, ckpt.config.latent_dim))
     _write_images(Path(args.out), images, args.overwrite)
     result = {"out": str(args.out), "shape": list(images.shape), "sampler": args.sampler}

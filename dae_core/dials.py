@@ -45,9 +45,29 @@ def style_sweeps(model, z_train: np.ndarray, n: int, steps: int, seed: int = 0) 
     return decode(model, z.reshape(n * steps, -1)).reshape(n, steps, 28, 28)
 
 
-def component_digits(sampler: LatentSampler, z_train: np.ndarray, y_train: np.ndarray) -> dict[int, int]:
-    """Component -> digit of a fitted cluster:K sampler: its mixture's components matched to the
-    digits on the training codes (Hungarian), as the Cluster page matches clusters."""
-    if not hasattr(sampler.gmm, "predict"):
-        raise DaeError("the sampler's mixture must be fitted here to assign the training codes")
-    return match_clusters(np.asarray(y_train), sampler.gmm.predict(np.asarray(z_train, np.float64)))
+def class_groups(model, z: np.ndarray) -> np.ndarray | None:
+    """(N,) the class each code's class part names (its arg-max) for a split model; None else."""
+    if not hasattr(model, "class_dims"):
+        return None
+    return np.asarray(z)[:, model.class_dims].argmax(axis=1)
+
+
+def fit_sampler(model, z_train: np.ndarray, kind: str, seed: int = 0) -> LatentSampler:
+    """LatentSampler(kind) fitted on the training codes; for a split model, cluster:K draws from
+    one Gaussian per class its class part names (a mixture fitted to the whole code splits along
+    the style numbers, which spread far more than the probabilities)."""
+    sampler = LatentSampler(kind, seed=seed)
+    if kind == "uniform01":
+        return sampler
+    groups = class_groups(model, z_train) if kind.startswith("cluster") else None
+    return sampler.fit(z_train, groups)
+
+
+def component_digits(model, sampler: LatentSampler, z_train: np.ndarray, y_train: np.ndarray
+                     ) -> dict[int, int]:
+    """Component -> digit of a cluster:K sampler fitted by fit_sampler: its components matched
+    to the digits on the training codes (Hungarian), as the Cluster page matches clusters."""
+    groups = class_groups(model, z_train)
+    if groups is None:
+        groups = sampler.gmm.predict(np.asarray(z_train, np.float64))
+    return match_clusters(np.asarray(y_train), groups)

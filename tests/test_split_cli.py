@@ -69,3 +69,31 @@ def test_sweep_codes_move_one_style_coordinate_and_keep_the_class_part():
         assert row[-1, moving[0]] == pytest.approx(high, rel=1e-5)
     with pytest.raises(DaeError, match="2 steps"):
         style_sweep_codes(z, [4], n=1, steps=1)
+
+
+def test_group_mixture_draws_cluster_k_from_group_k_alone():
+    from dae_core.latent import LatentSampler
+
+    rng = np.random.default_rng(0)
+    groups = rng.integers(0, 10, 2000)
+    z = np.concatenate([np.eye(10)[groups], rng.normal(size=(2000, 3)) + groups[:, None]], axis=1)
+    sampler = LatentSampler("cluster:4").fit(z, groups)
+    drawn = sampler.sample(300, seed=1)
+    assert np.abs(drawn[:, :10].argmax(axis=1) - 4).max() == 0  # every code names group 4
+    assert drawn[:, 10:].mean() == pytest.approx(4, abs=0.3)
+    assert sampler.gmm.weights_.sum() == pytest.approx(1.0)
+    with pytest.raises(DaeError, match="at least 2 codes"):
+        LatentSampler("cluster:0").fit(z[:5], groups[:5])
+
+
+def test_cluster_k_of_a_split_model_comes_from_its_class_part(capsys, split_ckpt, tmp_path):
+    from dae_core.dials import class_groups, component_digits, fit_sampler
+    from dae_core.latent import encode
+
+    model = checkpoint.load(split_ckpt).model
+    z = encode(model, np.random.default_rng(0).random((400, 28, 28)).astype(np.float32))
+    groups = class_groups(model, z)
+    assert groups.shape == (400,) and (groups == z[:, :10].argmax(axis=1)).all()
+    if np.bincount(groups, minlength=10).min() >= 2:  # a 2-epoch model may leave a class empty
+        sampler = fit_sampler(model, z, "cluster:0")
+        assert component_digits(model, sampler, z, groups) == {k: k for k in np.unique(groups).tolist()}
