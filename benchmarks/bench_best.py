@@ -12,9 +12,18 @@
   as the app fits it, seed 0) judged by the digit classifier: share recognised with
   confidence >= 0.9, class entropy in bits, Inception Score, FID to the 10k test digits.
 
+For a split model (`dae train-split`) the clustering is of the class part of the code alone, and
+two more scores judge its dials:
+- the digit dial: n_dial digits from `cluster:K` for each K (dials.fit_sampler: one Gaussian per
+  class the class part names), the share the classifier reads as the digit that class is matched
+  to on the training codes, averaged over the ten;
+- the style dials: `dae generate --style-sweeps` rows (one code, one style coordinate swept over
+  its slider range), the share of rows along which the classifier reads one digit at every step.
+
 --save-metrics records the numbers in the checkpoint's model card (clustering: the seeds' means).
 """
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -28,7 +37,8 @@ from dae_core.errors import DaeError
 from dae_core.evaluate import evaluate
 from dae_core.latent import DEFAULT_SAMPLER, LatentSampler, decode
 from dae_core.pipeline import cluster_codes, encode_splits, summarize
-from dae_core.quality import score_samples
+from dae_core.dials import component_digits, fit_sampler, style_sweeps
+from dae_core.quality import score_samples, top_class
 
 
 def clustering_scores(codes, method: str, seeds: list[int]) -> dict:
@@ -54,7 +64,29 @@ def sample_scores(model, z_train, classifier, n: int, seed: int = 0) -> dict:
             "fid": q["frechet_distance"]}
 
 
-def run(path: str, method: str, seeds: list[int], n: int, classifier_path: str) -> dict:
+def digit_dial_scores(model, codes, classifier, n: int, seed: int = 0) -> dict:
+    """Share of n `cluster:K` digits read as component K's matched digit, per K and on average."""
+    sampler = fit_sampler(model, codes.z_train, "cluster:0", seed)
+    digits = component_digits(model, sampler, codes.z_train, codes.y_train)
+    shares = []
+    for k in range(sampler.n_components):
+        read, _ = top_class(classifier, decode(model, sampler.restrict(k).sample(n, seed + k)))
+        shares.append(float((read == digits.get(k, -1)).mean()))
+    return {"n_per_component": n, "matched_share_mean": float(np.mean(shares)),
+            "matched_share_min": float(np.min(shares)), "per_component": shares,
+            "component_digit": {str(k): v for k, v in digits.items()}}
+
+
+def style_dial_scores(model, codes, classifier, n: int, steps: int, seed: int = 0) -> dict:
+    """Share of n style sweeps along which the classifier reads the same digit at every step."""
+    sweeps = style_sweeps(model, codes.z_train, n, steps, seed)
+    read, _ = top_class(classifier, sweeps.reshape(-1, 28, 28))
+    read = read.reshape(n, steps)
+    return {"sweeps": n, "steps": steps, "same_digit": float((read == read[:, :1]).all(axis=1).mean())}
+
+
+def run(path: str, method: str, seeds: list[int], n: int, classifier_path: str, n_dial: int = 200,
+        sweeps: int = 100, steps: int = 9) -> dict:
     """The benchmark's JSON object for one checkpoint; no seeds: no clustering (the slow part)."""
     ckpt = ckpt_io.load(path)
     if ckpt.config.dataset != "mnist":
@@ -62,11 +94,18 @@ def run(path: str, method: str, seeds: list[int], n: int, classifier_path: str) 
     t0 = time.perf_counter()
     codes = encode_splits(ckpt.model, ckpt.config)
     recon = evaluate(ckpt.model, ckpt.config)
-    clustering = clustering_scores(codes, method, seeds) if seeds else None
-    return {"checkpoint": path, "cluster": clustering,
-            "val_mse": recon["val_mse"], "test_mse": recon["test_mse"],
-            "samples": sample_scores(ckpt.model, codes.z_train, load_classifier(classifier_path), n),
-            "seconds": time.perf_counter() - t0}
+    classifier = load_classifier(classifier_path)
+    class_dims = ckpt.parts.get("class")
+    clustered = codes if not class_dims else dataclasses.replace(
+        codes, z_train=codes.z_train[:, class_dims], z_test=codes.z_test[:, class_dims])
+    clustering = clustering_scores(clustered, method, seeds) if seeds else None
+    out = {"checkpoint": path, "cluster": clustering, "clustered_dims": class_dims or "all",
+           "val_mse": recon["val_mse"], "test_mse": recon["test_mse"],
+           "samples": sample_scores(ckpt.model, codes.z_train, classifier, n)}
+    if class_dims:
+        out["digit_dial"] = digit_dial_scores(ckpt.model, codes, classifier, n_dial)
+        out["style_dials"] = style_dial_scores(ckpt.model, codes, classifier, sweeps, steps)
+    return {**out, "seconds": time.perf_counter() - t0}
 
 
 def card(result: dict) -> dict:
@@ -76,6 +115,9 @@ def card(result: dict) -> dict:
            "samples_recognised": result["samples"]["recognised"],
            "samples_class_entropy_bits": result["samples"]["class_entropy_bits"],
            "samples_fid": result["samples"]["fid"]}
+    if "digit_dial" in result:
+        out["digit_dial_matched"] = result["digit_dial"]["matched_share_mean"]
+        out["style_sweeps_same_digit"] = result["style_dials"]["same_digit"]
     c = result["cluster"]
     if c is not None:
         m = c["method"]

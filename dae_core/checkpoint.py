@@ -17,6 +17,7 @@ from .files import write_atomic
 from .device import place, resolve_device
 from .model import DenoisingAutoencoder
 from .records import check_optimizer, checked_history, checked_metrics
+from .split import SplitAutoencoder, SplitConfig
 from .train import TrainState, make_optimizer
 
 FORMAT = "dae-lab-checkpoint"
@@ -39,6 +40,7 @@ class Checkpoint:
     metrics: dict = field(default_factory=dict)
     optimizer_state: dict | None = None
     created: str = ""
+    parts: dict = field(default_factory=dict)  # a split model's {"class": dims, "style": dims} of z
 
     @property
     def name(self) -> str:
@@ -68,7 +70,17 @@ def make_payload(kind: str, model: torch.nn.Module, config: TrainConfig, history
 
 def to_payload(state: TrainState, metrics: dict | None = None) -> dict:
     """An autoencoder's training state (model, optimizer, config, history) and model card as plain data."""
-    return make_payload(AUTOENCODER, state.model, state.config, state.history, metrics, state.optimizer)
+    return make_payload(AUTOENCODER, state.model, state.config, state.history, metrics, state.optimizer,
+                        **split_records(state.model))
+
+
+def split_records(model: torch.nn.Module) -> dict:
+    """A split model's records: its SplitConfig ("split") and which coordinates of z are class and
+    which style ("parts"); nothing for the reference autoencoder, whose files stay as they were."""
+    if not isinstance(model, SplitAutoencoder):
+        return {}
+    return {"split": model.split_config.to_dict(),
+            "parts": {"class": model.class_dims, "style": model.style_dims}}
 
 
 def _to_cpu(obj):
@@ -167,13 +179,31 @@ def from_payload(payload: dict, path: Path | None = None, device: str | None = N
     except (ConfigError, TypeError) as e:
         raise CheckpointError(f"{label} has a bad config: {' '.join(str(e).split())}") from None
     history, metrics = checked_history(payload, label), checked_metrics(payload, label)
-    model = DenoisingAutoencoder(cfg.latent_dim, cfg.width)
+    model = _new_model(payload, cfg, label)
     load_weights(model, payload.get("model"), label, f"its config (d={cfg.latent_dim}, width={cfg.width})")
     model = place(model, resolve_device(device or "cpu")).eval()  # the layout training used
     opt = payload.get("optimizer") if isinstance(payload.get("optimizer"), dict) else None
     created = payload.get("created")
+    parts = split_records(model).get("parts", {})
     return Checkpoint(path, cfg, model, history, metrics, opt,
-                      " ".join(created.split())[:40] if isinstance(created, str) else "")
+                      " ".join(created.split())[:40] if isinstance(created, str) else "", parts)
+
+
+def _new_model(payload: dict, cfg: TrainConfig, label: str) -> torch.nn.Module:
+    """The architecture the payload names: a split model when it has a "split" record, else the
+    reference autoencoder (every file written before split models existed)."""
+    record = payload.get("split")
+    if record is None:
+        return DenoisingAutoencoder(cfg.latent_dim, cfg.width)
+    try:
+        split = SplitConfig.from_dict(record)
+    except (ConfigError, TypeError, ValueError, OverflowError) as e:  # a huge int cannot even be quoted
+        why = " ".join(str(e).split())[:200] if isinstance(e, ConfigError) else "its values are not numbers the model takes"
+        raise CheckpointError(f"{label} has a bad split record: {why}") from None
+    if split.n_classes + split.style_dim != cfg.latent_dim:
+        raise CheckpointError(f"{label} has a split record ({split.n_classes} class + {split.style_dim} "
+                              f"style coordinates) that does not match its latent size {cfg.latent_dim}")
+    return SplitAutoencoder(split, cfg.width)
 
 
 def load_weights(model: torch.nn.Module, state, label: str, source: str) -> None:

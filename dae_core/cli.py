@@ -14,11 +14,12 @@ from pathlib import Path
 
 from .cli_serve import add_commands, cmd_train_run_dir
 from .cli_models import cmd_cluster, cmd_denoise, cmd_evaluate, cmd_generate, cmd_refit_decoder
-from .cli_train import cmd_refine, cmd_train, cmd_train_classifier
+from .cli_train import cmd_refine, cmd_train, cmd_train_classifier, cmd_train_split
 from .cluster import METHODS
 from .config import PRESETS, TrainConfig
 from .errors import DaeError
 from .latent import DEFAULT_SAMPLER
+from .split import SPLIT_RECIPE
 
 DESCRIPTION = """Train denoising autoencoders on handwritten digits, then use them: score them,
 cluster their codes, generate and denoise digits. A command that writes a file never replaces an
@@ -94,6 +95,31 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
                            help=f"{FIELD_HELP.get(f.name, f.name)} (default {f.default!r})")
 
 
+def _split_flags(sp: argparse.ArgumentParser) -> None:
+    """train-split's settings; the defaults are the recipe of the shipped split model."""
+    sp.add_argument("--out", required=True, help="where to save the model, after every epoch")
+    sp.add_argument("--style-dim", type=whole(0, 256), default=SPLIT_RECIPE["style_dim"],
+                    help="size of the style part of the code")
+    sp.add_argument("--width", type=whole(1, 16), default=SPLIT_RECIPE["width"], help="channel multiplier")
+    sp.add_argument("--epochs", type=whole(1, 10_000), default=SPLIT_RECIPE["epochs"])
+    sp.add_argument("--lr", type=number(1e-6, 10), default=SPLIT_RECIPE["lr"], help="Adam learning rate")
+    sp.add_argument("--schedule", choices=("constant", "onecycle", "cosine"), default=SPLIT_RECIPE["schedule"])
+    sp.add_argument("--batch-size", type=whole(2, 65_536), default=SPLIT_RECIPE["batch_size"])
+    sp.add_argument("--teacher", default=SPLIT_RECIPE["teacher"],
+                    help="the autoencoder whose clustered codes the class part learns")
+    sp.add_argument("--teacher-method", choices=METHODS, default=SPLIT_RECIPE["teacher_method"],
+                    help="how the teacher's codes are clustered")
+    sp.add_argument("--class-weight", type=number(0, 1000), default=SPLIT_RECIPE["class_weight"],
+                    help="weight of the class part's cross-entropy against the reconstruction")
+    sp.add_argument("--augment", type=number(0, 3), default=SPLIT_RECIPE["view_augment"],
+                    help="jitter of each view: 1.0 = ±2 px, ±10°, ±10%% scale")
+    sp.add_argument("--stroke", type=number(0, 1), default=SPLIT_RECIPE["stroke"],
+                    help="stroke-width jitter of each view")
+    sp.add_argument("--seed", type=whole(0, SEED_MAX), default=0)
+    sp.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    sp.add_argument("--train-subset", type=whole(0), default=0, help="first N training images (0 = all)")
+
+
 def _prog() -> str:
     """'dae' when run as the installed command, else the way that always works."""
     return "dae" if Path(sys.argv[0]).stem == "dae" else "python -m dae_core"
@@ -145,6 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", required=True, help="digits.png: an image grid; digits.npy: the (N, 28, 28) array")
     sp.add_argument("--sampler", default=DEFAULT_SAMPLER,
                     help=f"uniform01 | box | gaussian | gmm | cluster:K (default {DEFAULT_SAMPLER}, as in the app)")
+    sp.add_argument("--style-sweeps", type=whole(1, 10_000), metavar="N",
+                    help="a split model's style dials instead: N rows, each one sampled code with one "
+                         "style coordinate swept across its slider range (an (N, steps, 28, 28) .npy)")
+    sp.add_argument("--steps", type=whole(2, 100), default=9, help="steps of each style sweep (default 9)")
     sp.add_argument("--score-with", metavar="CLASSIFIER",
                     help="a classifier checkpoint: add sample-quality scores (IS, FID, ...) to the output")
     sp = command("denoise", cmd_denoise, "denoise one image file", writes=True)
@@ -176,6 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--augment", type=number(0, 3), default=0.0, help="random shifts, turns and scaling")
     sp.add_argument("--fresh", action="store_true", help="start from new decoder weights")
     sp.add_argument("--seed", type=whole(0, SEED_MAX), default=0)
+    sp = command("train-split", cmd_train_split, "train a model whose code splits into a digit part and a "
+                 "style part", writes=True, checkpoint=False)
+    _split_flags(sp)
     sp = command("train-classifier", cmd_train_classifier, "train the digit classifier that scores samples",
                  writes=True, checkpoint=False)
     sp.add_argument("--out", required=True, help="where to save the classifier, e.g. checkpoints/runs/cnn.pt")

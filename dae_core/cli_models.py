@@ -76,14 +76,17 @@ def _cluster_text(args, runs, n_train: int, spread: dict | None) -> str:
 
 
 def cmd_generate(args) -> tuple[dict, str]:
+    from .dials import fit_sampler
     from .latent import LatentSampler, decode
     from .pipeline import encode_splits
 
     ckpt = ckpt_io.load(args.checkpoint)
+    if args.style_sweeps:
+        return _style_sweeps(args, ckpt)
     classifier = _score_classifier(args.score_with, ckpt.config.dataset) if args.score_with else None
     sampler = LatentSampler(args.sampler)  # fitted as the app fits it: on the training split's codes
     if args.sampler != "uniform01":
-        sampler.fit(encode_splits(ckpt.model, ckpt.config).z_train)
+        sampler = fit_sampler(ckpt.model, encode_splits(ckpt.model, ckpt.config).z_train, args.sampler)
     images = decode(ckpt.model, sampler.sample(args.n, args.seed, ckpt.config.latent_dim))
     _write_images(Path(args.out), images, args.overwrite)
     result = {"out": str(args.out), "shape": list(images.shape), "sampler": args.sampler}
@@ -98,6 +101,29 @@ def cmd_generate(args) -> tuple[dict, str]:
     return (result, text)
 
 
+def _style_sweeps(args, ckpt) -> tuple[dict, str]:
+    """`generate --style-sweeps N`: (N, steps, 28, 28) images, a row per swept style coordinate."""
+    from .dials import parts_of, style_sweeps
+    from .pipeline import encode_splits
+
+    parts_of(ckpt.model)  # refuses a model without a style part before the slow encoding
+    sweeps = style_sweeps(ckpt.model, encode_splits(ckpt.model, ckpt.config).z_train, args.style_sweeps,
+                          args.steps, args.seed)
+    _write_images(Path(args.out), sweeps, args.overwrite)
+    result = {"out": str(args.out), "shape": list(sweeps.shape), "style_dims": ckpt.model.style_dims}
+    if args.score_with:
+        from .quality import top_class
+
+        digit, _ = top_class(_score_classifier(args.score_with, ckpt.config.dataset),
+                             sweeps.reshape(-1, 28, 28))
+        digit = digit.reshape(sweeps.shape[:2])
+        result["same_digit"] = float((digit == digit[:, :1]).all(axis=1).mean())
+    text = f"wrote {len(sweeps)} style sweeps of {args.steps} steps to {args.out}"
+    if "same_digit" in result:
+        text += f"\nthe classifier reads one digit along {result['same_digit']:.1%} of the sweeps"
+    return (result, text)
+
+
 def _write_images(path: Path, images: np.ndarray, overwrite: bool) -> None:
     """Write (N, 28, 28) images to exactly `path`: a .png grid (as the app shows) or a .npy array."""
     from .figures import grid_image
@@ -106,7 +132,9 @@ def _write_images(path: Path, images: np.ndarray, overwrite: bool) -> None:
     if path.suffix not in (".png", ".npy"):
         raise DaeError(f"--out must end in .png (an image grid) or .npy (an array), got {path.name!r}")
     if path.suffix == ".png":
-        png = to_png(grid_image(images, nrow=min(len(images), int(np.ceil(len(images) ** 0.5))), scale=2))
+        # (N, S, 28, 28) sweeps: one row each; (N, 28, 28) digits: a square grid.
+        nrow = images.shape[1] if images.ndim == 4 else min(len(images), int(np.ceil(len(images) ** 0.5)))
+        png = to_png(grid_image(images.reshape(-1, 28, 28), nrow=nrow, scale=2))
         ckpt_io.write_file(path, lambda f: f.write(png), overwrite)
     else:  # np.save(f), not np.save(path), which would add ".npy" to a name without it
         ckpt_io.write_file(path, lambda f: np.save(f, images), overwrite)

@@ -143,3 +143,38 @@ def cmd_train_classifier(args) -> tuple[dict, str]:
           f"saved {out}; test accuracy {metrics['test_accuracy']:.4f} ({metrics['train_seconds']:.0f}s)")
 
 
+
+
+def cmd_train_split(args) -> tuple[dict, str]:
+    """Train the split-code autoencoder from scratch against a teacher's clusters, saving after
+    every epoch."""
+    from .data import training_split
+    from .split import SplitConfig
+    from .split_train import cluster_targets, fit_split, new_split_state
+    from .train import prepare_data
+
+    split = SplitConfig(style_dim=args.style_dim, class_weight=args.class_weight, view_augment=args.augment,
+                        stroke=args.stroke)
+    cfg = TrainConfig(latent_dim=split.n_classes + split.style_dim, width=args.width, epochs=args.epochs,
+                      lr=args.lr, schedule=args.schedule, batch_size=args.batch_size, seed=args.seed,
+                      device=args.device, train_subset=args.train_subset)
+    t0 = time.perf_counter()
+    teacher = ckpt_io.load(args.teacher)
+    print(f"clustering {args.teacher}'s codes with {args.teacher_method}...", file=sys.stderr)
+    targets, _ = cluster_targets(teacher.model, training_split(cfg).train_images, split.n_classes,
+                                 args.teacher_method, args.seed)
+    print(f"  {(targets >= 0).mean():.1%} of the training digits trusted ({time.perf_counter() - t0:.0f}s)",
+          file=sys.stderr)
+    state = new_split_state(cfg, split)
+    data = prepare_data(cfg, state.device)
+    recipe = {"teacher": Path(args.teacher).stem, "teacher_method": args.teacher_method,
+              "trusted": float((targets >= 0).mean())}
+    for s in fit_split(state, data, targets, split):
+        print(f"epoch {s.epoch}: recon {s.recon_loss:.5f}  class {s.class_loss:.4f}  "
+              f"val {s.val_loss:.5f}  {s.seconds:.1f}s", file=sys.stderr)
+        metrics = {"val_mse": s.val_loss, "train_seconds": time.perf_counter() - t0, **recipe}
+        ckpt_io.save(ckpt_io.to_payload(state, metrics), args.out, overwrite=args.overwrite or s.epoch > 1)
+    val = state.history[-1]["val_loss"]
+    return ({"checkpoint": str(args.out), "config": cfg.to_dict(), "split": split.to_dict(), **recipe,
+             "train_seconds": time.perf_counter() - t0, "history": state.history},
+            f"saved {args.out} after {cfg.epochs} epochs ({time.perf_counter() - t0:.0f}s); val MSE {val:.5f}")

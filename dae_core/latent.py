@@ -87,12 +87,17 @@ class LatentSampler:
                 raise DaeError(f"cluster must be 0..{n_components - 1}, got {self.component}")
         self.d = None
 
-    def fit(self, z: np.ndarray) -> "LatentSampler":
+    def fit(self, z: np.ndarray, groups: np.ndarray | None = None) -> "LatentSampler":
+        """Fit on codes (N, d). `groups` (N,) in 0..n_components-1, for a mixture kind: one
+        Gaussian per group (its share, mean and covariance) instead of a fitted mixture, e.g. the
+        digit a split model's class part names, so that cluster:K draws that digit."""
         z = np.asarray(z, dtype=np.float64)
         self.d = z.shape[1]
         self.low, self.high = np.percentile(z, 1, axis=0), np.percentile(z, 99, axis=0)
         self.mean, self.cov = z.mean(0), np.cov(z, rowvar=False).reshape(self.d, self.d)
-        if self.kind.startswith(("gmm", "cluster")):
+        if groups is not None and self.kind.startswith(("gmm", "cluster")):
+            self.gmm = _group_mixture(z, np.asarray(groups), self.n_components)
+        elif self.kind.startswith(("gmm", "cluster")):
             from sklearn.mixture import GaussianMixture
 
             # A subsample fits the mixture in a fraction of the time, at the same sample quality
@@ -157,6 +162,17 @@ class LatentSampler:
             z = np.stack([rng.multivariate_normal(self.gmm.means_[c], self.gmm.covariances_[c])
                           for c in k]) if n else np.zeros((0, self.d))
         return z.astype(np.float32)
+
+
+def _group_mixture(z: np.ndarray, groups: np.ndarray, k: int) -> Mixture:
+    """One Gaussian per group 0..k-1 of the codes z (N, d); a group needs at least 2 codes."""
+    counts = np.bincount(groups, minlength=k)
+    if len(counts) != k or counts.min() < 2:
+        raise DaeError(f"each of the {k} groups needs at least 2 codes; got {counts.tolist()}")
+    reg = 1e-6 * np.eye(z.shape[1])  # scikit-learn's reg_covar, for groups with no spread in a direction
+    covariances = np.stack([np.cov(z[groups == c], rowvar=False) + reg for c in range(k)])
+    means = np.stack([z[groups == c].mean(axis=0) for c in range(k)])
+    return Mixture(counts / counts.sum(), means, covariances)
 
 
 def slider_ranges(z: np.ndarray, low_pct: float = 1, high_pct: float = 99):
