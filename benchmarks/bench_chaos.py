@@ -52,16 +52,6 @@ def pids(pattern: str) -> list[int]:
     return [int(p) for p in out.split() if int(p) != os.getpid()]
 
 
-def wait_for(condition, timeout: float):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.25)
-    return None
-
-
 async def visit(url: str, page: str, query: str = "") -> float | None:
     """Seconds of one page's first run, or None when it did not finish."""
     tab = Tab(url, timeout=30)
@@ -108,9 +98,9 @@ def one(mode: str, args, base: Path) -> dict:
                                      env={"DAE_CACHE_DIR": str(base / "cache")})
     try:
         run = training.start(RUN.to_dict(), RUN.epochs)
-        wait_for(lambda: run.history(), 300)
+        browser.wait_until(lambda: run.history(), 300)
         analysis = start_analysis(Path(__file__).resolve().parents[1] / "checkpoints" / "denoise-d10.pt")
-        wait_for(lambda: jobs.state(analysis).status == "running" and pids(PATTERN["analysis-worker"]), 120)
+        browser.wait_until(lambda: jobs.state(analysis).status == "running" and pids(PATTERN["analysis-worker"]), 120)
         epochs_before = len(run.history())
         fault_start = time.monotonic()
         stopped: list[int] = []
@@ -127,7 +117,7 @@ def one(mode: str, args, base: Path) -> dict:
             times = watch(url, args.watch_s, run.id)
         fault_end = time.monotonic()
         training.stop(run)  # ends it if it trains on; a dead one is read as interrupted
-        wait_for(lambda: not training.state(run).active, 120)
+        browser.wait_until(lambda: not training.state(run).active, 120)
         runs_lost = int(len(run.history()) < epochs_before or not run.has_checkpoint())
         t = time.monotonic()
         again = None
@@ -138,7 +128,7 @@ def one(mode: str, args, base: Path) -> dict:
                 break
             except Exception:  # noqa: BLE001  a head still going down: the next try starts one
                 time.sleep(2)
-        done = again is not None and wait_for(lambda: training.state(again).status == "finished", 300)
+        done = again is not None and browser.wait_until(lambda: training.state(again).status == "finished", 300)
         seconds_again = time.monotonic() - t if done else None
         ok = [s for s in times if s is not None]
         return {"mode": mode, "server_alive": proc.poll() is None,

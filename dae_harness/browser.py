@@ -300,3 +300,14 @@ def pids_of(pattern: str) -> list[int]:
     """The processes whose command line matches `pattern` (pgrep -f), this one left out."""
     out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout
     return [int(p) for p in out.split() if int(p) != os.getpid()]
+
+
+def wait_until(condition, timeout: float, poll_s: float = 0.25):
+    """condition()'s first truthy value within `timeout` seconds, else None (polls every poll_s)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(poll_s)
+    return None

@@ -21,13 +21,9 @@ TINY = TrainConfig(train_subset=600, epochs=2, batch_size=64, device="cpu")
 
 
 def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"gave up waiting for {what}")
+    value = browser.wait_until(condition, timeout)
+    assert value, f"gave up waiting for {what}"
+    return value
 
 
 def gcs_pid() -> int:

@@ -17,6 +17,7 @@ pytest.importorskip("playwright.sync_api", reason="browser tests: playwright is 
 
 from dae_harness.browser import (LOSS_POINTS, app_button, descendants, error_texts,  # noqa: E402
                                  free_port, loss_points, open_page, start_server, start_tiny_run,
+                                 wait_until,
                                  stop_and_save, stop_server, wait_idle)
 
 RAY = str(Path(sys.executable).with_name("ray"))
@@ -86,10 +87,7 @@ def workers_by_node(nodes) -> list[list[int]]:
 
 
 def wait_for(condition, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while not (value := condition()) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    return value
+    return wait_until(condition, timeout, poll_s=0.5)
 
 
 def test_two_runs_train_on_two_nodes_a_third_queues_and_all_are_saved(cluster, new_page):
