@@ -17,8 +17,7 @@ pytest.importorskip("playwright.sync_api", reason="browser tests: playwright is 
 
 from dae_harness.browser import (LOSS_POINTS, app_button, descendants, error_texts,  # noqa: E402
                                  free_port, loss_points, open_page, start_server, start_tiny_run,
-                                 wait_until,
-                                 stop_and_save, stop_server, wait_idle)
+                                 stop_and_save, stop_server, wait_idle, wait_until)
 
 RAY = str(Path(sys.executable).with_name("ray"))
 ENV = {**{k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}, "RAY_AUTH_MODE": "token",
