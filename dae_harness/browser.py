@@ -293,7 +293,18 @@ def run_workers(runs_dir: str | Path | None = None) -> list[int]:
     """The processes training a run (`dae_core train --run-dir`) of the runs folder `runs_dir`, or
     of any: the app's runs are Ray jobs, not its children, so they are found by their command lines."""
     where = "" if runs_dir is None else f" {Path(runs_dir).resolve()}"
-    return pids_of(f"dae_core train --run-dir{where}")
+    return [p for p in pids_of(f"dae_core train --run-dir{where}") if not _is_shell(p)]
+
+
+def _is_shell(pid: int) -> bool:
+    """Whether the process is a shell (Ray runs a job's command through `sh -c`, whose command line
+    names the command too)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            first = f.read().split(b"\0", 1)[0]
+    except OSError:
+        return False
+    return Path(first.decode(errors="replace")).name in ("sh", "bash", "dash")
 
 
 def pids_of(pattern: str) -> list[int]:
