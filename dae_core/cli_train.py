@@ -11,6 +11,7 @@ from pathlib import Path
 from . import checkpoint as ckpt_io
 from .config import ConfigError, TrainConfig, preset
 from .errors import DaeError
+from .words import count
 
 
 def _config_from_args(args) -> dict:
@@ -88,7 +89,7 @@ def cmd_train(args) -> tuple[dict, str]:
     result = {"checkpoint": str(out), "config": state.config.to_dict(), "history": state.history}
     last = state.history[-1] if state.history else {}
     kept = f" ({args.resume} is unchanged)" if args.resume and not args.out else ""
-    return (result, f"saved {out}{kept} after {len(state.history)} epochs; "
+    return (result, f"saved {out}{kept} after {count(len(state.history), 'epoch')}; "
                     f"val MSE {last.get('val_loss', float('nan')):.5f}")
 
 
@@ -177,4 +178,5 @@ def cmd_train_split(args) -> tuple[dict, str]:
     val = state.history[-1]["val_loss"]
     return ({"checkpoint": str(args.out), "config": cfg.to_dict(), "split": split.to_dict(), **recipe,
              "train_seconds": time.perf_counter() - t0, "history": state.history},
-            f"saved {args.out} after {cfg.epochs} epochs ({time.perf_counter() - t0:.0f}s); val MSE {val:.5f}")
+            f"saved {args.out} after {count(cfg.epochs, 'epoch')} ({time.perf_counter() - t0:.0f}s); "
+            f"val MSE {val:.5f}")

@@ -55,6 +55,8 @@ def writers(model, digit) -> dict[str, tuple[list, str]]:
                     "--methods", "kmeans"], ".pt"),
         "refit-decoder": (["refit-decoder", "--checkpoint", model, "--epochs", "1"], ".pt"),
         "train-classifier": (["train-classifier", "--epochs", "1", "--subset", "256"], ".pt"),
+        "train-split": (["train-split", "--teacher", model, "--teacher-method", "kmeans", "--epochs", "1",
+                         *TINY], ".pt"),
         "generate .png": (["generate", "--checkpoint", model, "--n", "4"], ".png"),
         "generate .npy": (["generate", "--checkpoint", model, "--n", "4"], ".npy"),
         "denoise": (["denoise", "--checkpoint", model, "--image", digit], ".png"),

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -42,7 +43,9 @@ def visit(url: str, page: str, query: str = "") -> list[str]:
         finally:
             await tab.close()
 
-    return asyncio.run(run())
+    # In a thread of its own: the browser tests' Playwright keeps an event loop running in this one.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, run()).result()
 
 
 def test_the_server_outlives_a_killed_gcs_and_ray_comes_back_for_new_runs(tmp_path, monkeypatch):

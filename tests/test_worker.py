@@ -119,7 +119,7 @@ def fresh_warm_up(monkeypatch):
 
 def test_warm_up_starts_ray_once_in_the_background(fresh_warm_up, monkeypatch):
     release = threading.Event()
-    monkeypatch.setattr(worker.ray_jobs, "ensure_head", lambda wait_s: fresh_warm_up.append(wait_s) or release.wait(5))
+    monkeypatch.setattr(jobs.ray_jobs, "ensure_head", lambda wait_s: fresh_warm_up.append(wait_s) or release.wait(5))
     thread = worker.warm_up()  # returns at once, while Ray is still starting
     assert thread.is_alive() and thread.name == "dae-ray-warm-up"
     assert worker.warm_up() is thread  # a second page open does not start another
@@ -132,7 +132,7 @@ def test_a_failed_warm_up_is_logged_not_raised(fresh_warm_up, monkeypatch, caplo
     def no_ray(wait_s):
         raise RayUnavailable("a local Ray is starting (the last start failed: no room); try again")
 
-    monkeypatch.setattr(worker.ray_jobs, "ensure_head", no_ray)
+    monkeypatch.setattr(jobs.ray_jobs, "ensure_head", no_ray)
     worker.warm_up().join(5)
     assert "no Ray for runs yet" in caplog.text and "no room" in caplog.text
 

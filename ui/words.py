@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 
+from dae_core.words import count  # noqa: F401  the pages count through ui.words
+
 METHODS = {"kmeans": "k-means", "gmm": "Gaussian mixture", "umap-kmeans": "UMAP + k-means",
            "umap-gmm": "UMAP + Gaussian mixture"}
 # What a person reads for the values a link or a file holds (URLs and checkpoints keep the keys).
@@ -146,6 +148,3 @@ def setting_value(key: str, value) -> str:
     return SETTINGS.get(key, {}).get(value, str(value))
 
 
-def count(n: int, noun: str) -> str:
-    """1 -> '1 epoch', 30 -> '30 epochs', 1000 -> '1,000 epochs' (nouns that add an s)."""
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from ..errors import DaeError, one_line
+from ..words import count
 from .runs import Batch, Run, RunWriter, StopFlag
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ def _train(run: Run) -> str:
         log.exception("run %s failed", run.id)
         writer.set_status("failed", one_line(e))
         return "failed"
-    writer.set_status("finished", f"finished {run.epochs_planned} epoch{'s' if run.epochs_planned != 1 else ''}")
+    writer.set_status("finished", f"finished {count(run.epochs_planned, 'epoch')}")
     return "finished"
 
 
@@ -80,4 +81,4 @@ def stopped_message(run: Run, epoch: int, last) -> str:
     if kept <= 0:
         return f"Stopped {where}. No epoch of this run had finished, so it kept no new weights."
     return (f"Stopped {where}. Kept the weights after epoch {run.first_epoch + kept - 1} "
-            f"({kept} finished epoch{'s' if kept != 1 else ''} of this run).")
+            f"({count(kept, 'finished epoch')} of this run).")
