@@ -3,13 +3,12 @@ import logging
 
 import streamlit as st
 
-from dae_core.denoise import corrupt_and_reconstruct, denoise
+from dae_core.analysis.denoise import corrupt_and_reconstruct, denoise
 from dae_core.errors import DaeError, file_label
-from dae_core.svg import noise_sweep_svg
 from dae_core.images import ImageError, load_digit
 from ui import cache, models, sidebar
-from ui.denoise_ui import (UPLOAD_TYPES, digit_warning, digits_ui, draw_ui, image_row, noise_ui,
-                          formatted, scores)
+from ui.denoise_ui import UPLOAD_TYPES, digit_warning, digits_ui, draw_ui, formatted, image_row, noise_ui, scores
+from ui.svg import noise_sweep_svg
 from ui.words import markdown_frame, noise_name, plain
 
 st.set_page_config(page_title="Denoise · DAE Lab", layout="wide")

@@ -2,14 +2,13 @@
 import numpy as np
 import streamlit as st
 
+from dae_core.analysis.latent import decode, interpolate, manifold_grid, slider_ranges
 from dae_core.errors import DaeError
 from dae_core.figures import grid_image
 from dae_core.images import to_png
-from dae_core.latent import decode, interpolate, manifold_grid, slider_ranges
-from dae_core.svg import class_bars
 from ui import cache, explorer, models, sidebar
-from ui.gen_ui import (compare_ui, interpolation_ui, latent_sliders, manifold_ui, quality_table,
-                       sampler_ui)
+from ui.gen_ui import compare_ui, interpolation_ui, latent_sliders, manifold_ui, quality_table, sampler_ui
+from ui.svg import class_bars
 from ui.words import percent, plain, sampler_name
 
 st.set_page_config(page_title="Generate · DAE Lab", layout="wide")

@@ -17,13 +17,22 @@ picked, (k, method, seed) = models.picked_path(), settings()
 early_scores(scores, picked, k, method, seed)
 
 # --- inputs and guard
-from dae_core import embed  # noqa: E402
+from dae_core.analysis import embed  # noqa: E402
+from dae_core.analysis.pipeline import summarize  # noqa: E402
 from dae_core.figures import grid_image  # noqa: E402
-from dae_core.pipeline import summarize  # noqa: E402
 from ui import cache, cluster_cache, sidebar  # noqa: E402
-from ui.cluster_ui import (MATRIX_WIDTH, TABLE_WIDTH, baseline_ui, cell_ui,  # noqa: E402
-                           clustering_ui, confusion_ui, map_points, map_ui, mapping_table_ui,
-                           seeds_ui)
+from ui.cluster_ui import (  # noqa: E402
+    MATRIX_WIDTH,
+    TABLE_WIDTH,
+    baseline_ui,
+    cell_ui,
+    clustering_ui,
+    confusion_ui,
+    map_points,
+    map_ui,
+    mapping_table_ui,
+    seeds_ui,
+)
 from ui.map_view import map_view  # noqa: E402
 from ui.words import STEPS, duration, method_name, percent  # noqa: E402
 

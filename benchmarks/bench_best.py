@@ -31,14 +31,14 @@ import time
 import numpy as np
 
 from dae_core import checkpoint as ckpt_io
+from dae_core.analysis.cluster import METHODS
+from dae_core.analysis.dials import component_digits, fit_sampler, style_sweeps
+from dae_core.analysis.latent import DEFAULT_SAMPLER, LatentSampler, decode
+from dae_core.analysis.pipeline import cluster_codes, encode_splits, summarize
+from dae_core.analysis.quality import score_samples, top_class
 from dae_core.classifier import load_classifier
-from dae_core.cluster import METHODS
 from dae_core.errors import DaeError
 from dae_core.evaluate import evaluate
-from dae_core.latent import DEFAULT_SAMPLER, LatentSampler, decode
-from dae_core.pipeline import cluster_codes, encode_splits, summarize
-from dae_core.dials import component_digits, fit_sampler, style_sweeps
-from dae_core.quality import score_samples, top_class
 
 
 def clustering_scores(codes, method: str, seeds: list[int]) -> dict:

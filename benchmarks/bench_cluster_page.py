@@ -86,8 +86,15 @@ def browser_visits(repeat: int, query: str, keep_disk: bool) -> list[float]:
     each repeat also times the page on another fresh server after a home page visit."""
     from playwright.sync_api import sync_playwright
 
-    from dae_harness.browser import (descendants, launch, missing, open_page, start_server,
-                                     stop_server, total_cpu_seconds)
+    from dae_harness.browser import (
+        descendants,
+        launch,
+        missing,
+        open_page,
+        start_server,
+        stop_server,
+        total_cpu_seconds,
+    )
 
     if missing():
         raise SystemExit(missing())
@@ -142,8 +149,8 @@ def main() -> None:
     import sklearn.cluster  # noqa: F401
     import streamlit.testing.v1  # noqa: F401
 
-    import dae_core.embed  # noqa: F401
-    import dae_core.pipeline  # noqa: F401
+    import dae_core.analysis.embed  # noqa: F401
+    import dae_core.analysis.pipeline  # noqa: F401
     import ui.cache
     import ui.cluster_cache
     import ui.sidebar  # noqa: F401

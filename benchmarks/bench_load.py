@@ -27,13 +27,15 @@ from pathlib import Path
 import numpy as np
 
 from dae_core import checkpoint, store
+from dae_core.analysis.cluster import METHODS
+from dae_core.analysis.latent import SAMPLERS
 from dae_core.bounds import env_megabytes
-from dae_core.cluster import METHODS
 from dae_core.config import ROOT
-from dae_core.latent import SAMPLERS
 from dae_harness import browser
 from dae_harness.wsclient import Tab, query
-from ui.words import METHODS as METHOD_WORDS, NOISES, SAMPLERS as SAMPLER_WORDS
+from ui.words import METHODS as METHOD_WORDS
+from ui.words import NOISES
+from ui.words import SAMPLERS as SAMPLER_WORDS
 
 MODELS = sorted(p.stem for p in (ROOT / "checkpoints").glob("*.pt"))
 PAGES = ("Train", "Denoise", "Generate", "Cluster")  # after Home, in a random order

@@ -164,7 +164,7 @@ def map_draw_ms(repeat: int) -> dict:
     from playwright.sync_api import sync_playwright
 
     from dae_core.figures import scatter_2d
-    from dae_core.svg_cluster import density_svg
+    from ui.svg_cluster import density_svg
 
     rng = np.random.default_rng(0)
     xy, color = rng.normal(size=(48_000, 2)).astype(np.float32), rng.integers(0, 10, 48_000)

@@ -15,12 +15,12 @@ import time
 from pathlib import Path
 
 from dae_core import checkpoint as ckpt_io
+from dae_core.analysis.latent import LatentSampler, decode
+from dae_core.analysis.pipeline import encode_splits
+from dae_core.analysis.quality import reference_stats, score_samples
 from dae_core.classifier import load_classifier
 from dae_core.data import load_digits
 from dae_core.errors import DaeError
-from dae_core.latent import LatentSampler, decode
-from dae_core.pipeline import encode_splits
-from dae_core.quality import reference_stats, score_samples
 
 SAMPLERS = ("uniform01", "box", "gaussian", "gmm")
 

@@ -16,11 +16,12 @@ import argparse
 import time
 from pathlib import Path
 
-from dae_core import checkpoint, clustering_store, embed, store
+from dae_core import checkpoint, clustering_store, store
+from dae_core.analysis import embed
+from dae_core.analysis.latent import LatentSampler
+from dae_core.analysis.pipeline import cluster_codes, encode_splits
+from dae_core.analysis.quality import reference_stats
 from dae_core.classifier import load_classifier
-from dae_core.latent import LatentSampler
-from dae_core.pipeline import cluster_codes, encode_splits
-from dae_core.quality import reference_stats
 
 CLASSIFIER = checkpoint.CHECKPOINT_DIR / "classifiers" / "mnist-cnn.pt"
 

@@ -1,6 +1,6 @@
 """Entry point of `python -m dae_core`."""
 import sys
 
-from .cli import main
+from dae_core.cli import main
 
 sys.exit(main())

@@ -11,14 +11,15 @@ from pathlib import Path
 
 import torch
 
-from .config import CHECKPOINT_DIR, ConfigError, TrainConfig
-from .errors import CheckpointError, file_label, shown
-from .files import write_atomic
-from .device import place, resolve_device
-from .model import DenoisingAutoencoder
-from .records import check_optimizer, checked_history, checked_metrics
-from .split import SplitAutoencoder, SplitConfig
-from .train import TrainState, make_optimizer
+from dae_core.config import CHECKPOINT_DIR, ConfigError, TrainConfig
+from dae_core.device import place, resolve_device
+from dae_core.errors import CheckpointError, file_label, shown
+from dae_core.files import write_atomic
+from dae_core.model import DenoisingAutoencoder
+from dae_core.records import check_optimizer, checked_history, checked_metrics
+from dae_core.split import SplitAutoencoder, SplitConfig
+from dae_core.optim import make_optimizer
+from dae_core.train import TrainState
 
 FORMAT = "dae-lab-checkpoint"
 FORMAT_VERSION = 1

@@ -11,12 +11,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checkpoint import CheckpointError, load_weights, make_payload, read_payload, save
-from .config import TrainConfig
-from .data import load_digits, to_float
-from .errors import file_label, shown
-from .records import checked_metrics
-from .train import TrainData, TrainState, fit, make_optimizer
+from dae_core.checkpoint import CheckpointError, load_weights, make_payload, read_payload, save
+from dae_core.config import TrainConfig
+from dae_core.data import load_digits, to_float
+from dae_core.errors import file_label, shown
+from dae_core.records import checked_metrics
+from dae_core.optim import make_optimizer
+from dae_core.train import TrainData, TrainState, fit
 
 KIND = "classifier"  # the checkpoint kind of its files
 MAX_UNITS = 4096  # the most channels or hidden units a file's architecture may ask for

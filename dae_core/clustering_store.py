@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .store import entry_key, load, load_labels, save, valid_floats, valid_labels
+from dae_core.store import entry_key, load, load_labels, save, valid_floats, valid_labels
 
 
 def labels_array(labels: np.ndarray, k: int) -> np.ndarray:
@@ -41,7 +41,7 @@ def save_clustering(model: str, codes, result, directory=None) -> Path | None:
 
 def load_clustering(model: str, codes, method: str, k: int, seed: int, directories=None):
     """The ClusterResult from a cached entry, its scores checked against its labels; or None."""
-    from .pipeline import ClusterResult
+    from dae_core.analysis.pipeline import ClusterResult
 
     a = load(_clustering_key(model, len(codes.z_train), len(codes.z_test), method, k, seed),
              directories)
@@ -138,7 +138,7 @@ def _report(a: dict, split: str, y: np.ndarray, pred: np.ndarray, trained: dict 
     recounted from the labels (the Hungarian matching and NMI / ARI are not rerun). The test codes
     (`trained` given) keep the training codes' cluster -> digit mapping.
     """
-    from .cluster import ClusterReport, cluster_counts
+    from dae_core.analysis.cluster import ClusterReport, cluster_counts
 
     scores = _scores(a, split, y, pred, trained)
     if scores is None or f"{split}_confusion" not in a:

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import DaeError, shown
+from dae_core.errors import DaeError, shown
 
 # Strongest corruption each noise kind accepts: a gaussian sigma, or the share of pixels hit.
 NOISE_MAX_STRENGTH = {"gaussian": 5.0, "salt_pepper": 1.0, "mask": 1.0}

@@ -12,8 +12,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .config import ROOT
-from .errors import DaeError
+from dae_core.config import ROOT
+from dae_core.errors import DaeError
 
 DATA_DIR = Path(os.environ.get("DAE_DATA_DIR", ROOT / "data"))
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from .errors import DaeError
+from dae_core.errors import DaeError
 
 
 def resolve_device(name: str) -> torch.device:

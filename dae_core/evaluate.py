@@ -5,7 +5,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data import add_noise, load_digits, to_float, training_split
+from dae_core.data import add_noise, load_digits, to_float, training_split
 
 
 def psnr(mse: float | np.ndarray) -> float | np.ndarray:

@@ -15,8 +15,8 @@ from typing import Callable
 
 import torch
 
-from .errors import DaeError
-from .train import update
+from dae_core.errors import DaeError
+from dae_core.optim import update
 
 WARMUP_STEPS = 3  # eager steps before the capture (cuDNN's autotuning, Adam's state)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
-from .errors import DaeError
+from dae_core.errors import DaeError
 
 MAX_PIXELS = 16_000_000  # decoded at full size: at most 64 MB even as RGBA (e.g. 4000x4000)
 MAX_BYTES = 50 * 1024 * 1024

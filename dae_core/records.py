@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from .config import finite_float
-from .errors import CheckpointError
-
+from dae_core.config import finite_float
+from dae_core.errors import CheckpointError
 
 _EPOCH_NUMBERS = ("epoch", "train_loss", "val_loss")  # in every epoch record: the figures plot them
 MAX_EPOCH = 10**9  # far past any run (a run has at most 10,000 epochs), and exact as a float

@@ -17,12 +17,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .cluster import cluster, match_clusters
-from .data import add_noise, random_affine
-from .errors import DaeError
-from .latent import encode
-from .evaluate import reconstruction_mse
-from .train import TrainData, TrainState, adam, update
+from dae_core.analysis.cluster import cluster, match_clusters
+from dae_core.analysis.latent import encode
+from dae_core.data import add_noise, random_affine
+from dae_core.errors import DaeError
+from dae_core.evaluate import reconstruction_mse
+from dae_core.optim import adam, update
+from dae_core.train import TrainData, TrainState
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,11 @@ from typing import Iterator
 import torch
 import torch.nn.functional as F
 
-from .data import add_noise, random_affine
-from .errors import DaeError
-from .evaluate import reconstruction_mse
-from .train import TrainData, TrainState, adam, update
+from dae_core.data import add_noise, random_affine
+from dae_core.errors import DaeError
+from dae_core.evaluate import reconstruction_mse
+from dae_core.optim import adam, update
+from dae_core.train import TrainData, TrainState
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .config import ConfigError
-from .model import Decoder, Encoder
+from dae_core.config import ConfigError
+from dae_core.model import Decoder, Encoder
 
 # `dae train-split`'s defaults: the recipe of the shipped split model (docs/recipe.md).
 SPLIT_RECIPE = {"style_dim": 12, "width": 1, "epochs": 16, "lr": 1e-2, "schedule": "onecycle",

@@ -20,14 +20,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .config import ConfigError, TrainConfig
-from .data import add_noise, random_affine
-from .device import place, resolve_device
-from .evaluate import reconstruction_mse
-from .latent import encode
-from .refine import pseudo_labels
-from .split import SplitAutoencoder, SplitConfig
-from .train import TrainData, TrainState, adam, set_schedule, update
+from dae_core.analysis.latent import encode
+from dae_core.config import ConfigError, TrainConfig
+from dae_core.data import add_noise, random_affine
+from dae_core.device import place, resolve_device
+from dae_core.evaluate import reconstruction_mse
+from dae_core.refine import pseudo_labels
+from dae_core.split import SplitAutoencoder, SplitConfig
+from dae_core.optim import adam, set_schedule, update
+from dae_core.train import TrainData, TrainState
 
 UNLABELLED = -100  # cross_entropy's ignore_index: a point the clustering was unsure of
 

@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .bounds import env_megabytes, evict_oldest_files
-from .config import ROOT
-from .files import write_atomic
+from dae_core.bounds import env_megabytes, evict_oldest_files
+from dae_core.config import ROOT
+from dae_core.files import write_atomic
 
 # Bump when the layout of a file or a recipe that changes results (UMAP/GMM settings) changes.
 FORMAT = 1
@@ -185,7 +185,7 @@ def save_codes(model: str, codes, directory=None) -> Path | None:
 
 def load_codes(model: str, latent_dim: int, directories=None):
     """The model's pipeline.Codes from the cache (seconds = 0.0), or None."""
-    from .pipeline import Codes
+    from dae_core.analysis.pipeline import Codes
 
     a = load(entry_key("codes", model), directories)
     if a is None or not {"z_train", "y_train", "z_test", "y_test", "train_index"} <= set(a):
@@ -238,7 +238,7 @@ def load_map(model: str, projection: str, n_codes: int, n: int, seed: int, direc
 
 
 def _sampler_key(model: str, sampler) -> dict:
-    from .latent import GMM_FIT_MAX
+    from dae_core.analysis.latent import GMM_FIT_MAX
 
     return entry_key("sampler", model, sampler=sampler.kind.split(":")[0],
                      components=int(sampler.n_components), seed=int(sampler.seed), fit_max=GMM_FIT_MAX)
@@ -285,7 +285,7 @@ def _quality_key(model: str, sampler: str, n: int, seed: int) -> dict:
 
 
 def save_quality(model: str, sampler: str, n: int, seed: int, quality: dict, directory=None):
-    """Store the sample-quality dict (dae_core.quality.score_samples) of n samples of one sampler."""
+    """Store the sample-quality dict (dae_core.analysis.quality.score_samples) of n samples of one sampler."""
     text = json.dumps(quality, default=float)
     return save(_quality_key(model, sampler, n, seed),
                 {"json": np.frombuffer(text.encode(), dtype=np.uint8)}, directory)

@@ -108,7 +108,7 @@ def time_to_quality(epochs: Iterator[tuple[float, float]], threshold: float = QU
 def cluster_seconds(checkpoint_path: str | Path) -> dict:
     """Encode the 48k training images + k-means (k=10) + Hungarian, timed end to end."""
     from dae_core import checkpoint as ckpt_io
-    from dae_core.pipeline import cluster_codes, encode_splits
+    from dae_core.analysis.pipeline import cluster_codes, encode_splits
 
     ck = ckpt_io.load(checkpoint_path)
     load_digits(ck.config.dataset)  # the dataset is loaded once per process, not per analysis

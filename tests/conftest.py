@@ -106,7 +106,7 @@ def blob_codes():
     """Tiny pipeline.Codes: 300 training and 100 test points in 4-d, five blobs, labels 0..4."""
     from sklearn.datasets import make_blobs
 
-    from dae_core.pipeline import Codes
+    from dae_core.analysis.pipeline import Codes
 
     z, y = make_blobs(400, n_features=4, centers=5, cluster_std=1.5, random_state=0)
     z = z.astype(np.float32)

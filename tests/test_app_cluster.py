@@ -9,10 +9,10 @@ import threading
 
 import numpy as np
 import pytest
-
-import dae_core.cluster as cluster_mod
 from inline_jobs import InlineJobs  # pytest puts tests/ on the path
 from support import svg_pictures
+
+import dae_core.analysis.cluster as cluster_mod
 
 PAGE = "4_Cluster.py"
 WARNING = "can take several minutes"

@@ -8,12 +8,12 @@ before and after an interaction compares the pictures.
 import threading
 
 import pytest
-from streamlit.testing.v1 import AppTest
-
-from dae_core.latent import SAMPLERS
-from dae_core.serve.jobs import JobState
 from inline_jobs import InlineJobs  # pytest puts tests/ on the path
+from streamlit.testing.v1 import AppTest
 from support import svg_pictures
+
+from dae_core.analysis.latent import SAMPLERS
+from dae_core.serve.jobs import JobState
 from ui.words import sampler_name
 
 PAGE = "3_Generate.py"  # the page the `at` fixture opens

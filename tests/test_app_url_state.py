@@ -6,9 +6,9 @@ import threading
 from pathlib import Path
 
 import pytest
-
-from dae_core.latent import DEFAULT_SAMPLER, SAMPLERS
 from inline_jobs import InlineJobs  # pytest puts tests/ on the path
+
+from dae_core.analysis.latent import DEFAULT_SAMPLER, SAMPLERS
 from ui.words import SAMPLERS as SAMPLER_WORDS
 
 MODEL = "cluster-d10-refined"  # a shipped model that is not the picker's first

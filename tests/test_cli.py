@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
+from support import WritesMarker, hostile_bytes  # noqa: E402  (pytest puts tests/ on the path)
 
 from dae_core import checkpoint
 from dae_core.cli import main
-from support import WritesMarker, hostile_bytes  # noqa: E402  (pytest puts tests/ on the path)
 
 TINY = ["--train-subset", "300", "--device", "cpu"]
 
@@ -125,8 +125,8 @@ def test_generate(capsys, ckpt_copy, tmp_path):
 
 
 def test_generate_draws_what_the_app_draws_and_names_the_sampler(capsys, ckpt_copy, tmp_path):
-    from dae_core.latent import DEFAULT_SAMPLER, LatentSampler, decode
-    from dae_core.pipeline import encode_splits
+    from dae_core.analysis.latent import DEFAULT_SAMPLER, LatentSampler, decode
+    from dae_core.analysis.pipeline import encode_splits
 
     out = tmp_path / "f.npy"
     code, text, _ = run(capsys, "generate", "--checkpoint", str(ckpt_copy), "--n", "4", "--seed", "3",

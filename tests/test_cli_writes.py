@@ -188,7 +188,7 @@ def test_cluster_tells_stderr_what_it_is_doing_and_json_keeps_quiet(capsys, mode
         def transform(self, z):
             return z[:, :2]
 
-    monkeypatch.setattr("dae_core.cluster._fit_umap", lambda z, *args: Embedding(z))
+    monkeypatch.setattr("dae_core.analysis.cluster._fit_umap", lambda z, *args: Embedding(z))
     code, _, err = run(capsys, "cluster", "--checkpoint", model, "--method", "umap-kmeans")
     assert code == 0, err
     assert "encoding the training and test images" in err and "240 training" in err, err

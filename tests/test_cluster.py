@@ -6,8 +6,8 @@ import pytest
 from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-import dae_core.cluster as cluster_mod
-from dae_core.cluster import cluster, match_clusters, score
+import dae_core.analysis.cluster as cluster_mod
+from dae_core.analysis.cluster import cluster, match_clusters, score
 from dae_core.errors import DaeError
 
 
@@ -140,7 +140,7 @@ def test_real_umap_on_a_few_hundred_points(blobs):
 def test_stages_are_reported_in_order_and_a_stop_ends_the_work_between_them(blobs, monkeypatch):
     import threading
 
-    from dae_core.cluster import STEPS, Cancelled
+    from dae_core.analysis.cluster import STEPS, Cancelled
 
     z, _ = blobs
     stop, stages = threading.Event(), []
@@ -166,8 +166,8 @@ def test_stages_are_reported_in_order_and_a_stop_ends_the_work_between_them(blob
 def test_cluster_codes_keeps_the_test_labels_and_stops_before_placing_the_test_codes(blobs):
     import threading
 
-    from dae_core.cluster import Cancelled
-    from dae_core.pipeline import Codes, cluster_codes
+    from dae_core.analysis.cluster import Cancelled
+    from dae_core.analysis.pipeline import Codes, cluster_codes
 
     z, y = blobs
     codes = Codes(z[:300], y[:300], z[300:], y[300:], np.arange(300), 0.0)

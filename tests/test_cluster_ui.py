@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from dae_core.figures import MAP_BINS
-from dae_core.svg_cluster import confusion_svg, density_svg
 from ui.heatmap import clicked_cell
+from ui.svg_cluster import confusion_svg, density_svg
 
 DIGITS, CLUSTERS = [0, 1, 2], [5, 3, 8]  # the matched order: clusters by their digit
 COUNTS = np.array([[50, 1, 0], [2, 40, 7], [0, 3, 12]])

@@ -3,8 +3,9 @@ read as absent; their scores alone are read without the codes' vectors, checked 
 import numpy as np
 import pytest
 
-from dae_core import clustering_store as cs, store
-from dae_core.pipeline import cluster_codes
+from dae_core import clustering_store as cs
+from dae_core import store
+from dae_core.analysis.pipeline import cluster_codes
 
 
 @pytest.fixture
@@ -122,8 +123,8 @@ def test_an_entry_whose_test_codes_were_matched_again_is_rescored_from_its_label
                                                                                    tmp_path):
     """Older entries matched the test codes' clusters to digits on the test labels: their test
     accuracy is recomputed with the training codes' mapping, from the stored labels alone."""
-    from dae_core.cluster import score
-    from dae_core.pipeline import result_from_labels
+    from dae_core.analysis.cluster import score
+    from dae_core.analysis.pipeline import result_from_labels
 
     shifted = (fitted.test_labels + 1) % 5  # the test codes' best matching is no longer the training one
     honest = result_from_labels(codes, "gmm", 5, 1, fitted.labels, shifted, {})

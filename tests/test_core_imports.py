@@ -10,8 +10,8 @@ import dae_core
 
 CORE = Path(dae_core.__file__).parent
 ROOT = CORE.parent
-MODULES = sorted([p.stem for p in CORE.glob("*.py") if p.stem not in ("__init__", "__main__")]
-                 + [f"serve.{p.stem}" for p in (CORE / "serve").glob("*.py") if p.stem != "__init__"])
+MODULES = sorted(".".join(p.relative_to(CORE).with_suffix("").parts) for p in CORE.rglob("*.py")
+                 if p.stem not in ("__init__", "__main__"))
 UI_MODULES = sorted(p.stem for p in (ROOT / "ui").glob("*.py") if p.stem != "__init__")
 
 # Imports every core module, notes what is loaded, then every ui module; prints both notes.
@@ -26,7 +26,8 @@ print(json.dumps({{"core": core, "app": loaded()}}))
 
 
 def test_modules_exist():
-    assert {"cli", "train", "checkpoint", "data", "model", "latent", "cluster", "images"} <= set(MODULES)
+    assert {"train", "checkpoint", "data", "model", "analysis.latent", "analysis.cluster", "serve.jobs",
+            "cli.train"} <= set(MODULES)
     assert {"cache", "sidebar"} <= set(UI_MODULES)
 
 

@@ -1,4 +1,4 @@
-"""dae_core.denoise on real test digits with the shipped model: shapes, denoising, seeds, picking."""
+"""dae_core.analysis.denoise on real test digits with the shipped model: shapes, denoising, seeds, picking."""
 import subprocess
 import sys
 from pathlib import Path
@@ -8,9 +8,16 @@ import pytest
 import torch
 
 from dae_core import checkpoint as ckpt_io
+from dae_core.analysis.denoise import (
+    NOISES,
+    corrupt,
+    corrupt_and_reconstruct,
+    denoise,
+    noise_sweep,
+    parse_indices,
+    pick_digits,
+)
 from dae_core.data import load_digits, to_float
-from dae_core.denoise import (NOISES, corrupt, corrupt_and_reconstruct, denoise,
-                              noise_sweep, parse_indices, pick_digits)
 from dae_core.errors import DaeError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,5 +109,5 @@ def test_parse_indices_reads_lists_and_refuses_bad_ones():
 
 
 def test_denoise_module_does_not_import_streamlit():
-    code = "import sys, dae_core.denoise; assert 'streamlit' not in sys.modules"
+    code = "import sys, dae_core.analysis.denoise; assert 'streamlit' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)

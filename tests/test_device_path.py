@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 import dae_core.train as train_mod
+from dae_core import optim
 from dae_core.data import add_noise
 from dae_core.refine import refine
 from dae_core.refit import refit_decoder
@@ -31,7 +32,7 @@ def _plain_loop_losses(cfg, epochs: int) -> tuple[list[float], dict]:
         order = torch.randperm(len(x), generator=g)
         for b in range(n_batches):
             xb = x[order[b * cfg.batch_size: (b + 1) * cfg.batch_size]]
-            train_mod.set_schedule(state.optimizer, cfg, (epoch - 1) * n_batches + b, cfg.epochs * n_batches)
+            optim.set_schedule(state.optimizer, cfg, (epoch - 1) * n_batches + b, cfg.epochs * n_batches)
             loss = F.mse_loss(state.model(add_noise(xb, cfg.noise, cfg.noise_strength, g)), xb)
             state.optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -1,9 +1,9 @@
-"""dae_core.embed: 2-D maps, pixel baselines, the cluster table and (digit, cluster) cells."""
+"""dae_core.analysis.embed: 2-D maps, pixel baselines, the cluster table and (digit, cluster) cells."""
 import numpy as np
 import pytest
 
-from dae_core import embed
-from dae_core.cluster import score
+from dae_core.analysis import embed
+from dae_core.analysis.cluster import score
 from dae_core.data import load_digits
 from dae_core.errors import DaeError
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from dae_core.errors import DaeError
-from dae_core.export import decoder_arrays, lift, map_positions, pad_map, project
 from ui import explorer
+from ui.export import decoder_arrays, lift, map_positions, pad_map, project
 
 
 def _array(b64: str, dtype, cols: int) -> np.ndarray:

@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from dae_core import checkpoint
+from dae_core.analysis.latent import decode
 from dae_core.errors import DaeError
-from dae_core.export import decode_arrays, decoder_arrays, lift, pad_map
-from dae_core.latent import decode
 from dae_core.model import DenoisingAutoencoder
+from ui.export import decode_arrays, decoder_arrays, lift, pad_map
 
 
 def randomised(d: int, width: int) -> DenoisingAutoencoder:

@@ -16,8 +16,8 @@ from streamlit.testing.v1 import AppTest
 
 from dae_core import TrainConfig
 from dae_core import checkpoint as ckpt_io
+from dae_core.analysis.latent import decode
 from dae_core.cli import main
-from dae_core.latent import decode
 from dae_core.serve import runs, training
 from dae_core.serve.trainer import train_run
 from dae_core.train import BatchStats, Stopped, fit, new_state, prepare_data

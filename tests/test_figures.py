@@ -5,9 +5,8 @@ import re
 import numpy as np
 import pytest
 
-from dae_core.figures import (MAX_POINTS, PALETTE, density_rgb, grid_image, loss_chart,
-                              scatter_2d, smooth)
-from dae_core.svg_cluster import density_svg
+from dae_core.figures import MAX_POINTS, PALETTE, density_rgb, grid_image, loss_chart, scatter_2d, smooth
+from ui.svg_cluster import density_svg
 
 
 def test_grid_places_images_row_major_with_padding():

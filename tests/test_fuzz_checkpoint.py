@@ -6,6 +6,22 @@ import math
 
 import pytest
 import torch
+from corpus_guard import tree  # noqa: E402  (pytest puts tests/ on the path)
+from fuzz_values import (  # noqa: E402
+    BASE,
+    CONFIG,
+    FIELDS,
+    HUGE_INTS,
+    JUNK,
+    NUMBERS,
+    TEXTS,
+    as_bytes,
+    assert_one_line,
+    copied,
+    fuzz,
+    payloads,
+    tensors,
+)
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -15,12 +31,9 @@ from dae_core.classifier import KIND, DigitClassifier, load_classifier
 from dae_core.cli import main
 from dae_core.config import ConfigError, TrainConfig
 from dae_core.records import checked_history, checked_metrics
-from dae_core.svg import history_sparkline
 from dae_core.train import new_state
+from ui.svg import history_sparkline
 from ui.words import metric_label, metric_value
-from corpus_guard import tree  # noqa: E402  (pytest puts tests/ on the path)
-from fuzz_values import (BASE, CONFIG, FIELDS, HUGE_INTS, JUNK, NUMBERS, TEXTS, as_bytes,  # noqa: E402
-                         assert_one_line, copied, fuzz, payloads, tensors)
 
 # A file may hold a sparse tensor (torch warns that it checks it) or complex weights (torch warns
 # as it casts them): either file is then refused.

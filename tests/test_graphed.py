@@ -17,7 +17,8 @@ from dae_core.errors import DaeError
 from dae_core.graphed import StepGraph
 from dae_core.serve import runs, training
 from dae_core.serve.trainer import train_run
-from dae_core.train import Denoising, fit, new_state, prepare_data, schedule_at, set_schedule
+from dae_core.optim import schedule_at, set_schedule
+from dae_core.train import Denoising, fit, new_state, prepare_data
 
 
 def _replayed_step_graph(replays: list, captures: list):

@@ -1,11 +1,11 @@
-"""dae_core.history: a run's epochs as a table (and CSV), and several runs side by side."""
+"""ui.history: a run's epochs as a table (and CSV), and several runs side by side."""
 import io
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from dae_core.history import EPOCH_COLUMNS, compare_frame, history_frame
+from ui.history import EPOCH_COLUMNS, compare_frame, history_frame
 
 
 def epochs(val: list[float], seconds: float | None = 30.0) -> list[dict]:

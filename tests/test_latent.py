@@ -2,10 +2,17 @@
 import numpy as np
 import pytest
 
+from dae_core.analysis.latent import (
+    LatentSampler,
+    decode,
+    encode,
+    interpolate,
+    manifold_grid,
+    reconstruct,
+    slider_ranges,
+)
 from dae_core.data import load_digits
 from dae_core.errors import DaeError
-from dae_core.latent import (LatentSampler, decode, encode, interpolate, manifold_grid,
-                             reconstruct, slider_ranges)
 
 
 def test_encode_decode_shapes(tiny_model):

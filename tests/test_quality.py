@@ -7,13 +7,21 @@ import numpy as np
 import pytest
 from scipy import linalg
 
+from dae_core.analysis.quality import (
+    class_entropy_bits,
+    class_histogram,
+    frechet_distance,
+    gaussian_stats,
+    inception_score,
+    recognised_share,
+    reference_stats,
+    score_outputs,
+    score_samples,
+)
 from dae_core.checkpoint import CHECKPOINT_DIR
 from dae_core.classifier import new_classifier, save_classifier
 from dae_core.cli import main
 from dae_core.errors import DaeError
-from dae_core.quality import (class_entropy_bits, class_histogram, frechet_distance, gaussian_stats,
-                              inception_score, recognised_share, reference_stats, score_outputs,
-                              score_samples)
 
 
 def test_class_entropy_bits():

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from dae_core import checkpoint as ckpt_io
+from dae_core.analysis.latent import encode
 from dae_core.cli import main
 from dae_core.config import TrainConfig
 from dae_core.errors import DaeError
-from dae_core.latent import encode
 from dae_core.refit import refit_decoder
 from dae_core.train import fit, new_state, prepare_data
 

@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 
 from dae_core import checkpoint as ckpt_io
+from dae_core.analysis.pipeline import cluster_codes, encode_splits
 from dae_core.evaluate import evaluate
-from dae_core.pipeline import cluster_codes, encode_splits
 
 SHIPPED = sorted(ckpt_io.CHECKPOINT_DIR.glob("*.pt"))
 README = Path(__file__).resolve().parents[1] / "README.md"

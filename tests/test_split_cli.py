@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from dae_core import checkpoint
+from dae_core.analysis.dials import style_sweep_codes
 from dae_core.cli import main
-from dae_core.dials import style_sweep_codes
 from dae_core.errors import DaeError
 
 TINY = ["--train-subset", "300", "--device", "cpu", "--batch-size", "32", "--teacher-method", "gmm"]
@@ -72,7 +72,7 @@ def test_sweep_codes_move_one_style_coordinate_and_keep_the_class_part():
 
 
 def test_group_mixture_draws_cluster_k_from_group_k_alone():
-    from dae_core.latent import LatentSampler
+    from dae_core.analysis.latent import LatentSampler
 
     rng = np.random.default_rng(0)
     groups = rng.integers(0, 10, 2000)
@@ -87,8 +87,8 @@ def test_group_mixture_draws_cluster_k_from_group_k_alone():
 
 
 def test_cluster_k_of_a_split_model_comes_from_its_class_part(capsys, split_ckpt, tmp_path):
-    from dae_core.dials import class_groups, component_digits, fit_sampler
-    from dae_core.latent import encode
+    from dae_core.analysis.dials import class_groups, component_digits, fit_sampler
+    from dae_core.analysis.latent import encode
 
     model = checkpoint.load(split_ckpt).model
     z = encode(model, np.random.default_rng(0).random((400, 28, 28)).astype(np.float32))

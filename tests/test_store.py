@@ -56,7 +56,7 @@ def test_fingerprint_follows_the_weights_and_config(ckpt_path):
 
 def test_the_shipped_entry_fits_the_shipped_model():
     """checkpoints/cache/ holds UMAP + GMM for cluster-d10-refined (benchmarks/ship_cache.py)."""
-    from dae_core.pipeline import encode_splits
+    from dae_core.analysis.pipeline import encode_splits
 
     ck = checkpoint.load(checkpoint.CHECKPOINT_DIR / "cluster-d10-refined.pt")
     c = encode_splits(ck.model, ck.config)
@@ -149,7 +149,7 @@ def test_eviction_never_touches_the_shipped_folder_or_other_files(monkeypatch, t
 
 
 def test_a_fitted_sampler_and_reference_statistics_round_trip_and_refuse_damage(tmp_path):
-    from dae_core.latent import LatentSampler
+    from dae_core.analysis.latent import LatentSampler
 
     z = np.random.default_rng(0).standard_normal((300, 2))
     fitted = LatentSampler("gmm", n_components=4).fit(z)
@@ -168,7 +168,7 @@ def test_a_fitted_sampler_and_reference_statistics_round_trip_and_refuse_damage(
 def test_every_shipped_model_ships_its_default_sampler_as_it_would_be_fitted():
     """checkpoints/cache/ holds each shipped model's 40-component mixture (benchmarks/ship_cache.py):
     the same one a fit of its codes gives, so the Generate page shows the same digits either way."""
-    from dae_core.latent import LatentSampler
+    from dae_core.analysis.latent import LatentSampler
 
     for path in sorted(checkpoint.CHECKPOINT_DIR.glob("*.pt")):
         ck = checkpoint.load(path)
@@ -182,8 +182,8 @@ def test_every_shipped_model_ships_its_default_sampler_as_it_would_be_fitted():
 
 
 def test_the_shipped_classifier_statistics_are_those_of_the_shipped_classifier():
+    from dae_core.analysis.quality import reference_stats
     from dae_core.classifier import load_classifier
-    from dae_core.quality import reference_stats
 
     path = checkpoint.CHECKPOINT_DIR / "classifiers" / "mnist-cnn.pt"
     shipped = store.load_reference(store.file_sha256(path), [store.SHIPPED_DIR])

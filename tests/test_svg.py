@@ -4,7 +4,7 @@ import re
 import numpy as np
 import pytest
 
-from dae_core.svg import SPARK_W, class_bars, history_sparkline, noise_sweep_svg
+from ui.svg import SPARK_W, class_bars, history_sparkline, noise_sweep_svg
 
 
 def test_history_sparkline_spans_its_box_lowest_loss_at_the_bottom():
@@ -46,7 +46,7 @@ def test_noise_sweep_svg_draws_both_curves_on_a_zero_based_axis_and_marks_the_st
 
 
 def test_the_runs_chart_draws_one_line_per_run_and_a_log_axis_of_round_values():
-    from dae_core.svg import compare_runs_svg
+    from ui.svg import compare_runs_svg
 
     runs = {"a <b>": [{"epoch": e, "val_loss": 0.1 / e} for e in (1, 2, 3)],
             "other": [{"epoch": 1, "val_loss": 0.05}]}

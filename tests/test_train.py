@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import dae_core.train as train_mod
-from dae_core import checkpoint
+from dae_core import checkpoint, optim
 from dae_core.device import resolve_device
 from dae_core.errors import DaeError
 from dae_core.train import BatchStats, EpochStats, Stopped, fit, new_state, prepare_data
@@ -119,7 +119,7 @@ def _pytorch_rates(cfg, total: int) -> list[tuple[float, float]]:
 @pytest.mark.parametrize("total", [1, 3, 20, 97])
 def test_schedule_is_pytorchs_curve_in_closed_form(small_cfg, schedule, total):
     cfg = replace(small_cfg, schedule=schedule, lr=1e-2)
-    ours = [train_mod.schedule_at(cfg, step, total) for step in range(total)]
+    ours = [optim.schedule_at(cfg, step, total) for step in range(total)]
     ours = [(lr, 0.9 if beta1 is None else beta1) for lr, beta1 in ours]  # None: Adam's own beta1
     np.testing.assert_allclose(ours, _pytorch_rates(cfg, total), rtol=1e-12, atol=1e-15)
 
@@ -137,7 +137,7 @@ def recorded_rates():
 
 def _scheduled(cfg, steps, total: int) -> list[tuple[float, float]]:
     return [(lr, 0.9 if beta1 is None else beta1)
-            for lr, beta1 in (train_mod.schedule_at(cfg, s, total) for s in steps)]
+            for lr, beta1 in (optim.schedule_at(cfg, s, total) for s in steps)]
 
 
 @pytest.mark.parametrize("schedule", SCHEDULES)
@@ -168,7 +168,7 @@ def test_resumed_and_continued_runs_follow_the_schedule(small_cfg, helpers, reco
 
 def test_onecycle_warms_up_then_anneals_below_its_start(small_cfg):
     cfg = replace(small_cfg, schedule="onecycle", lr=1e-2)
-    rates = [train_mod.schedule_at(cfg, step, 20)[0] for step in range(20)]
+    rates = [optim.schedule_at(cfg, step, 20)[0] for step in range(20)]
     peak = max(range(20), key=rates.__getitem__)
     assert 0 < peak < 19 and rates[peak] == pytest.approx(1e-2, rel=0.05)
     assert rates[0] == pytest.approx(1e-2 / 25) and rates[-1] < rates[0] / 100

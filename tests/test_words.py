@@ -4,11 +4,22 @@ import re
 
 import pytest
 
-from dae_core.cluster import METHODS
+from dae_core.analysis.cluster import METHODS
+from dae_core.analysis.latent import SAMPLERS
 from dae_core.config import DATASETS, NOISE_KINDS, SCHEDULES
-from dae_core.latent import SAMPLERS
-from ui.words import (JOINER, count, duration, method_name, metric_label, metric_value, noise_name, percent,
-                      plain, sampler_name, setting_value)
+from ui.words import (
+    JOINER,
+    count,
+    duration,
+    method_name,
+    metric_label,
+    metric_value,
+    noise_name,
+    percent,
+    plain,
+    sampler_name,
+    setting_value,
+)
 
 
 @pytest.mark.parametrize("key, label", [

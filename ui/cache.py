@@ -19,11 +19,12 @@ from pathlib import Path
 import streamlit as st
 
 from dae_core import checkpoint as ckpt_io
+from dae_core.analysis.denoise import SWEEP_STRENGTHS
+from dae_core.analysis.denoise import noise_sweep as sweep
+from dae_core.analysis.latent import LatentSampler
 from dae_core.bounds import LRUCache, Slots, env_count, env_megabytes
-from dae_core.errors import DaeError
 from dae_core.data import load_digits
-from dae_core.denoise import SWEEP_STRENGTHS, noise_sweep as sweep
-from dae_core.latent import LatentSampler
+from dae_core.errors import DaeError
 from dae_core.store import CLASSIFIER
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ def heavy(what: str):
 def codes(path: str, mtime: float):
     """The model's Codes: from the disk cache when there, else encoded here (seconds) and stored."""
     from dae_core import store
-    from dae_core.pipeline import encode_splits
+    from dae_core.analysis.pipeline import encode_splits
 
     ck, fp = checkpoint(path, mtime), fingerprint(path, mtime)
     found = store.load_codes(fp, ck.config.latent_dim)
@@ -191,7 +192,7 @@ def classifier():
 def classifier_and_reference():
     """(classifier, its (mu, sigma) on the 10k test images), or None when the file is missing/bad."""
     from dae_core import store
-    from dae_core.quality import reference_stats
+    from dae_core.analysis.quality import reference_stats
 
     clf = classifier()
     if clf is None:

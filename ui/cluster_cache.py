@@ -14,7 +14,7 @@ import numpy as np
 import streamlit as st
 
 from .background import Ask
-from .cache import checkpoint, codes, digits, finished, fingerprint, heavy
+from .cache import checkpoint, codes, digits, fingerprint, finished, heavy
 
 
 def cached_clustering(path: str, mtime: float, k: int, method: str, seed: int):
@@ -59,7 +59,7 @@ def clustering_ask(path: str, mtime: float, k: int, method: str, seed: int) -> A
 
 def clustering(path: str, mtime: float, k: int, method: str, seed: int):
     """The ClusterResult, computed here when not cached (quick methods: k-means, with a spinner)."""
-    from dae_core.pipeline import cluster_codes
+    from dae_core.analysis.pipeline import cluster_codes
 
     found = cached_clustering(path, mtime, k, method, seed)
     if found is None:
@@ -74,7 +74,7 @@ def clustering(path: str, mtime: float, k: int, method: str, seed: int):
 @st.cache_resource(show_spinner="Projecting the codes with PCA…", max_entries=8)
 def pca_map(path: str, mtime: float):
     """(idx, xy): every training code's position on its first two principal components."""
-    from dae_core import embed
+    from dae_core.analysis import embed
 
     z = codes(path, mtime).z_train
     return np.arange(len(z)), embed.pca_2d(z)
@@ -119,8 +119,8 @@ def umap_map(path: str, mtime: float):
 @st.cache_resource(show_spinner="Clustering the raw pixels…", max_entries=16)
 def pixel_baseline(path: str, mtime: float, k: int, seed: int, pca_dims: int | None):
     """(ClusterReport, seconds) of k-means on the pixels of the model's own training split."""
-    from dae_core import embed
-    from dae_core.cluster import score
+    from dae_core.analysis import embed
+    from dae_core.analysis.cluster import score
 
     c, ck = codes(path, mtime), checkpoint(path, mtime)
     t = time.perf_counter()

@@ -6,7 +6,7 @@ import os
 
 import streamlit as st
 
-from dae_core.cluster import METHODS
+from dae_core.analysis.cluster import METHODS
 
 from . import url_state
 from .words import method_name, percent

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dae_core import embed
-from dae_core.svg_cluster import confusion_svg
+from dae_core.analysis import embed
+from ui.svg_cluster import confusion_svg
 
 from . import background, cluster_cache
 from .heatmap import clickable_svg, clicked_cell

@@ -1,6 +1,6 @@
 """The latent explorer: a components.v2 component that decodes in the browser while you drag.
 
-The selected model's decoder goes to the page as plain arrays (dae_core.export) and runs in
+The selected model's decoder goes to the page as plain arrays (ui.export) and runs in
 ui/explorer/explorer.js on every slider or pad movement; Python hears only the final code, on
 release. Set DAE_EXPLORER=off to use the server-side sliders instead.
 """
@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from dae_core.export import decoder_arrays, map_positions, pad_map
+from dae_core.analysis.latent import slider_ranges
 from dae_core.figures import grid_image
 from dae_core.images import to_png
-from dae_core.latent import slider_ranges
+from ui.export import decoder_arrays, map_positions, pad_map
 
 from . import cache, cluster_cache, models
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from dae_core.latent import DEFAULT_SAMPLER, SAMPLERS
+from dae_core.analysis.latent import DEFAULT_SAMPLER, SAMPLERS
 
 from . import background, cache, models, url_state
-from .words import SAMPLERS as SAMPLER_NAMES, percent, sampler_name
+from .words import SAMPLERS as SAMPLER_NAMES
+from .words import percent, sampler_name
 
 COMPARED = ["uniform01", "box", "gaussian", "gmm"]  # the samplers of the comparison table
 

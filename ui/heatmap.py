@@ -1,4 +1,4 @@
-"""A clickable SVG picture (dae_core.svg_cluster's confusion matrix): a components.v2 component
+"""A clickable SVG picture (ui.svg_cluster's confusion matrix): a components.v2 component
 of a few lines, so that a click on a cell reaches Python without a charting library in the page.
 A click on a <g class="cell" data-row=.. data-col=..> sends the trigger value `cell` [row, col]."""
 from __future__ import annotations

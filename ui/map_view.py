@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 
 from dae_core.figures import scatter_2d
-from dae_core.svg_cluster import density_svg
+from ui.svg_cluster import density_svg
 
 SCATTER_MAX = 2_000  # up to this many points the map is a scatter at once (the t-SNE sample)
 

@@ -2,18 +2,17 @@
 and the comparison of saved runs; each widget group returns plain values."""
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
-
-import logging
 
 import streamlit as st
 
 from dae_core.config import TrainConfig
 from dae_core.errors import DaeError
-from dae_core.history import compare_frame, history_frame
-from dae_core.svg import compare_runs_svg
+from ui.history import compare_frame, history_frame
+from ui.svg import compare_runs_svg
 
 from . import cache
 from .models import available, runs_dir, session_runs

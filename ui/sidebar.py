@@ -14,7 +14,7 @@ from dae_core import checkpoint as ckpt_io
 from dae_core.bounds import env_megabytes
 from dae_core.config import LABELS
 from dae_core.errors import DaeError, file_label
-from dae_core.svg import history_sparkline
+from ui.svg import history_sparkline
 
 from . import cache, models, url_state
 from .models import available, session_uploads

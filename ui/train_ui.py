@@ -6,10 +6,9 @@ import time
 import numpy as np
 import streamlit as st
 
-from dae_core.config import (DATASETS, DEVICES, LABELS, NOISE_KINDS, NOISE_MAX_STRENGTH, SCHEDULES, TrainConfig,
-                             preset)
+from dae_core.analysis.denoise import corrupt_and_reconstruct
+from dae_core.config import DATASETS, DEVICES, LABELS, NOISE_KINDS, NOISE_MAX_STRENGTH, SCHEDULES, TrainConfig, preset
 from dae_core.data import training_split
-from dae_core.denoise import corrupt_and_reconstruct
 from dae_core.figures import grid_image
 from dae_core.serve import runs as training_runs
 

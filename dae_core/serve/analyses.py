@@ -11,7 +11,7 @@ import hashlib
 import json
 import logging
 
-from ..errors import DaeError
+from dae_core.errors import DaeError
 
 KINDS = ("clustering", "map", "quality")
 log = logging.getLogger(__name__)
@@ -34,8 +34,8 @@ def check(spec: object) -> dict:
 
 def codes_of(ck):
     """(fingerprint, Codes) of a loaded checkpoint: from the result cache, else encoded and stored."""
-    from .. import store
-    from ..pipeline import encode_splits
+    from dae_core import store
+    from dae_core.analysis.pipeline import encode_splits
 
     fp = store.fingerprint(ck.model, ck.config)
     found = store.load_codes(fp, ck.config.latent_dim)
@@ -47,7 +47,7 @@ def codes_of(ck):
 
 def compute(spec: dict) -> str:
     """Compute the analysis and store it in the result cache -> a one-line report."""
-    from .. import checkpoint as ckpt_io
+    from dae_core import checkpoint as ckpt_io
 
     spec = check(spec)
     ck = ckpt_io.load(spec["checkpoint"])
@@ -60,8 +60,8 @@ def compute(spec: dict) -> str:
 
 
 def _clustering(spec, fp, codes) -> str:
-    from ..clustering_store import save_clustering
-    from ..pipeline import cluster_codes
+    from dae_core.analysis.pipeline import cluster_codes
+    from dae_core.clustering_store import save_clustering
 
     result = cluster_codes(codes, int(spec["k"]), spec["method"], int(spec["seed"]))
     save_clustering(fp, codes, result)
@@ -69,8 +69,8 @@ def _clustering(spec, fp, codes) -> str:
 
 
 def _map(spec, fp, codes) -> str:
-    from .. import store
-    from ..analyses import map_2d
+    from dae_core import store
+    from dae_core.analyses import map_2d
 
     z = codes.z_train
     n = len(z) if spec.get("n") is None else int(spec["n"])
@@ -80,11 +80,11 @@ def _map(spec, fp, codes) -> str:
 
 
 def _quality(spec, fp, codes, ck) -> str:
-    from .. import store
-    from ..analyses import sample_quality
-    from ..classifier import load_classifier
-    from ..latent import LatentSampler
-    from ..quality import reference_stats
+    from dae_core import store
+    from dae_core.analyses import sample_quality
+    from dae_core.analysis.latent import LatentSampler
+    from dae_core.analysis.quality import reference_stats
+    from dae_core.classifier import load_classifier
 
     classifier_path = store.CLASSIFIER
     clf = load_classifier(classifier_path)

@@ -11,10 +11,10 @@ import logging
 import os
 from pathlib import Path
 
-from ..checkpoint import safe_path
-from ..errors import CheckpointError
-from . import runs
-from .runs import Run, RunError
+from dae_core.checkpoint import safe_path
+from dae_core.errors import CheckpointError
+from dae_core.serve import runs
+from dae_core.serve.runs import Run, RunError
 
 log = logging.getLogger(__name__)
 MB = 1024 * 1024
@@ -57,7 +57,7 @@ def save(run: Run, name: str, runs_dir: Path, max_bytes: int) -> Path:
     except OSError as e:
         if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
             raise RunError(f"cannot save {path.name}: {e.strerror or e}") from None
-        from ..files import write_atomic  # no hard links here: a copy, written atomically
+        from dae_core.files import write_atomic  # no hard links here: a copy, written atomically
 
         try:
             data = run.checkpoint_path.read_bytes()

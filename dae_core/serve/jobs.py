@@ -19,9 +19,9 @@ import threading
 import time
 from dataclasses import dataclass
 
-from . import ray_jobs
-from .ray_jobs import RayUnavailable
-from .settings import CPUS_PER_RUN
+from dae_core.serve import ray_jobs
+from dae_core.serve.ray_jobs import RayUnavailable
+from dae_core.serve.settings import CPUS_PER_RUN
 
 log = logging.getLogger(__name__)
 SLOT = {"run": "dae_run", "analysis": "dae_analysis"}  # the Ray resource a job of each kind holds

@@ -23,7 +23,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
-from ..errors import DaeError
+from dae_core.errors import DaeError
 
 log = logging.getLogger(__name__)
 REQUEST_TIMEOUT_S = 1.5  # one HTTP request to the head's job server (a healthy one answers in ms)
@@ -55,7 +55,7 @@ class JobInfo:
 
 
 def _settings():
-    from .settings import serve_settings
+    from dae_core.serve.settings import serve_settings
 
     return serve_settings()
 

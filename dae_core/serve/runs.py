@@ -23,8 +23,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import DaeError
-from ..files import write_atomic
+from dae_core.errors import DaeError
+from dae_core.files import write_atomic
 
 ENDED = ("finished", "stopped", "diverged", "failed", "interrupted")
 HEARTBEAT_S = 2.0  # a training process rewrites status.json at least this often

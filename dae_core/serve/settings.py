@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import CHECKPOINT_DIR, ConfigError
+from dae_core.config import CHECKPOINT_DIR, ConfigError
 
 CPUS_PER_RUN = 2  # PyTorch's CPU training gains little beyond two threads for this small model
 

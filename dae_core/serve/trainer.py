@@ -8,9 +8,9 @@ import threading
 import time
 from pathlib import Path
 
-from ..errors import DaeError, one_line
-from ..words import count
-from .runs import Batch, Run, RunWriter, StopFlag
+from dae_core.errors import DaeError, one_line
+from dae_core.serve.runs import Batch, Run, RunWriter, StopFlag
+from dae_core.words import count
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +33,9 @@ def train_run(folder: str | Path) -> str:
 
 
 def _train(run: Run) -> str:
-    from .. import checkpoint as ckpt_io
-    from ..config import TrainConfig
-    from ..train import BatchStats, EpochStats, Stopped, fastest_compile_mode, fit, new_state, prepare_data
+    from dae_core import checkpoint as ckpt_io
+    from dae_core.config import TrainConfig
+    from dae_core.train import BatchStats, EpochStats, Stopped, fastest_compile_mode, fit, new_state, prepare_data
 
     writer = RunWriter(run)
     writer.set_status("starting", "loading PyTorch and the digits", started=time.time())

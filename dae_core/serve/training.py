@@ -8,9 +8,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import disk, jobs, runs
-from .runs import Batch, Run, RunError
-from .settings import serve_settings
+from dae_core.serve import disk, jobs, runs
+from dae_core.serve.runs import Batch, Run, RunError
+from dae_core.serve.settings import serve_settings
 
 log = logging.getLogger(__name__)
 MB = 1024 * 1024

@@ -1,16 +1,26 @@
 """The latent explorer in a real browser: it draws what PyTorch decodes, dragging redraws without
 talking to the server, pad and sliders follow each other, a model switch reloads the decoder,
-a cached UMAP map offers a UMAP pad whose projection and lift are dae_core.export's, and with the
+a cached UMAP map offers a UMAP pad whose projection and lift are ui.export's, and with the
 explorer off the page shows the server-side sliders."""
 import numpy as np
 import pytest
 
 from dae_core import checkpoint
-from dae_core.export import lift, project
-from dae_core.latent import decode
+from dae_core.analysis.latent import decode
 from dae_harness.browser import ROOT, choose, open_page, start_server, stop_server, wait_idle
-from dae_harness.explorer import (HOST, drag, pad_box, pad_data, project_and_lift, render,
-                                  slider_box, state, wait_ready, wait_sent)
+from dae_harness.explorer import (
+    HOST,
+    drag,
+    pad_box,
+    pad_data,
+    project_and_lift,
+    render,
+    slider_box,
+    state,
+    wait_ready,
+    wait_sent,
+)
+from ui.export import lift, project
 
 SHIPPED = sorted((p.stem for p in (ROOT / "checkpoints").glob("*.pt")), key=lambda n: n != "reference-d4")
 CODES = 100  # random codes per model

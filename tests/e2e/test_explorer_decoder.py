@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from dae_core.latent import decode
+from dae_core.analysis.latent import decode
 from dae_core.model import DenoisingAutoencoder
 from ui.explorer import ASSETS, build_payload
 

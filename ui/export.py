@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .errors import DaeError
+from dae_core.errors import DaeError
 
 # (stride, padding, output_padding) of the decoder's three ConvTranspose2d, in order (model.py).
 DECONV_GEOMETRY = ((2, 0, 0), (2, 1, 1), (2, 1, 1))

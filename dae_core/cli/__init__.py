@@ -2,7 +2,7 @@
 train-classifier.
 
 It parses and checks the arguments, then calls the functions the app calls; the commands
-themselves are in cli_train (training) and cli_models (using a trained model)."""
+themselves are in train (training), models (using a trained model) and serve (runs on Ray)."""
 from __future__ import annotations
 
 import argparse
@@ -12,14 +12,14 @@ import math
 import sys
 from pathlib import Path
 
-from .cli_serve import add_commands, cmd_train_run_dir
-from .cli_models import cmd_cluster, cmd_denoise, cmd_evaluate, cmd_generate, cmd_refit_decoder
-from .cli_train import cmd_refine, cmd_train, cmd_train_classifier, cmd_train_split
-from .cluster import METHODS
-from .config import PRESETS, TrainConfig
-from .errors import DaeError
-from .latent import DEFAULT_SAMPLER
-from .split import SPLIT_RECIPE
+from dae_core.analysis.cluster import METHODS
+from dae_core.analysis.latent import DEFAULT_SAMPLER
+from dae_core.cli.models import cmd_cluster, cmd_denoise, cmd_evaluate, cmd_generate, cmd_refit_decoder
+from dae_core.cli.serve import add_commands, cmd_train_run_dir
+from dae_core.cli.train import cmd_refine, cmd_train, cmd_train_classifier, cmd_train_split
+from dae_core.config import PRESETS, TrainConfig
+from dae_core.errors import DaeError
+from dae_core.split import SPLIT_RECIPE
 
 DESCRIPTION = """Train denoising autoencoders on handwritten digits, then use them: score them,
 cluster their codes, generate and denoise digits. A command that writes a file never replaces an

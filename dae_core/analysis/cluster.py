@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import DaeError
+from dae_core.errors import DaeError
 
 # scipy, scikit-learn and threadpoolctl are imported where they are used: the tables and a cached
 # clustering (dae_core.store) need only NumPy and scikit-learn's metrics.

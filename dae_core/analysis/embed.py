@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .cluster import ClusterReport
-from .data import to_unit
-from .errors import DaeError
+from dae_core.analysis.cluster import ClusterReport
+from dae_core.data import to_unit
+from dae_core.errors import DaeError
 
 # One OpenMP thread: these fits are small, and on a busy 2-core machine extra threads wait on
 # each other (measured there: t-SNE of 2,000 codes 6 s with one thread, 27 s with two). OpenMP's

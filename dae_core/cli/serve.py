@@ -6,13 +6,13 @@ import json
 import sys
 import time
 
-from .errors import DaeError
+from dae_core.errors import DaeError
 
 
 def cmd_train_run_dir(args) -> tuple[dict, str]:
     """Train the run folder's request there (what a run's Ray job executes)."""
-    from .serve.runs import Run
-    from .serve.trainer import train_run
+    from dae_core.serve.runs import Run
+    from dae_core.serve.trainer import train_run
 
     status = train_run(args.run_dir)
     st = Run(args.run_dir).status()
@@ -23,7 +23,7 @@ def cmd_train_run_dir(args) -> tuple[dict, str]:
 
 def cmd_analyse(args) -> tuple[dict, str]:
     """Compute one analysis spec (JSON) into the result cache (what an analysis job executes)."""
-    from .serve.analyses import compute
+    from dae_core.serve.analyses import compute
 
     try:
         spec = json.loads(args.spec)
@@ -38,12 +38,12 @@ def cmd_train_on_ray(config: dict, epochs: int, resume_from=None) -> tuple[objec
     Ctrl-C stops the run (its finished epochs are kept)."""
     from tqdm import tqdm
 
-    from .serve import training
-    from .serve.runs import Run
+    from dae_core.serve import training
+    from dae_core.serve.runs import Run
 
     history = None
     if resume_from is not None:  # a checkpoint file: the run starts from a copy of it
-        from . import checkpoint as ckpt_io
+        from dae_core import checkpoint as ckpt_io
 
         history = ckpt_io.load(resume_from).history
     run = training.start(config, epochs, checkpoint=resume_from, history=history)
@@ -68,7 +68,7 @@ def cmd_train_on_ray(config: dict, epochs: int, resume_from=None) -> tuple[objec
 
 
 def cmd_runs_list(args) -> tuple[dict, str]:
-    from .serve import disk, training
+    from dae_core.serve import disk, training
 
     rows = disk.listing(training.runs_dir())
     lines = [f"{r['name']:<40} {r['status']:<12} {r['epochs'] if r['epochs'] is not None else '':>6} "
@@ -80,7 +80,7 @@ def cmd_runs_list(args) -> tuple[dict, str]:
 
 
 def cmd_runs_rm(args) -> tuple[dict, str]:
-    from .serve import disk, runs, training
+    from dae_core.serve import disk, runs, training
 
     run = runs.find(training.runs_dir(), args.name)
     if run is not None:

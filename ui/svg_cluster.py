@@ -8,8 +8,8 @@ import html
 
 import numpy as np
 
-from .figures import MAP_BINS, density_rgb, label_color
-from .images import to_png
+from dae_core.figures import MAP_BINS, density_rgb, label_color
+from dae_core.images import to_png
 
 CELL = 36  # a confusion cell's side, in SVG pixels
 _BLUES = np.array([[0xf7, 0xfb, 0xff], [0x08, 0x30, 0x6b]], np.float32)  # empty, fullest cell

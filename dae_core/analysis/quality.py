@@ -10,8 +10,8 @@ import torch
 from scipy import linalg
 from scipy.special import rel_entr, softmax
 
-from .data import load_digits, to_float
-from .errors import DaeError
+from dae_core.data import load_digits, to_float
+from dae_core.errors import DaeError
 
 RECOGNISED_AT = 0.9  # max softmax probability from which a sample counts as a recognisable digit
 

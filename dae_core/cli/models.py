@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import checkpoint as ckpt_io
-from .errors import DaeError
+from dae_core import checkpoint as ckpt_io
+from dae_core.errors import DaeError
 
 
 def cmd_evaluate(args) -> tuple[dict, str]:
-    from .evaluate import evaluate
+    from dae_core.evaluate import evaluate
 
     ckpt = ckpt_io.load(args.checkpoint)
     result = evaluate(ckpt.model, ckpt.config)
@@ -24,7 +24,7 @@ def cmd_evaluate(args) -> tuple[dict, str]:
 
 
 def cmd_cluster(args) -> tuple[dict, str]:
-    from .pipeline import cluster_codes, encode_splits, summarize
+    from dae_core.analysis.pipeline import cluster_codes, encode_splits, summarize
 
     ckpt = ckpt_io.load(args.checkpoint)
     say = (lambda text: None) if args.json else (lambda text: print(text, file=sys.stderr, flush=True))
@@ -48,7 +48,7 @@ def cmd_cluster(args) -> tuple[dict, str]:
 
 def _cluster_steps(say, n_train: int, prefix: str):
     """stage(step) and progress(step, seconds) for cluster_codes: a line on stderr per step."""
-    from .cluster import STEPS
+    from dae_core.analysis.cluster import STEPS
 
     def stage(step: str) -> None:
         what = STEPS.get(step, "assigning the test codes to the clusters")
@@ -76,9 +76,9 @@ def _cluster_text(args, runs, n_train: int, spread: dict | None) -> str:
 
 
 def cmd_generate(args) -> tuple[dict, str]:
-    from .dials import fit_sampler
-    from .latent import LatentSampler, decode
-    from .pipeline import encode_splits
+    from dae_core.analysis.dials import fit_sampler
+    from dae_core.analysis.latent import LatentSampler, decode
+    from dae_core.analysis.pipeline import encode_splits
 
     ckpt = ckpt_io.load(args.checkpoint)
     if args.style_sweeps:
@@ -92,7 +92,7 @@ def cmd_generate(args) -> tuple[dict, str]:
     result = {"out": str(args.out), "shape": list(images.shape), "sampler": args.sampler}
     text = f"wrote {images.shape[0]} digits from the {args.sampler} sampler to {args.out}"
     if classifier is not None:
-        from .quality import score_samples
+        from dae_core.analysis.quality import score_samples
 
         q = result["quality"] = score_samples(classifier, images)
         fid = "n/a" if q["frechet_distance"] is None else f"{q['frechet_distance']:.2f}"
@@ -103,8 +103,8 @@ def cmd_generate(args) -> tuple[dict, str]:
 
 def _style_sweeps(args, ckpt) -> tuple[dict, str]:
     """`generate --style-sweeps N`: (N, steps, 28, 28) images, a row per swept style coordinate."""
-    from .dials import parts_of, style_sweeps
-    from .pipeline import encode_splits
+    from dae_core.analysis.dials import parts_of, style_sweeps
+    from dae_core.analysis.pipeline import encode_splits
 
     parts_of(ckpt.model)  # refuses a model without a style part before the slow encoding
     sweeps = style_sweeps(ckpt.model, encode_splits(ckpt.model, ckpt.config).z_train, args.style_sweeps,
@@ -112,7 +112,7 @@ def _style_sweeps(args, ckpt) -> tuple[dict, str]:
     _write_images(Path(args.out), sweeps, args.overwrite)
     result = {"out": str(args.out), "shape": list(sweeps.shape), "style_dims": ckpt.model.style_dims}
     if args.score_with:
-        from .quality import top_class
+        from dae_core.analysis.quality import top_class
 
         digit, _ = top_class(_score_classifier(args.score_with, ckpt.config.dataset),
                              sweeps.reshape(-1, 28, 28))
@@ -126,8 +126,8 @@ def _style_sweeps(args, ckpt) -> tuple[dict, str]:
 
 def _write_images(path: Path, images: np.ndarray, overwrite: bool) -> None:
     """Write (N, 28, 28) images to exactly `path`: a .png grid (as the app shows) or a .npy array."""
-    from .figures import grid_image
-    from .images import to_png
+    from dae_core.figures import grid_image
+    from dae_core.images import to_png
 
     if path.suffix not in (".png", ".npy"):
         raise DaeError(f"--out must end in .png (an image grid) or .npy (an array), got {path.name!r}")
@@ -141,7 +141,7 @@ def _write_images(path: Path, images: np.ndarray, overwrite: bool) -> None:
 
 
 def _score_classifier(path: str, dataset: str):
-    from .classifier import load_classifier
+    from dae_core.classifier import load_classifier
 
     if dataset != "mnist":
         raise DaeError(f"--score-with judges MNIST digits; this model was trained on {dataset}")
@@ -149,8 +149,8 @@ def _score_classifier(path: str, dataset: str):
 
 
 def cmd_denoise(args) -> tuple[dict, str]:
-    from .denoise import corrupt_and_reconstruct
-    from .images import load_digit, to_png
+    from dae_core.analysis.denoise import corrupt_and_reconstruct
+    from dae_core.images import load_digit, to_png
 
     ckpt = ckpt_io.load(args.checkpoint)
     strength = ckpt.config.noise_strength if args.strength is None else args.strength
@@ -165,8 +165,8 @@ def cmd_denoise(args) -> tuple[dict, str]:
 
 
 def cmd_refit_decoder(args) -> tuple[dict, str]:
-    from .refit import refit_decoder
-    from .train import prepare_data
+    from dae_core.refit import refit_decoder
+    from dae_core.train import prepare_data
 
     ckpt = ckpt_io.load(args.checkpoint)
     state = ckpt_io.to_state(ckpt)

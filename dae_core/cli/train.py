@@ -8,10 +8,10 @@ import sys
 import time
 from pathlib import Path
 
-from . import checkpoint as ckpt_io
-from .config import ConfigError, TrainConfig, preset
-from .errors import DaeError
-from .words import count
+from dae_core import checkpoint as ckpt_io
+from dae_core.config import ConfigError, TrainConfig, preset
+from dae_core.errors import DaeError
+from dae_core.words import count
 
 
 def _config_from_args(args) -> dict:
@@ -23,7 +23,7 @@ def _follow(state, events, epochs: int, on_epoch=None):
     """Draw the engine's events as a progress bar on stderr; returns the Stopped event, if any."""
     from tqdm import tqdm
 
-    from .train import BatchStats, EpochStats, Stopped
+    from dae_core.train import BatchStats, EpochStats, Stopped
 
     bar, first, stopped = tqdm(unit="batch", file=sys.stderr, disable=None), state.epochs_done, None
     for event in events:
@@ -46,7 +46,7 @@ def _follow(state, events, epochs: int, on_epoch=None):
 
 
 def cmd_train(args) -> tuple[dict, str]:
-    from .train import Stopped, fastest_compile_mode, fit, new_state, prepare_data
+    from dae_core.train import Stopped, fastest_compile_mode, fit, new_state, prepare_data
 
     given = _config_from_args(args)
     if args.resume:
@@ -71,7 +71,7 @@ def cmd_train(args) -> tuple[dict, str]:
     # Saved after every finished epoch, atomically: a killed run keeps its last epoch. (cli.main has
     # refused an existing --out; later epochs replace this run's own file.)
     if args.ray:
-        from .cli_serve import cmd_train_on_ray
+        from dae_core.cli.serve import cmd_train_on_ray
 
         run, ended = cmd_train_on_ray(state.config.to_dict(), epochs, args.resume)
         if ended.status == "failed" or (ended.status == "interrupted" and not run.has_checkpoint()):
@@ -102,8 +102,8 @@ def free_path(path: Path) -> Path:
 
 
 def cmd_refine(args) -> tuple[dict, str]:
-    from .refine import RoundStart, refine
-    from .train import prepare_data
+    from dae_core.refine import RoundStart, refine
+    from dae_core.train import prepare_data
 
     ckpt = ckpt_io.load(args.checkpoint)
     state = ckpt_io.to_state(ckpt)
@@ -129,7 +129,7 @@ def cmd_refine(args) -> tuple[dict, str]:
 
 
 def cmd_train_classifier(args) -> tuple[dict, str]:
-    from .classifier import classifier_config, save_classifier, train_classifier
+    from dae_core.classifier import classifier_config, save_classifier, train_classifier
 
     t0 = time.perf_counter()
     state, events = train_classifier(classifier_config(args.epochs, args.seed, args.subset))
@@ -149,10 +149,10 @@ def cmd_train_classifier(args) -> tuple[dict, str]:
 def cmd_train_split(args) -> tuple[dict, str]:
     """Train the split-code autoencoder from scratch against a teacher's clusters, saving after
     every epoch."""
-    from .data import training_split
-    from .split import SplitConfig
-    from .split_train import cluster_targets, fit_split, new_split_state
-    from .train import prepare_data
+    from dae_core.data import training_split
+    from dae_core.split import SplitConfig
+    from dae_core.split_train import cluster_targets, fit_split, new_split_state
+    from dae_core.train import prepare_data
 
     split = SplitConfig(style_dim=args.style_dim, class_weight=args.class_weight, view_augment=args.augment,
                         stroke=args.stroke)

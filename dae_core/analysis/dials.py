@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .cluster import match_clusters
-from .errors import DaeError
-from .latent import DEFAULT_SAMPLER, LatentSampler, decode, slider_ranges
+from dae_core.analysis.cluster import match_clusters
+from dae_core.analysis.latent import DEFAULT_SAMPLER, LatentSampler, decode, slider_ranges
+from dae_core.errors import DaeError
 
 
 def parts_of(model) -> tuple[list[int], list[int]]:

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .cluster import ClusterReport, check_stop, cluster, score
-from .data import load_digits, training_split
-from .latent import encode
+from dae_core.analysis.cluster import ClusterReport, check_stop, cluster, score
+from dae_core.analysis.latent import encode
+from dae_core.data import load_digits, training_split
 
 
 @dataclass(frozen=True)

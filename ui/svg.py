@@ -9,7 +9,7 @@ import html
 
 import numpy as np
 
-from .figures import decimate, label_color
+from dae_core.figures import decimate, label_color
 
 SPARK_W, SPARK_H, SPARK_PAD = 240, 72, 14  # the sidebar's sparkline, in SVG pixels
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .data import to_float
-from .errors import DaeError
+from dae_core.data import to_float
+from dae_core.errors import DaeError
 
 SAMPLERS = ("uniform01", "box", "gaussian", "gmm", "cluster:K")
 DEFAULT_SAMPLER = "gmm"  # the app's and the command line's: it decodes to recognisable digits most often

@@ -7,11 +7,11 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from .config import NOISE_KINDS, NOISE_MAX_STRENGTH
-from .data import add_noise, to_float
-from .errors import DaeError
-from .evaluate import per_image_mse, psnr
-from .latent import reconstruct
+from dae_core.analysis.latent import reconstruct
+from dae_core.config import NOISE_KINDS, NOISE_MAX_STRENGTH
+from dae_core.data import add_noise, to_float
+from dae_core.errors import DaeError
+from dae_core.evaluate import per_image_mse, psnr
 
 NOISES = ("none", *NOISE_KINDS)  # "none": reconstruct the input as it is (e.g. an uploaded digit)
 MAX_STRENGTH = {**NOISE_MAX_STRENGTH, "none": 1.0}
