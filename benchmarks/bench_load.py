@@ -220,7 +220,7 @@ class Probe:
     def __init__(self, pid: int, cache: Path, cap_mb: int, log: Path) -> None:
         self.pid, self.cache, self.cap_mb, self.log = pid, cache, cap_mb, log
         self.cpu0 = browser.cpu_seconds(pid)
-        self.peak = {"server_rss_mb": 0.0, "ray_rss_mb": 0.0, "cache_mb": 0.0}
+        self.peak = {"server_rss_mb": 0.0, "ray_rss_mb": 0.0, "ray_pss_mb": 0.0, "cache_mb": 0.0}
         self.ray_cpu: dict[int, float] = {}  # Ray process -> CPU seconds when last seen
 
     def server_rss_mb(self) -> float:
@@ -228,25 +228,30 @@ class Probe:
         with open(f"/proc/{self.pid}/status") as f:
             return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
 
-    def ray_rss_mb(self) -> float:
-        """Ray's processes (the local head's, its workers) and the jobs' (runs, analyses); notes
-        their CPU time too. The server starts none of them as its children: they are found by name."""
-        total = 0
+    def ray_memory_mb(self) -> tuple[float, float]:
+        """(RSS, PSS) summed over Ray's processes (the local head's, its workers) and the jobs'
+        (runs, analyses); notes their CPU time too. The server starts none of them as its children:
+        they are found by name. RSS counts a shared page (PyTorch's libraries, say)
+        in every process that maps it; PSS splits it between them, so its sum is the memory they
+        take in all."""
+        rss = pss = 0
         for p in ray_processes():
             try:
-                with open(f"/proc/{p}/status") as f:
-                    total += next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+                with open(f"/proc/{p}/smaps_rollup") as f:
+                    sizes = dict(line.split()[:2] for line in f if line.startswith(("Rss:", "Pss:")))
+                rss, pss = rss + int(sizes["Rss:"]), pss + int(sizes["Pss:"])
                 self.ray_cpu[p] = browser.cpu_seconds(p)
-            except (OSError, StopIteration):
+            except (OSError, KeyError):
                 continue
-        return total / 1024
+        return rss / 1024, pss / 1024
 
     def cache_mb(self) -> float:
         files = self.cache.glob("*") if self.cache.is_dir() else []
         return sum(p.stat().st_size for p in files if p.is_file()) / 2**20
 
     def sample(self) -> None:
-        now = {"server_rss_mb": self.server_rss_mb(), "ray_rss_mb": self.ray_rss_mb(),
+        ray_rss, ray_pss = self.ray_memory_mb()
+        now = {"server_rss_mb": self.server_rss_mb(), "ray_rss_mb": ray_rss, "ray_pss_mb": ray_pss,
                "cache_mb": self.cache_mb()}
         self.peak = {k: max(v, now[k]) for k, v in self.peak.items()}
 

@@ -2,6 +2,7 @@
 loopback): deduplication, retries, shared answers, time limits, cancels, failures in one line."""
 import json
 import logging
+import os
 import socket
 import threading
 import time
@@ -9,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from dae_core.cli.serve import JOB_NICENESS, yield_to_the_server
 from dae_core.serve import jobs, ray_jobs
 from dae_core.serve.ray_jobs import RayUnavailable
 
@@ -207,3 +209,12 @@ def test_a_job_that_died_of_an_unexpected_error_is_its_last_line_not_a_traceback
     server.logs["dae-analysis-x"] = ("Traceback (most recent call last):\n  File \"/srv/app/x.py\", line 3\n"
                                      "    boom()\nNameError: name 'boom' is not defined\n")
     assert jobs.state("dae-analysis-x").message == "NameError: name 'boom' is not defined"
+
+
+@pytest.mark.parametrize("now", [0, 3, JOB_NICENESS, 19])
+def test_a_job_process_runs_below_the_servers_cpu_priority(monkeypatch, now):
+    """A job lowers its priority to JOB_NICENESS, never raises it (an unprivileged process cannot)."""
+    calls = []
+    monkeypatch.setattr(os, "nice", lambda inc: calls.append(inc) or now + inc)
+    yield_to_the_server()
+    assert calls == [0, max(0, JOB_NICENESS - now)] and 0 < JOB_NICENESS <= 19

@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from dae_core import TrainConfig
+from dae_core.cli.serve import JOB_NICENESS
 from dae_core.serve import jobs, ray_jobs, runs, training
 from dae_harness import browser
 from dae_harness.wsclient import Tab
@@ -30,6 +31,12 @@ def wait_for(condition, timeout: float, what: str):
 def gcs_pid() -> int:
     out = subprocess.run(["pgrep", "-f", f"gcs_server.*{ray_jobs.temp_dir()}"], capture_output=True, text=True)
     return int(out.stdout.split()[0])
+
+
+def niceness(pid: int) -> int:
+    """A process's CPU niceness, from /proc (Linux)."""
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[16])
 
 
 def visit(url: str, page: str, query: str = "") -> list[str]:
@@ -56,6 +63,7 @@ def test_the_server_outlives_a_killed_gcs_and_ray_comes_back_for_new_runs(tmp_pa
         try:
             run = training.start(TINY.to_dict(), 100)  # long enough to be training at the kill
             wait_for(lambda: training.state(run).status == "running" and run.history(), 120, "an epoch")
+            assert [niceness(p) for p in browser.run_workers(runs_dir)] == [JOB_NICENESS]  # below the server
             os.kill(gcs_pid(), signal.SIGKILL)
             killed = time.monotonic()
 
