@@ -52,7 +52,7 @@ for name, (x_hat, mse) in rows.items():
 table = {"test index": idx, "label": labels[idx], "MSE corrupted": res.mse_noisy,
          f"MSE {ck.name}": res.mse, f"PSNR {ck.name} (dB)": res.psnr}
 table.update({f"MSE {name}": mse for name, (_, mse) in rows.items()})
-# A Markdown table, not st.dataframe or st.table: their JavaScript (over 1 MB) would be most of
+# A Markdown table, not st.dataframe or st.table: their JavaScript would be most of
 # the browser's work on this page, for eight rows.
 st.markdown(markdown_frame(formatted(table), right=len(table) - 2))
 

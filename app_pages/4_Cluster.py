@@ -40,7 +40,7 @@ k, method, seed = settings_ui(settings_box)  # the widgets' values: a link's bad
 ck = sidebar.picked_checkpoint(picked) or sidebar.require_checkpoint()  # else the sidebar says why
 path, mtime = cache.file_key(picked)
 
-# --- core calls (cached per checkpoint in memory and on disk; GMM and UMAP as Ray tasks, with progress)
+# --- core calls (cached per checkpoint in memory and on disk; GMM and UMAP as Ray jobs, with progress)
 codes = cache.codes(path, mtime)
 result = clustering_ui(path, mtime, k, method, seed)
 if result is not None:  # the scores again, now checked against the codes

@@ -26,8 +26,9 @@ MAX_UNITS = 4096  # the most channels or hidden units a file's architecture may 
 class DigitClassifier(nn.Module):
     """(B, 1, 28, 28) in [0, 1] -> logits (B, 10); features(x) -> the penultimate units (B, hidden).
 
-    LeNet-shaped (5x5 valid convolutions): on a 2-core CPU an epoch takes under a minute, where
-    32/64-channel 'same' convolutions take three. `metrics` / `history` are filled by load_classifier.
+    LeNet-shaped (5x5 valid convolutions): small feature maps keep an epoch cheap on a CPU, several
+    times cheaper than 32/64-channel 'same' convolutions (docs/speed.md). `metrics` / `history` are
+    filled by load_classifier.
     """
 
     def __init__(self, channels: tuple[int, int] = (16, 32), hidden: int = 128):

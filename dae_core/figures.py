@@ -12,7 +12,7 @@ def grid_image(images: np.ndarray, nrow: int, pad: int = 2, scale: int = 1) -> n
     """(N, H, W) in [0, 1] -> one (H', W') grid image, `nrow` images per row, enlarged by `scale`.
 
     scikit-image's montage, not torchvision's make_grid: the app never imports torchvision, whose
-    import alone costs the server ~160 MiB and ~1 s of start-up (README, Dependencies).
+    import alone would add to the server's memory and start-up (docs/speed.md).
     """
     images = np.asarray(images, np.float32)
     shape = (-(-len(images) // nrow), nrow)
@@ -28,7 +28,7 @@ def smooth(values, alpha: float = SMOOTHING) -> np.ndarray:
     """Exponentially weighted mean of a noisy curve, bias-corrected (pandas' ewm, adjust=True): the
     weights are renormalised over the points seen so far, so the first values are not pulled
     toward the very first one, and a constant series stays that constant -> (N,)."""
-    import pandas as pd  # here: importing pandas costs a page that draws no loss chart ~0.3 s
+    import pandas as pd  # here: a page that draws no loss chart never waits for pandas' import
 
     return pd.Series(values, dtype=float).ewm(alpha=alpha, adjust=True).mean().to_numpy()
 

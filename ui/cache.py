@@ -4,8 +4,8 @@ Clusterings and 2-D maps of the codes are in ui.cluster_cache.
 
 Keys include the file's modification time, so a checkpoint rewritten on disk is reloaded.
 Nothing cached here is ever trained or mutated (STYLE.md rule 6). The analysis modules are
-imported inside the loaders that need them: they pull in scikit-learn (~1.2 s), which the home
-page never needs.
+imported inside the loaders that need them: they pull in scikit-learn, whose import a page
+that needs none of it should not wait for.
 
 Every cache has a bound: max_entries, or a comment saying why it needs none; finished results
 share one LRU of at most $DAE_MEMORY_CACHE_MB megabytes. No ttl: a key names immutable content

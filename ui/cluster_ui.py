@@ -1,4 +1,4 @@
-"""Widget groups of the Cluster page: the clustering (cached or a Ray task), baseline, map, the
+"""Widget groups of the Cluster page: the clustering (cached or a Ray job), baseline, map, the
 cluster -> digit table, the clickable confusion matrices and the cell they pick.
 
 Settings and scores are in ui.cluster_scores."""
@@ -40,12 +40,12 @@ def map_ui() -> tuple[str, str]:
 
 def clustering_ui(path: str, mtime: float, k: int, method: str, seed: int):
     """The ClusterResult: cached, computed here (k-means: seconds), or for GMM and the UMAP
-    methods as a Ray task with its progress and Cancel (None until it is done)."""
+    methods as a Ray job with its progress and Cancel (None until it is done)."""
     result = cluster_cache.cached_clustering(path, mtime, k, method, seed)
     if result is not None or method == "kmeans":
         return result or cluster_cache.clustering(path, mtime, k, method, seed)
     if method.startswith("umap"):
-        # 1.5 min alone on 2 cores, 4.75 min beside other work (docs/speed.md)
+        # UMAP's fit runs for minutes, longer on a busy server: say so first (docs/speed.md)
         st.warning("UMAP can take several minutes on the 48k training codes, longer while the "
                    "server is busy (once; then it is cached).")
     runs = background.run("cluster", (path, mtime, k, method, seed), lambda: [
@@ -54,7 +54,7 @@ def clustering_ui(path: str, mtime: float, k: int, method: str, seed: int):
 
 
 def seeds_ui(path: str, mtime: float, k: int, method: str, seed: int) -> list | None:
-    """ClusterResults of seeds seed, seed+1, seed+2 (those not cached as Ray tasks, with their
+    """ClusterResults of seeds seed, seed+1, seed+2 (those not cached as Ray jobs, with their
     progress and Cancel), or None until all are there."""
     seeds = [seed + i for i in range(3)]
     runs = {s: cluster_cache.cached_clustering(path, mtime, k, method, s) for s in seeds}
@@ -70,7 +70,7 @@ def seeds_ui(path: str, mtime: float, k: int, method: str, seed: int) -> list | 
 
 
 def map_points(path: str, mtime: float, projection: str, seed: int):
-    """(idx, xy) of the chosen map; UMAP and t-SNE, when not cached, as a Ray task (None until done)."""
+    """(idx, xy) of the chosen map; UMAP and t-SNE, when not cached, as a Ray job (None until done)."""
     if projection == PROJECTIONS[0]:
         return cluster_cache.pca_map(path, mtime)
     kind, n, seed = ("umap", None, cluster_cache.UMAP_MAP_SEED) if projection == PROJECTIONS[1] else ("tsne", 2000, seed)
@@ -95,13 +95,13 @@ def mapping_table(report) -> pd.DataFrame:
 
 TABLE_COLUMNS = {"cluster": "Cluster", "size": "Images", "digit": "Matched",
                  "majority": "Most common", "purity": "Purity"}
-TABLE_WIDTH = 440  # px: the cluster -> digit table with its headers on one line (429 px measured)
+TABLE_WIDTH = 440  # px: wide enough for the cluster -> digit table's headers on one line
 MATRIX_WIDTH = 470  # px: a 10 x 10 confusion matrix with 40-px cells
 
 
 def mapping_table_ui(report) -> None:
     """The cluster -> digit table, and what its columns mean. A Markdown table: a data grid's or a
-    table's JavaScript (over 1 MB) would be most of the browser's work on this page, for ten rows."""
+    table's JavaScript would be most of the browser's work on this page, for ten rows."""
     table = mapping_table(report)
     table = table.assign(size=table["size"].map("{:,}".format), purity=table["purity"].map("{:.1f}%".format))
     st.markdown(markdown_frame(table.rename(columns=TABLE_COLUMNS), right=len(TABLE_COLUMNS)))

@@ -87,8 +87,8 @@ def formatted(table: dict) -> pd.DataFrame:
                          if name.startswith(("MSE", "PSNR")) else values for name, values in table.items()})
 
 
-# An upload rebuilt with over 5x the model's error on test digits is unlike them: the reference
-# model's worst of 2,000 test digits is 4.1x, a 2000x2000 random image 8.7x (measured 2026-12-04).
+# An upload rebuilt with over 5x the model's error on test digits is unlike them: the threshold
+# lies between the worst test digit's error and a random image's (docs/speed.md).
 UNLIKE_ERROR = 5.0
 
 

@@ -74,7 +74,7 @@ def build_payload(model, z_train: np.ndarray, y_train: np.ndarray, images: np.nd
 
 @st.cache_resource(show_spinner="Preparing the in-browser decoder…", max_entries=8)
 def payload(path: str, mtime: float, projection: str = "pca") -> dict:
-    """build_payload for a checkpoint file (about 0.8 MB of JSON for d=4); its pad on the cached
+    """build_payload for a checkpoint file (its size: docs/explorer.md); its pad on the cached
     UMAP map when projection is "umap" (and one is cached), else on PCA."""
     ck, c = cache.checkpoint(path, mtime), cache.codes(path, mtime)
     images = cache.digits(ck.config.dataset).train_images[c.train_index].numpy()

@@ -91,7 +91,7 @@ def quality_table(rows: dict) -> dict:
 
 
 def compare_ui(path: str, mtime: float) -> dict | None:
-    """Sampler -> quality dict for COMPARED; those not scored yet are scored as Ray tasks, with
+    """Sampler -> quality dict for COMPARED; those not scored yet are scored as Ray jobs, with
     their progress and Cancel (None until all are done)."""
     rows = cache.cached_quality(path, mtime, COMPARED)
     if rows is not None:

@@ -15,7 +15,7 @@ import time
 from contextlib import asynccontextmanager
 
 log = logging.getLogger(__name__)
-# Slowest first: PyTorch alone is 2-3 s on two cores. The ui modules bring in the rest (dae_core,
+# Slowest first: PyTorch, the longest (docs/speed.md). The ui modules bring in the rest (dae_core,
 # pandas, scikit-learn's pieces, Plotly, Ray) as the pages would.
 WARM = ("torch", "sklearn.cluster", "plotly.graph_objects", "ui.cache", "ui.sidebar",
         "ui.cluster_cache", "ui.cluster_ui", "ui.gen_ui", "ui.denoise_ui", "ui.run_ui",

@@ -79,13 +79,13 @@ def _model_card(ck) -> None:
     rows = [(metric_label(key), metric_value(key, value)) for key, value in ck.metrics.items()
             if isinstance(value, (int, float, str))]
     if rows:
-        # Markdown, not st.dataframe: the data grid's JavaScript alone costs the first page load
-        # about half a second in the browser (docs/speed.md). Lines, not a table: in the sidebar a
-        # table's second column squeezes the numbers.
+        # Markdown, not st.dataframe: otherwise the browser fetches and evaluates the data grid's
+        # JavaScript before the first page is complete (docs/speed.md). Lines, not a table: in the
+        # sidebar a table's second column squeezes the numbers.
         st.markdown("**Model card**  \n" + markdown_fields(rows))
     if ck.history:
         # An SVG picture, not a Plotly chart: on a page with no other chart, Chromium then
-        # neither fetches nor evaluates Plotly's code (a 4.5 MB chunk, over a second).
+        # neither fetches nor evaluates Plotly's code (docs/speed.md).
         st.image(history_sparkline(ck.history), width="stretch")
     with st.expander("Training settings"):
         st.markdown(markdown_fields((LABELS.get(key, key), setting_value(key, value))

@@ -1,5 +1,5 @@
 """Small charts as SVG strings for st.image: pictures, so that a page drawing only these loads no
-charting code in the browser (Plotly's is a 4.5 MB chunk, over a second to evaluate on 2 cores).
+charting code in the browser (Plotly's is large, and the page waits for it: docs/speed.md).
 
 Each <svg> states its width and height in pixels: drawn as an image, it has a natural size, and
 st.image scales it to its column from there."""

@@ -75,7 +75,7 @@ def cluster(z: np.ndarray, k: int = 10, method: str = "kmeans", seed: int = 0,
     _begin(kind, stage, stop)
     t = time.perf_counter()
     # On low-dimensional codes the per-iteration work is tiny, so extra OpenMP threads only wait
-    # on each other: one thread is several times faster (docs/speed.md, "Choices measured").
+    # on each other: one thread is faster (docs/speed.md, "Settings chosen by a measurement").
     # OpenMP's thread count is the calling thread's own, so this is safe while other sessions'
     # threads run; BLAS limits would be process-wide (a Ray worker sets those once).
     with threadpool_limits(1, user_api="openmp"):

@@ -8,7 +8,7 @@ from dae_core.data import to_unit
 from dae_core.errors import DaeError
 
 # One OpenMP thread: these fits are small, and on a busy 2-core machine extra threads wait on
-# each other (measured there: t-SNE of 2,000 codes 6 s with one thread, 27 s with two). OpenMP's
+# each other, so one thread is faster (docs/speed.md). OpenMP's
 # thread count belongs to the calling thread, so limiting it is safe in a threaded server.
 _THREADS = 1
 

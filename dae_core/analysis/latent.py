@@ -13,7 +13,7 @@ SAMPLERS = ("uniform01", "box", "gaussian", "gmm", "cluster:K")
 DEFAULT_SAMPLER = "gmm"  # the app's and the command line's: it decodes to recognisable digits most often
 # A finer mixture fits the codes' curved clusters better, so more samples decode to digits the
 # classifier recognises, with the digits as evenly spread (benchmarks/bench_samples.py measures it;
-# the record is in docs/speed.md, "Choices measured").
+# the record is in docs/speed.md, "Settings chosen by a measurement").
 GMM_COMPONENTS = 40
 CLUSTER_COMPONENTS = 10  # cluster:K samples inside one of 10 digit-like components
 GMM_FIT_MAX = 10_000  # codes used to fit a mixture
@@ -101,7 +101,7 @@ class LatentSampler:
             from sklearn.mixture import GaussianMixture
 
             # A subsample fits the mixture in a fraction of the time, at the same sample quality
-            # (docs/speed.md, "Choices measured").
+            # (docs/speed.md, "Settings chosen by a measurement").
             rows = np.random.default_rng(self.seed).permutation(len(z))[:GMM_FIT_MAX]
             self.gmm = GaussianMixture(self.n_components, covariance_type="full",
                                        random_state=self.seed).fit(z[rows])

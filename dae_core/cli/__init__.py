@@ -96,7 +96,7 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _split_flags(sp: argparse.ArgumentParser) -> None:
-    """train-split's settings; the defaults are the recipe of the shipped split model."""
+    """train-split's settings; the defaults are the recipe of docs/recipe.md (the split model)."""
     sp.add_argument("--out", required=True, help="where to save the model, after every epoch")
     sp.add_argument("--style-dim", type=whole(0, 256), default=SPLIT_RECIPE["style_dim"],
                     help="size of the style part of the code")
