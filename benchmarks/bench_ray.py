@@ -40,7 +40,7 @@ import threading
 import time
 from pathlib import Path
 
-from dae_harness.browser import (ERROR_BOXES, IDLE, LAST, PAGES, PREVIEW_CHANGED, cpu_seconds,
+from dae_harness.browser import (ERROR_BOXES, IDLE, LAST, PAGES, PREVIEW_CHANGED, SAVED, cpu_seconds,
                                  descendants, launch, missing, navigate, open_page, pids_of, run_workers,
                                  start_server, stop_server, total_cpu_seconds)
 
@@ -256,7 +256,7 @@ async def train_and_save(page, name: str, timeout: float) -> str:
     await a_wait_idle(page, 60_000)
     await page.get_by_label("Checkpoint name", exact=True).fill(name)
     await page.get_by_role("button", name="Save checkpoint").click()
-    await page.get_by_text("Saved as").first.wait_for(timeout=60_000)
+    await page.get_by_text(SAVED).first.wait_for(timeout=60_000)
     return text
 
 

@@ -15,7 +15,7 @@ import re
 import tempfile
 import time
 
-from dae_harness.browser import (PAGES, error_texts, launch, missing, navigate, open_page,
+from dae_harness.browser import (PAGES, SAVED, error_texts, launch, missing, navigate, open_page,
                                  rss_bytes, start_server, stop_server, wait_idle)
 
 MiB = 2**20
@@ -30,7 +30,7 @@ def train_and_save(page, name: str, epochs: int) -> None:
     wait_idle(page)
     page.get_by_label("Checkpoint name", exact=True).fill(name)
     page.get_by_role("button", name="Save checkpoint").click()
-    page.get_by_text("Saved as").first.wait_for()
+    page.get_by_text(SAVED).first.wait_for()
     wait_idle(page)
 
 

@@ -31,6 +31,9 @@ ERROR_BOXES = '[data-testid="stException"], [data-testid="stAlertContentError"]'
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 
 
+# The Train page's notice of a finished save (the runs table's "Saved as" column is not one).
+SAVED = re.compile(r"Saved as .+ in the runs folder")
+
 def missing() -> str | None:
     """Why the browser tests cannot run here, or None when they can."""
     if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
@@ -223,7 +226,7 @@ def stop_and_save(page, name: str) -> None:
     wait_idle(page)
     page.get_by_label("Checkpoint name", exact=True).fill(name)
     page.get_by_role("button", name="Save checkpoint").click()
-    page.get_by_text("Saved as").first.wait_for()
+    page.get_by_text(SAVED).first.wait_for()
     wait_idle(page)
 
 

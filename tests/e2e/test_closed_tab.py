@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("playwright.sync_api", reason="browser tests: playwright is not installed",
                     exc_type=ImportError)
 
-from dae_harness.browser import (app_button, open_page, run_workers, start_server,  # noqa: E402
+from dae_harness.browser import (SAVED, app_button, open_page, run_workers, start_server,  # noqa: E402
                                  start_tiny_run, stop_server, wait_idle)
 
 TRAINING = re.compile(r"Epoch \d+/\d+ · batch")
@@ -59,11 +59,12 @@ def test_a_closed_tab_and_a_restarted_server_leave_the_run_training(server, new_
         page = new_page()
         page.goto(f"{url}/{link}")
         page.get_by_text(TRAINING).first.wait_for(timeout=60_000)  # found on disk, still training
+        page.get_by_text(re.compile(r"After epoch \d+")).first.wait_for(timeout=90_000)  # one to save
         app_button(page, "Stop").click()
         page.get_by_text("Stopped:").first.wait_for(timeout=60_000)
         page.get_by_label("Checkpoint name", exact=True).fill("after-restart")
         page.get_by_role("button", name="Save checkpoint").click()
-        page.get_by_text("Saved as").first.wait_for()
+        page.get_by_text(SAVED).first.wait_for()
         assert (runs / "after-restart.pt").is_file()
     finally:
         stop_server(proc)

@@ -15,7 +15,7 @@ import pytest
 pytest.importorskip("playwright.sync_api", reason="browser tests: playwright is not installed",
                     exc_type=ImportError)
 
-from dae_harness.browser import (LOSS_POINTS, app_button, descendants, error_texts,  # noqa: E402
+from dae_harness.browser import (LOSS_POINTS, SAVED, app_button, descendants, error_texts,  # noqa: E402
                                  free_port, loss_points, open_page, start_server, start_tiny_run,
                                  stop_and_save, stop_server, wait_idle, wait_until)
 
@@ -125,7 +125,7 @@ def test_kill_9_of_a_worker_fails_that_run_only(cluster, new_page):
     survivor.wait_for_function(f"n => ({LOSS_POINTS})() > n", arg=points, timeout=30_000)  # carries on
     doomed.get_by_label("Checkpoint name", exact=True).fill("rescued")  # its finished epochs remain
     doomed.get_by_role("button", name="Save checkpoint").click()
-    doomed.get_by_text("Saved as").first.wait_for()
+    doomed.get_by_text(SAVED).first.wait_for()
     assert (runs / "rescued.pt").is_file() and proc.poll() is None
     app_button(survivor, "Stop").click()
     survivor.get_by_text("Stopped:").first.wait_for()
