@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
-import os
 import time
 from contextlib import asynccontextmanager
+
+from dae_core.settings import settings
 
 log = logging.getLogger(__name__)
 # Slowest first: PyTorch, the longest (docs/speed.md). The ui modules bring in the rest (dae_core,
@@ -25,9 +26,8 @@ WARM = ("torch", "sklearn.cluster", "plotly.graph_objects", "ui.cache", "ui.side
 def configure_logging() -> None:
     """The server's log on its standard error: DAE_LOG_LEVEL, default INFO. basicConfig does
     nothing once the root logger has a handler, so calling it again adds none."""
-    level = os.environ.get("DAE_LOG_LEVEL", "INFO").upper()
-    logging.basicConfig(level=level if level in logging.getLevelNamesMapping() else "INFO",
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    level = settings().log_level
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     uvicorn = logging.getLogger("uvicorn.error")
     if not any(isinstance(f, QuietCtrlC) for f in uvicorn.filters):
         uvicorn.addFilter(QuietCtrlC())
