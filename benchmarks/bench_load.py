@@ -29,8 +29,8 @@ import numpy as np
 from dae_core import checkpoint, store
 from dae_core.analysis.cluster import METHODS
 from dae_core.analysis.latent import SAMPLERS
-from dae_core.bounds import env_megabytes
 from dae_core.config import ROOT
+from dae_core.settings import settings
 from dae_harness import browser
 from dae_harness.wsclient import Tab, query
 from ui.words import METHODS as METHOD_WORDS
@@ -372,7 +372,7 @@ def main() -> None:
     p.add_argument("--fit-timeout", type=float, default=900.0,
                    help="s a UMAP fit or a training run may take to show its result")
     p.add_argument("--cache-mb", type=int, help="the disk cache's cap (DAE_CACHE_MAX_MB)",
-                   default=env_megabytes("DAE_CACHE_MAX_MB", store.DEFAULT_MAX_MB) // 2**20)
+                   default=int(settings().cache_max_mb))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--log", help="the server's log file (default: in the temporary folder)")
     p.add_argument("--json", action="store_true", help="print one JSON object")

@@ -1,6 +1,6 @@
 """Bounds on what a long-running server keeps and does: a thread-safe LRU cache held to a number
 of bytes and entries, a folder trimmed to a number of bytes (oldest mtime first), slots that let
-a fixed number of heavy computations run at once, and settings read from the environment.
+a fixed number of heavy computations run at once, and the C allocator's arenas.
 """
 from __future__ import annotations
 
@@ -16,31 +16,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 _log = logging.getLogger(__name__)
-
-
-def env_megabytes(name: str, default: float) -> int:
-    """Bytes from the environment variable `name`, given in megabytes (unset: `default`). A value
-    that is not a number >= 0 is logged as one line and the default used: a typo never stops a page."""
-    value = os.environ.get(name, "").strip()
-    try:
-        mb = float(value) if value else float(default)
-        if not mb >= 0:  # also refuses nan
-            raise ValueError
-    except ValueError:
-        _log.warning("%s must be a number of megabytes >= 0, not %r; using %s", name, value, default)
-        mb = float(default)
-    return int(min(mb, 2.0**40) * 2**20)  # inf and the like: as good as no cap, and still an int
-
-
-def env_count(name: str, default: int) -> int:
-    """A whole number >= 1 from the environment variable `name` (unset: `default`); anything else
-    is logged as one line and the default used."""
-    value = os.environ.get(name, "").strip()
-    if value.isdigit() and int(value) >= 1:
-        return int(value)
-    if value:
-        _log.warning("%s must be a whole number of at least 1, not %r; using %s", name, value, default)
-    return default
 
 
 class Slots:

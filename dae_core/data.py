@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -12,10 +11,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dae_core.config import ROOT
 from dae_core.errors import DaeError
-
-DATA_DIR = Path(os.environ.get("DAE_DATA_DIR", ROOT / "data"))
+from dae_core.settings import settings
 
 # MD5 of the decompressed canonical files (data/MNIST/README.md, and the sums torchvision checks).
 MNIST_MD5 = {
@@ -112,7 +109,7 @@ def load_digits(name: str = "mnist", root: str | Path | None = None) -> Digits:
     """The whole dataset as uint8 tensors (60k train, 10k test); cached, loaded once per process."""
     if name not in _TORCHVISION_NAMES:
         raise DataError(f"unknown dataset {name!r}; choose from {', '.join(_TORCHVISION_NAMES)}")
-    root = Path(root) if root is not None else DATA_DIR
+    root = Path(root) if root is not None else settings().data_dir
     if name == "mnist":
         bundled = _load_bundled_mnist(root)
         if bundled is not None:

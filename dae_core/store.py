@@ -27,21 +27,20 @@ from pathlib import Path
 
 import numpy as np
 
-from dae_core.bounds import env_megabytes, evict_oldest_files
+from dae_core.bounds import evict_oldest_files
 from dae_core.config import ROOT
 from dae_core.files import write_atomic
+from dae_core.settings import MB, settings
 
 # Bump when the layout of a file or a recipe that changes results (UMAP/GMM settings) changes.
 FORMAT = 1
 SHIPPED_DIR = ROOT / "checkpoints" / "cache"
-DEFAULT_DIR = ROOT / "data" / "cache"
-DEFAULT_MAX_MB = 1024  # $DAE_CACHE_MAX_MB: a class's worth of models' codes, maps and clusterings
 _ENTRY_NAME = re.compile(r"[a-z]+-[0-9a-f]{24}\.npz")  # what _file_name writes, and nothing else
 
 
 def cache_dir() -> Path:
     """Where new entries are written: $DAE_CACHE_DIR, or data/cache/ in the repository."""
-    return Path(os.environ.get("DAE_CACHE_DIR") or DEFAULT_DIR)
+    return settings().cache_dir
 
 
 def _is_shipped(directory: Path) -> bool:
@@ -60,7 +59,7 @@ def evict(directory: str | Path | None = None, max_bytes: int | None = None,
     if _is_shipped(directory):
         return []
     if max_bytes is None:
-        max_bytes = env_megabytes("DAE_CACHE_MAX_MB", DEFAULT_MAX_MB)
+        max_bytes = int(settings().cache_max_mb * MB)
     return evict_oldest_files(directory, max_bytes, _ENTRY_NAME, newest)
 
 

@@ -18,8 +18,9 @@ import torch
 import torch.nn.functional as F
 
 from dae_core.config import TrainConfig, preset
-from dae_core.data import DATA_DIR, MNIST_MD5, load_digits
+from dae_core.data import MNIST_MD5, load_digits
 from dae_core.model import DenoisingAutoencoder
+from dae_core.settings import settings
 from dae_core.train import EpochStats, fit, new_state, prepare_data
 
 
@@ -27,8 +28,9 @@ def _torchvision_root(tmp: Path) -> Path:
     """torchvision's MNIST reads decompressed raw files: decompress the bundled ones into tmp."""
     raw = tmp / "MNIST" / "raw"
     raw.mkdir(parents=True)
+    bundled = settings().data_dir / "MNIST" / "raw"
     for name in MNIST_MD5:
-        with gzip.open(DATA_DIR / "MNIST" / "raw" / f"{name}.gz") as src, open(raw / name, "wb") as dst:
+        with gzip.open(bundled / f"{name}.gz") as src, open(raw / name, "wb") as dst:
             shutil.copyfileobj(src, dst)
     return tmp
 

@@ -1,6 +1,5 @@
 """dae_core.bounds: the LRU cache keeps to its bytes and entries, least recently used out first;
 a folder is trimmed oldest first and only of its entries; every cache of the UI has a bound."""
-import logging
 import os
 import re
 import threading
@@ -10,7 +9,7 @@ import numpy as np
 import pytest
 
 from dae_core import bounds
-from dae_core.bounds import LRUCache, env_megabytes, evict_oldest_files, nbytes
+from dae_core.bounds import LRUCache, evict_oldest_files, nbytes
 
 UI = Path(__file__).resolve().parents[1] / "ui"
 
@@ -67,18 +66,6 @@ def test_threads_filling_one_cache_never_pass_its_bound():
     assert len(lru) == 10 and lru.bytes == 10 * 1024
 
 
-def test_megabytes_come_from_the_environment_and_a_bad_value_falls_back(monkeypatch, caplog):
-    monkeypatch.setenv("DAE_TEST_MB", "0.5")
-    assert env_megabytes("DAE_TEST_MB", 7) == 512 * 1024
-    monkeypatch.delenv("DAE_TEST_MB")
-    assert env_megabytes("DAE_TEST_MB", 7) == 7 * 2**20
-    for bad in ("lots", "-1", "nan"):
-        monkeypatch.setenv("DAE_TEST_MB", bad)
-        with caplog.at_level(logging.WARNING, logger="dae_core.bounds"):
-            assert env_megabytes("DAE_TEST_MB", 7) == 7 * 2**20
-        assert "DAE_TEST_MB must be a number" in caplog.records[-1].getMessage()
-
-
 def test_a_folder_is_trimmed_oldest_first_and_only_of_matching_files(tmp_path):
     for i, name in enumerate(["e-1.npz", "e-2.npz", "e-3.npz", "notes.txt"]):
         (tmp_path / name).write_bytes(b"x" * 100)
@@ -123,16 +110,6 @@ def test_every_cache_of_the_ui_has_a_bound(path):
     assert not unbounded, unbounded
 
 
-def test_every_setting_the_app_reads_is_in_the_deploy_guide():
-    root = UI.parent
-    sources = [root / "streamlit_app.py", root / "app_menu.py", *root.glob("dae_core/*.py"), *root.glob("ui/*.py"),
-               *root.glob("app_pages/*.py")]
-    names = {m for p in sources for m in re.findall(r"[\"'](DAE_[A-Z_]+)[\"']", p.read_text())}
-    guide = (root / "docs" / "deploy.md").read_text()
-    assert {"DAE_CACHE_MAX_MB", "DAE_MEMORY_CACHE_MB"} <= names
-    assert not [n for n in sorted(names) if f"`{n}`" not in guide]
-
-
 def test_slots_let_n_holders_at_once_and_the_next_waits_its_turn():
     slots = bounds.Slots(1, wait_s=30)
     inside, release, order = threading.Event(), threading.Event(), []
@@ -171,13 +148,6 @@ def test_a_holder_passes_its_own_nested_hold_and_a_long_wait_goes_ahead_logged(c
             t.start()
             t.join(30)
     assert done == [True] and "late waited" in caplog.text
-
-
-@pytest.mark.parametrize("value, expected", [("3", 3), ("", 2), ("0", 2), ("two", 2), ("-1", 2)])
-def test_a_count_setting_falls_back_to_its_default_on_a_bad_value(monkeypatch, value, expected):
-    monkeypatch.setenv("DAE_PAGE_FITS", value)
-    assert bounds.env_count("DAE_PAGE_FITS", 2) == expected
-
 
 
 @pytest.mark.skipif(bounds._glibc() is None, reason="glibc's mallopt")

@@ -200,3 +200,11 @@ def test_errors_exit_2_with_one_line(capsys, tmp_path, ckpt_path):
     assert not (tmp_path / "pwned").exists()
     leftovers = {"new.pt", "y.png", "f.npy"} & {p.name for p in tmp_path.iterdir()}
     assert leftovers == set()
+
+
+def test_a_bad_setting_stops_every_command_with_one_line(capsys, monkeypatch):
+    assert run(capsys, "runs", "list")[0] == 0
+    monkeypatch.setenv("DAE_MAX_RUNS", "two")
+    code, out, err = run(capsys, "runs", "list")
+    assert code == 2 and out == ""
+    assert err.startswith("error: DAE_MAX_RUNS must be a whole number") and err.count("\n") == 1

@@ -9,6 +9,7 @@ import torch
 import dae_core.data as data
 from dae_core.config import TrainConfig
 from dae_core.data import DataError, add_noise, load_digits, read_idx, split_indices, to_float, to_unit, training_split
+from dae_core.settings import settings
 
 LABELS = "t10k-labels-idx1-ubyte"
 
@@ -25,7 +26,7 @@ def test_bundled_mnist_loads_offline():
 
 
 def _raw_labels() -> bytes:
-    return gzip.decompress((data.DATA_DIR / "MNIST" / "raw" / f"{LABELS}.gz").read_bytes())
+    return gzip.decompress((settings().data_dir / "MNIST" / "raw" / f"{LABELS}.gz").read_bytes())
 
 
 def test_read_idx_accepts_the_genuine_file(tmp_path):

@@ -89,5 +89,5 @@ def test_project_and_lift_of_a_drawn_code_land_on_its_own_point():
 @pytest.mark.parametrize("value, on", [("off", False), ("0", False), ("OFF ", False),
                                        ("on", True), ("1", True), ("", True)])
 def test_environment_switch(monkeypatch, value, on):
-    monkeypatch.setenv(explorer.ENV, value)
+    monkeypatch.setenv("DAE_EXPLORER", value)
     assert explorer.enabled() is on

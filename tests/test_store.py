@@ -5,6 +5,7 @@ import numpy as np
 import torch
 
 from dae_core import checkpoint, clustering_store, store
+from dae_core.config import ROOT
 
 
 def test_maps_round_trip_and_refuse_non_finite_points(tmp_path):
@@ -39,7 +40,7 @@ def test_cache_dir_follows_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("DAE_CACHE_DIR", str(tmp_path))
     assert store.cache_dir() == tmp_path
     monkeypatch.delenv("DAE_CACHE_DIR")
-    assert store.cache_dir() == store.DEFAULT_DIR
+    assert store.cache_dir() == ROOT / "data" / "cache"
 
 
 def test_fingerprint_follows_the_weights_and_config(ckpt_path):

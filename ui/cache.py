@@ -22,9 +22,10 @@ from dae_core import checkpoint as ckpt_io
 from dae_core.analysis.denoise import SWEEP_STRENGTHS
 from dae_core.analysis.denoise import noise_sweep as sweep
 from dae_core.analysis.latent import LatentSampler
-from dae_core.bounds import LRUCache, Slots, env_count, env_megabytes
+from dae_core.bounds import LRUCache, Slots
 from dae_core.data import load_digits
 from dae_core.errors import DaeError
+from dae_core.settings import MB, settings
 from dae_core.store import CLASSIFIER
 
 log = logging.getLogger(__name__)
@@ -70,9 +71,7 @@ FIT_WAIT_S = 60.0  # a fit waits this long for a slot, then runs anyway (logged)
 # Bounded: one entry (no arguments).
 @st.cache_resource(show_spinner=False)
 def _fit_slots() -> Slots:
-    import os
-
-    return Slots(env_count("DAE_PAGE_FITS", max(1, (os.cpu_count() or 1) // 2)), FIT_WAIT_S)
+    return Slots(settings().page_fits, FIT_WAIT_S)
 
 
 def heavy(what: str):
@@ -99,7 +98,6 @@ def codes(path: str, mtime: float):
     return out
 
 
-MEMORY_CACHE_MB = 512  # $DAE_MEMORY_CACHE_MB: about 700 UMAP maps (0.73 MB each) of 48k codes
 MAX_RESULTS = 4096  # however small: a URL can name any number of seeds
 
 
@@ -107,7 +105,7 @@ MAX_RESULTS = 4096  # however small: a URL can name any number of seeds
 @st.cache_resource(show_spinner=False)
 def results() -> LRUCache:
     """The finished results of every checkpoint, shared by every session; LRU, thread-safe."""
-    return LRUCache(env_megabytes("DAE_MEMORY_CACHE_MB", MEMORY_CACHE_MB), MAX_RESULTS)
+    return LRUCache(int(settings().memory_cache_mb * MB), MAX_RESULTS)
 
 
 class Finished:

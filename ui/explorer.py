@@ -7,7 +7,6 @@ release. Set DAE_EXPLORER=off to use the server-side sliders instead.
 from __future__ import annotations
 
 import base64
-import os
 from pathlib import Path
 
 import numpy as np
@@ -16,12 +15,12 @@ import streamlit as st
 from dae_core.analysis.latent import slider_ranges
 from dae_core.figures import grid_image
 from dae_core.images import to_png
+from dae_core.settings import settings
 from ui.export import decoder_arrays, map_positions, pad_map
 
 from . import cache, cluster_cache, models
 
 ASSETS = Path(__file__).resolve().parent / "explorer"
-ENV = "DAE_EXPLORER"  # "off" (or 0 / false / no) keeps the server-side sliders
 PAD_POINTS = 2000  # training codes drawn on the pad and used by its lift (sent to the browser)
 SPRITE_COLS = 50  # the drawn codes' images, 50 to a row in one PNG
 
@@ -34,7 +33,7 @@ _component = st.components.v2.component(
 
 def enabled() -> bool:
     """False when $DAE_EXPLORER turns the in-browser explorer off."""
-    return os.environ.get(ENV, "on").strip().lower() not in ("off", "0", "false", "no")
+    return settings().explorer
 
 
 def _b64(a: np.ndarray) -> str:
@@ -135,7 +134,7 @@ def fallback_notice(d: int) -> str:
         return "The in-browser explorer needs a code of two numbers or more: these sliders decode on the server."
     if failed:
         return f"The in-browser explorer could not start ({failed}): these sliders decode on the server."
-    return f"The in-browser explorer is off (${ENV}): these sliders decode on the server."
+    return "The in-browser explorer is off ($DAE_EXPLORER): these sliders decode on the server."
 
 
 def start_ui(scope: str, z_test: np.ndarray, y_test: np.ndarray, low, high) -> None:

@@ -9,11 +9,11 @@ from pathlib import Path
 import streamlit as st
 
 from dae_core.config import CHECKPOINT_DIR
+from dae_core.settings import settings
 
 from . import url_state
 
 SHIPPED_DIR = CHECKPOINT_DIR
-RUNS_DIR = CHECKPOINT_DIR / "runs"  # runs saved from the Train page; everyone sees them
 DEFAULT = "reference-d4"
 PICKER = "model"  # the sidebar picker's key, and so its URL parameter
 # session_state: the session's pick, kept apart from the widget. A page switch can drop a bound
@@ -23,8 +23,8 @@ PICKED = "model_picked"
 
 
 def runs_dir() -> Path:
-    """Where the app saves runs: $DAE_RUNS_DIR when set (tests, read-only installs), or RUNS_DIR."""
-    return Path(os.environ.get("DAE_RUNS_DIR") or RUNS_DIR)
+    """Where the app saves runs, which everyone sees: $DAE_RUNS_DIR (default checkpoints/runs/)."""
+    return settings().runs_dir
 
 
 def session_runs() -> dict[str, str]:

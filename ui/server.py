@@ -1,5 +1,5 @@
-"""What the app server does once, as it starts: its log, its C heaps, and the slow imports of
-every page.
+"""What the app server does once, as it starts: its log, its settings checked, its C heaps, and
+the slow imports of every page.
 
 Loading PyTorch, scikit-learn and Plotly takes seconds of a 2-core machine. Done here, before the
 server answers, the first visitor's page (and a whole class opening the link at once) no longer
@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
-import os
 import time
 from contextlib import asynccontextmanager
+
+from dae_core.config import ConfigError
+from dae_core.settings import settings
 
 log = logging.getLogger(__name__)
 # Slowest first: PyTorch, the longest (docs/speed.md). The ui modules bring in the rest (dae_core,
@@ -23,24 +25,43 @@ WARM = ("torch", "sklearn.cluster", "plotly.graph_objects", "ui.cache", "ui.side
 
 
 def configure_logging() -> None:
-    """The server's log on its standard error: DAE_LOG_LEVEL, default INFO. basicConfig does
-    nothing once the root logger has a handler, so calling it again adds none."""
-    level = os.environ.get("DAE_LOG_LEVEL", "INFO").upper()
-    logging.basicConfig(level=level if level in logging.getLevelNamesMapping() else "INFO",
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """The server's log on its standard error, at DAE_LOG_LEVEL (INFO while that is not a level:
+    check_settings then says so, and the server stops). basicConfig does nothing once the root
+    logger has a handler, so calling it again adds none."""
+    try:
+        level = settings().log_level
+    except ConfigError:
+        level = "INFO"
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     uvicorn = logging.getLogger("uvicorn.error")
-    if not any(isinstance(f, QuietCtrlC) for f in uvicorn.filters):
-        uvicorn.addFilter(QuietCtrlC())
+    if not any(isinstance(f, QuietStops) for f in uvicorn.filters):
+        uvicorn.addFilter(QuietStops())
 
 
-class QuietCtrlC(logging.Filter):
-    """Drops the traceback the ASGI server logs when Ctrl-C stops it: asyncio cancels the task
-    that waits for the lifespan's shutdown, which the server then reports as a failed shutdown.
-    Nothing failed; the server stops, and says so in one line. Any other record passes."""
+class StartRefused(Exception):
+    """The server does not start; why is already logged, in one line."""
+
+
+class QuietStops(logging.Filter):
+    """Drops the tracebacks the ASGI server logs for two stops already told in one line: Ctrl-C
+    (asyncio cancels the task that waits for the lifespan's shutdown, which the server then
+    reports as a failed shutdown) and a start refused by check_settings. Any other record passes."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage().rstrip()
-        return not ("KeyboardInterrupt" in text and text.endswith("CancelledError"))
+        refused = f"{StartRefused.__module__}.{StartRefused.__qualname__}:"
+        return not (("KeyboardInterrupt" in text and text.endswith("CancelledError"))
+                    or (text.startswith("Traceback") and text.splitlines()[-1].startswith(refused)))
+
+
+def check_settings() -> None:
+    """Raise StartRefused, after one line in the log naming the variable, when a DAE_* setting
+    has a bad value: the server stops before it takes a visitor."""
+    try:
+        settings()
+    except ConfigError as e:
+        log.error("the server stops: %s", e)
+        raise StartRefused(str(e)) from None
 
 
 def warm_up(modules=WARM) -> None:
@@ -56,11 +77,12 @@ def warm_up(modules=WARM) -> None:
 
 @asynccontextmanager
 async def lifespan(app):
-    """st.App's start-up and shut-down: the log, the C heaps, then the imports, before the first
-    request."""
+    """st.App's start-up and shut-down: the log, the settings, the C heaps, then the imports,
+    before the first request."""
     from dae_core.bounds import limit_malloc_arenas
 
     configure_logging()
+    check_settings()
     # Fewer C heaps than one per busy script thread: the server's memory stays near what it uses.
     limit_malloc_arenas()
     await asyncio.to_thread(warm_up)

@@ -3,7 +3,6 @@ see its card, download it, or open a checkpoint file from your computer."""
 from __future__ import annotations
 
 import logging
-import os
 import re
 import tempfile
 from pathlib import Path
@@ -11,9 +10,9 @@ from pathlib import Path
 import streamlit as st
 
 from dae_core import checkpoint as ckpt_io
-from dae_core.bounds import env_megabytes
 from dae_core.config import LABELS
 from dae_core.errors import DaeError, file_label
+from dae_core.settings import MB, settings
 from ui.svg import history_sparkline
 
 from . import cache, models, url_state
@@ -23,9 +22,6 @@ from .words import count, markdown_fields, metric_label, metric_value, noise_nam
 UPLOAD = "checkpoint_upload"  # the uploader's key
 UPLOAD_OUTCOME = "checkpoint_upload_outcome"  # session_state: (file_id, error or "", name listed)
 UPLOAD_TOASTED = "checkpoint_upload_toasted"  # session_state: the file_id whose error was toasted
-# What one session keeps of uploaded checkpoints, by default: files, megabytes (a file past
-# either is refused); $DAE_MAX_UPLOADS and $DAE_MAX_UPLOAD_MB change them.
-MAX_UPLOADS, MAX_UPLOAD_MB = 10, 50
 
 log = logging.getLogger(__name__)
 
@@ -135,13 +131,10 @@ def _keep_upload() -> None:
 
 
 def upload_limits() -> tuple[int, int]:
-    """(files, bytes) one session may keep of uploaded checkpoints; a bad DAE_MAX_UPLOADS (not a
-    whole number from 1 up) is logged as one line and the default used."""
-    value = os.environ.get("DAE_MAX_UPLOADS", "").strip()
-    files = int(value) if value.isdigit() and int(value) > 0 else MAX_UPLOADS
-    if value and str(files) != value:
-        log.warning("DAE_MAX_UPLOADS must be a whole number >= 1, not %r; using %s", value, files)
-    return files, env_megabytes("DAE_MAX_UPLOAD_MB", MAX_UPLOAD_MB)
+    """(files, bytes) one session may keep of uploaded checkpoints ($DAE_MAX_UPLOADS,
+    $DAE_MAX_UPLOAD_MB); a file past either is refused."""
+    s = settings()
+    return s.max_uploads, int(s.max_upload_mb * MB)
 
 
 def _check_room(data: bytes, filename: str) -> None:

@@ -19,6 +19,7 @@ from dae_core.cli.serve import add_commands, cmd_train_run_dir
 from dae_core.cli.train import cmd_refine, cmd_train, cmd_train_classifier, cmd_train_split
 from dae_core.config import PRESETS, TrainConfig
 from dae_core.errors import DaeError
+from dae_core.settings import settings
 from dae_core.split import SPLIT_RECIPE
 
 DESCRIPTION = """Train denoising autoencoders on handwritten digits, then use them: score them,
@@ -224,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:  # --help (0), or a usage error already reported in one line (2)
         return e.code if isinstance(e.code, int) else 0
     try:
+        settings()  # a bad DAE_* variable stops every command here, in one line
         if getattr(args, "run_dir", None):
             args.fn = cmd_train_run_dir
         hint = f"continue it with --resume {args.out}, " if args.command == "train" and not args.resume else ""

@@ -13,21 +13,20 @@ Ray does not answer, a job's state is 'unavailable' with one line, and the page 
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import threading
 import time
 from dataclasses import dataclass
 
+from dae_core import settings
 from dae_core.serve import ray_jobs
 from dae_core.serve.ray_jobs import RayUnavailable
-from dae_core.serve.settings import CPUS_PER_RUN
 
 log = logging.getLogger(__name__)
 SLOT = {"run": "dae_run", "analysis": "dae_analysis"}  # the Ray resource a job of each kind holds
-THREADS = {"run": CPUS_PER_RUN, "analysis": 1}  # BLAS/OpenMP threads of its process
+THREADS = {"run": settings.CPUS_PER_RUN, "analysis": 1}  # BLAS/OpenMP threads of its process
 STATE_CACHE_S = 0.5  # sessions polling one job within this share one answer from Ray
-PASS_ENV = ("DAE_DATA_DIR", "DAE_CACHE_DIR", "DAE_CACHE_MAX_MB", "DAE_RUNS_DIR", "DAE_LOG_LEVEL")
+PASSED_ON = ("data_dir", "cache_dir", "cache_max_mb", "runs_dir", "log_level")  # the settings a job reads too
 
 
 @dataclass(frozen=True)
@@ -57,7 +56,7 @@ def command(*args: str) -> list[str]:
 
 def _env(kind: str) -> dict:
     threads = str(THREADS[kind])
-    env = {k: os.environ[k] for k in PASS_ENV if os.environ.get(k)}
+    env = settings.environment(*PASSED_ON)
     return {**env, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "PYTHONUNBUFFERED": "1"}
 
 

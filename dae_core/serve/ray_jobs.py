@@ -24,6 +24,7 @@ import urllib.request
 from dataclasses import dataclass
 
 from dae_core.errors import DaeError
+from dae_core.settings import settings
 
 log = logging.getLogger(__name__)
 REQUEST_TIMEOUT_S = 1.5  # one HTTP request to the head's job server (a healthy one answers in ms)
@@ -54,22 +55,16 @@ class JobInfo:
         return self.status in ACTIVE
 
 
-def _settings():
-    from dae_core.serve.settings import serve_settings
-
-    return serve_settings()
-
-
 def address() -> str:
     """The job server's URL: $RAY_ADDRESS when it is one, else the local head's."""
     given = os.environ.get("RAY_ADDRESS", "").strip()
     if given.startswith(("http://", "https://")):
         return given.rstrip("/")
-    return f"http://127.0.0.1:{_settings().ray_dashboard_port}"
+    return f"http://127.0.0.1:{settings().ray_dashboard_port}"
 
 
 def temp_dir() -> str:
-    return f"{TEMP_ROOT}{_settings().ray_port}"
+    return f"{TEMP_ROOT}{settings().ray_port}"
 
 
 def is_local() -> bool:
@@ -242,7 +237,7 @@ def ensure_head(wait_s: float = 0.0) -> None:
 def _start_head() -> None:
     """`ray stop` of what is left of our head, then `ray start --head`; the outcome is logged."""
     global _start_error
-    s = _settings()
+    s = settings()
     stop_local_head()
     resources = json.dumps({"dae_run": s.max_runs, "dae_analysis": s.max_analyses})
     ray = os.path.join(os.path.dirname(sys.executable), "ray")

@@ -10,10 +10,9 @@ from pathlib import Path
 
 from dae_core.serve import disk, jobs, runs
 from dae_core.serve.runs import Batch, Run, RunError
-from dae_core.serve.settings import serve_settings
+from dae_core.settings import MB, settings
 
 log = logging.getLogger(__name__)
-MB = 1024 * 1024
 
 
 def job_id(run: Run) -> str:
@@ -56,11 +55,11 @@ def ensure_ray(wait_s: float) -> None:
 
 
 def runs_dir() -> Path:
-    return serve_settings().runs_dir
+    return settings().runs_dir
 
 
 def max_bytes() -> int:
-    return serve_settings().runs_max_mb * MB
+    return settings().runs_max_mb * MB
 
 
 def start(config: dict, epochs: int, previous: Run | None = None, checkpoint: Path | None = None,
