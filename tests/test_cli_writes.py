@@ -162,6 +162,7 @@ def test_usage_errors_are_one_line(capsys, tmp_path, monkeypatch, argv, words):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow  # starts another Python process
 def test_a_usage_error_from_the_real_process_is_one_line():
     r = subprocess.run([sys.executable, "-m", "dae_core", "cluster", "--checkpoint", "m.pt", "--seeds", "0"],
                        cwd=ROOT, capture_output=True, text=True, timeout=120)  # refused before any file is read

@@ -83,6 +83,7 @@ def test_the_corpus_matches_its_generator():
     ("checkpoints/torch_zip_code.pt",
      "import torch, sys; torch.load(sys.argv[1], weights_only=False)"),
 ])
+@pytest.mark.slow  # starts another Python process
 def test_the_code_carrying_checkpoints_are_live(tmp_path, name, loader):
     """Unpickled the unsafe way (in a child process), each payload does run: the refusals below
     are refusals of real attacks, not of broken files."""
@@ -210,6 +211,7 @@ def test_an_impossible_setting_is_refused_by_train_config(setting):
     (["denoise", "--checkpoint", "{reference}", "--image", "{corpus}/uploads/truncated.png",
       "--out", "x.png"], "not a readable image"),
 ], ids=["argparse", "setting", "payload", "image"])
+@pytest.mark.slow  # starts another Python process
 def test_the_real_process_exits_2_with_one_line(guard, args, words):
     """The same refusals through `python -m dae_core`: exit status and stderr as a shell sees."""
     args = [a.format(corpus=CORPUS, reference=REFERENCE) for a in args]

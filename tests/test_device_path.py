@@ -122,6 +122,7 @@ def _bench_gpu(*args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow  # starts another Python process
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_bench_gpu_without_cuda_says_so_in_one_line_and_exits_0():
     done = _bench_gpu()
@@ -129,6 +130,7 @@ def test_bench_gpu_without_cuda_says_so_in_one_line_and_exits_0():
     assert done.stdout.count("\n") == 1 and "no CUDA GPU" in done.stdout
 
 
+@pytest.mark.slow  # starts another Python process
 def test_bench_gpu_runs_the_same_path_on_the_cpu():
     done = _bench_gpu("--device", "cpu", "--epochs", "1", "--compile", "off", "cuda-graph")
     assert done.returncode == 0, done.stderr[-2000:]

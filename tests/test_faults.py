@@ -53,6 +53,7 @@ def leftovers(directory: Path) -> list[str]:
 
 # --- a killed process ------------------------------------------------------------------------
 
+@pytest.mark.slow  # starts another Python process
 def test_sigkill_mid_training_leaves_the_last_finished_epoch(tmp_path):
     out = tmp_path / "x.pt"
     cmd = [sys.executable, "-m", "dae_core", "train", "--train-subset", "2000", "--epochs", "50",
@@ -160,6 +161,7 @@ def test_a_stop_names_the_epoch_it_came_in_and_what_was_kept(helpers):
     assert stopped_message(run, 2, report).startswith("Stopped during epoch 2, after batch 3 of 5.")
 
 
+@pytest.mark.slow  # starts another Python process
 def test_a_run_job_stopped_by_ray_stops_like_the_stop_button(tmp_path):
     """Ray stops a job with SIGTERM to its command (`dae train --run-dir`): the run stops within a
     batch, keeps its finished epochs, and its folder says so."""

@@ -47,6 +47,7 @@ def undeclared(files: list[Path], requirements: list[str]) -> list[str]:
                   if not {d.lower().replace("_", "-") for d in dists.get(name, [name])} & wanted)
 
 
+@pytest.mark.slow  # starts another Python process
 def test_the_dae_command_is_declared_and_runs():
     assert PROJECT["scripts"]["dae"] == "dae_core.cli:main"
     done = subprocess.run([str(BIN / "dae"), "--help"], capture_output=True, text=True, timeout=120)
@@ -54,6 +55,7 @@ def test_the_dae_command_is_declared_and_runs():
     assert done.stdout.startswith("usage: dae ")
 
 
+@pytest.mark.slow  # starts another Python process
 def test_the_packages_import_from_another_folder(tmp_path):
     """Installed, not found through the current folder: the same as a Ray worker's imports."""
     code = "import dae_core, dae_harness.browser, ui; print(dae_harness.browser.ROOT)"
