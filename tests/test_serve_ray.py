@@ -112,6 +112,6 @@ def test_dae_train_ray_trains_as_a_job_and_writes_the_checkpoint(tmp_path, monke
                                "--batch-size", "64", "--out", str(out)], capture_output=True, text=True,
                               timeout=300, env={**os.environ, **env})
     assert done.returncode == 0, done.stderr[-2000:]
-    assert out.is_file() and "after 1 epochs" in done.stdout
+    assert out.is_file() and "after 1 epoch;" in done.stdout
     (folder,) = runs.all_runs(tmp_path / "runs")
     assert folder.status()["status"] == "finished"
