@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import dae_core
 
 CORE = Path(dae_core.__file__).parent
