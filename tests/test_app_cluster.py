@@ -263,6 +263,7 @@ def test_kept_scores_are_shown_before_the_model_is_loaded(app_test, monkeypatch)
     assert not at.metric  # nothing kept for these settings: nothing before the guard
 
 
+@pytest.mark.slow  # encodes and clusters the training set
 def test_a_corrupt_cache_entry_is_recomputed_and_replaced(app_test, cache_dir):
     import streamlit as st
 

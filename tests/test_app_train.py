@@ -290,6 +290,7 @@ def ended(helpers):
     return helpers.ended_run(cfg), helpers.ended_run(dataclasses.replace(cfg, seed=1))
 
 
+@pytest.mark.slow  # two runs trained first
 def test_start_asks_before_replacing_an_unsaved_run(app_test, ended, monkeypatch):
     old, new = ended
     started = []
@@ -305,6 +306,7 @@ def test_start_asks_before_replacing_an_unsaved_run(app_test, ended, monkeypatch
     assert not at.exception and len(started) == 1 and at.session_state[WORKER] is new
 
 
+@pytest.mark.slow  # two runs trained first
 def test_start_after_saving_replaces_the_run_without_asking(app_test, ended, monkeypatch, runs_dir):
     old, new = ended
     monkeypatch.setattr("ui.worker.start", lambda config, **kw: new)
@@ -316,6 +318,7 @@ def test_start_after_saving_replaces_the_run_without_asking(app_test, ended, mon
     assert (runs_dir / "kept.pt").is_file()
 
 
+@pytest.mark.slow  # two runs trained first
 def test_two_runs_saved_under_one_name_the_second_is_told_it_is_taken(app_test, ended, runs_dir):
     first, second = ended
     outcomes = []
@@ -329,6 +332,7 @@ def test_two_runs_saved_under_one_name_the_second_is_told_it_is_taken(app_test, 
     assert ckpt_io.load(runs_dir / "same.pt").history == first.history and second.saved_name is None
 
 
+@pytest.mark.slow  # two runs trained first
 def test_the_history_downloads_as_csv(app_test, ended):
     at = app_test(PAGE, session_state={WORKER: ended[0]})
     button = [b for b in at.get("download_button") if b.proto.label == "Download the history (CSV)"]
@@ -363,6 +367,7 @@ def test_a_failed_save_replaces_the_earlier_saved_message_and_names_no_server_pa
     assert str(runs_dir) not in at.error[0].value and str(runs_dir.resolve()) not in at.error[0].value
 
 
+@pytest.mark.slow  # two runs trained first
 def test_the_runs_table_lists_the_servers_runs_with_links(app_test, ended):
     run = ended[0]
     at = app_test(PAGE)
@@ -374,6 +379,7 @@ def test_the_runs_table_lists_the_servers_runs_with_links(app_test, ended):
     assert "listed" in table
 
 
+@pytest.mark.slow  # two runs trained first
 def test_an_unsaved_run_can_be_discarded(app_test, ended):
     run = ended[0]
     at = app_test(PAGE, session_state={WORKER: run})
@@ -382,6 +388,7 @@ def test_an_unsaved_run_can_be_discarded(app_test, ended):
     assert WORKER not in at.session_state and "run" not in at.query_params
 
 
+@pytest.mark.slow  # two runs trained first
 def test_a_run_this_session_saved_can_be_deleted_after_a_confirm(app_test, ended, runs_dir):
     run = ended[0]
     at = app_test(PAGE, session_state={WORKER: run})
@@ -395,6 +402,7 @@ def test_a_run_this_session_saved_can_be_deleted_after_a_confirm(app_test, ended
     assert not any(o.startswith("doomed") for o in at.sidebar.selectbox[0].options)
 
 
+@pytest.mark.slow  # two runs trained first
 def test_save_is_refused_in_one_line_when_the_runs_folder_is_full(app_test, ended, runs_dir, monkeypatch):
     monkeypatch.setenv("DAE_RUNS_MAX_MB", "1")
     (runs_dir / "big.pt").write_bytes(b"\0" * (2 * 1024 * 1024))  # a saved run filling the folder

@@ -51,6 +51,7 @@ def test_random_shift_moves_whole_images():
     assert torch.equal(y.sum(dim=(1, 2, 3)), x.sum(dim=(1, 2, 3)))  # nothing cut off, nothing added
 
 
+@pytest.mark.slow  # trains for seconds
 def test_tiny_training_on_the_engine_lowers_the_loss(tiny_data):
     rng = torch.get_rng_state()
     state, events = train_classifier(replace(classifier_config(epochs=3), batch_size=64), tiny_data)

@@ -124,6 +124,7 @@ def test_generate(capsys, ckpt_copy, tmp_path):
     assert images.shape == (5, 28, 28) and images.min() >= 0 and images.max() <= 1
 
 
+@pytest.mark.slow  # fits a mixture on the full training codes
 def test_generate_draws_what_the_app_draws_and_names_the_sampler(capsys, ckpt_copy, tmp_path):
     from dae_core.latent import DEFAULT_SAMPLER, LatentSampler, decode
     from dae_core.pipeline import encode_splits

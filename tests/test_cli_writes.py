@@ -67,6 +67,11 @@ LABELS = list(writers("m", "d"))
 FINAL_WRITE_ONCE = [label for label in LABELS if not label.startswith("train")] + ["train-classifier"]
 
 
+def marked(labels: list[str]) -> list:
+    """The labels as parameters; the classifier's training takes seconds (slow)."""
+    return [pytest.param(label, marks=pytest.mark.slow) if label == "train-classifier" else label for label in labels]
+
+
 def commands(capsys) -> list[str]:
     """The CLI's commands, as its own usage error lists them."""
     code, _, err = run(capsys, "no-such-command")
@@ -87,7 +92,7 @@ def test_every_command_with_an_out_is_checked(capsys, model, digit):
     assert with_out == {argv[0] for argv, _ in writers(model, digit).values()}
 
 
-@pytest.mark.parametrize("label", LABELS)
+@pytest.mark.parametrize("label", marked(LABELS))
 def test_an_existing_out_is_refused_and_kept(capsys, tmp_path, model, digit, label):
     argv, suffix = writers(model, digit)[label]
     out = tmp_path / f"precious{suffix}"
@@ -99,7 +104,7 @@ def test_an_existing_out_is_refused_and_kept(capsys, tmp_path, model, digit, lab
     assert out.read_bytes() == KEEP and model.read_bytes() == before
 
 
-@pytest.mark.parametrize("label", LABELS)
+@pytest.mark.parametrize("label", marked(LABELS))
 def test_overwrite_does_replace_it(capsys, tmp_path, model, digit, label):
     argv, suffix = writers(model, digit)[label]
     out = tmp_path / f"old{suffix}"
@@ -111,7 +116,7 @@ def test_overwrite_does_replace_it(capsys, tmp_path, model, digit, label):
         assert checkpoint.load(out).history
 
 
-@pytest.mark.parametrize("label", sorted(set(FINAL_WRITE_ONCE)))
+@pytest.mark.parametrize("label", marked(sorted(set(FINAL_WRITE_ONCE))))
 def test_a_file_that_appears_while_the_command_works_is_kept(capsys, tmp_path, model, digit, label,
                                                              monkeypatch):
     """The final write is exclusive, not only the check before the work: nothing is replaced."""

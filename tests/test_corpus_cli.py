@@ -176,6 +176,7 @@ def test_resume_training_from_a_checkpoint(capsys, guard, name):
         assert not out.exists()
 
 
+@pytest.mark.slow  # encodes and clusters the training set
 def test_the_d8_checkpoint_generates_and_clusters_as_d8(capsys, guard):
     code, stdout, err = cli(capsys, "generate", "--checkpoint", CORPUS / "checkpoints/latent_d8.pt",
                             "--n", 4, "--out", guard / "z.npy", "--json")

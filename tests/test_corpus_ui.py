@@ -111,6 +111,7 @@ def test_a_checkpoint_is_loaded_or_refused_and_the_app_recovers(env, tmp_path, n
     assert path.read_bytes() == (CORPUS / name).read_bytes()
 
 
+@pytest.mark.slow  # encodes the training set
 def test_the_d8_checkpoint_drives_eight_latent_sliders(env, monkeypatch):
     monkeypatch.setenv("DAE_EXPLORER", "off")  # the server-side sliders (AppTest runs no JavaScript)
     at = page("3_Generate.py", session_runs={"d8": str(CORPUS / "checkpoints/latent_d8.pt")},

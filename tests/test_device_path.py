@@ -40,6 +40,7 @@ def _plain_loop_losses(cfg, epochs: int) -> tuple[list[float], dict]:
     return losses, state.model.state_dict()
 
 
+@pytest.mark.slow  # trains for seconds
 def test_device_resident_batches_give_the_plain_loops_losses_and_weights(tiny_cfg, helpers):
     cfg = replace(tiny_cfg, schedule="onecycle", lr=5e-3, epochs=2, batch_size=48)  # 5 steps an epoch
     expected, expected_weights = _plain_loop_losses(cfg, 2)
@@ -72,12 +73,14 @@ def _syncs_of_one_epoch(cfg, calls) -> int:
     return calls["n"]
 
 
+@pytest.mark.slow  # trains for seconds
 def test_the_host_waits_per_report_not_per_step(tiny_cfg, count_syncs):
     few = _syncs_of_one_epoch(replace(tiny_cfg, batch_size=120), count_syncs)  # 2 steps
     many = _syncs_of_one_epoch(replace(tiny_cfg, batch_size=8), count_syncs)  # 30 steps
     assert 0 < few == many
 
 
+@pytest.mark.slow  # trains for seconds
 def test_a_per_step_item_would_be_counted(tiny_cfg, count_syncs, monkeypatch):
     """The counter sees a host sync hidden in a step (what the test above guards against)."""
     real_loss = train_mod.Denoising.loss
@@ -154,6 +157,7 @@ def _syncs_of_one_refit_or_refine_epoch(tiny_cfg, batch_size, calls, which) -> i
     return calls["n"]
 
 
+@pytest.mark.slow  # trains for seconds
 @pytest.mark.parametrize("which", ["refit", "refine"])
 def test_refit_and_refine_wait_per_epoch_not_per_step(tiny_cfg, count_syncs, which):
     few = _syncs_of_one_refit_or_refine_epoch(tiny_cfg, 120, count_syncs, which)  # 2 steps

@@ -150,6 +150,7 @@ def test_a_run_trained_in_the_callers_thread_gives_its_sigterm_handler_back(help
         signal.signal(signal.SIGTERM, before)
 
 
+@pytest.mark.slow  # trains for seconds
 def test_a_stop_names_the_epoch_it_came_in_and_what_was_kept(helpers):
     from dae_core.serve.trainer import stopped_message
 

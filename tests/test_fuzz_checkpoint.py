@@ -55,6 +55,7 @@ def runs(tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow  # hundreds of page runs
 @fuzz(max_examples=100)
 @given(payload=payloads(), name=TEXTS)
 def test_any_content_loads_and_shows_or_is_refused_in_one_line(runs, payload, name):

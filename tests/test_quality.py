@@ -114,6 +114,7 @@ def test_score_samples_end_to_end_with_an_untrained_classifier():
 REFERENCE = str(CHECKPOINT_DIR / "reference-d4.pt")
 
 
+@pytest.mark.slow  # scores 1000 generated digits
 def test_cli_generate_score_with(tmp_path, capsys):
     clf = save_classifier(new_classifier(0), tmp_path / "clf.pt")
     out = tmp_path / "g.npy"

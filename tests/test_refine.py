@@ -89,6 +89,7 @@ def _refined_weights(tiny, **kwargs):
     return [p.detach() for p in state.model.parameters()]
 
 
+@pytest.mark.slow  # trains for seconds
 def test_invariant_changes_only_the_reconstruction_target_of_jittered_images(tiny):
     """Without jitter the clean and the jittered image are one: invariant makes no difference."""
     plain = _refined_weights(tiny, augment=0.0)

@@ -34,6 +34,7 @@ def job_says(monkeypatch, status: str, message: str = ""):
     monkeypatch.setattr(jobs, "state", lambda job_id: JobState(status, message))
 
 
+@pytest.mark.slow  # trains for seconds
 def test_a_trained_run_leaves_its_epochs_batches_and_last_checkpoint_on_disk(runs_dir):
     run = trained(runs_dir)
     assert [h["epoch"] for h in run.history()] == [1, 2]
@@ -157,6 +158,7 @@ def test_saving_links_the_checkpoint_and_refuses_a_taken_name(runs_dir):
         disk.save(run, "../out", runs_dir, 10**9)
 
 
+@pytest.mark.slow  # trains for seconds
 def test_past_the_bound_old_unsaved_runs_go_first_and_saved_or_running_ones_stay(runs_dir):
     old, saved, newer = (trained(runs_dir, replace(TINY, epochs=1, seed=s)) for s in range(3))
     time.sleep(1.1)  # ids sort by the second they were made
@@ -170,6 +172,7 @@ def test_past_the_bound_old_unsaved_runs_go_first_and_saved_or_running_ones_stay
     assert (runs_dir / "keep.pt").is_file()
 
 
+@pytest.mark.slow  # trains for seconds
 def test_save_is_refused_in_one_line_when_saved_runs_fill_the_folder(runs_dir):
     a, b = (trained(runs_dir, replace(TINY, epochs=1, seed=s)) for s in range(2))
     disk.save(a, "first", runs_dir, 10**9)

@@ -2,6 +2,7 @@
 import os
 
 import numpy as np
+import pytest
 import torch
 
 from dae_core import checkpoint, clustering_store, store
@@ -165,6 +166,7 @@ def test_a_fitted_sampler_and_reference_statistics_round_trip_and_refuse_damage(
     assert store.load_reference("abc", [tmp_path]) is None
 
 
+@pytest.mark.slow  # fits each shipped model's mixture
 def test_every_shipped_model_ships_its_default_sampler_as_it_would_be_fitted():
     """checkpoints/cache/ holds each shipped model's 40-component mixture (benchmarks/ship_cache.py):
     the same one a fit of its codes gives, so the Generate page shows the same digits either way."""

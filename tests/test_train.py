@@ -14,6 +14,7 @@ from dae_core.errors import DaeError
 from dae_core.train import BatchStats, EpochStats, Stopped, fit, new_state, prepare_data
 
 
+@pytest.mark.slow  # a three-epoch run
 def test_loss_falls_over_three_epochs(run3):
     _, epochs = run3
     assert [e.epoch for e in epochs] == [1, 2, 3]
@@ -53,6 +54,7 @@ def test_stop_event_is_honoured(small_cfg):
     assert state.history == []
 
 
+@pytest.mark.slow  # a three-epoch run
 def test_resume_equals_an_uninterrupted_run(tiny_cfg, ckpt_path, run3, helpers):
     ckpt = checkpoint.load(ckpt_path)
     assert len(ckpt.history) == 2
@@ -140,6 +142,7 @@ def _scheduled(cfg, steps, total: int) -> list[tuple[float, float]]:
             for lr, beta1 in (train_mod.schedule_at(cfg, s, total) for s in steps)]
 
 
+@pytest.mark.slow  # trains for seconds
 @pytest.mark.parametrize("schedule", SCHEDULES)
 def test_resumed_and_continued_runs_follow_the_schedule(small_cfg, helpers, recorded_rates, schedule):
     """Every step trains at the schedule's rate; a run resumed from a checkpoint after epoch 1
