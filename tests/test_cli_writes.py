@@ -104,6 +104,7 @@ def test_an_existing_out_is_refused_and_kept(capsys, tmp_path, model, digit, lab
     assert out.read_bytes() == KEEP and model.read_bytes() == before
 
 
+@pytest.mark.slow  # takes seconds
 @pytest.mark.parametrize("label", marked(LABELS))
 def test_overwrite_does_replace_it(capsys, tmp_path, model, digit, label):
     argv, suffix = writers(model, digit)[label]
@@ -116,6 +117,7 @@ def test_overwrite_does_replace_it(capsys, tmp_path, model, digit, label):
         assert checkpoint.load(out).history
 
 
+@pytest.mark.slow  # takes seconds
 @pytest.mark.parametrize("label", marked(sorted(set(FINAL_WRITE_ONCE))))
 def test_a_file_that_appears_while_the_command_works_is_kept(capsys, tmp_path, model, digit, label,
                                                              monkeypatch):
@@ -130,6 +132,7 @@ def test_a_file_that_appears_while_the_command_works_is_kept(capsys, tmp_path, m
     assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
+@pytest.mark.slow  # takes seconds
 def test_resume_without_out_writes_a_new_file_next_to_it(capsys, model):
     before = model.read_bytes()
     code, stdout, err = run(capsys, "train", "--resume", model, "--epochs", "1")

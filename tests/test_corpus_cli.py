@@ -146,6 +146,7 @@ def test_denoise_with_a_checkpoint(capsys, guard, name):
         assert not out.exists()
 
 
+@pytest.mark.slow  # takes seconds
 @pytest.mark.parametrize("name", CHECKPOINTS)
 def test_evaluate_and_save_metrics(capsys, guard, name):
     """--save-metrics rewrites the checkpoint: a refused file must come out byte-for-byte intact."""
@@ -162,6 +163,7 @@ def test_evaluate_and_save_metrics(capsys, guard, name):
     assert [p.name for p in guard.iterdir()] == [path.name]  # no temporary file left behind
 
 
+@pytest.mark.slow  # takes seconds
 @pytest.mark.parametrize("name", CHECKPOINTS)
 def test_resume_training_from_a_checkpoint(capsys, guard, name):
     path, out = private_copy(name, guard), guard / "more.pt"

@@ -101,6 +101,7 @@ def test_compile_off_is_the_eager_model(tiny_cfg, helpers, monkeypatch):
     assert len(state.history) == 1
 
 
+@pytest.mark.slow  # takes seconds
 def test_compile_on_trains_through_the_compiled_module_and_keeps_the_eager_one(tiny_cfg, helpers, monkeypatch):
     """torch.compile is stubbed (a real compile takes minutes on two cores): fit hands it the model
     and the mode, steps through what it returns, and saves the plain module's weights."""

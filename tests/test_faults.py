@@ -274,6 +274,7 @@ def test_a_read_only_folder_is_a_clear_error(saved, monkeypatch):
     assert sorted(p.name for p in path.parent.iterdir()) == ["model.pt"]
 
 
+@pytest.mark.slow  # takes seconds
 def test_the_cli_keeps_the_last_good_epoch_when_a_later_save_fails(tmp_path, monkeypatch, capsys):
     out, calls, real_replace = tmp_path / "x.pt", [], os.replace
 
@@ -296,6 +297,7 @@ def _no_hard_links(*args, **kwargs):
     raise OSError(errno.EPERM, os.strerror(errno.EPERM))
 
 
+@pytest.mark.slow  # takes seconds
 @pytest.mark.parametrize("fault", [{"os.link": _enospc},  # no room for the saved name
                                    {"os.link": _no_hard_links, "os.fsync": _enospc}],  # a copy, then full
                          ids=["link", "copy"])

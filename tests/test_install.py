@@ -68,12 +68,14 @@ def test_the_packages_import_from_another_folder(tmp_path):
     assert done.returncode == 0 and "train" in done.stdout, done.stderr[-2000:]
 
 
+@pytest.mark.slow  # takes seconds
 def test_every_import_of_the_app_is_a_declared_dependency():
     app = [p for p in SOURCES if p.relative_to(ROOT).parts[0] in ("dae_core", "ui", "app_pages")]
     app += [ROOT / "streamlit_app.py", ROOT / "app_menu.py"]
     assert undeclared(app, PROJECT["dependencies"]) == []
 
 
+@pytest.mark.slow  # takes seconds
 def test_tests_and_benchmarks_need_only_the_dev_extra_beside():
     rest = [p for p in SOURCES if p.relative_to(ROOT).parts[0] in ("tests", "benchmarks", "dae_harness")]
     requirements = PROJECT["dependencies"] + PROJECT["optional-dependencies"]["dev"]

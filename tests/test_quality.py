@@ -93,6 +93,7 @@ def test_frechet_distance_refuses_mismatched_sizes():
         frechet_distance(np.zeros(2), np.eye(2), np.zeros(3), np.eye(3))
 
 
+@pytest.mark.slow  # takes seconds
 def test_score_samples_end_to_end_with_an_untrained_classifier():
     clf = new_classifier(0)
     rng = np.random.default_rng(0)

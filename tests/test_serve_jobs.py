@@ -184,6 +184,7 @@ def returns_within(seconds: float, call):
     return out[0]
 
 
+@pytest.mark.slow  # takes seconds
 def test_a_head_that_hangs_costs_one_time_limit_then_answers_at_once(silent, monkeypatch):
     """(How long pages take meanwhile: benchmarks/bench_chaos.py --mode unreachable.)"""
     limits, urlopen = [], ray_jobs.urllib.request.urlopen

@@ -55,6 +55,7 @@ def test_fingerprint_follows_the_weights_and_config(ckpt_path):
     assert store.fingerprint(ck.model, ck.config) != fp
 
 
+@pytest.mark.slow  # takes seconds
 def test_the_shipped_entry_fits_the_shipped_model():
     """checkpoints/cache/ holds UMAP + GMM for cluster-d10-refined (benchmarks/ship_cache.py)."""
     from dae_core.pipeline import encode_splits
@@ -84,6 +85,7 @@ def test_a_file_is_remembered_by_its_bytes(tmp_path):
     assert store.model_of_file(tmp_path / "missing.pt", [tmp_path]) is None
 
 
+@pytest.mark.slow  # takes seconds
 def test_every_shipped_checkpoint_is_remembered_as_the_model_it_holds():
     for path in sorted(checkpoint.CHECKPOINT_DIR.glob("*.pt")):
         ck = checkpoint.load(path)
@@ -149,6 +151,7 @@ def test_eviction_never_touches_the_shipped_folder_or_other_files(monkeypatch, t
     assert len(list(shipped.glob("*.npz"))) == 2 and store.evict(shipped, 0) == []
 
 
+@pytest.mark.slow  # takes seconds
 def test_a_fitted_sampler_and_reference_statistics_round_trip_and_refuse_damage(tmp_path):
     from dae_core.latent import LatentSampler
 
@@ -183,6 +186,7 @@ def test_every_shipped_model_ships_its_default_sampler_as_it_would_be_fitted():
             np.testing.assert_allclose(shipped.sample(9, 0), fresh.sample(9, 0), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow  # takes seconds
 def test_the_shipped_classifier_statistics_are_those_of_the_shipped_classifier():
     from dae_core.classifier import load_classifier
     from dae_core.quality import reference_stats

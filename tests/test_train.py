@@ -29,6 +29,7 @@ def small_cfg(tiny_cfg):
     return replace(tiny_cfg, train_subset=100, batch_size=16)
 
 
+@pytest.mark.slow  # takes seconds
 def test_events_and_history(small_cfg):
     state = new_state(small_cfg)
     events = list(fit(state, prepare_data(small_cfg, state.device), epochs=1, report_every=2))
@@ -67,6 +68,7 @@ def test_resume_equals_an_uninterrupted_run(tiny_cfg, ckpt_path, run3, helpers):
     assert state.history[-1]["val_loss"] == straight_epochs[-1].val_loss
 
 
+@pytest.mark.slow  # takes seconds
 def test_same_config_gives_identical_weights(small_cfg, helpers):
     a, _ = helpers.train(small_cfg)
     b, _ = helpers.train(small_cfg)
@@ -75,6 +77,7 @@ def test_same_config_gives_identical_weights(small_cfg, helpers):
     assert not helpers.same_weights(helpers.weights(a.model), helpers.weights(other_seed.model))
 
 
+@pytest.mark.slow  # takes seconds
 def test_nan_loss_stops_as_diverged_and_restores_weights(small_cfg, helpers, monkeypatch):
     state, _ = helpers.train(small_cfg)  # one good epoch
     after_epoch_1 = helpers.weights(state.model)
@@ -91,6 +94,7 @@ def test_nan_loss_stops_as_diverged_and_restores_weights(small_cfg, helpers, mon
     assert len(state.history) == 1
 
 
+@pytest.mark.slow  # takes seconds
 def test_huge_learning_rate_ends_diverged_with_finite_weights(tiny_cfg, helpers):
     state, events = helpers.train(replace(tiny_cfg, lr=10.0))
     assert isinstance(events[-1], Stopped) and events[-1].reason == "diverged"
