@@ -56,6 +56,7 @@ def test_page_renders_the_scores_of_the_shipped_model(app):
     assert 0 < float(metric(app, "NMI").value) <= 1 and -1 <= float(metric(app, "ARI").value) <= 1
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_page_shows_the_heatmaps_and_the_map_as_pictures(app):
     """No Plotly chart on the page as it opens: the confusion matrices are clickable SVG pictures
     and the map of 48k codes a density picture; the scatter of every point is one toggle away."""
@@ -71,6 +72,7 @@ def test_page_shows_the_heatmaps_and_the_map_as_pictures(app):
     assert len(app.main.get("image")) == 2
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_changing_k_to_5_reclusters(app):
     widget(app.number_input, "Clusters k").set_value(5).run()
     assert not app.exception
@@ -146,6 +148,7 @@ def test_times_and_method_read_in_words(app):
     assert steps and all(re.fullmatch(r"[a-zA-Z +-]+ \d+(\.\d)? (s|min|h)", s) for s in steps), steps
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_pixel_baseline_on_demand(app):
     assert not any("pixels" in m.label for m in app.metric)
     app.toggle(key="baseline_on").set_value(True).run()
@@ -154,6 +157,7 @@ def test_pixel_baseline_on_demand(app):
     app.toggle(key="baseline_on").set_value(False).run()
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_repeat_over_three_seeds_shows_mean_and_std(app, monkeypatch):
     hold = threading.Event()  # the jobs wait in the queue until it is set
     queue = InlineJobs(hold).install(monkeypatch)
@@ -209,6 +213,7 @@ def slow_umap(monkeypatch):
     _SlowUmap.release.set()
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_an_uncached_umap_clustering_warns_shows_progress_and_can_be_cancelled(app_test, slow_umap,
                                                                                 inline_jobs):
     at = app_test(PAGE, query_params={"method": "umap-kmeans", "cluster_seed": "5"})
@@ -226,6 +231,7 @@ def test_an_uncached_umap_clustering_warns_shows_progress_and_can_be_cancelled(a
     assert not at.exception and share(metric(at, "Accuracy (Hungarian)").value) > 0.6
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_a_finished_umap_clustering_is_kept_and_opens_without_the_warning(app_test, slow_umap, inline_jobs):
     slow_umap.set()
     at = app_test(PAGE, query_params={"method": "umap-kmeans", "cluster_seed": "6"})
@@ -238,6 +244,7 @@ def test_a_finished_umap_clustering_is_kept_and_opens_without_the_warning(app_te
     assert not any(WARNING in w.value for w in again.warning) and again.metric
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_the_shipped_umap_clustering_opens_without_computing(app_test, monkeypatch):
     monkeypatch.setattr(cluster_mod, "_fit_umap", None)  # calling it would raise
     at = app_test(PAGE, query_params={"model": "cluster-d10-refined", "method": "umap-gmm"})
@@ -250,6 +257,7 @@ def test_the_shipped_umap_clustering_opens_without_computing(app_test, monkeypat
     assert ">UMAP (all points) of the training codes</text>" in svg and "data:image/png;base64," in svg
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_kept_scores_are_shown_before_the_model_is_loaded(app_test, monkeypatch):
     """The page draws a clustering kept on disk before its guard loads the checkpoint (and, through
     modules that load no PyTorch, before importing it: tests/test_core_imports.py)."""
@@ -263,6 +271,7 @@ def test_kept_scores_are_shown_before_the_model_is_loaded(app_test, monkeypatch)
     assert not at.metric  # nothing kept for these settings: nothing before the guard
 
 
+@pytest.mark.slow  # encodes and clusters the training set
 def test_a_corrupt_cache_entry_is_recomputed_and_replaced(app_test, cache_dir):
     import streamlit as st
 
@@ -277,6 +286,7 @@ def test_a_corrupt_cache_entry_is_recomputed_and_replaced(app_test, cache_dir):
         assert f["labels"].shape == (48_000,)
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_a_checkpoint_that_fails_to_load_is_named_and_stops_the_page(app_test, monkeypatch, tmp_path):
     """The only listed checkpoint is broken: the sidebar says why, the page asks for a model and
     computes nothing (no traceback)."""
@@ -287,6 +297,7 @@ def test_a_checkpoint_that_fails_to_load_is_named_and_stops_the_page(app_test, m
     assert any("Select or train a model" in i.value for i in at.info) and not at.metric
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_two_sessions_asking_one_clustering_share_one_job(app_test, slow_umap, inline_jobs):
     first = app_test(PAGE, query_params={"method": "umap-kmeans", "cluster_seed": "8"})
     second = app_test(PAGE, query_params={"method": "umap-kmeans", "cluster_seed": "8"})
@@ -300,6 +311,7 @@ def test_two_sessions_asking_one_clustering_share_one_job(app_test, slow_umap, i
         assert not at.exception and 0.5 < share(metric(at, "Accuracy (Hungarian)").value) < 0.9
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_a_page_reading_cached_results_never_asks_ray(app_test, monkeypatch):
     """With the real job layer: what is cached opens without a word to Ray; what is not (a GMM
     clustering) is asked of Ray, and a Ray that cannot start is one line while the page asks again."""
@@ -327,6 +339,7 @@ def test_a_page_reading_cached_results_never_asks_ray(app_test, monkeypatch):
     assert at.button(key="cluster_cancel").label == "Cancel"
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_a_k_means_fit_in_the_page_takes_one_of_the_servers_fit_slots(app_test, monkeypatch):
     """Fits computed in the server take turns (DAE_PAGE_FITS), so a class asking many at once
     leaves cores for everyone's pages."""

@@ -39,6 +39,7 @@ def test_page_shows_digits_table_and_sweep_chart(at):
     assert not at.error
 
 
+@pytest.mark.slow  # page runs take seconds
 @pytest.mark.parametrize("noise", ["gaussian", "salt_pepper", "mask"])
 def test_each_noise_kind_renders_and_changes_the_corruption(at, noise):
     before = at.main.image[1].value
@@ -47,6 +48,7 @@ def test_each_noise_kind_renders_and_changes_the_corruption(at, noise):
     assert (at.main.image[1].value != before) == (noise != "gaussian")  # the model's own noise first
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_noise_kinds_read_as_words_and_links_keep_their_names(app_test):
     at = app_test(PAGE, query_params={"noise": "salt_pepper"})  # a link names the kind by its key
     box = at.selectbox(key="noise")
@@ -58,6 +60,7 @@ def test_noise_kinds_read_as_words_and_links_keep_their_names(app_test):
     assert at.query_params["noise"] == "mask"
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_a_new_noise_kind_resets_the_strength_without_a_streamlit_warning(at, widget_warnings):
     """The strength is set through Session State when the kind changes; the slider then gets no
     default of its own, which Streamlit would log with a stack trace."""
@@ -69,6 +72,7 @@ def test_a_new_noise_kind_resets_the_strength_without_a_streamlit_warning(at, wi
     assert widget_warnings == []
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_digits_by_class_and_by_index(at):
     at.radio(key="dn_how").set_value("by class").run()
     at.selectbox(key="dn_digit").set_value(3).run()
@@ -80,6 +84,7 @@ def test_digits_by_class_and_by_index(at):
     assert not at.exception and "banana" in at.error[0].value
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_uploaded_digit_is_denoised(at):
     digit = load_digits().test_images[0].numpy() / 255.0
     inverted = np.kron(1.0 - digit, np.ones((5, 5)))  # 140x140, dark ink on white paper
@@ -92,6 +97,7 @@ def test_uploaded_digit_is_denoised(at):
     assert rows(at)[-1][1].endswith(" dB") and not at.exception
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_an_upload_unlike_a_digit_is_denoised_with_a_warning(at):
     """A 2000x2000 random image still goes through the model (its 28x28 view, the reconstruction),
     under a one-line warning saying why it does not look like a digit."""
@@ -104,6 +110,7 @@ def test_an_upload_unlike_a_digit_is_denoised_with_a_warning(at):
     assert rows(at)[-1][0] == "28×28, centred"  # shown anyway
 
 
+@pytest.mark.slow  # page runs take seconds
 @pytest.mark.parametrize("content, message", [
     (b"", "empty"),
     (b"hello, I am not a picture", "not a readable image"),
@@ -115,6 +122,7 @@ def test_bad_upload_is_an_error_line_not_a_traceback(at, content, message):
     assert len(at.error) == 1 and message in at.error[0].value and "digit.png" in at.error[0].value
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_compare_with_another_model_on_the_same_noisy_digits(app_test, tmp_path):
     other = tmp_path / "untrained.pt"
     ckpt_io.save_state(new_state(TrainConfig(latent_dim=2, device="cpu")), other)
@@ -127,6 +135,7 @@ def test_compare_with_another_model_on_the_same_noisy_digits(app_test, tmp_path)
     assert "MSE untrained (this session)" in scores_table(at)[0]
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_page_works_without_the_optional_drawing_canvas(app_test, monkeypatch):
     monkeypatch.setitem(sys.modules, "streamlit_drawable_canvas", None)  # import -> ImportError
     at = app_test(PAGE)

@@ -45,6 +45,7 @@ def test_page_shows_the_sample_grid_sliders_manifold_and_strip(at):
     assert "z0 left → right" in at.main.image[MANIFOLD].captions[0]
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_moving_a_slider_changes_the_preview_and_manifold(at):
     preview, manifold, samples = (at.main.image[i].value for i in (PREVIEW, MANIFOLD, SAMPLES))
     slider = latent_sliders(at)[2]
@@ -56,6 +57,7 @@ def test_moving_a_slider_changes_the_preview_and_manifold(at):
     assert at.main.image[PREVIEW].value == preview
 
 
+@pytest.mark.slow  # page runs take seconds
 @pytest.mark.parametrize("kind", SAMPLERS)
 def test_each_sampler_renders(at, kind):
     before = at.main.image[SAMPLES].value
@@ -73,6 +75,7 @@ def test_sampler_names_read_as_words():
     assert sampler_name("cluster:3") == "cluster 3's digits"
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_new_samples_button_moves_the_seed_on(at, widget_warnings):
     before = at.main.image[SAMPLES].value
     at.button(key="gen_new").click().run()
@@ -81,6 +84,7 @@ def test_new_samples_button_moves_the_seed_on(at, widget_warnings):
     assert widget_warnings == []  # the seed set through Session State, the box given no default
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_interpolation_endpoints_and_manifold_dimensions(at):
     strip = at.main.image[STRIP].value
     at.number_input(key="gen_to").set_value(42).run()
@@ -89,6 +93,7 @@ def test_interpolation_endpoints_and_manifold_dimensions(at):
     assert not at.exception and "two different dimensions" in at.warning[0].value
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_sample_quality_scores_and_sampler_comparison(at, inline_jobs):
     metrics = {m.label: m.value for m in at.metric}
     assert {"Recognised", "Class entropy", "Inception score", "FID"} <= set(metrics)
@@ -106,6 +111,7 @@ def test_sample_quality_scores_and_sampler_comparison(at, inline_jobs):
     assert share["Gaussian mixture"] > share["uniform in [0, 1]"]
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_explorer_replaces_the_server_sliders_when_on(app_test, monkeypatch):
     monkeypatch.setenv("DAE_EXPLORER", "on")
     at = app_test(PAGE)
@@ -115,6 +121,7 @@ def test_explorer_replaces_the_server_sliders_when_on(app_test, monkeypatch):
     assert not at.exception and "z0 left → right" in at.main.image[MANIFOLD - 1].captions[0]
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_start_from_a_test_digit_moves_the_server_sliders(at):
     before = [s.value for s in latent_sliders(at)]
     at.number_input(key="explorer_test").set_value(3).run()
@@ -124,6 +131,7 @@ def test_start_from_a_test_digit_moves_the_server_sliders(at):
     assert all(s.min <= s.value <= s.max for s in latent_sliders(at))
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_a_sample_and_the_explorer_code_feed_the_sliders_and_the_interpolation(at):
     median = [s.value for s in latent_sliders(at)]
     at.number_input(key="explorer_sample").set_value(4).run()
@@ -148,6 +156,7 @@ def _forget_scores(kinds=("uniform01", "box", "gaussian")):
         done.pop(("quality", kind, 1000, 0), None)
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_comparing_samplers_shows_progress_and_cancel_leaves_the_page_usable(at, inline_jobs, monkeypatch):
     from dae_core import analyses
 
@@ -168,6 +177,7 @@ def test_comparing_samplers_shows_progress_and_cancel_leaves_the_page_usable(at,
     assert not at.exception and len(at.main.image) == 5
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_a_queued_comparison_shows_its_place_and_starts_again_after_cancel(app_test, monkeypatch):
     monkeypatch.setenv("DAE_EXPLORER", "off")
     hold = threading.Event()  # the queue does not move until it is set
@@ -189,6 +199,7 @@ def test_a_queued_comparison_shows_its_place_and_starts_again_after_cancel(app_t
     assert list(table["sampler"]) == [sampler_name(s) for s in ("uniform01", "box", "gaussian", "gmm")]
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_a_failed_comparison_is_one_line_with_try_again(at, monkeypatch):
     from dae_core import analyses
 

@@ -1,6 +1,8 @@
 """AppTest smoke test of the home page: the picker opens on the shipped model, digits show."""
 import re
 
+import pytest
+
 PAGE = "0_Home.py"  # the page the `at` fixture opens
 
 
@@ -27,6 +29,7 @@ def test_home_opens_ready_on_the_shipped_model(at):
     assert shown(card.split("  \n")[1]).startswith("Validation error (MSE): **0.02")  # the reference's
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_changing_the_seed_draws_other_digits(at):
     before = at.text[0].value
     at.number_input(key="home_seed").set_value(1).run()
@@ -34,12 +37,14 @@ def test_changing_the_seed_draws_other_digits(at):
     assert at.text[0].value != before
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_switching_model_updates_the_card(at):
     at.sidebar.selectbox[0].set_value("denoise-d10").run()
     assert not at.exception and not at.error
     assert any("d=10" in c.value for c in at.sidebar.caption)
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_the_model_card_speaks_in_labels_and_one_number_format(at):
     """No raw keys (val_mse, kmeans_accuracy, refine_invariant) or JSON: labels a student reads,
     accuracies as percents with one decimal, the settings under the Train form's labels."""

@@ -53,6 +53,7 @@ def card(at) -> str:
     return at.sidebar.caption[0].value
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_download_sends_the_selected_checkpoint_file(app_test, downloads):
     at = app_test(PAGE)
     assert downloads(at) == ((SHIPPED / "reference-d4.pt").read_bytes(), "reference-d4.pt")
@@ -60,6 +61,7 @@ def test_download_sends_the_selected_checkpoint_file(app_test, downloads):
     assert downloads(at) == ((SHIPPED / "denoise-d10.pt").read_bytes(), "denoise-d10.pt")
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_an_upload_is_listed_selected_carded_and_downloadable(app_test, downloads):
     at = upload(app_test(PAGE), D8, "my model (1).pt")
     picker = at.sidebar.selectbox[0]
@@ -74,6 +76,7 @@ def test_an_upload_is_listed_selected_carded_and_downloadable(app_test, download
     assert not at.exception and card(at).startswith("d=8 ·")
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_the_same_file_twice_is_one_entry_and_a_namesake_gets_a_number(app_test, tmp_path):
     at = upload(upload(app_test(PAGE), D8), D8)
     assert [o for o in at.sidebar.selectbox[0].options if "(uploaded)" in o] == [
@@ -88,6 +91,7 @@ def test_the_same_file_twice_is_one_entry_and_a_namesake_gets_a_number(app_test,
     assert card(at).startswith("d=8 ·")  # the first one was not written over
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_an_upload_named_like_a_shipped_model_leaves_the_shipped_one_alone(app_test):
     shipped = hashlib.md5((SHIPPED / "reference-d4.pt").read_bytes()).hexdigest()
     at = upload(app_test(PAGE), D8, "reference-d4.pt")
@@ -99,6 +103,7 @@ def test_an_upload_named_like_a_shipped_model_leaves_the_shipped_one_alone(app_t
     assert hashlib.md5((SHIPPED / "reference-d4.pt").read_bytes()).hexdigest() == shipped
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_the_uploads_folder_goes_with_its_session(app_test):
     at = upload(app_test(PAGE), D8)
     folder = Path(at.session_state["session_uploads"]["latent_d8"]).parent
@@ -129,6 +134,7 @@ def home(guarded, app_test):
     return at
 
 
+@pytest.mark.slow  # page runs take seconds
 @pytest.mark.parametrize("name", REFUSED)
 def test_a_bad_or_hostile_upload_is_one_error_line(home, name):
     at = upload(home, CORPUS / name)
@@ -140,6 +146,7 @@ def test_a_bad_or_hostile_upload_is_one_error_line(home, name):
     assert at.sidebar.selectbox[0].value == "latent_d8 (uploaded)" and card(at).startswith("d=8")
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_a_good_upload_after_a_refused_one_clears_the_error(home, tmp_path):
     upload(home, CORPUS / "checkpoints" / "truncated.pt")
     assert len(home.sidebar.error) == 1

@@ -93,6 +93,7 @@ def test_opens_on_the_quick_recipe_and_picking_reference_refills_every_field(at)
     assert options[0] == "reference-d4" and not any("(this session)" in o for o in options)
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_train_save_and_the_run_appears_in_the_sidebar(at, runs_dir):
     worker = start_tiny(at)
     assert at.button(key="train_start").disabled and not at.button(key="train_stop").disabled
@@ -121,6 +122,7 @@ def test_train_save_and_the_run_appears_in_the_sidebar(at, runs_dir):
     assert (runs_dir / "smoke.pt").stat().st_ino == worker.checkpoint_path.stat().st_ino  # no copy
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_a_bad_or_taken_name_is_an_error_and_the_run_is_kept(at, runs_dir):
     worker = start_tiny(at)
     rerun_until_done(at, worker)
@@ -139,6 +141,7 @@ def test_a_bad_or_taken_name_is_an_error_and_the_run_is_kept(at, runs_dir):
     assert not at.error and (runs_dir / "retry.pt").is_file()
 
 
+@pytest.mark.slow  # page runs take seconds
 @pytest.mark.parametrize("field, value, words", [
     ("lr", 0.0, "Learning rate (lr) must be above 0 and at most 10; you entered 0"),
     ("val_fraction", 0.0, "Validation fraction (val_fraction) must be above 0 and at most 0.9; you entered 0"),
@@ -151,6 +154,7 @@ def test_an_impossible_setting_is_named_by_its_label_beside_start(at, field, val
     assert WORKER not in at.session_state
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_a_negative_learning_rate_cannot_be_entered(at):
     """The box's minimum is 0, so the browser refuses -0.01 as it is typed (and does not submit
     the form); a value forged past it is not taken either."""
@@ -160,6 +164,7 @@ def test_a_negative_learning_rate_cannot_be_entered(at):
     assert not at.exception and widget(at, "lr").value == pytest.approx(preset("quick").lr)
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_salt_pepper_strength_above_one_is_refused(at):
     widget(at, "noise").set_value("salt_pepper")
     widget(at, "noise_strength").set_value(2.0)
@@ -173,6 +178,7 @@ def form(at: AppTest, key: str = "train_config"):
     return next(f for f in at.get("form") if f.proto.form.form_id == key)
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_enter_in_a_field_does_not_start_a_run(at):
     """Only a click on Start submits the settings: in the browser, Enter commits a field's value."""
     assert form(at).proto.form.enter_to_submit is False
@@ -180,6 +186,7 @@ def test_enter_in_a_field_does_not_start_a_run(at):
     assert not at.exception and WORKER not in at.session_state
 
 
+@pytest.mark.slow  # page runs take seconds
 @pytest.mark.parametrize("status, shown", [("diverged", "{}"), ("failed", "Failed: {}")])
 def test_a_diverged_or_failed_run_shows_the_run_message(app_test, status, shown):
     run = folder_run(status, f"loss became nan in epoch 1 ({status})")
@@ -187,6 +194,7 @@ def test_a_diverged_or_failed_run_shows_the_run_message(app_test, status, shown)
     assert [e.value for e in at.error] == [shown.format(run.message)]
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_a_queued_run_shows_its_place_and_no_chart(app_test, monkeypatch):
     from dae_core.serve import jobs
 
@@ -209,6 +217,7 @@ def loss_chart(at: AppTest) -> list:
     return [c for c in at.get("plotly_chart") if c.key == "train_loss_chart"]
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_a_run_that_failed_after_an_epoch_can_still_be_saved(app_test, runs_dir, ckpt_path):
     payload = ckpt_io.read_payload(ckpt_path)
     run = folder_run("failed", "the training process exited unexpectedly", checkpoint=ckpt_path, epochs=5)
@@ -219,6 +228,7 @@ def test_a_run_that_failed_after_an_epoch_can_still_be_saved(app_test, runs_dir,
     assert ckpt_io.load(runs_dir / "rescued.pt").history == payload["history"]
 
 
+@pytest.mark.slow  # page runs take seconds
 @pytest.mark.parametrize("name", ["0123456789ab", "../../etc/passwd", "20261207-061502-3fa2c1"])
 def test_a_url_naming_no_run_says_there_is_none(app_test, name):
     at = app_test(PAGE, query_params={"run": name})
@@ -234,6 +244,7 @@ def test_a_url_naming_a_run_on_disk_opens_it_as_a_restarted_server_would(app_tes
     assert at.get("progress")[0].value == 100 and at.text_input(key="train_save_name")
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_stop_then_continue_for_more_epochs(at):
     worker = start_tiny(at, epochs=500)
     rerun_until(at, worker, lambda r: r.history)
@@ -290,6 +301,7 @@ def ended(helpers):
     return helpers.ended_run(cfg), helpers.ended_run(dataclasses.replace(cfg, seed=1))
 
 
+@pytest.mark.slow  # two runs trained first
 def test_start_asks_before_replacing_an_unsaved_run(app_test, ended, monkeypatch):
     old, new = ended
     started = []
@@ -305,6 +317,7 @@ def test_start_asks_before_replacing_an_unsaved_run(app_test, ended, monkeypatch
     assert not at.exception and len(started) == 1 and at.session_state[WORKER] is new
 
 
+@pytest.mark.slow  # two runs trained first
 def test_start_after_saving_replaces_the_run_without_asking(app_test, ended, monkeypatch, runs_dir):
     old, new = ended
     monkeypatch.setattr("ui.worker.start", lambda config, **kw: new)
@@ -316,6 +329,7 @@ def test_start_after_saving_replaces_the_run_without_asking(app_test, ended, mon
     assert (runs_dir / "kept.pt").is_file()
 
 
+@pytest.mark.slow  # two runs trained first
 def test_two_runs_saved_under_one_name_the_second_is_told_it_is_taken(app_test, ended, runs_dir):
     first, second = ended
     outcomes = []
@@ -329,12 +343,14 @@ def test_two_runs_saved_under_one_name_the_second_is_told_it_is_taken(app_test, 
     assert ckpt_io.load(runs_dir / "same.pt").history == first.history and second.saved_name is None
 
 
+@pytest.mark.slow  # two runs trained first
 def test_the_history_downloads_as_csv(app_test, ended):
     at = app_test(PAGE, session_state={WORKER: ended[0]})
     button = [b for b in at.get("download_button") if b.proto.label == "Download the history (CSV)"]
     assert len(button) == 1
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_a_huge_learning_rate_ends_with_the_diverged_message(at):
     widget(at, "schedule").set_value("constant")  # no warm-up: the first steps blow up
     widget(at, "lr").set_value(10.0)
@@ -344,6 +360,7 @@ def test_a_huge_learning_rate_ends_with_the_diverged_message(at):
     assert "learning rate" in at.error[0].value
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_a_failed_save_replaces_the_earlier_saved_message_and_names_no_server_path(at, runs_dir, monkeypatch):
     worker = start_tiny(at)
     rerun_until_done(at, worker)
@@ -363,6 +380,7 @@ def test_a_failed_save_replaces_the_earlier_saved_message_and_names_no_server_pa
     assert str(runs_dir) not in at.error[0].value and str(runs_dir.resolve()) not in at.error[0].value
 
 
+@pytest.mark.slow  # two runs trained first
 def test_the_runs_table_lists_the_servers_runs_with_links(app_test, ended):
     run = ended[0]
     at = app_test(PAGE)
@@ -374,6 +392,7 @@ def test_the_runs_table_lists_the_servers_runs_with_links(app_test, ended):
     assert "listed" in table
 
 
+@pytest.mark.slow  # two runs trained first
 def test_an_unsaved_run_can_be_discarded(app_test, ended):
     run = ended[0]
     at = app_test(PAGE, session_state={WORKER: run})
@@ -382,6 +401,7 @@ def test_an_unsaved_run_can_be_discarded(app_test, ended):
     assert WORKER not in at.session_state and "run" not in at.query_params
 
 
+@pytest.mark.slow  # two runs trained first
 def test_a_run_this_session_saved_can_be_deleted_after_a_confirm(app_test, ended, runs_dir):
     run = ended[0]
     at = app_test(PAGE, session_state={WORKER: run})
@@ -395,6 +415,7 @@ def test_a_run_this_session_saved_can_be_deleted_after_a_confirm(app_test, ended
     assert not any(o.startswith("doomed") for o in at.sidebar.selectbox[0].options)
 
 
+@pytest.mark.slow  # two runs trained first
 def test_save_is_refused_in_one_line_when_the_runs_folder_is_full(app_test, ended, runs_dir, monkeypatch):
     monkeypatch.setenv("DAE_RUNS_MAX_MB", "1")
     (runs_dir / "big.pt").write_bytes(b"\0" * (2 * 1024 * 1024))  # a saved run filling the folder

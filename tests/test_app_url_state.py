@@ -42,6 +42,7 @@ def _bound(widget) -> str:
     return widget.proto.query_param_key
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_home_opens_the_linked_model_and_keeps_it_in_the_url(app_test):
     at = _open(app_test, "0_Home.py", model=MODEL)
     picker = at.sidebar.selectbox(key="model")
@@ -74,6 +75,7 @@ def test_cluster_round_trip(app_test, queued_jobs):
     assert at.number_input(key="k").value == 7  # the widget, not the link, wins now
 
 
+@pytest.mark.slow  # page runs take seconds
 @pytest.mark.parametrize("name, value", [("k", "abc"), ("k", "99"), ("method", "dbscan")])
 def test_cluster_bad_value_is_the_default_with_a_notice(app_test, name, value):
     at = _open(app_test, "4_Cluster.py", **{name: value})
@@ -84,6 +86,7 @@ def test_cluster_bad_value_is_the_default_with_a_notice(app_test, name, value):
     assert name not in at.query_params  # dropped from the URL
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_denoise_round_trip_and_a_bad_strength(app_test):
     at = _open(app_test, "2_Denoise.py", noise="mask", strength="0.45", noise_seed="7")
     assert at.selectbox(key="noise").value == "mask"
@@ -106,6 +109,7 @@ def test_denoise_round_trip_and_a_bad_strength(app_test):
     assert "strength" not in at.query_params and at.query_params["noise"] == "mask"
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_generate_round_trip_and_a_bad_sampler(app_test):
     at = _open(app_test, "3_Generate.py", sampler="cluster:K", component="3", sample_seed="42")
     assert at.selectbox(key="sampler").value == "cluster:K"
@@ -128,6 +132,7 @@ def test_generate_round_trip_and_a_bad_sampler(app_test):
     assert at.query_params["sampler"] == "uniform01"  # the URL keeps the sampler's name
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_settings_survive_a_trip_to_another_page_and_back():
     """Bound settings (model, noise, strength) and kept ones (test-digit mode, projection)."""
     from streamlit.testing.v1 import AppTest
@@ -149,6 +154,7 @@ def test_settings_survive_a_trip_to_another_page_and_back():
     assert at.query_params["noise"] == "mask"  # back in the URL on the way back
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_a_saved_run_is_in_the_picker_of_a_fresh_session(app_test, tmp_path, monkeypatch):
     runs = tmp_path / "runs"
     runs.mkdir()

@@ -123,6 +123,7 @@ def test_a_lost_result_is_one_line_and_try_again_asks_the_job_again(fake_jobs):
     assert fake_jobs.submits[-1] == (ask(load, 5).job, True) and not at.error and at.caption
 
 
+@pytest.mark.slow  # takes seconds
 def test_a_failed_job_is_its_one_line_with_try_again(fake_jobs):
     load = Cached()
     fake_jobs.states[ask(load, 6).job] = JobState("failed", "out of memory; try fewer codes")
@@ -145,6 +146,7 @@ def test_a_ray_that_cannot_take_the_job_is_one_line_and_the_page_goes_on(fake_jo
     assert not at.warning and fake_jobs.submits == [(ask(Cached(), 7).job, False)]
 
 
+@pytest.mark.slow  # takes seconds
 def test_cancel_ends_a_job_only_when_no_other_session_waits_on_it(fake_jobs):
     load = Cached()
     first, second = page(ask(load, 8)), page(ask(load, 8))
@@ -157,6 +159,7 @@ def test_cancel_ends_a_job_only_when_no_other_session_waits_on_it(fake_jobs):
     assert fake_jobs.submits[-1] == (job, True) and not first.info
 
 
+@pytest.mark.slow  # takes seconds
 def test_a_session_whose_results_came_no_longer_holds_back_a_later_cancel(fake_jobs):
     load = Cached()
     early = page(ask(load, 9))

@@ -123,6 +123,7 @@ def _bad_files(tmp_path, ckpt_path, payload):
     }
 
 
+@pytest.mark.slow  # takes seconds
 def test_broken_files_raise_one_line_checkpoint_errors(tmp_path, ckpt_path, payload):
     for label, data in _bad_files(tmp_path, ckpt_path, payload).items():
         path = _write(tmp_path, label.replace(" ", "_") + ".pt", data)
@@ -263,6 +264,7 @@ def test_a_refined_history_with_stages_and_a_card_with_text_load(tmp_path, paylo
     assert ckpt.history == history and ckpt.metrics == metrics
 
 
+@pytest.mark.slow  # takes seconds
 def test_resumed_adam_moments_take_their_parameters_layout(tiny_cfg, helpers):
     """A run trained where the model is plain (a GPU) resumes where it is channels-last (the CPU),
     and the other way: each moment gets its parameter's strides (CUDA's fused Adam needs them)."""

@@ -51,6 +51,7 @@ def test_random_shift_moves_whole_images():
     assert torch.equal(y.sum(dim=(1, 2, 3)), x.sum(dim=(1, 2, 3)))  # nothing cut off, nothing added
 
 
+@pytest.mark.slow  # trains for seconds
 def test_tiny_training_on_the_engine_lowers_the_loss(tiny_data):
     rng = torch.get_rng_state()
     state, events = train_classifier(replace(classifier_config(epochs=3), batch_size=64), tiny_data)
@@ -65,6 +66,7 @@ def test_tiny_training_on_the_engine_lowers_the_loss(tiny_data):
     assert state.history[-1]["val_accuracy"] == epochs[-1].val_accuracy
 
 
+@pytest.mark.slow  # takes seconds
 def test_training_is_reproducible(tiny_data):
     small = TrainData(tiny_data.x_train[:128], tiny_data.x_val[:16], tiny_data.y_train[:128],
                       tiny_data.y_val[:16])
@@ -132,6 +134,7 @@ def test_nan_weights_are_refused(tmp_path):
         load_classifier(tmp_path / "nan.pt")
 
 
+@pytest.mark.slow  # takes seconds
 def test_cli_train_classifier_smoke(tmp_path, capsys):
     out = tmp_path / "clf.pt"
     assert main(["train-classifier", "--out", str(out), "--epochs", "1", "--subset", "256", "--json"]) == 0

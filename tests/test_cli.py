@@ -27,6 +27,7 @@ def ckpt_copy(ckpt_path, tmp_path):
     return path
 
 
+@pytest.mark.slow  # takes seconds
 def test_train_then_resume(capsys, tmp_path):
     out = tmp_path / "x.pt"
     code, result, _ = run(capsys, "train", *TINY, "--epochs", "1", "--out", str(out), "--json")
@@ -43,6 +44,7 @@ def test_train_then_resume(capsys, tmp_path):
     assert len(checkpoint.load(out).history) == 1
 
 
+@pytest.mark.slow  # takes seconds
 def test_train_as_a_job_matches_training_here_and_resumes(capsys, tmp_path, inline_jobs):
     """--ray as far as this process goes: a run folder, a job (run on a thread here; on a real
     Ray in tests/test_serve_ray.py), followed from the folder, its checkpoint written to --out."""
@@ -70,6 +72,7 @@ def test_train_with_a_preset_and_a_flag_that_overrides_it(capsys, tmp_path):
     assert checkpoint.load(out).config.schedule == "onecycle"
 
 
+@pytest.mark.slow  # takes seconds
 def test_train_refuses_to_overwrite_unless_asked(capsys, ckpt_copy):
     before = ckpt_copy.read_bytes()
     code, _, err = run(capsys, "train", *TINY, "--epochs", "1", "--out", str(ckpt_copy))
@@ -90,6 +93,7 @@ def test_resume_refuses_a_changed_config(capsys, ckpt_copy):
     assert code == 2 and "latent_dim" in err
 
 
+@pytest.mark.slow  # takes seconds
 def test_evaluate(capsys, ckpt_copy):
     code, result, _ = run(capsys, "evaluate", "--checkpoint", str(ckpt_copy), "--json")
     assert code == 0
@@ -97,6 +101,7 @@ def test_evaluate(capsys, ckpt_copy):
     assert result["val_psnr"] == pytest.approx(10 * np.log10(1 / result["val_mse"]))
 
 
+@pytest.mark.slow  # takes seconds
 def test_cluster(capsys, ckpt_copy):
     code, result, _ = run(capsys, "cluster", "--checkpoint", str(ckpt_copy), "--json")
     assert code == 0
@@ -106,6 +111,7 @@ def test_cluster(capsys, ckpt_copy):
     assert confusion.sum() == result["n_train"] == 240
 
 
+@pytest.mark.slow  # takes seconds
 def test_cluster_save_metrics_records_train_and_test_scores_on_the_card(capsys, ckpt_copy):
     code, result, _ = run(capsys, "cluster", "--checkpoint", str(ckpt_copy), "--method", "gmm",
                           "--save-metrics", "--json")
@@ -115,6 +121,7 @@ def test_cluster_save_metrics_records_train_and_test_scores_on_the_card(capsys, 
     assert card["gmm_test_accuracy"] == result["test"]["accuracy"]
 
 
+@pytest.mark.slow  # takes seconds
 def test_generate(capsys, ckpt_copy, tmp_path):
     out = tmp_path / "f.npy"
     code, result, _ = run(capsys, "generate", "--checkpoint", str(ckpt_copy), "--n", "5",
@@ -124,6 +131,7 @@ def test_generate(capsys, ckpt_copy, tmp_path):
     assert images.shape == (5, 28, 28) and images.min() >= 0 and images.max() <= 1
 
 
+@pytest.mark.slow  # fits a mixture on the full training codes
 def test_generate_draws_what_the_app_draws_and_names_the_sampler(capsys, ckpt_copy, tmp_path):
     from dae_core.analysis.latent import DEFAULT_SAMPLER, LatentSampler, decode
     from dae_core.analysis.pipeline import encode_splits
@@ -139,6 +147,7 @@ def test_generate_draws_what_the_app_draws_and_names_the_sampler(capsys, ckpt_co
     np.testing.assert_array_equal(np.load(out), app)
 
 
+@pytest.mark.slow  # takes seconds
 def test_generate_writes_a_png_grid_to_exactly_the_path_given(capsys, ckpt_copy, tmp_path):
     out = tmp_path / "digits.png"
     code, text, _ = run(capsys, "generate", "--checkpoint", str(ckpt_copy), "--n", "9", "--out", str(out))
@@ -149,6 +158,7 @@ def test_generate_writes_a_png_grid_to_exactly_the_path_given(capsys, ckpt_copy,
     assert code == 2 and ".png" in err and not (tmp_path / "digits.npy").exists()
 
 
+@pytest.mark.slow  # takes seconds
 def test_cluster_over_seeds_prints_the_spread_and_the_test_scores(capsys, ckpt_copy):
     code, text, _ = run(capsys, "cluster", "--checkpoint", str(ckpt_copy), "--seeds", "2")
     assert code == 0
@@ -190,6 +200,7 @@ def _error_cases(tmp_path, ckpt_path):
     }
 
 
+@pytest.mark.slow  # takes seconds
 def test_errors_exit_2_with_one_line(capsys, tmp_path, ckpt_path):
     for label, argv in _error_cases(tmp_path, ckpt_path).items():
         code, out, err = run(capsys, *argv)

@@ -67,6 +67,11 @@ LABELS = list(writers("m", "d"))
 FINAL_WRITE_ONCE = [label for label in LABELS if not label.startswith("train")] + ["train-classifier"]
 
 
+def marked(labels: list[str]) -> list:
+    """The labels as parameters; the classifier's training takes seconds (slow)."""
+    return [pytest.param(label, marks=pytest.mark.slow) if label == "train-classifier" else label for label in labels]
+
+
 def commands(capsys) -> list[str]:
     """The CLI's commands, as its own usage error lists them."""
     code, _, err = run(capsys, "no-such-command")
@@ -87,7 +92,7 @@ def test_every_command_with_an_out_is_checked(capsys, model, digit):
     assert with_out == {argv[0] for argv, _ in writers(model, digit).values()}
 
 
-@pytest.mark.parametrize("label", LABELS)
+@pytest.mark.parametrize("label", marked(LABELS))
 def test_an_existing_out_is_refused_and_kept(capsys, tmp_path, model, digit, label):
     argv, suffix = writers(model, digit)[label]
     out = tmp_path / f"precious{suffix}"
@@ -99,7 +104,8 @@ def test_an_existing_out_is_refused_and_kept(capsys, tmp_path, model, digit, lab
     assert out.read_bytes() == KEEP and model.read_bytes() == before
 
 
-@pytest.mark.parametrize("label", LABELS)
+@pytest.mark.slow  # takes seconds
+@pytest.mark.parametrize("label", marked(LABELS))
 def test_overwrite_does_replace_it(capsys, tmp_path, model, digit, label):
     argv, suffix = writers(model, digit)[label]
     out = tmp_path / f"old{suffix}"
@@ -111,7 +117,8 @@ def test_overwrite_does_replace_it(capsys, tmp_path, model, digit, label):
         assert checkpoint.load(out).history
 
 
-@pytest.mark.parametrize("label", sorted(set(FINAL_WRITE_ONCE)))
+@pytest.mark.slow  # takes seconds
+@pytest.mark.parametrize("label", marked(sorted(set(FINAL_WRITE_ONCE))))
 def test_a_file_that_appears_while_the_command_works_is_kept(capsys, tmp_path, model, digit, label,
                                                              monkeypatch):
     """The final write is exclusive, not only the check before the work: nothing is replaced."""
@@ -125,6 +132,7 @@ def test_a_file_that_appears_while_the_command_works_is_kept(capsys, tmp_path, m
     assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
+@pytest.mark.slow  # takes seconds
 def test_resume_without_out_writes_a_new_file_next_to_it(capsys, model):
     before = model.read_bytes()
     code, stdout, err = run(capsys, "train", "--resume", model, "--epochs", "1")
@@ -162,6 +170,7 @@ def test_usage_errors_are_one_line(capsys, tmp_path, monkeypatch, argv, words):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow  # starts another Python process
 def test_a_usage_error_from_the_real_process_is_one_line():
     r = subprocess.run([sys.executable, "-m", "dae_core", "cluster", "--checkpoint", "m.pt", "--seeds", "0"],
                        cwd=ROOT, capture_output=True, text=True, timeout=120)  # refused before any file is read

@@ -130,6 +130,7 @@ def test_umap_methods_cluster_the_embedding(blobs, monkeypatch):
     assert np.array_equal(result.predict(z), result.labels)
 
 
+@pytest.mark.slow  # UMAP compiles its numba code first
 def test_real_umap_on_a_few_hundred_points(blobs):
     pytest.importorskip("umap")
     z, y = blobs

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import dae_core
 
 CORE = Path(dae_core.__file__).parent
@@ -31,6 +33,7 @@ def test_modules_exist():
     assert {"cache", "sidebar"} <= set(UI_MODULES)
 
 
+@pytest.mark.slow  # starts another Python process
 def test_the_core_loads_no_streamlit_and_the_app_no_torchvision():
     code = FOOTPRINT.format(core=MODULES, ui=UI_MODULES)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
@@ -58,6 +61,7 @@ def test_no_code_outside_serve_speaks_to_ray():
     assert offenders == []
 
 
+@pytest.mark.slow  # starts another Python process
 def test_reading_runs_and_jobs_loads_no_torch():
     """Reading a run folder and asking Ray about a job need no PyTorch (dae_core.serve.runs): a
     process that only follows runs and jobs never pays its ~500 MB import."""
@@ -68,6 +72,7 @@ def test_reading_runs_and_jobs_loads_no_torch():
     assert done.stdout.strip().splitlines()[-1] == "False"
 
 
+@pytest.mark.slow  # starts another Python process
 def test_the_cluster_pages_first_look_loads_no_torch_or_sklearn():
     """The Cluster page shows kept scores through these modules while PyTorch is still importing."""
     code = ("import sys; from dae_core import clustering_store, store; import ui.cluster_scores, "

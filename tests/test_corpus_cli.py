@@ -83,6 +83,7 @@ def test_the_corpus_matches_its_generator():
     ("checkpoints/torch_zip_code.pt",
      "import torch, sys; torch.load(sys.argv[1], weights_only=False)"),
 ])
+@pytest.mark.slow  # starts another Python process
 def test_the_code_carrying_checkpoints_are_live(tmp_path, name, loader):
     """Unpickled the unsafe way (in a child process), each payload does run: the refusals below
     are refusals of real attacks, not of broken files."""
@@ -145,6 +146,7 @@ def test_denoise_with_a_checkpoint(capsys, guard, name):
         assert not out.exists()
 
 
+@pytest.mark.slow  # takes seconds
 @pytest.mark.parametrize("name", CHECKPOINTS)
 def test_evaluate_and_save_metrics(capsys, guard, name):
     """--save-metrics rewrites the checkpoint: a refused file must come out byte-for-byte intact."""
@@ -161,6 +163,7 @@ def test_evaluate_and_save_metrics(capsys, guard, name):
     assert [p.name for p in guard.iterdir()] == [path.name]  # no temporary file left behind
 
 
+@pytest.mark.slow  # takes seconds
 @pytest.mark.parametrize("name", CHECKPOINTS)
 def test_resume_training_from_a_checkpoint(capsys, guard, name):
     path, out = private_copy(name, guard), guard / "more.pt"
@@ -175,6 +178,7 @@ def test_resume_training_from_a_checkpoint(capsys, guard, name):
         assert not out.exists()
 
 
+@pytest.mark.slow  # encodes and clusters the training set
 def test_the_d8_checkpoint_generates_and_clusters_as_d8(capsys, guard):
     code, stdout, err = cli(capsys, "generate", "--checkpoint", CORPUS / "checkpoints/latent_d8.pt",
                             "--n", 4, "--out", guard / "z.npy", "--json")
@@ -210,6 +214,7 @@ def test_an_impossible_setting_is_refused_by_train_config(setting):
     (["denoise", "--checkpoint", "{reference}", "--image", "{corpus}/uploads/truncated.png",
       "--out", "x.png"], "not a readable image"),
 ], ids=["argparse", "setting", "payload", "image"])
+@pytest.mark.slow  # starts another Python process
 def test_the_real_process_exits_2_with_one_line(guard, args, words):
     """The same refusals through `python -m dae_core`: exit status and stderr as a shell sees."""
     args = [a.format(corpus=CORPUS, reference=REFERENCE) for a in args]

@@ -92,6 +92,7 @@ def test_an_upload_is_denoised_or_refused_in_one_line(denoise, name):
 
 # --- checkpoints through the sidebar's loader (ui.cache.load_checkpoint) ----------------------
 
+@pytest.mark.slow  # page runs take seconds
 @pytest.mark.parametrize("name", CHECKPOINTS)
 def test_a_checkpoint_is_loaded_or_refused_and_the_app_recovers(env, tmp_path, name):
     path = tmp_path / Path(name).name
@@ -111,6 +112,7 @@ def test_a_checkpoint_is_loaded_or_refused_and_the_app_recovers(env, tmp_path, n
     assert path.read_bytes() == (CORPUS / name).read_bytes()
 
 
+@pytest.mark.slow  # encodes the training set
 def test_the_d8_checkpoint_drives_eight_latent_sliders(env, monkeypatch):
     monkeypatch.setenv("DAE_EXPLORER", "off")  # the server-side sliders (AppTest runs no JavaScript)
     at = page("3_Generate.py", session_runs={"d8": str(CORPUS / "checkpoints/latent_d8.pt")},
@@ -137,6 +139,7 @@ def shipped_with_a_payload(env, tmp_path, monkeypatch):
     return shipped
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_a_hostile_file_in_checkpoints_is_listed_but_never_runs(shipped_with_a_payload):
     at = page("2_Denoise.py")
     assert at.sidebar.selectbox[0].value == "reference-d4"  # the default still opens first
@@ -200,6 +203,7 @@ def train(env, finished_run) -> AppTest:
     return page("1_Train.py", train_worker=finished_run)
 
 
+@pytest.mark.slow  # page runs take seconds
 @pytest.mark.parametrize("name", [n for n in NAMES if len(n) <= 64], ids=repr)
 def test_a_bad_checkpoint_name_is_one_error_and_writes_nothing(env, train, name):
     at = train
@@ -247,6 +251,7 @@ def _tiny_form(at: AppTest, field: str, value) -> None:
         _widget(at, name).set_value(tiny)
 
 
+@pytest.mark.slow  # page runs take seconds
 @pytest.mark.parametrize("setting", [s for s in SETTINGS if isinstance(s["value"], (int, float))],
                          ids=lambda s: f"{s['field']}={s['value']}")
 def test_an_impossible_setting_never_reaches_a_run(env, setting, inline_jobs):
@@ -307,6 +312,7 @@ def markdown_run(env):
     path.unlink()
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_names_and_card_keys_from_a_file_show_as_written(markdown_run):
     at = page("2_Denoise.py", model=markdown_run)
     working(at)
@@ -330,6 +336,7 @@ def test_a_links_value_shows_as_written(env):
     assert "`noise_seed='x' [a](http:e)`" in notice  # a code span: no link, no emphasis
 
 
+@pytest.mark.slow  # page runs take seconds
 @pytest.mark.parametrize("name", ["0_Home.py", "2_Denoise.py", "3_Generate.py"])
 def test_no_server_path_reaches_the_browser(env, monkeypatch, name):
     monkeypatch.delenv("DAE_EXPLORER", raising=False)  # the in-browser explorer's element too
@@ -347,6 +354,7 @@ def _upload(at: AppTest, path: Path) -> None:
     assert not at.exception, at.exception
 
 
+@pytest.mark.slow  # page runs take seconds
 def test_a_session_keeps_a_bounded_number_and_size_of_uploads(env, monkeypatch, caplog):
     shipped, d8 = ROOT / "checkpoints", CORPUS / "checkpoints/latent_d8.pt"
     monkeypatch.setenv("DAE_MAX_UPLOADS", "2")
@@ -389,6 +397,7 @@ def test_an_unexpected_failure_is_logged_with_its_traceback(env, monkeypatch, ca
     assert record.exc_info[0] is RuntimeError
 
 
+@pytest.mark.slow  # page runs take seconds
 @pytest.mark.parametrize("history", [[1, 2], [{"epoch": 1, "train_loss": 0.1, "val_loss": "0.1"}]],
                          ids=["not-records", "a-string-loss"])
 def test_a_damaged_history_is_refused_and_every_page_still_renders(env, tmp_path, history):

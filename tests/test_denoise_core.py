@@ -108,6 +108,7 @@ def test_parse_indices_reads_lists_and_refuses_bad_ones():
             parse_indices(text, 100)
 
 
+@pytest.mark.slow  # starts another Python process
 def test_denoise_module_does_not_import_streamlit():
     code = "import sys, dae_core.analysis.denoise; assert 'streamlit' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)

@@ -41,6 +41,7 @@ def _plain_loop_losses(cfg, epochs: int) -> tuple[list[float], dict]:
     return losses, state.model.state_dict()
 
 
+@pytest.mark.slow  # trains for seconds
 def test_device_resident_batches_give_the_plain_loops_losses_and_weights(tiny_cfg, helpers):
     cfg = replace(tiny_cfg, schedule="onecycle", lr=5e-3, epochs=2, batch_size=48)  # 5 steps an epoch
     expected, expected_weights = _plain_loop_losses(cfg, 2)
@@ -73,12 +74,14 @@ def _syncs_of_one_epoch(cfg, calls) -> int:
     return calls["n"]
 
 
+@pytest.mark.slow  # trains for seconds
 def test_the_host_waits_per_report_not_per_step(tiny_cfg, count_syncs):
     few = _syncs_of_one_epoch(replace(tiny_cfg, batch_size=120), count_syncs)  # 2 steps
     many = _syncs_of_one_epoch(replace(tiny_cfg, batch_size=8), count_syncs)  # 30 steps
     assert 0 < few == many
 
 
+@pytest.mark.slow  # trains for seconds
 def test_a_per_step_item_would_be_counted(tiny_cfg, count_syncs, monkeypatch):
     """The counter sees a host sync hidden in a step (what the test above guards against)."""
     real_loss = train_mod.Denoising.loss
@@ -99,6 +102,7 @@ def test_compile_off_is_the_eager_model(tiny_cfg, helpers, monkeypatch):
     assert len(state.history) == 1
 
 
+@pytest.mark.slow  # takes seconds
 def test_compile_on_trains_through_the_compiled_module_and_keeps_the_eager_one(tiny_cfg, helpers, monkeypatch):
     """torch.compile is stubbed (a real compile takes minutes on two cores): fit hands it the model
     and the mode, steps through what it returns, and saves the plain module's weights."""
@@ -123,6 +127,7 @@ def _bench_gpu(*args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow  # starts another Python process
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_bench_gpu_without_cuda_says_so_in_one_line_and_exits_0():
     done = _bench_gpu()
@@ -130,6 +135,7 @@ def test_bench_gpu_without_cuda_says_so_in_one_line_and_exits_0():
     assert done.stdout.count("\n") == 1 and "no CUDA GPU" in done.stdout
 
 
+@pytest.mark.slow  # starts another Python process
 def test_bench_gpu_runs_the_same_path_on_the_cpu():
     done = _bench_gpu("--device", "cpu", "--epochs", "1", "--compile", "off", "cuda-graph")
     assert done.returncode == 0, done.stderr[-2000:]
@@ -153,6 +159,7 @@ def _syncs_of_one_refit_or_refine_epoch(tiny_cfg, batch_size, calls, which) -> i
     return calls["n"]
 
 
+@pytest.mark.slow  # trains for seconds
 @pytest.mark.parametrize("which", ["refit", "refine"])
 def test_refit_and_refine_wait_per_epoch_not_per_step(tiny_cfg, count_syncs, which):
     few = _syncs_of_one_refit_or_refine_epoch(tiny_cfg, 120, count_syncs, which)  # 2 steps

@@ -29,6 +29,7 @@ def test_pca_2d_rejects_1d_codes():
         embed.pca_2d(np.zeros((10, 1)))
 
 
+@pytest.mark.slow  # takes seconds
 def test_tsne_2d_subsamples_and_is_deterministic(blobs):
     z, _ = blobs
     idx, xy = embed.tsne_2d(z, n=60, seed=3)
@@ -48,6 +49,7 @@ def test_tsne_2d_caps_n_at_the_number_of_points(blobs):
     assert xy.shape == (20, 2)
 
 
+@pytest.mark.slow  # takes seconds
 def test_pixel_baseline_on_a_small_mnist_subset():
     digits = load_digits("mnist")
     images, y = digits.train_images[:600].numpy(), digits.train_labels[:600].numpy()
@@ -110,6 +112,7 @@ def test_umap_2d_needs_more_points_than_neighbours(blobs):
         embed.umap_2d(blobs[0][:15])
 
 
+@pytest.mark.slow  # takes seconds
 def test_umap_2d_shape_and_determinism(blobs):
     pytest.importorskip("umap")
     z, _ = blobs

@@ -53,6 +53,7 @@ def leftovers(directory: Path) -> list[str]:
 
 # --- a killed process ------------------------------------------------------------------------
 
+@pytest.mark.slow  # starts another Python process
 def test_sigkill_mid_training_leaves_the_last_finished_epoch(tmp_path):
     out = tmp_path / "x.pt"
     cmd = [sys.executable, "-m", "dae_core", "train", "--train-subset", "2000", "--epochs", "50",
@@ -149,6 +150,7 @@ def test_a_run_trained_in_the_callers_thread_gives_its_sigterm_handler_back(help
         signal.signal(signal.SIGTERM, before)
 
 
+@pytest.mark.slow  # trains for seconds
 def test_a_stop_names_the_epoch_it_came_in_and_what_was_kept(helpers):
     from dae_core.serve.trainer import stopped_message
 
@@ -160,6 +162,7 @@ def test_a_stop_names_the_epoch_it_came_in_and_what_was_kept(helpers):
     assert stopped_message(run, 2, report).startswith("Stopped during epoch 2, after batch 3 of 5.")
 
 
+@pytest.mark.slow  # starts another Python process
 def test_a_run_job_stopped_by_ray_stops_like_the_stop_button(tmp_path):
     """Ray stops a job with SIGTERM to its command (`dae train --run-dir`): the run stops within a
     batch, keeps its finished epochs, and its folder says so."""
@@ -271,6 +274,7 @@ def test_a_read_only_folder_is_a_clear_error(saved, monkeypatch):
     assert sorted(p.name for p in path.parent.iterdir()) == ["model.pt"]
 
 
+@pytest.mark.slow  # takes seconds
 def test_the_cli_keeps_the_last_good_epoch_when_a_later_save_fails(tmp_path, monkeypatch, capsys):
     out, calls, real_replace = tmp_path / "x.pt", [], os.replace
 
@@ -293,6 +297,7 @@ def _no_hard_links(*args, **kwargs):
     raise OSError(errno.EPERM, os.strerror(errno.EPERM))
 
 
+@pytest.mark.slow  # takes seconds
 @pytest.mark.parametrize("fault", [{"os.link": _enospc},  # no room for the saved name
                                    {"os.link": _no_hard_links, "os.fsync": _enospc}],  # a copy, then full
                          ids=["link", "copy"])

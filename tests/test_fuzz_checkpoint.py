@@ -68,6 +68,7 @@ def runs(tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow  # hundreds of page runs
 @fuzz(max_examples=100)
 @given(payload=payloads(), name=TEXTS)
 def test_any_content_loads_and_shows_or_is_refused_in_one_line(runs, payload, name):
@@ -89,6 +90,7 @@ def test_any_content_loads_and_shows_or_is_refused_in_one_line(runs, payload, na
     assert tree(runs) == before
 
 
+@pytest.mark.slow  # page runs take seconds
 @fuzz(max_examples=150)
 @given(payload=JUNK, name=TEXTS)
 def test_a_file_of_other_data_is_refused_in_one_line(payload, name):
@@ -97,6 +99,7 @@ def test_a_file_of_other_data_is_refused_in_one_line(payload, name):
     assert_one_line(str(e.value))
 
 
+@pytest.mark.slow  # page runs take seconds
 @fuzz(max_examples=400)
 @given(fields=st.dictionaries(st.one_of(st.sampled_from(FIELDS), TEXTS, st.integers()),
                               st.one_of(NUMBERS, HUGE_INTS, TEXTS, JUNK), max_size=4))
@@ -109,6 +112,7 @@ def test_any_config_is_a_train_config_or_one_config_error(fields):
         assert all(math.isfinite(float(getattr(cfg, f))) for f in ("lr", "noise_strength", "augment"))
 
 
+@pytest.mark.slow  # page runs take seconds
 @fuzz(max_examples=300)
 @given(metrics=JUNK, history=JUNK)
 def test_any_model_card_or_history_is_accepted_as_plain_values_or_refused_in_one_line(metrics, history):
@@ -167,6 +171,7 @@ def optimizer_states(draw, saved: dict):
     return opt
 
 
+@pytest.mark.slow  # page runs take seconds
 @fuzz(max_examples=80)
 @given(data=st.data())
 def test_resuming_from_any_optimizer_state_trains_or_is_refused_in_one_line(trained, data):
@@ -183,6 +188,7 @@ def test_resuming_from_any_optimizer_state_trains_or_is_refused_in_one_line(trai
     assert all(torch.isfinite(p).all() for p in state.model.parameters())
 
 
+@pytest.mark.slow  # page runs take seconds
 @fuzz(max_examples=80)
 @given(arch=st.one_of(JUNK, st.fixed_dictionaries({
            "channels": st.lists(st.one_of(NUMBERS, HUGE_INTS), max_size=3),

@@ -6,6 +6,7 @@ Markdown's bare links (mdast-util-gfm-autolink-literal; JavaScript's \\w is ASCI
 re.ASCII) and Streamlit's :shortcodes: for emoji and icons."""
 import re
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -37,6 +38,7 @@ def _unescaped(shown: str) -> tuple[str, list[str]]:
     return "".join(out), bare
 
 
+@pytest.mark.slow  # page runs take seconds
 @fuzz(max_examples=500)
 @given(text=TEXT)
 def test_plain_shows_the_same_text_on_one_line_and_nothing_acts(text):
@@ -51,6 +53,7 @@ def test_plain_shows_the_same_text_on_one_line_and_nothing_acts(text):
         assert re.match(r"\d+\\\.|\\[-+=]", shown), shown  # not a list, not a heading's underline
 
 
+@pytest.mark.slow  # page runs take seconds
 @fuzz(max_examples=100)
 @given(cells=st.lists(st.tuples(TEXT, TEXT), min_size=1, max_size=3))
 def test_a_table_of_file_text_keeps_its_shape(cells):

@@ -79,6 +79,7 @@ def _digit_or_one_line(data: bytes) -> None:
         assert np.isfinite(digit).all() and digit.min() >= 0.0 and digit.max() <= 1.0
 
 
+@pytest.mark.slow  # page runs take seconds
 @fuzz(max_examples=250)
 @given(data=FILES)
 @example(data=b"")

@@ -39,6 +39,7 @@ ALWAYS = {page: {name: "1e400" if i % 2 else "-inf" for i, name in enumerate(nam
           for page, names in PAGES.items()}
 
 
+@pytest.mark.slow  # page runs take seconds
 @fuzz(max_examples=600)
 @given(raw=st.one_of(st.none(), URL_VALUES), default=st.sampled_from([10, 0, "kmeans"]))
 def test_a_links_text_is_read_only_as_written_and_in_range(raw, default):
@@ -64,6 +65,7 @@ def _opened(page: str, params: dict) -> AppTest:
     return at.run()
 
 
+@pytest.mark.slow  # page runs take seconds
 @pytest.mark.parametrize("page", PAGES)
 def test_any_link_opens_the_page_and_names_a_dropped_value_in_one_line(page, runs, monkeypatch):
     monkeypatch.setenv("DAE_RUNS_DIR", str(runs))

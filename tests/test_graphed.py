@@ -40,6 +40,7 @@ def _replayed_step_graph(replays: list, captures: list):
     return make
 
 
+@pytest.mark.slow  # trains for seconds
 @pytest.mark.parametrize("schedule", ["constant", "cosine"])
 def test_replayed_steps_train_exactly_as_eager_steps(tiny_cfg, helpers, monkeypatch, schedule):
     cfg = replace(tiny_cfg, batch_size=48, epochs=2, schedule=schedule, augment=0.5)  # 240 = 5 x 48
@@ -173,6 +174,7 @@ def _trained(config, epochs: int, previous: runs.Run | None = None) -> runs.Run:
     return run
 
 
+@pytest.mark.slow  # trains for seconds
 def test_the_apps_runs_and_the_cli_train_in_the_fastest_mode(tiny_cfg, monkeypatch, tmp_path):
     modes = _modes_fit_is_given(monkeypatch)
     _trained(replace(tiny_cfg, epochs=1), 1)

@@ -47,6 +47,7 @@ def undeclared(files: list[Path], requirements: list[str]) -> list[str]:
                   if not {d.lower().replace("_", "-") for d in dists.get(name, [name])} & wanted)
 
 
+@pytest.mark.slow  # starts another Python process
 def test_the_dae_command_is_declared_and_runs():
     assert PROJECT["scripts"]["dae"] == "dae_core.cli:main"
     done = subprocess.run([str(BIN / "dae"), "--help"], capture_output=True, text=True, timeout=120)
@@ -54,6 +55,7 @@ def test_the_dae_command_is_declared_and_runs():
     assert done.stdout.startswith("usage: dae ")
 
 
+@pytest.mark.slow  # starts another Python process
 def test_the_packages_import_from_another_folder(tmp_path):
     """Installed, not found through the current folder: the same as a Ray worker's imports."""
     code = "import dae_core, dae_harness.browser, ui; print(dae_harness.browser.ROOT)"
@@ -66,12 +68,14 @@ def test_the_packages_import_from_another_folder(tmp_path):
     assert done.returncode == 0 and "train" in done.stdout, done.stderr[-2000:]
 
 
+@pytest.mark.slow  # takes seconds
 def test_every_import_of_the_app_is_a_declared_dependency():
     app = [p for p in SOURCES if p.relative_to(ROOT).parts[0] in ("dae_core", "ui", "app_pages")]
     app += [ROOT / "streamlit_app.py", ROOT / "app_menu.py"]
     assert undeclared(app, PROJECT["dependencies"]) == []
 
 
+@pytest.mark.slow  # takes seconds
 def test_tests_and_benchmarks_need_only_the_dev_extra_beside():
     rest = [p for p in SOURCES if p.relative_to(ROOT).parts[0] in ("tests", "benchmarks", "dae_harness")]
     requirements = PROJECT["dependencies"] + PROJECT["optional-dependencies"]["dev"]

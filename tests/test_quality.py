@@ -101,6 +101,7 @@ def test_frechet_distance_refuses_mismatched_sizes():
         frechet_distance(np.zeros(2), np.eye(2), np.zeros(3), np.eye(3))
 
 
+@pytest.mark.slow  # takes seconds
 def test_score_samples_end_to_end_with_an_untrained_classifier():
     clf = new_classifier(0)
     rng = np.random.default_rng(0)
@@ -122,6 +123,7 @@ def test_score_samples_end_to_end_with_an_untrained_classifier():
 REFERENCE = str(CHECKPOINT_DIR / "reference-d4.pt")
 
 
+@pytest.mark.slow  # scores 1000 generated digits
 def test_cli_generate_score_with(tmp_path, capsys):
     clf = save_classifier(new_classifier(0), tmp_path / "clf.pt")
     out = tmp_path / "g.npy"

@@ -75,11 +75,16 @@ def written_by_docs() -> set[Path]:
     return {(ROOT / p).resolve() for p in re.findall(r"--out\s+(\S+)", text)}
 
 
+def runs_a_benchmark(cmd: str) -> bool:
+    """Whether a documented line runs a benchmark (checked against its --help, got from a child process)."""
+    return re.match(r"(\S*python3?) benchmarks/\S+\.py", cmd) is not None
+
+
 @lru_cache(maxsize=1)
 def script_help() -> dict:
     """benchmarks/X.py -> (exit code, --help text) for every script the docs run."""
     scripts = sorted({shlex.split(cmd)[1] for _, cmd in all_commands()
-                      if re.match(r"(\S*python3?) benchmarks/\S+\.py", cmd)})
+                      if runs_a_benchmark(cmd)})
     scripts = [s for s in scripts if (ROOT / s).is_file()]
     done = subprocess.run([sys.executable, "-c", HELP_CHILD, *scripts], cwd=ROOT, timeout=60,
                           capture_output=True, text=True)
@@ -137,7 +142,9 @@ def check(cmd: str) -> None:
     pytest.fail(f"a documented command this test does not know how to check: {cmd}")
 
 
-@pytest.mark.parametrize("doc, cmd", all_commands(), ids=lambda v: v[:70] if "/" in v else v)
+@pytest.mark.parametrize("doc, cmd", [
+    pytest.param(doc, cmd, marks=pytest.mark.slow if runs_a_benchmark(cmd) else ()) for doc, cmd in all_commands()
+], ids=lambda v: v[:70] if "/" in v else v)
 def test_documented_command_is_real(doc, cmd):
     check(cmd)
 

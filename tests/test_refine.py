@@ -52,6 +52,7 @@ def tiny():
     return state, prepare_data(cfg, state.device)
 
 
+@pytest.mark.slow  # takes seconds
 def test_refine_appends_marked_history_and_changes_the_encoder(tiny):
     state, data = tiny
     before = [p.detach().clone() for p in state.model.encoder.parameters()]
@@ -70,6 +71,7 @@ def test_refine_refuses_impossible_settings(tiny):
         list(refine(state, data, rounds=0))
 
 
+@pytest.mark.slow  # takes seconds
 def test_cli_refine_writes_a_loadable_checkpoint(tmp_path, capsys):
     src, out = tmp_path / "a.pt", tmp_path / "b.pt"
     assert main(["train", "--train-subset", "300", "--epochs", "1", "--batch-size", "64",
@@ -89,6 +91,7 @@ def _refined_weights(tiny, **kwargs):
     return [p.detach() for p in state.model.parameters()]
 
 
+@pytest.mark.slow  # trains for seconds
 def test_invariant_changes_only_the_reconstruction_target_of_jittered_images(tiny):
     """Without jitter the clean and the jittered image are one: invariant makes no difference."""
     plain = _refined_weights(tiny, augment=0.0)

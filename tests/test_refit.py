@@ -24,6 +24,7 @@ def tiny():
     return state, data
 
 
+@pytest.mark.slow  # takes seconds
 def test_refit_leaves_every_code_and_encoder_buffer_as_it_was(tiny):
     state, data = copy.deepcopy(tiny[0]), tiny[1]
     z_before = encode(state.model, data.x_val)
@@ -39,6 +40,7 @@ def test_refit_leaves_every_code_and_encoder_buffer_as_it_was(tiny):
     assert [h["stage"] for h in state.history[-2:]] == ["refit-decoder"] * 2
 
 
+@pytest.mark.slow  # takes seconds
 def test_a_fresh_decoder_learns_to_reconstruct(tiny):
     state, data = copy.deepcopy(tiny[0]), tiny[1]
     stats = list(refit_decoder(state, data, epochs=4, lr=1e-2, fresh=True))
@@ -46,6 +48,7 @@ def test_a_fresh_decoder_learns_to_reconstruct(tiny):
     assert all(np.isfinite(s.train_loss) for s in stats)
 
 
+@pytest.mark.slow  # takes seconds
 def test_fresh_redraws_the_decoder_from_the_seed(tiny):
     a, b = copy.deepcopy(tiny[0]), copy.deepcopy(tiny[0])
     list(refit_decoder(a, tiny[1], epochs=1, fresh=True, seed=3))
@@ -58,6 +61,7 @@ def test_refit_refuses_impossible_settings(tiny):
         list(refit_decoder(copy.deepcopy(tiny[0]), tiny[1], epochs=0))
 
 
+@pytest.mark.slow  # takes seconds
 def test_cli_refit_keeps_the_clustering_card_and_records_the_new_mse(tmp_path, capsys):
     src, out = tmp_path / "a.pt", tmp_path / "b.pt"
     assert main(["train", "--train-subset", "300", "--epochs", "1", "--batch-size", "64",

@@ -34,6 +34,7 @@ def job_says(monkeypatch, status: str, message: str = ""):
     monkeypatch.setattr(jobs, "state", lambda job_id: JobState(status, message))
 
 
+@pytest.mark.slow  # trains for seconds
 def test_a_trained_run_leaves_its_epochs_batches_and_last_checkpoint_on_disk(runs_dir):
     run = trained(runs_dir)
     assert [h["epoch"] for h in run.history()] == [1, 2]
@@ -89,6 +90,7 @@ def test_a_bad_request_fails_the_run_with_one_line(runs_dir):
     assert "lr" in message.lower() and "\n" not in message
 
 
+@pytest.mark.slow  # takes seconds
 def test_continuing_goes_on_from_the_checkpoint_with_the_curve_carried_over(runs_dir, monkeypatch):
     first = trained(runs_dir, replace(TINY, epochs=1))
     monkeypatch.setattr(jobs, "submit", lambda *a, **k: JobState("queued"))
@@ -140,12 +142,14 @@ def test_a_fresh_heartbeat_needs_no_word_from_ray(runs_dir, monkeypatch):
     assert training.state(run).status == "running"
 
 
+@pytest.mark.slow  # takes seconds
 def test_run_ids_never_name_a_path(runs_dir):
     trained(runs_dir, replace(TINY, epochs=1))
     for bad in ("../../etc/passwd", "..", "", None, 42, "20261207-061502-3fa2c1/../x"):
         assert runs.find(runs_dir, bad) is None
 
 
+@pytest.mark.slow  # takes seconds
 def test_saving_links_the_checkpoint_and_refuses_a_taken_name(runs_dir):
     run = trained(runs_dir, replace(TINY, epochs=1))
     path = disk.save(run, "mine", runs_dir, 10**9)
@@ -157,6 +161,7 @@ def test_saving_links_the_checkpoint_and_refuses_a_taken_name(runs_dir):
         disk.save(run, "../out", runs_dir, 10**9)
 
 
+@pytest.mark.slow  # trains for seconds
 def test_past_the_bound_old_unsaved_runs_go_first_and_saved_or_running_ones_stay(runs_dir):
     old, saved, newer = (trained(runs_dir, replace(TINY, epochs=1, seed=s)) for s in range(3))
     time.sleep(1.1)  # ids sort by the second they were made
@@ -170,6 +175,7 @@ def test_past_the_bound_old_unsaved_runs_go_first_and_saved_or_running_ones_stay
     assert (runs_dir / "keep.pt").is_file()
 
 
+@pytest.mark.slow  # trains for seconds
 def test_save_is_refused_in_one_line_when_saved_runs_fill_the_folder(runs_dir):
     a, b = (trained(runs_dir, replace(TINY, epochs=1, seed=s)) for s in range(2))
     disk.save(a, "first", runs_dir, 10**9)
@@ -179,6 +185,7 @@ def test_save_is_refused_in_one_line_when_saved_runs_fill_the_folder(runs_dir):
     assert runs.find(runs_dir, b.id) is not None  # unsaved, but the one being saved: kept
 
 
+@pytest.mark.slow  # takes seconds
 def test_deleting_a_saved_run_removes_its_file_and_its_folder(runs_dir):
     run = trained(runs_dir, replace(TINY, epochs=1))
     disk.save(run, "gone", runs_dir, 10**9)

@@ -47,6 +47,7 @@ def test_stroke_jitter_thickens_and_thins_within_the_image_range():
     assert torch.equal(stroke_jitter(x, 0.0), x)
 
 
+@pytest.mark.slow  # the module's split model trains for seconds
 def test_training_lowers_both_losses(trained):
     state, _, stats = trained
     assert [s.epoch for s in stats] == [1, 2, 3]
@@ -55,6 +56,7 @@ def test_training_lowers_both_losses(trained):
     assert [h["stage"] for h in state.history] == ["split"] * 3
 
 
+@pytest.mark.slow  # the module's split model trains for seconds
 def test_save_and_load_give_the_same_codes_and_the_parts(trained, tmp_path):
     state, data, _ = trained
     path = ckpt_io.save(ckpt_io.to_payload(state, {"val_mse": 0.5}), tmp_path / "split.pt")
@@ -72,6 +74,7 @@ def test_a_reference_checkpoint_still_loads_without_parts(ckpt_path):
     assert loaded.parts == {} and not isinstance(loaded.model, SplitAutoencoder)
 
 
+@pytest.mark.slow  # the module's split model trains for seconds
 def test_a_split_record_that_does_not_fit_the_latent_size_is_refused(trained, tmp_path):
     payload = ckpt_io.to_payload(trained[0])
     payload["split"]["style_dim"] = 5
@@ -87,6 +90,7 @@ def test_impossible_split_settings_are_named():
         new_split_state(TrainConfig(latent_dim=4, device="cpu"), SPLIT)
 
 
+@pytest.mark.slow  # the module's split model trains for seconds
 def test_targets_of_another_length_are_refused(trained):
     state, data, _ = trained
     with pytest.raises(ConfigError, match="one cluster target per training image"):

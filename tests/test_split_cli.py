@@ -28,6 +28,7 @@ def split_ckpt(ckpt_path, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow  # takes seconds
 def test_train_split_saves_a_model_with_its_parts_and_recipe(split_ckpt):
     loaded = checkpoint.load(split_ckpt)
     assert loaded.parts == {"class": list(range(10)), "style": [10, 11, 12]}
@@ -40,6 +41,7 @@ def test_train_split_refuses_an_existing_out(capsys, split_ckpt):
     assert code == 2 and "already exists" in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow  # takes seconds
 def test_style_sweeps_write_rows_of_one_swept_coordinate(capsys, split_ckpt, tmp_path):
     out = tmp_path / "sweeps.npy"
     code, result, _ = run(capsys, "generate", "--checkpoint", str(split_ckpt), "--style-sweeps", "4",

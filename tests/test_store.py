@@ -2,6 +2,7 @@
 import os
 
 import numpy as np
+import pytest
 import torch
 
 from dae_core import checkpoint, clustering_store, store
@@ -55,6 +56,7 @@ def test_fingerprint_follows_the_weights_and_config(ckpt_path):
     assert store.fingerprint(ck.model, ck.config) != fp
 
 
+@pytest.mark.slow  # takes seconds
 def test_the_shipped_entry_fits_the_shipped_model():
     """checkpoints/cache/ holds UMAP + GMM for cluster-d10-refined (benchmarks/ship_cache.py)."""
     from dae_core.analysis.pipeline import encode_splits
@@ -84,6 +86,7 @@ def test_a_file_is_remembered_by_its_bytes(tmp_path):
     assert store.model_of_file(tmp_path / "missing.pt", [tmp_path]) is None
 
 
+@pytest.mark.slow  # takes seconds
 def test_every_shipped_checkpoint_is_remembered_as_the_model_it_holds():
     for path in sorted(checkpoint.CHECKPOINT_DIR.glob("*.pt")):
         ck = checkpoint.load(path)
@@ -149,6 +152,7 @@ def test_eviction_never_touches_the_shipped_folder_or_other_files(monkeypatch, t
     assert len(list(shipped.glob("*.npz"))) == 2 and store.evict(shipped, 0) == []
 
 
+@pytest.mark.slow  # takes seconds
 def test_a_fitted_sampler_and_reference_statistics_round_trip_and_refuse_damage(tmp_path):
     from dae_core.analysis.latent import LatentSampler
 
@@ -166,6 +170,7 @@ def test_a_fitted_sampler_and_reference_statistics_round_trip_and_refuse_damage(
     assert store.load_reference("abc", [tmp_path]) is None
 
 
+@pytest.mark.slow  # fits each shipped model's mixture
 def test_every_shipped_model_ships_its_default_sampler_as_it_would_be_fitted():
     """checkpoints/cache/ holds each shipped model's 40-component mixture (benchmarks/ship_cache.py):
     the same one a fit of its codes gives, so the Generate page shows the same digits either way."""
@@ -182,6 +187,7 @@ def test_every_shipped_model_ships_its_default_sampler_as_it_would_be_fitted():
             np.testing.assert_allclose(shipped.sample(9, 0), fresh.sample(9, 0), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow  # takes seconds
 def test_the_shipped_classifier_statistics_are_those_of_the_shipped_classifier():
     from dae_core.analysis.quality import reference_stats
     from dae_core.classifier import load_classifier

@@ -14,6 +14,7 @@ from dae_core.errors import DaeError
 from dae_core.train import BatchStats, EpochStats, Stopped, fit, new_state, prepare_data
 
 
+@pytest.mark.slow  # a three-epoch run
 def test_loss_falls_over_three_epochs(run3):
     _, epochs = run3
     assert [e.epoch for e in epochs] == [1, 2, 3]
@@ -28,6 +29,7 @@ def small_cfg(tiny_cfg):
     return replace(tiny_cfg, train_subset=100, batch_size=16)
 
 
+@pytest.mark.slow  # takes seconds
 def test_events_and_history(small_cfg):
     state = new_state(small_cfg)
     events = list(fit(state, prepare_data(small_cfg, state.device), epochs=1, report_every=2))
@@ -53,6 +55,7 @@ def test_stop_event_is_honoured(small_cfg):
     assert state.history == []
 
 
+@pytest.mark.slow  # a three-epoch run
 def test_resume_equals_an_uninterrupted_run(tiny_cfg, ckpt_path, run3, helpers):
     ckpt = checkpoint.load(ckpt_path)
     assert len(ckpt.history) == 2
@@ -65,6 +68,7 @@ def test_resume_equals_an_uninterrupted_run(tiny_cfg, ckpt_path, run3, helpers):
     assert state.history[-1]["val_loss"] == straight_epochs[-1].val_loss
 
 
+@pytest.mark.slow  # takes seconds
 def test_same_config_gives_identical_weights(small_cfg, helpers):
     a, _ = helpers.train(small_cfg)
     b, _ = helpers.train(small_cfg)
@@ -73,6 +77,7 @@ def test_same_config_gives_identical_weights(small_cfg, helpers):
     assert not helpers.same_weights(helpers.weights(a.model), helpers.weights(other_seed.model))
 
 
+@pytest.mark.slow  # takes seconds
 def test_nan_loss_stops_as_diverged_and_restores_weights(small_cfg, helpers, monkeypatch):
     state, _ = helpers.train(small_cfg)  # one good epoch
     after_epoch_1 = helpers.weights(state.model)
@@ -89,6 +94,7 @@ def test_nan_loss_stops_as_diverged_and_restores_weights(small_cfg, helpers, mon
     assert len(state.history) == 1
 
 
+@pytest.mark.slow  # takes seconds
 def test_huge_learning_rate_ends_diverged_with_finite_weights(tiny_cfg, helpers):
     state, events = helpers.train(replace(tiny_cfg, lr=10.0))
     assert isinstance(events[-1], Stopped) and events[-1].reason == "diverged"
@@ -140,6 +146,7 @@ def _scheduled(cfg, steps, total: int) -> list[tuple[float, float]]:
             for lr, beta1 in (optim.schedule_at(cfg, s, total) for s in steps)]
 
 
+@pytest.mark.slow  # trains for seconds
 @pytest.mark.parametrize("schedule", SCHEDULES)
 def test_resumed_and_continued_runs_follow_the_schedule(small_cfg, helpers, recorded_rates, schedule):
     """Every step trains at the schedule's rate; a run resumed from a checkpoint after epoch 1

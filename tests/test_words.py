@@ -94,6 +94,7 @@ def test_counts_agree_with_their_noun(n, text):
     assert count(n, "epoch") == text
 
 
+@pytest.mark.slow  # trains for seconds
 def test_the_model_card_says_one_epoch_and_its_noise_in_words(app_test, tiny_cfg, helpers, tmp_path):
     """A one-epoch model trained on salt-and-pepper noise, picked in the sidebar of Home."""
     from dataclasses import replace

@@ -90,6 +90,7 @@ def _last_heard(view: worker.RunView, status: str, seconds_ago: float) -> None:
                                 "updated": time.time() - seconds_ago}))
 
 
+@pytest.mark.slow  # takes seconds
 def test_a_run_whose_training_process_died_is_interrupted_and_keeps_its_epochs(inline_jobs, helpers):
     view = helpers.ended_run(CFG)
     _last_heard(view, "running", 1.0)  # a fresh heartbeat: it trains, whatever Ray says

@@ -13,6 +13,8 @@ import pytest
 from dae_harness.browser import free_port, stop_server
 from dae_harness.wsclient import Tab
 
+pytestmark = pytest.mark.slow  # a `streamlit run` server of its own
+
 SCRIPT = """
 import streamlit as st
 n = st.number_input("n", 0, 100, 3, key="n")
@@ -65,7 +67,7 @@ def tiny_app(tmp_path):
 
 def test_runs_and_reruns_on_widget_changes(tiny_app):
     async def session():
-        tab = Tab(tiny_app, timeout=30)
+        tab = Tab(tiny_app, timeout=30)  # only keeps a hung run from hanging the test ("timeout")
         try:
             first = await tab.open()
             changed = await tab.set("n", 7)
@@ -83,7 +85,6 @@ def test_runs_and_reruns_on_widget_changes(tiny_app):
         first, changed, pressed, after, waiting, waited, shown, polls = \
             pool.submit(asyncio.run, session()).result()
     assert first.status == "finished" and "n is 3" in first.texts()
-    assert first.seconds < 30
     assert changed.status == "finished" and "n is 7" in changed.texts()
     assert "pressed with two" in pressed.texts() and "n is 7" in pressed.texts()
     assert "pressed with two" not in after.texts() and "n is 7" in after.texts()

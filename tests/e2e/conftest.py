@@ -15,10 +15,13 @@ SKIP = missing()
 HERE = Path(__file__).resolve().parent
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m "not slow"` deselects
 def pytest_collection_modifyitems(config, items):
-    if SKIP:
-        for item in items:
-            if HERE in Path(item.fspath).resolve().parents:
+    """Every browser test is slow (a server, Chromium, a Ray head); all skip without Chromium."""
+    for item in items:
+        if HERE in Path(item.fspath).resolve().parents:
+            item.add_marker(pytest.mark.slow)
+            if SKIP:
                 item.add_marker(pytest.mark.skip(reason=f"browser tests: {SKIP}"))
 
 
