@@ -245,11 +245,21 @@ def error_texts(page) -> list[str]:
     return [t.strip()[:500] for t in page.locator(ERROR_BOXES).all_inner_texts()]
 
 
+def _stat(pid: int) -> list[str]:
+    """A process's /proc/PID/stat fields from the third on (state, ppid, ...), Linux."""
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time a process (all its threads) has used so far, from /proc (Linux)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
+    fields = _stat(pid)
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def niceness(pid: int) -> int:
+    """A process's CPU niceness, from /proc (Linux)."""
+    return int(_stat(pid)[16])
 
 
 def total_cpu_seconds(pids) -> float:

@@ -33,12 +33,6 @@ def gcs_pid() -> int:
     return int(out.stdout.split()[0])
 
 
-def niceness(pid: int) -> int:
-    """A process's CPU niceness, from /proc (Linux)."""
-    with open(f"/proc/{pid}/stat") as f:
-        return int(f.read().rsplit(")", 1)[1].split()[16])
-
-
 def visit(url: str, page: str, query: str = "") -> list[str]:
     """The texts of one page's first run (which must finish; how fast is bench_chaos.py's)."""
     async def run():
@@ -63,7 +57,7 @@ def test_the_server_outlives_a_killed_gcs_and_ray_comes_back_for_new_runs(tmp_pa
         try:
             run = training.start(TINY.to_dict(), 100)  # long enough to be training at the kill
             wait_for(lambda: training.state(run).status == "running" and run.history(), 120, "an epoch")
-            assert [niceness(p) for p in browser.run_workers(runs_dir)] == [JOB_NICENESS]  # below the server
+            assert [browser.niceness(p) for p in browser.run_workers(runs_dir)] == [JOB_NICENESS]  # below the server
             os.kill(gcs_pid(), signal.SIGKILL)
             killed = time.monotonic()
 

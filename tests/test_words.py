@@ -7,9 +7,9 @@ import pytest
 from dae_core.analysis.cluster import METHODS
 from dae_core.analysis.latent import SAMPLERS
 from dae_core.config import DATASETS, NOISE_KINDS, SCHEDULES
+from dae_core.words import count
 from ui.words import (
     JOINER,
-    count,
     duration,
     method_name,
     metric_label,

@@ -13,11 +13,12 @@ from dae_core import checkpoint as ckpt_io
 from dae_core.config import LABELS
 from dae_core.errors import DaeError, file_label
 from dae_core.settings import MB, settings
+from dae_core.words import count
 from ui.svg import history_sparkline
 
 from . import cache, models, url_state
 from .models import available, session_uploads
-from .words import count, markdown_fields, metric_label, metric_value, noise_name, plain, setting_value
+from .words import markdown_fields, metric_label, metric_value, noise_name, plain, setting_value
 
 UPLOAD = "checkpoint_upload"  # the uploader's key
 UPLOAD_OUTCOME = "checkpoint_upload_outcome"  # session_state: (file_id, error or "", name listed)

@@ -11,9 +11,10 @@ from dae_core.config import DATASETS, DEVICES, LABELS, NOISE_KINDS, NOISE_MAX_ST
 from dae_core.data import training_split
 from dae_core.figures import grid_image
 from dae_core.serve import runs as training_runs
+from dae_core.words import count
 
 from . import cache, url_state, worker
-from .words import count, plain, setting_value
+from .words import plain, setting_value
 
 FIRST = "quick"  # the recipe the form opens on: a model as good as the reference, in a third of the time
 PRESET_LABELS = {

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import re
 
-from dae_core.words import count  # noqa: F401  the pages count through ui.words
-
 METHODS = {"kmeans": "k-means", "gmm": "Gaussian mixture", "umap-kmeans": "UMAP + k-means",
            "umap-gmm": "UMAP + Gaussian mixture"}
 # What a person reads for the values a link or a file holds (URLs and checkpoints keep the keys).
