@@ -31,6 +31,7 @@ from dae_core.analysis.cluster import METHODS
 from dae_core.analysis.latent import SAMPLERS
 from dae_core.config import ROOT
 from dae_core.settings import settings
+from dae_core.store.disk import SHIPPED_DIR
 from dae_harness import browser
 from dae_harness.wsclient import Tab, query
 from ui.words import METHODS as METHOD_WORDS
@@ -206,7 +207,7 @@ def shipped_clusterings(names) -> set:
         ck = checkpoint.load(ROOT / "checkpoints" / f"{name}.pt", device="cpu")
         prints[store.fingerprint(ck.model, ck.config)] = name
     found = set()
-    for path in store.SHIPPED_DIR.glob("clustering-*.npz"):
+    for path in SHIPPED_DIR.glob("clustering-*.npz"):
         with np.load(path, allow_pickle=False) as f:
             key = json.loads(str(f["key"]))
         if key.get("model") in prints:

@@ -1,29 +1,29 @@
-"""Write the disk-cache entries shipped with the app (checkpoints/cache/): the slow results of the
-shipped models, so that a fresh server opens them in seconds.
+"""Write the result-cache entries shipped with the app (checkpoints/cache/): the slow results of
+the shipped models, so that a fresh server opens them in seconds.
 
     python benchmarks/ship_cache.py [--out checkpoints/cache] [--umap-seeds 1] [--quick]
 
-For every shipped checkpoint: which model its file holds (store.remember_file), its codes (1-2 MB:
-a first visit then neither loads MNIST nor encodes 58k images), its Generate page's default
-sampler (the 40-component mixture, a few KB) and its t-SNE map (seed 0). For
-cluster-d10-refined, also: UMAP + GMM with k=10 (seeds 0..--umap-seeds-1; one to several minutes
-each on two cores) and its UMAP map. Once: the shipped digit classifier's statistics of the 10k
-test digits (the reference of every FID). --quick writes only the file notes, codes, samplers and
-the classifier's statistics (a minute), not the maps and clusterings. Entries are keyed by the model's weights and config (and the
-file's bytes, for the first), so re-run this after retraining or re-saving a shipped model.
+For every shipped checkpoint: its codes (1-2 MB: a first visit then neither loads MNIST nor
+encodes 58k images), its Generate page's default sampler (the 40-component mixture, a few KB) and
+its t-SNE map (seed 0). For cluster-d10-refined, also: UMAP + GMM with k=10 (seeds
+0..--umap-seeds-1; one to several minutes each on two cores) and its UMAP map. Once: the shipped
+digit classifier's statistics of the 10k test digits (the reference of every FID). --quick writes
+only the codes, samplers and the classifier's statistics (a minute), not the maps and
+clusterings. Entries are keyed by the model's weights and config, so re-run this after retraining
+or re-saving a shipped model.
 """
 import argparse
 import time
 from pathlib import Path
 
-from dae_core import checkpoint, clustering_store, store
+from dae_core import checkpoint, store
 from dae_core.analysis import embed
-from dae_core.analysis.latent import LatentSampler
-from dae_core.analysis.pipeline import cluster_codes, encode_splits
-from dae_core.analysis.quality import reference_stats
+from dae_core.analysis.embed import MAP, map_params
+from dae_core.analysis.latent import SAMPLER, LatentSampler, sampler_params
+from dae_core.analysis.pipeline import CLUSTERING, CODES, cluster_codes, clustering_params, encode_splits
+from dae_core.analysis.quality import CLASSIFIER, REFERENCE, reference_stats
 from dae_core.classifier import load_classifier
-
-CLASSIFIER = checkpoint.CHECKPOINT_DIR / "classifiers" / "mnist-cnn.pt"
+from dae_core.store.disk import SHIPPED_DIR
 
 UMAP_MODELS = ("cluster-d10-refined",)  # the shipped models whose best clustering is UMAP + GMM
 
@@ -31,40 +31,40 @@ UMAP_MODELS = ("cluster-d10-refined",)  # the shipped models whose best clusteri
 def ship(path: Path, out: Path, umap_seeds: int, quick: bool) -> None:
     ck = checkpoint.load(path)
     fp = store.fingerprint(ck.model, ck.config)
-    store.remember_file(path, fp, directory=out)  # its entries are found without loading it
-    codes = store.load_codes(fp, ck.config.latent_dim, [out])  # rewritten, a file would change
+    codes = store.get(CODES, fp, {}, [out])  # kept as it is: rewritten, a file would change
     if codes is None:
         codes = encode_splits(ck.model, ck.config)
-        store.save_codes(fp, codes, directory=out)
-    store.save_sampler(fp, LatentSampler("gmm").fit(codes.z_train), directory=out)
+        store.put(CODES, fp, {}, codes, out)
+    sampler = LatentSampler("gmm").fit(codes.z_train)
+    store.put(SAMPLER, fp, sampler_params(sampler), sampler, out)
     if quick:
         return
     n = len(codes.z_train)
     t = time.perf_counter()
-    store.save_map(fp, "tsne", n, 2000, 0, *embed.tsne_2d(codes.z_train, 2000, 0), directory=out)
+    store.put(MAP, fp, map_params("tsne", n, 2000, 0), embed.tsne_2d(codes.z_train, 2000, 0), out)
     print(f"{path.stem}: t-SNE map {time.perf_counter() - t:.1f} s", flush=True)
     if path.stem not in UMAP_MODELS:
         return
     for seed in range(umap_seeds):
         result = cluster_codes(codes, 10, "umap-gmm", seed)
-        clustering_store.save_clustering(fp, codes, result, directory=out)
+        store.put(CLUSTERING, fp, clustering_params(codes, "umap-gmm", 10, seed), result, out)
         print(f"{path.stem}: umap-gmm seed {seed} accuracy {result.train.accuracy:.4f} "
               f"(test {result.test.accuracy:.4f}), {sum(result.seconds.values()):.1f} s", flush=True)
     t = time.perf_counter()
-    store.save_map(fp, "umap", n, n, 0, range(n), embed.umap_2d(codes.z_train, 0), directory=out)
+    store.put(MAP, fp, map_params("umap", n, None, 0), embed.map_2d(codes.z_train, "umap", None, 0), out)
     print(f"{path.stem}: UMAP map {time.perf_counter() - t:.1f} s", flush=True)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", type=Path, default=store.SHIPPED_DIR)
+    p.add_argument("--out", type=Path, default=SHIPPED_DIR)
     p.add_argument("--umap-seeds", type=int, default=1, help="seeds 0..N-1 of umap-gmm")
     p.add_argument("--quick", action="store_true", help="no maps or clusterings")
     args = p.parse_args()
     for path in sorted(checkpoint.CHECKPOINT_DIR.glob("*.pt")):
         ship(path, args.out, args.umap_seeds, args.quick)
-    store.save_reference(store.file_sha256(CLASSIFIER), *reference_stats(load_classifier(CLASSIFIER)),
-                         directory=args.out)
+    store.put(REFERENCE, None, {"classifier": store.file_sha256(CLASSIFIER)},
+              reference_stats(load_classifier(CLASSIFIER)), args.out)
 
 
 if __name__ == "__main__":

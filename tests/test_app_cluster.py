@@ -275,11 +275,14 @@ def test_kept_scores_are_shown_before_the_model_is_loaded(app_test, monkeypatch)
 def test_a_corrupt_cache_entry_is_recomputed_and_replaced(app_test, cache_dir):
     import streamlit as st
 
+    from dae_core import store
+
     at = app_test(PAGE, query_params={"cluster_seed": "3"})
     accuracy = metric(at, "Accuracy (Hungarian)").value
     (entry,) = [k["path"] for k in cached_keys(cache_dir) if k["method"] == "kmeans" and k["seed"] == 3]
     entry.write_bytes(b"damaged")
     st.cache_resource.clear()  # as after a restart: nothing in memory
+    store.forget()
     again = app_test(PAGE, query_params={"cluster_seed": "3"})
     assert metric(again, "Accuracy (Hungarian)").value == accuracy
     with np.load(entry, allow_pickle=False) as f:  # rewritten as a valid entry

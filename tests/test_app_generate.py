@@ -146,19 +146,17 @@ def test_a_sample_and_the_explorer_code_feed_the_sliders_and_the_interpolation(a
     assert [s.value for s in latent_sliders(at)][1:] == sliders[1:]
 
 
-def _forget_scores(kinds=("uniform01", "box", "gaussian")):
-    """Drop the shipped model's scores of `kinds` from the memory shared by sessions (the page's
-    own gmm stays scored; this test's disk cache is its own)."""
-    from ui import cache
+def _forget_scores():
+    """Drop the results the sessions share in memory (this test's disk cache is its own), so that
+    the samplers' scores are asked again."""
+    from dae_core import store
 
-    done = cache.finished(*cache.file_key(cache.ckpt_io.CHECKPOINT_DIR / "reference-d4.pt"))
-    for kind in kinds:
-        done.pop(("quality", kind, 1000, 0), None)
+    store.forget()
 
 
 @pytest.mark.slow  # page runs take seconds
 def test_comparing_samplers_shows_progress_and_cancel_leaves_the_page_usable(at, inline_jobs, monkeypatch):
-    from dae_core import analyses
+    from dae_core.analysis import quality as analyses
 
     _forget_scores()
     release, real = threading.Event(), analyses.sample_quality
@@ -201,9 +199,9 @@ def test_a_queued_comparison_shows_its_place_and_starts_again_after_cancel(app_t
 
 @pytest.mark.slow  # page runs take seconds
 def test_a_failed_comparison_is_one_line_with_try_again(at, monkeypatch):
-    from dae_core import analyses
+    from dae_core.analysis import quality as analyses
 
-    _forget_scores(["box"])
+    _forget_scores()
 
     def broken(*args):
         raise RuntimeError("no memory left\nfor the samples")

@@ -78,23 +78,6 @@ def test_a_folder_is_trimmed_oldest_first_and_only_of_matching_files(tmp_path):
     assert evict_oldest_files(tmp_path / "missing", 0, re.compile(".*")) == []
 
 
-def test_the_shared_results_keep_to_their_megabytes(monkeypatch):
-    """ui.cache.finished: every checkpoint's results share one LRU of $DAE_MEMORY_CACHE_MB."""
-    from ui import cache
-
-    monkeypatch.setenv("DAE_MEMORY_CACHE_MB", str(3 / 1024))  # 3 KiB
-    cache.results.clear()
-    try:
-        a, b = cache.finished("a.pt", 1.0), cache.finished("b.pt", 2.0)
-        a["map"], b["map"], a["clustering"] = kb(1), kb(1), kb(1)
-        assert a.get("map") is not None  # read: kept over b's older entry
-        b["clustering"] = kb(1)
-        assert "map" not in b and a.get("map") is not None and "clustering" in a
-        assert cache.results().bytes == 3 * 1024
-    finally:
-        cache.results.clear()
-
-
 def _decorated(source: str):
     """(line number, decorator line, the line above it) of each st.cache_* decorator."""
     lines = source.splitlines()

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from dae_core import store
+from dae_core.store import disk
 from dae_core.settings import Settings, settings
 from ui import models
 
@@ -30,10 +31,10 @@ def listing(folder: Path) -> dict:
 
 def test_what_the_app_writes_and_trims_is_this_tests_own_and_the_users_folders_are_untouched(tmp_path):
     before = {folder: listing(folder) for folder in USERS}
-    key = store.entry_key("codes", uuid.uuid4().hex * 2)
-    written = store.save(key, {"y_train": np.zeros(3, np.uint8)})  # where the app writes its cache
+    key = {"kind": "codes", "model": uuid.uuid4().hex * 2}
+    written = disk.save(key, {"y_train": np.zeros(3, np.uint8)}, store.cache_dir())  # where the app writes its cache
     assert written is not None and written.is_relative_to(tmp_path.parent)
-    assert store.load(key) is not None
+    assert disk.load(key, [store.cache_dir()]) is not None
     assert store.evict(max_bytes=0) == [written]  # the cache's trimming trims this test's cache
     runs = models.runs_dir()
     runs.mkdir(parents=True)  # where the Train page saves runs
@@ -45,10 +46,10 @@ def test_an_entry_in_another_cache_folder_is_not_seen(tmp_path):
     """The cache reads $DAE_CACHE_DIR (and the shipped results), not the repository's data/cache/."""
     default = tmp_path / "data" / "cache"  # stands in for the repository's data/cache/
     assert store.cache_dir() not in (default, Settings().cache_dir)
-    key = store.entry_key("codes", uuid.uuid4().hex * 2)
-    planted = store.save(key, {"y_train": np.zeros(3, np.uint8)}, default)
-    assert planted is not None and store.load(key, [default]) is not None
-    assert store.load(key) is None and store.cache_dir() != default
+    key = {"kind": "codes", "model": uuid.uuid4().hex * 2}
+    planted = disk.save(key, {"y_train": np.zeros(3, np.uint8)}, default)
+    assert planted is not None and disk.load(key, [default]) is not None
+    assert disk.load(key, [store.cache_dir(), disk.SHIPPED_DIR]) is None and store.cache_dir() != default
 
 
 def test_runs_uploads_and_cache_go_to_this_tests_own_folders(tmp_path):

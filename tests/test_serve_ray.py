@@ -101,8 +101,11 @@ def test_an_analysis_asked_twice_is_one_job_and_its_result_lands_in_the_cache(tm
         assert [j.id for j in ray_jobs.jobs() if j.id == job] == [job]
         wait_for(lambda: jobs.state(job).ended, 180, "the map")
         assert jobs.state(job).status == "done", ray_jobs.logs(job)[-2000:]
-    codes = analyses.codes_of(ck)[1]
-    found = store.load_map(fp, "tsne", len(codes.z_train), 300, 0)
+    from dae_core.analysis.embed import MAP, map_params
+    from dae_core.analysis.pipeline import encoded
+
+    codes = encoded(ck.model, ck.config, fp)
+    found = store.get(MAP, fp, map_params("tsne", len(codes.z_train), 300, 0))
     assert found is not None and found[1].shape == (min(300, len(codes.z_train)), 2)
 
 

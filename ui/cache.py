@@ -1,32 +1,32 @@
-"""Cached loaders of immutable things: the dataset, checkpoints, a checkpoint's codes and samplers.
-
-Clusterings and 2-D maps of the codes are in ui.cluster_cache.
+"""Cached loaders of immutable things: the dataset, checkpoints, and a checkpoint's codes,
+samplers and sample scores through the result cache (dae_core.store).
 
 Keys include the file's modification time, so a checkpoint rewritten on disk is reloaded.
-Nothing cached here is ever trained or mutated (STYLE.md rule 6). The analysis modules are
-imported inside the loaders that need them: they pull in scikit-learn, whose import a page
-that needs none of it should not wait for.
-
-Every cache has a bound: max_entries, or a comment saying why it needs none; finished results
-share one LRU of at most $DAE_MEMORY_CACHE_MB megabytes. No ttl: a key names immutable content
-(a file's path and mtime), so an entry is never stale, only unused, and unused entries go first.
+Nothing cached here is ever trained or mutated (STYLE.md rule 6). What this module computes in
+the page it computes inside `busy()`: a spinner, and one of the server's $DAE_PAGE_FITS slots.
+Every Streamlit cache has a bound (max_entries, or a comment saying why it needs none); the
+result cache holds itself to $DAE_MEMORY_CACHE_MB in memory and $DAE_CACHE_MAX_MB on disk.
 """
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from pathlib import Path
 
 import streamlit as st
 
 from dae_core import checkpoint as ckpt_io
+from dae_core import store
 from dae_core.analysis.denoise import SWEEP_STRENGTHS
 from dae_core.analysis.denoise import noise_sweep as sweep
-from dae_core.analysis.latent import LatentSampler
-from dae_core.bounds import LRUCache, Slots
+from dae_core.analysis.latent import fitted_sampler
+from dae_core.analysis.pipeline import encoded
+from dae_core.analysis.quality import (CLASSIFIER, QUALITY, quality_params, reference_of,
+                                       sample_quality as score_quality)
+from dae_core.bounds import Slots
 from dae_core.data import load_digits
 from dae_core.errors import DaeError
-from dae_core.settings import MB, settings
-from dae_core.store import CLASSIFIER
+from dae_core.settings import settings
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +55,9 @@ def load_checkpoint(path: str | Path):
 
 @st.cache_resource(show_spinner=False, max_entries=16)
 def fingerprint(path: str, mtime: float) -> str:
-    """The loaded model's content hash (weights and config): the key of its disk-cache entries.
-    Noted for the file, too, so that a page can find those entries before loading it."""
-    from dae_core import store
-
+    """The loaded model's content hash (weights and config): the key of its cached results."""
     ck = checkpoint(path, mtime)
-    fp = store.fingerprint(ck.model, ck.config)
-    store.remember_file(path, fp)
-    return fp
+    return store.fingerprint(ck.model, ck.config)
 
 
 FIT_WAIT_S = 60.0  # a fit waits this long for a slot, then runs anyway (logged)
@@ -81,85 +76,29 @@ def heavy(what: str):
     return _fit_slots().hold(what)
 
 
-@st.cache_resource(show_spinner="Encoding the training and test images…", max_entries=8)
+@contextmanager
+def busy(message: str, what: str):
+    """A spinner saying `message`, around one of the server's heavy slots (heavy(what))."""
+    with st.spinner(message), heavy(what):
+        yield
+
+
 def codes(path: str, mtime: float):
-    """The model's Codes: from the disk cache when there, else encoded here (seconds) and stored."""
-    from dae_core import store
-    from dae_core.analysis.pipeline import encode_splits
+    """The model's Codes: from the result cache, else encoded here (seconds) and kept."""
+    ck = checkpoint(path, mtime)
 
-    ck, fp = checkpoint(path, mtime), fingerprint(path, mtime)
-    found = store.load_codes(fp, ck.config.latent_dim)
-    if found is not None:
-        return found
-    digits(ck.config.dataset)
-    with heavy(f"encoding {Path(path).name}"):
-        out = encode_splits(ck.model, ck.config)
-    store.save_codes(fp, out)
-    return out
+    def hold():
+        digits(ck.config.dataset)  # with its own spinner, before the encoding's
+        return busy("Encoding the training and test images…", f"encoding {Path(path).name}")
+
+    return encoded(ck.model, ck.config, fingerprint(path, mtime), hold)
 
 
-MAX_RESULTS = 4096  # however small: a URL can name any number of seeds
-
-
-# Bounded: one entry (no arguments), an LRU that holds itself to its bytes and entries.
-@st.cache_resource(show_spinner=False)
-def results() -> LRUCache:
-    """The finished results of every checkpoint, shared by every session; LRU, thread-safe."""
-    return LRUCache(int(settings().memory_cache_mb * MB), MAX_RESULTS)
-
-
-class Finished:
-    """One checkpoint's part of results(): key -> a result that is never mutated. Read with get():
-    an entry seen with `in` may be evicted before the next line reads it."""
-
-    def __init__(self, lru: LRUCache, path: str, mtime: float) -> None:
-        self._lru, self._model = lru, (path, mtime)
-
-    def get(self, key, default=None):
-        return self._lru.get((self._model, key), default)
-
-    def __setitem__(self, key, value) -> None:
-        self._lru.put((self._model, key), value)
-
-    def __contains__(self, key) -> bool:
-        return (self._model, key) in self._lru
-
-    def pop(self, key, default=None):
-        return self._lru.pop((self._model, key), default)
-
-
-def finished(path: str, mtime: float) -> Finished:
-    """Finished clusterings, maps and sample scores of one checkpoint, shared by every session."""
-    return Finished(results(), path, mtime)
-
-
-@st.cache_resource(show_spinner="Fitting the cluster mixture…", max_entries=8)
-def _cluster_mixture(path: str, mtime: float):
-    return _fitted(path, mtime, LatentSampler("cluster:0"))
-
-
-@st.cache_resource(show_spinner="Fitting the sampler…", max_entries=32)
 def sampler(path: str, mtime: float, kind: str):
-    if kind.startswith("cluster:"):  # every cluster:K shares the one fitted 10-component mixture
-        return _cluster_mixture(path, mtime).restrict(LatentSampler(kind).component)
-    s = LatentSampler(kind)
-    return s if kind == "uniform01" else _fitted(path, mtime, s)
-
-
-def _fitted(path: str, mtime: float, s: LatentSampler) -> LatentSampler:
-    """s fitted to the model's training codes: from the disk cache when there, else fitted here
-    and stored."""
-    from dae_core import store
-
-    fp = fingerprint(path, mtime)
-    found = store.load_sampler(fp, s)
-    if found is not None:
-        return found
-    z = codes(path, mtime).z_train
-    with heavy(f"the {s.kind} sampler"):
-        s.fit(z)
-    store.save_sampler(fp, s)
-    return s
+    """The sampler `kind` fitted to the model's training codes (from the result cache, else
+    fitted here and kept)."""
+    return fitted_sampler(kind, fingerprint(path, mtime), lambda: codes(path, mtime).z_train,
+                          lambda: busy("Fitting the sampler…", f"the {kind} sampler"))
 
 
 @st.cache_resource(show_spinner="Sweeping the noise strength…", max_entries=64)
@@ -169,8 +108,6 @@ def noise_sweep(path: str, mtime: float, noise: str, seed: int, n_images: int = 
     images = digits(ck.config.dataset).test_images[:n_images]
     with heavy("a noise sweep"):
         return (SWEEP_STRENGTHS, *sweep(ck.model, images, noise, SWEEP_STRENGTHS, seed))
-
-
 
 
 # Bounded: one entry (no arguments), the shipped classifier.
@@ -185,61 +122,42 @@ def classifier():
         return None
 
 
-# Bounded: one entry (no arguments).
-@st.cache_resource(show_spinner="Scoring the test digits with the classifier…")
+# Bounded: one entry (no arguments), the shipped classifier's file.
+@st.cache_resource(show_spinner=False)
+def classifier_sha256() -> str:
+    """sha256 of the classifier file ("" when missing): sample scores are that file's."""
+    return store.file_sha256(CLASSIFIER) if CLASSIFIER.exists() else ""
+
+
 def classifier_and_reference():
     """(classifier, its (mu, sigma) on the 10k test images), or None when the file is missing/bad."""
-    from dae_core import store
-    from dae_core.analysis.quality import reference_stats
-
     clf = classifier()
     if clf is None:
         return None
-    sha = store.file_sha256(CLASSIFIER)  # the stored statistics are the file's, whoever wrote it
-    found = store.load_reference(sha)
-    if found is None:
-        with heavy("the classifier's reference statistics"):
-            found = reference_stats(clf)
-        store.save_reference(sha, *found)
-    return clf, found
-
-
-def _quality(ck, fitted, judged, n: int, seed: int) -> dict:
-    from dae_core.analyses import sample_quality as score
-
-    return score(ck.model, ck.config.latent_dim, fitted, judged[0], judged[1], n, seed)
+    return clf, reference_of(clf, classifier_sha256(), lambda: busy(
+        "Scoring the test digits with the classifier…", "the classifier's reference statistics"))
 
 
 def sample_quality(path: str, mtime: float, kind: str, n: int = 1000, seed: int = 0):
     """The quality dict (recognised, class_hist, entropy, IS, FID) of n samples of one sampler
-    (from the cache, else scored here); None without the classifier."""
+    (from the result cache, else scored here); None without the classifier."""
     judged = classifier_and_reference()
     if judged is None:
         return None
-    found = stored_quality(path, mtime, kind, n, seed)
-    if found is None:
-        from dae_core import store
+    ck = checkpoint(path, mtime)
 
-        with st.spinner(f"Scoring {n} samples with the classifier…"):
-            fitted, ck = sampler(path, mtime, kind), checkpoint(path, mtime)
-            with heavy("scoring samples"):
-                found = _quality(ck, fitted, judged, n, seed)
-        store.save_quality(fingerprint(path, mtime), kind, n, seed, found)
-        finished(path, mtime)[("quality", kind, n, seed)] = found
-    return found
+    def compute() -> dict:
+        fitted = sampler(path, mtime, kind)
+        with busy(f"Scoring {n} samples with the classifier…", "scoring samples"):
+            return score_quality(ck.model, ck.config.latent_dim, fitted, *judged, n, seed)
+
+    return store.get_or_compute(QUALITY, fingerprint(path, mtime),
+                                quality_params(kind, n, seed, classifier_sha256()), compute)
 
 
 def stored_quality(path: str, mtime: float, kind: str, n: int = 1000, seed: int = 0) -> dict | None:
-    """The quality dict of one sampler from memory or the disk cache, or None."""
-    from dae_core import store
-
-    done, key = finished(path, mtime), ("quality", kind, n, seed)
-    found = done.get(key)
-    if found is None:
-        found = store.load_quality(fingerprint(path, mtime), kind, n, seed)
-        if found is not None:
-            done[key] = found
-    return found
+    """The quality dict of one sampler from the result cache, or None."""
+    return store.get(QUALITY, fingerprint(path, mtime), quality_params(kind, n, seed, classifier_sha256()))
 
 
 def cached_quality(path: str, mtime: float, kinds: list[str], n: int = 1000, seed: int = 0):

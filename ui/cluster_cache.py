@@ -1,9 +1,8 @@
-"""Cached clusterings and 2-D maps of a model's codes, and the pixel baseline they are judged by.
+"""Clusterings and 2-D maps of a model's codes, through the result cache (dae_core.store), and
+the pixel baseline they are judged by.
 
-Each result is kept in memory for every session (ui.cache.finished, a bounded LRU) and, for
-clusterings and maps, on disk (dae_core.clustering_store, dae_core.store), keyed by the model's
-content; nothing here is recomputed while a cached copy is valid. Work that can take long comes
-as an Ask for ui.background (a job), so the page shows its progress and can cancel it.
+Nothing here is recomputed while the result cache holds it. Work that can take long comes as an
+Ask for ui.background (a job), so the page shows its progress and can cancel it.
 """
 from __future__ import annotations
 
@@ -13,62 +12,37 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
+from dae_core import store
+from dae_core.analysis.embed import MAP, map_params
+from dae_core.analysis.pipeline import CLUSTERING, clustered, clustering_params
+
 from .background import Ask
-from .cache import checkpoint, codes, digits, fingerprint, finished, heavy
+from .cache import busy, checkpoint, codes, digits, fingerprint, heavy
+
+
+def _clustering_params(path: str, mtime: float, k: int, method: str, seed: int) -> dict:
+    return clustering_params(codes(path, mtime), method, k, seed)
 
 
 def cached_clustering(path: str, mtime: float, k: int, method: str, seed: int):
-    """The ClusterResult from memory or the disk cache, or None when it has to be computed."""
-    from dae_core import clustering_store
-
-    done, key = finished(path, mtime), ("clustering", k, method, seed)
-    found = done.get(key)
-    if found is None:
-        found = clustering_store.load_clustering(fingerprint(path, mtime), codes(path, mtime),
-                                                 method, k, seed)
-        if found is not None:
-            done[key] = found
-    return found
-
-
-def _clustering_key(path: str, mtime: float, k: int, method: str, seed: int) -> tuple:
-    c = codes(path, mtime)  # the disk entry's key: the model, the settings, the split's sizes
-    return fingerprint(path, mtime), "clustering", method, k, seed, len(c.z_train), len(c.z_test)
-
-
-def _keep_clustering(path: str, mtime: float):
-    """store(result): a fresh ClusterResult into the disk cache and the shared memory LRU."""
-    from dae_core import clustering_store
-
-    c, fp, done = codes(path, mtime), fingerprint(path, mtime), finished(path, mtime)
-
-    def store(result) -> None:
-        clustering_store.save_clustering(fp, c, result)
-        done[("clustering", result.k, result.method, result.seed)] = result
-
-    return store
+    """The ClusterResult from the result cache, or None when it has to be computed."""
+    return store.get(CLUSTERING, fingerprint(path, mtime),
+                     _clustering_params(path, mtime, k, method, seed))
 
 
 def clustering_ask(path: str, mtime: float, k: int, method: str, seed: int) -> Ask:
     """The clustering of the model's codes as a job (ui.background); read back from the cache."""
     spec = {"kind": "clustering", "checkpoint": path, "k": k, "method": method, "seed": seed}
-    return Ask(_clustering_key(path, mtime, k, method, seed), spec, fingerprint(path, mtime),
+    fp, params = fingerprint(path, mtime), _clustering_params(path, mtime, k, method, seed)
+    return Ask((fp, "clustering", *sorted(params.items())), spec, fp,
                f"{method}, k={k}, seed {seed} of {Path(path).name}",
                lambda: cached_clustering(path, mtime, k, method, seed))
 
 
 def clustering(path: str, mtime: float, k: int, method: str, seed: int):
     """The ClusterResult, computed here when not cached (quick methods: k-means, with a spinner)."""
-    from dae_core.analysis.pipeline import cluster_codes
-
-    found = cached_clustering(path, mtime, k, method, seed)
-    if found is None:
-        with st.spinner("Clustering…"):
-            c = codes(path, mtime)
-            with heavy(f"{method}, k={k}"):
-                found = cluster_codes(c, k, method, seed)
-        _keep_clustering(path, mtime)(found)
-    return found
+    return clustered(codes(path, mtime), fingerprint(path, mtime), k, method, seed,
+                     lambda: busy("Clustering…", f"{method}, k={k}"))
 
 
 @st.cache_resource(show_spinner="Projecting the codes with PCA…", max_entries=8)
@@ -83,36 +57,27 @@ def pca_map(path: str, mtime: float):
 UMAP_MAP_SEED = 0  # the UMAP map is one picture per model (the one shipped for the shipped models)
 
 
-def _map_args(path: str, mtime: float, projection: str, n: int | None, seed: int):
-    n_codes = len(codes(path, mtime).z_train)
-    return fingerprint(path, mtime), projection, n_codes, n_codes if n is None else n, seed
+def _map_params(path: str, mtime: float, projection: str, n: int | None, seed: int) -> dict:
+    return map_params(projection, len(codes(path, mtime).z_train), n, seed)
 
 
 def cached_map(path: str, mtime: float, projection: str, n: int | None = None, seed: int = 0):
-    """(idx, xy) of a 'tsne' map of n codes or a 'umap' map of all (n=None), from memory or the
-    disk cache; None when it has to be computed."""
-    from dae_core import store
-
-    done, key = finished(path, mtime), ("map", projection, n, seed)
-    found = done.get(key)
-    if found is None:
-        found = store.load_map(*_map_args(path, mtime, projection, n, seed))
-        if found is not None:
-            done[key] = found
-    return found
+    """(idx, xy) of a 'tsne' map of n codes or a 'umap' map of all (n=None), from the result
+    cache; None when it has to be computed."""
+    return store.get(MAP, fingerprint(path, mtime), _map_params(path, mtime, projection, n, seed))
 
 
 def map_ask(path: str, mtime: float, projection: str, n: int | None = None, seed: int = 0) -> Ask:
     """The map as a job (ui.background): (idx, xy), read back from the cache."""
-    args = _map_args(path, mtime, projection, n, seed)
+    fp, params = fingerprint(path, mtime), _map_params(path, mtime, projection, n, seed)
     spec = {"kind": "map", "checkpoint": path, "projection": projection, "n": n, "seed": seed}
-    return Ask(("map", *args), spec, args[0], f"{projection} map of {args[3]:,} codes, seed {seed}, of {Path(path).name}",
+    return Ask((fp, "map", *sorted(params.items())), spec, fp,
+               f"{projection} map of {params['n']:,} codes, seed {seed}, of {Path(path).name}",
                lambda: cached_map(path, mtime, projection, n, seed))
 
 
 def umap_map(path: str, mtime: float):
-    """(idx, xy) of the model's UMAP map when cached (memory or disk), else None; never computes
-    (store.load_map reads the same entry without Streamlit)."""
+    """(idx, xy) of the model's UMAP map when cached, else None; never computes."""
     return cached_map(path, mtime, "umap", None, UMAP_MAP_SEED)
 
 

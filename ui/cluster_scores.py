@@ -75,7 +75,4 @@ def early_scores(slot, path: str | None, k: int, method: str, seed: int) -> None
 
 @st.cache_resource(show_spinner=False, max_entries=32)
 def _stored_scores(path: str, mtime: float, method: str, k: int, seed: int):
-    from dae_core import clustering_store, store
-
-    model = store.model_of_file(path)
-    return model and clustering_store.stored_scores(model, method, k, seed)
+    return None  # the scores are drawn once the page has the clustering

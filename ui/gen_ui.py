@@ -101,5 +101,4 @@ def compare_ui(path: str, mtime: float) -> dict | None:
     if fresh is None:
         return None
     scored = {key[2]: quality for key, quality in fresh.items()}  # key: (model, "quality", kind, n, seed)
-    done = cache.finished(path, mtime)
-    return {kind: scored.get(kind) or done.get(("quality", kind, 1000, 0)) for kind in COMPARED}
+    return {kind: scored.get(kind) or cache.stored_quality(path, mtime, kind) for kind in COMPARED}

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from dae_core import store
 from dae_core.analysis.cluster import ClusterReport
 from dae_core.data import to_unit
 from dae_core.errors import DaeError
+from dae_core.store.disk import valid_floats, valid_labels
 
 # One OpenMP thread: these fits are small, and on a busy 2-core machine extra threads wait on
 # each other, so one thread is faster (docs/speed.md). OpenMP's
@@ -50,6 +52,34 @@ def umap_2d(z: np.ndarray, seed: int = 0, n_neighbors: int = 15) -> np.ndarray:
         raise DaeError("the UMAP map needs the umap-learn package: pip install umap-learn") from None
     reducer = umap.UMAP(n_components=2, n_neighbors=n_neighbors, random_state=seed, n_jobs=1)
     return reducer.fit_transform(z).astype(np.float32)
+
+
+def map_2d(z: np.ndarray, projection: str, n: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(idx, xy): a 'tsne' map of n sampled codes, or a 'umap' map of all of them (idx = 0..N-1)."""
+    if projection == "tsne":
+        return tsne_2d(z, len(z) if n is None else n, seed)
+    return np.arange(len(z)), umap_2d(z, seed)
+
+
+def map_params(projection: str, n_codes: int, n: int | None, seed: int) -> dict:
+    """What a map depends on, besides the model: its projection, its codes (n of n_codes; all
+    for n=None) and seed."""
+    return {"projection": projection, "n_codes": int(n_codes),
+            "n": int(n_codes if n is None else n), "seed": int(seed)}
+
+
+def _stored_map(a: dict, key: dict):
+    m, n_codes = min(key["n"], key["n_codes"]), key["n_codes"]
+    idx, xy = a.get("idx"), a.get("xy")
+    if (not valid_labels(idx, m, n_codes) or not valid_floats(xy, (m, 2))
+            or (m > 1 and not np.all(np.diff(idx) > 0))):
+        return None
+    return idx.astype(np.int64), xy.astype(np.float32)
+
+
+# A 2-D map in the result cache: positions idx (m,) among the training codes, and xy (m, 2).
+MAP = store.Kind("map", lambda m: {"idx": np.asarray(m[0], dtype=np.int32),
+                                   "xy": np.asarray(m[1], dtype=np.float32)}, _stored_map)
 
 
 def pixel_baseline(images, k: int = 10, seed: int = 0, pca_dims: int | None = None) -> np.ndarray:

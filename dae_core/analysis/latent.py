@@ -1,11 +1,14 @@
 """The latent space: encode / decode arrays, samplers, slider ranges, interpolation, manifold grids."""
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
 
+from dae_core import store
 from dae_core.data import to_float
 from dae_core.errors import DaeError
 
@@ -162,6 +165,39 @@ class LatentSampler:
             z = np.stack([rng.multivariate_normal(self.gmm.means_[c], self.gmm.covariances_[c])
                           for c in k]) if n else np.zeros((0, self.d))
         return z.astype(np.float32)
+
+
+def _stored_sampler(a: dict, key: dict) -> LatentSampler | None:
+    kind = key["sampler"] + (":0" if key["sampler"] == "cluster" else "")
+    return LatentSampler(kind, key["components"], key["seed"]).fitted_as(a)
+
+
+# A fitted sampler in the result cache: its arrays, a few KB.
+SAMPLER = store.Kind("sampler", LatentSampler.arrays, _stored_sampler)
+
+
+def sampler_params(s: LatentSampler) -> dict:
+    """What a fitted sampler depends on, besides the model: its kind, size, seed and fit sample."""
+    return {"sampler": s.kind.split(":")[0], "components": int(s.n_components), "seed": int(s.seed),
+            "fit_max": GMM_FIT_MAX}
+
+
+def fitted_sampler(kind: str, model: str, z: Callable[[], np.ndarray], hold=nullcontext) -> LatentSampler:
+    """The sampler `kind` fitted to the training codes z() of the model (its fingerprint): from
+    the result cache, else fitted (inside the context hold()) and kept. Every cluster:K shares the
+    one fitted 10-component mixture; uniform01 needs no fit."""
+    s = LatentSampler(kind)
+    if kind == "uniform01":
+        return s
+    fitted = LatentSampler("cluster:0") if s.component is not None else s
+
+    def fit() -> LatentSampler:
+        codes = z()
+        with hold():
+            return fitted.fit(codes)
+
+    found = store.get_or_compute(SAMPLER, model, sampler_params(fitted), fit)
+    return found if s.component is None else found.restrict(s.component)
 
 
 def _group_mixture(z: np.ndarray, groups: np.ndarray, k: int) -> Mixture:

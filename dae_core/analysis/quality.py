@@ -5,14 +5,21 @@ classifier's penultimate features instead of Inception-v3's, the usual practice 
 """
 from __future__ import annotations
 
+import json
+from contextlib import nullcontext
+
 import numpy as np
 import torch
 from scipy import linalg
 from scipy.special import rel_entr, softmax
 
+from dae_core import store
+from dae_core.config import ROOT
 from dae_core.data import load_digits, to_float
 from dae_core.errors import DaeError
+from dae_core.store.disk import valid_floats
 
+CLASSIFIER = ROOT / "checkpoints" / "classifiers" / "mnist-cnn.pt"  # the shipped one, that scores samples
 RECOGNISED_AT = 0.9  # max softmax probability from which a sample counts as a recognisable digit
 
 
@@ -135,3 +142,54 @@ def score_samples(classifier, images, reference_stats=None) -> dict:
     if reference_stats is None and len(features) >= 2:
         reference_stats = _reference_stats(classifier)
     return score_outputs(logits, features, reference_stats)
+
+
+def sample_quality(model, latent_dim: int, sampler, classifier, reference, n: int, seed: int) -> dict:
+    """The quality dict (score_samples) of n codes drawn by a fitted sampler and decoded."""
+    from dae_core.analysis.latent import decode
+
+    return score_samples(classifier, decode(model, sampler.sample(n, seed, latent_dim)), reference)
+
+
+def _stored_reference(a: dict, key: dict):
+    f = len(a.get("mu", ()))
+    if not (f and valid_floats(a["mu"], (f,)) and valid_floats(a.get("sigma"), (f, f))):
+        return None
+    return a["mu"].astype(np.float64), a["sigma"].astype(np.float64)
+
+
+# A classifier's (mu, sigma) of the test digits' features, keyed by the classifier file's sha256.
+REFERENCE = store.Kind("reference", lambda r: {"mu": r[0], "sigma": r[1]}, _stored_reference)
+
+
+def reference_of(classifier, classifier_sha256: str, hold=nullcontext):
+    """reference_stats of the classifier (the file with that sha256): from the result cache, else
+    computed (inside the context hold()) and kept."""
+    def compute():
+        with hold():
+            return reference_stats(classifier)
+
+    return store.get_or_compute(REFERENCE, None, {"classifier": classifier_sha256}, compute)
+
+
+def _quality_arrays(quality: dict) -> dict:
+    return {"json": np.frombuffer(json.dumps(quality, default=float).encode(), dtype=np.uint8)}
+
+
+def _stored_quality(a: dict, key: dict) -> dict | None:
+    if "json" not in a or a["json"].dtype != np.uint8:
+        return None
+    try:
+        found = json.loads(a["json"].tobytes().decode())
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return found if isinstance(found, dict) and "recognised" in found else None
+
+
+# The quality dict of n samples of one sampler, scored by one classifier file.
+QUALITY = store.Kind("quality", _quality_arrays, _stored_quality)
+
+
+def quality_params(sampler: str, n: int, seed: int, classifier_sha256: str) -> dict:
+    """What a sampler's quality dict depends on, besides the model."""
+    return {"sampler": sampler, "n": int(n), "seed": int(seed), "classifier": classifier_sha256}

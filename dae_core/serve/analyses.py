@@ -32,26 +32,16 @@ def check(spec: object) -> dict:
     return spec
 
 
-def codes_of(ck):
-    """(fingerprint, Codes) of a loaded checkpoint: from the result cache, else encoded and stored."""
-    from dae_core import store
-    from dae_core.analysis.pipeline import encode_splits
-
-    fp = store.fingerprint(ck.model, ck.config)
-    found = store.load_codes(fp, ck.config.latent_dim)
-    if found is None:
-        found = encode_splits(ck.model, ck.config)
-        store.save_codes(fp, found)
-    return fp, found
-
-
 def compute(spec: dict) -> str:
-    """Compute the analysis and store it in the result cache -> a one-line report."""
+    """Compute the analysis and keep it in the result cache -> a one-line report."""
     from dae_core import checkpoint as ckpt_io
+    from dae_core import store
+    from dae_core.analysis.pipeline import encoded
 
     spec = check(spec)
     ck = ckpt_io.load(spec["checkpoint"])
-    fp, codes = codes_of(ck)
+    fp = store.fingerprint(ck.model, ck.config)
+    codes = encoded(ck.model, ck.config, fp)
     if spec["kind"] == "clustering":
         return _clustering(spec, fp, codes)
     if spec["kind"] == "map":
@@ -60,47 +50,36 @@ def compute(spec: dict) -> str:
 
 
 def _clustering(spec, fp, codes) -> str:
-    from dae_core.analysis.pipeline import cluster_codes
-    from dae_core.clustering_store import save_clustering
+    from dae_core.analysis.pipeline import clustered
 
-    result = cluster_codes(codes, int(spec["k"]), spec["method"], int(spec["seed"]))
-    save_clustering(fp, codes, result)
+    result = clustered(codes, fp, int(spec["k"]), spec["method"], int(spec["seed"]))
     return f"{spec['method']} k={spec['k']} seed {spec['seed']}: accuracy {result.train.accuracy:.4f}"
 
 
 def _map(spec, fp, codes) -> str:
     from dae_core import store
-    from dae_core.analyses import map_2d
+    from dae_core.analysis.embed import MAP, map_2d, map_params
 
-    z = codes.z_train
-    n = len(z) if spec.get("n") is None else int(spec["n"])
-    idx, xy = map_2d(z, spec["projection"], n, int(spec["seed"]))
-    store.save_map(fp, spec["projection"], len(z), n, int(spec["seed"]), idx, xy)
-    return f"{spec['projection']} map of {n} codes"
+    z, n, seed = codes.z_train, spec.get("n"), int(spec["seed"])
+    params = map_params(spec["projection"], len(z), None if n is None else int(n), seed)
+    store.get_or_compute(MAP, fp, params, lambda: map_2d(z, spec["projection"], params["n"], seed))
+    return f"{spec['projection']} map of {params['n']} codes"
 
 
 def _quality(spec, fp, codes, ck) -> str:
     from dae_core import store
-    from dae_core.analyses import sample_quality
-    from dae_core.analysis.latent import LatentSampler
-    from dae_core.analysis.quality import reference_stats
+    from dae_core.analysis.latent import fitted_sampler
+    from dae_core.analysis.quality import (CLASSIFIER, QUALITY, quality_params, reference_of,
+                                           sample_quality)
     from dae_core.classifier import load_classifier
 
-    classifier_path = store.CLASSIFIER
-    clf = load_classifier(classifier_path)
-    sha = store.file_sha256(classifier_path)
-    reference = store.load_reference(sha)
-    if reference is None:
-        reference = reference_stats(clf)
-        store.save_reference(sha, *reference)
-    kind = spec["sampler"]
-    sampler = LatentSampler(kind)
-    if kind != "uniform01":
-        found = store.load_sampler(fp, sampler)
-        sampler = found if found is not None else sampler.fit(codes.z_train)
-        if found is None:
-            store.save_sampler(fp, sampler)
-    quality = sample_quality(ck.model, ck.config.latent_dim, sampler, clf, reference,
-                             int(spec["n"]), int(spec["seed"]))
-    store.save_quality(fp, kind, int(spec["n"]), int(spec["seed"]), quality)
+    clf, sha = load_classifier(CLASSIFIER), store.file_sha256(CLASSIFIER)
+    kind, n, seed = spec["sampler"], int(spec["n"]), int(spec["seed"])
+
+    def score() -> dict:
+        sampler = fitted_sampler(kind, fp, lambda: codes.z_train)
+        return sample_quality(ck.model, ck.config.latent_dim, sampler, clf, reference_of(clf, sha),
+                              n, seed)
+
+    quality = store.get_or_compute(QUALITY, fp, quality_params(kind, n, seed, sha), score)
     return f"{kind}: {quality['recognised']:.1%} recognised"
