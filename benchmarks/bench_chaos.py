@@ -150,11 +150,37 @@ def main() -> int:
     p.add_argument("--unreachable-s", type=float, default=180.0)
     p.add_argument("--watch-s", type=float, default=70.0, help="pages visited this long after a kill")
     p.add_argument("--port", type=int, default=6600, help="the benchmark head's GCS port (+10: its job server)")
+    p.add_argument("--write-docs", action="store_true", help="write the table into docs/speed.md")
     args = p.parse_args()
     base = Path(tempfile.mkdtemp(prefix="dae-chaos-"))
+    rows = []
     for mode in args.mode:
-        print(json.dumps(one(mode, args, base)), flush=True)
+        rows.append(one(mode, args, base))
+        print(json.dumps(rows[-1]), flush=True)
+    if args.write_docs:
+        import report
+
+        report.write("bench_chaos", docs_table(rows) + "\n\n" + report.stamp())
     return 0
+
+
+FAULTS = {"gcs": "`kill -9` of the GCS", "raylet": "`kill -9` of the raylet",
+          "dashboard": "`kill -9` of the job server (dashboard)",
+          "run-worker": "`kill -9` of a run's training process",
+          "analysis-worker": "`kill -9` of an analysis' process"}
+
+
+def docs_table(rows: list[dict]) -> str:
+    """The fault table of docs/speed.md, one row per mode run."""
+    import report
+
+    return report.table(
+        ["fault", "server alive", "page visits (failed)", "page p95 during (s)",
+         "seconds to train again", "runs lost"],
+        [[FAULTS.get(r["mode"], f"the head unreachable for {r['fault_seconds']:.0f} s"),
+          "yes" if r["server_alive"] else "**no**",
+          f"{r['pages_visited_during']} ({r['pages_failed_during']})", r["page_p95_s_during"],
+          r["seconds_to_train_again"], r["runs_lost"]] for r in rows])
 
 
 if __name__ == "__main__":

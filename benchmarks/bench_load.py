@@ -356,6 +356,25 @@ async def bench(args) -> dict:
             shutil.rmtree(base / folder, ignore_errors=True)
 
 
+def docs_table(out: dict) -> str:
+    """The table of docs/speed.md for one run of this benchmark."""
+    import report
+
+    s = lambda v: "–" if v is None else f"{v:.2f} s"  # noqa: E731
+    rows = [
+        ["page runs needing no fit: median / p95", f"{s(out['page_p50_s'])} / **{s(out['page_p95_s'])}** ({out['page_runs']} runs)"],
+        ["widget changes needing no fit: median / p95", f"{s(out['widget_p50_s'])} / **{s(out['widget_p95_s'])}** ({out['widget_runs']} runs)"],
+        ["runs that asked a fit or waited on one: median / p95", f"{s(out['fit_p50_s'])} / {s(out['fit_p95_s'])} ({out['fit_runs']} runs)"],
+        ["analyses run as jobs / started twice", f"{out['fits_run']} / {out['fits_started_twice']}"],
+        ["the UMAP fit asked by ten sessions: their longest wait", s(out["umap_wait_max_s"])],
+        ["CPU time: the server / Ray's processes and the jobs", f"{out['server_cpu_s']:.0f} s / {out['ray_cpu_s']:.0f} s"],
+        ["server memory: peak", f"**{out['server_rss_mb']:.0f} MiB**"],
+        ["Ray's processes and the jobs: peak RSS / PSS", f"{out['ray_rss_mb']:.0f} MiB / **{out['ray_pss_mb']:.0f} MiB**"],
+        ["scripts with no `script_finished`", out["unfinished_scripts"]],
+    ]
+    return report.table(["what", f"{out['sessions']} sessions"], rows)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--sessions", type=int, default=30, help="browser sessions at once")
@@ -377,8 +396,13 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--log", help="the server's log file (default: in the temporary folder)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--write-docs", action="store_true", help="write the table into docs/speed.md")
     args = p.parse_args()
     out = asyncio.run(bench(args))
+    if args.write_docs:
+        import report
+
+        report.write("bench_load", docs_table(out) + "\n\n" + report.stamp())
     if args.json:
         print(json.dumps(out))
         return
