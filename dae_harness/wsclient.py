@@ -1,13 +1,12 @@
 """A browser tab without a browser: one session of a Streamlit app driven over its own websocket
-protocol (`/_stcore/stream`), with the protobuf messages the installed `streamlit` ships.
+protocol (`/_stcore/stream`; its messages: dae_harness.wsprotocol).
 
-What the frontend does, reduced to what a load test needs: a script run is a `rerun_script`
-BackMsg (the URL's query string, the page, every widget's value) answered by ForwardMsgs (the
-page list, deltas that draw elements, `script_finished`). A widget is found by its key, the tail
-of its element id (`$$ID-<hash>-<key>`); a change sends its new value with the others. As in the
-browser: a widget holds the value it was drawn with, a page switch clears the query string and
-the page's own widgets' values, a polling fragment (`run_every`) is rerun at its interval, and a
-file goes to an uploader by HTTP PUT. Every wait has a time limit.
+What the frontend does, reduced to what a load test needs: a script run sends the URL's query
+string, the page and every widget's value, and ends at its `script_finished`; a widget is found by
+its key; a change sends its new value with the others. As in the browser: a widget holds the value
+it was drawn with, a page switch clears the query string and the page's own widgets' values, a
+polling fragment (`run_every`) is rerun at its interval, and a file goes to an uploader by HTTP PUT.
+Every wait has a time limit.
 """
 from __future__ import annotations
 
@@ -16,7 +15,6 @@ import time
 import urllib.parse
 import urllib.request
 import uuid
-from dataclasses import dataclass, field
 
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
@@ -24,76 +22,8 @@ from streamlit.proto.WidgetStates_pb2 import WidgetState
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-FINISHED = {ForwardMsg.FINISHED_SUCCESSFULLY: "finished",
-            ForwardMsg.FINISHED_WITH_COMPILE_ERROR: "error"}  # a run's end; others are not
-FRAGMENT_DONE = ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY
-ID_PREFIX = "$$ID-"  # Streamlit's element ids: $$ID-<hash>-<user key or None>
-VALUE_FIELD = {"number_input": "double_value", "selectbox": "string_value", "radio": "string_value",
-               "checkbox": "bool_value", "slider": "double_array_value",
-               "multiselect": "string_array_value", "text_input": "string_value"}
-
-
-@dataclass
-class ScriptRun:
-    """One script run as the client saw it."""
-    seconds: float  # from sending the BackMsg to script_finished (or to the time limit)
-    status: str  # "finished", "error" (the script did not compile) or "timeout"
-    elements: list = field(default_factory=list)  # the Element protos it drew, in order
-
-    def texts(self) -> list[str]:
-        return texts(self.elements)
-
-
-def texts(elements) -> list[str]:
-    """The text of every markdown (captions too), heading, alert, text, exception and progress
-    element."""
-    out = []
-    for e in elements:
-        kind = e.WhichOneof("type")
-        if kind in ("markdown", "text", "heading", "alert", "exception", "progress"):
-            proto = getattr(e, kind)
-            out.append(getattr(proto, "body", "") or getattr(proto, "message", "")
-                       or getattr(proto, "text", ""))
-    return out
-
-
-def widget_key(element) -> str | None:
-    """The user key of a widget element, or None (not a widget, or a widget without a key)."""
-    kind = element.WhichOneof("type")
-    element_id = getattr(getattr(element, kind), "id", "") if kind else ""
-    if not isinstance(element_id, str) or not element_id.startswith(ID_PREFIX):
-        return None
-    key = element_id[len(ID_PREFIX):].split("-", 1)[-1]
-    return None if key == "None" else key
-
-
-def shown_state(element) -> WidgetState | None:
-    """The WidgetState of the value a widget shows when drawn (its default, or the value the
-    server set), as the browser records it; None for buttons, uploaders and empty widgets."""
-    kind = element.WhichOneof("type")
-    w, slot = getattr(element, kind), VALUE_FIELD.get(kind)
-    if slot is None:
-        return None
-    state = WidgetState(id=w.id)
-    if kind in ("selectbox", "radio"):
-        value = w.raw_value if w.set_value else (w.options[w.default] if 0 <= w.default < len(w.options) else None)
-    elif kind == "multiselect":
-        value = list(w.raw_values) if w.set_value else [w.options[i] for i in w.default]
-    elif kind == "slider":
-        if w.options:  # a select_slider: left to the server
-            return None
-        value = list(w.value) if w.set_value else list(w.default)
-    else:  # number_input, checkbox, text_input
-        value = w.value if w.set_value else w.default
-    return None if value is None else _encode(state, slot, value)
-
-
-def _encode(state: WidgetState, slot: str, value) -> WidgetState:
-    if slot.endswith("array_value"):
-        getattr(state, slot).data.extend(value)
-    else:
-        setattr(state, slot, value)
-    return state
+from dae_harness.wsprotocol import (FINISHED, FRAGMENT_DONE, VALUE_FIELD, ScriptRun, encode,
+                                    shown_state, texts, widget_key)
 
 
 class Tab:
@@ -262,7 +192,7 @@ class Tab:
         kind = self.widgets[key].WhichOneof("type")
         if kind not in VALUE_FIELD:
             raise ValueError(f"cannot set a {kind} widget ({key!r})")
-        return _encode(WidgetState(id=self._id(key)), VALUE_FIELD[kind], value)
+        return encode(WidgetState(id=self._id(key)), VALUE_FIELD[kind], value)
 
     async def _read(self) -> None:
         try:
