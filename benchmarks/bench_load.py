@@ -17,9 +17,7 @@ import json
 import math
 import os
 import random
-import re
 import shutil
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -37,6 +35,8 @@ from dae_harness.wsclient import Tab, query
 from ui.words import METHODS as METHOD_WORDS
 from ui.words import NOISES
 from ui.words import SAMPLERS as SAMPLER_WORDS
+
+from load_probe import Probe
 
 MODELS = sorted(p.stem for p in (ROOT / "checkpoints").glob("*.pt"))
 PAGES = ("Train", "Denoise", "Generate", "Cluster")  # after Home, in a random order
@@ -213,75 +213,6 @@ def shipped_clusterings(names) -> set:
         if key.get("model") in prints:
             found.add(("clustering", prints[key["model"]], key["method"], key["k"], key["seed"]))
     return found
-
-
-class Probe:
-    """The server's CPU and memory, Ray's memory and the disk cache, sampled; the fits logged."""
-
-    def __init__(self, pid: int, cache: Path, cap_mb: int, log: Path) -> None:
-        self.pid, self.cache, self.cap_mb, self.log = pid, cache, cap_mb, log
-        self.cpu0 = browser.cpu_seconds(pid)
-        self.peak = {"server_rss_mb": 0.0, "ray_rss_mb": 0.0, "ray_pss_mb": 0.0, "cache_mb": 0.0}
-        self.ray_cpu: dict[int, float] = {}  # Ray process -> CPU seconds when last seen
-
-    def server_rss_mb(self) -> float:
-        """The server process alone (not the Ray processes it started)."""
-        with open(f"/proc/{self.pid}/status") as f:
-            return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
-
-    def ray_memory_mb(self) -> tuple[float, float]:
-        """(RSS, PSS) summed over Ray's processes (the local head's, its workers) and the jobs'
-        (runs, analyses); notes their CPU time too. The server starts none of them as its children:
-        they are found by name. RSS counts a shared page (PyTorch's libraries, say)
-        in every process that maps it; PSS splits it between them, so its sum is the memory they
-        take in all."""
-        rss = pss = 0
-        for p in ray_processes():
-            try:
-                with open(f"/proc/{p}/smaps_rollup") as f:
-                    sizes = dict(line.split()[:2] for line in f if line.startswith(("Rss:", "Pss:")))
-                rss, pss = rss + int(sizes["Rss:"]), pss + int(sizes["Pss:"])
-                self.ray_cpu[p] = browser.cpu_seconds(p)
-            except (OSError, KeyError):
-                continue
-        return rss / 1024, pss / 1024
-
-    def cache_mb(self) -> float:
-        files = self.cache.glob("*") if self.cache.is_dir() else []
-        return sum(p.stat().st_size for p in files if p.is_file()) / 2**20
-
-    def sample(self) -> None:
-        ray_rss, ray_pss = self.ray_memory_mb()
-        now = {"server_rss_mb": self.server_rss_mb(), "ray_rss_mb": ray_rss, "ray_pss_mb": ray_pss,
-               "cache_mb": self.cache_mb()}
-        self.peak = {k: max(v, now[k]) for k, v in self.peak.items()}
-
-    async def sample_every(self, seconds: float) -> None:
-        while True:
-            await asyncio.to_thread(self.sample)
-            await asyncio.sleep(seconds)
-
-    def peaks(self) -> dict:
-        return {"server_cpu_s": round(browser.cpu_seconds(self.pid) - self.cpu0, 1),
-                "ray_cpu_s": round(sum(self.ray_cpu.values()), 1),
-                **{k: round(v, 1) for k, v in self.peak.items()}, "cache_cap_mb": self.cap_mb}
-
-    def log_counts(self) -> dict:
-        text = self.log.read_text(errors="replace") if self.log.is_file() else ""
-        started = re.findall(r"analysis submitted: .* \((dae-analysis-[^)]+)\)", text)
-        return {"fits_run": len(started), "fits_started_twice": len(started) - len(set(started)),
-                "server_errors": len(re.findall(r" ERROR |Traceback", text))}
-
-
-def ray_processes() -> list[int]:
-    """The local head's processes, Ray's workers and our jobs' processes, by their command lines."""
-    from dae_core.serve import ray_jobs
-
-    found = set()
-    for pattern in (ray_jobs.temp_dir(), "^ray::", "dae_core (train --run-dir|analyse)"):
-        out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout
-        found.update(int(p) for p in out.split())
-    return sorted(found)
 
 
 def roles(n: int) -> list[str]:
