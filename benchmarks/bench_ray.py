@@ -31,7 +31,6 @@ Prints one JSON object. Everything (server, Ray, Chromium) shares this machine's
 import argparse
 import asyncio
 import json
-import os
 import random
 import re
 import sys
@@ -41,62 +40,17 @@ import time
 from pathlib import Path
 
 from dae_harness.browser import (ERROR_BOXES, IDLE, LAST, PAGES, PREVIEW_CHANGED, SAVED, cpu_seconds,
-                                 descendants, launch, missing, navigate, open_page, pids_of, run_workers,
-                                 start_server, stop_server, total_cpu_seconds)
+                                 launch, missing, navigate, open_page, run_workers, start_server,
+                                 stop_server)
 
 from bench_browser import summary
+from ray_common import TRAINING, VIEWPORT, cores_between, cpu_snapshot
 
 SERVER_BAR_CORES = 0.3
 LATENCY_BAR_S = 1.0
-TRAINING = re.compile(r"Epoch \d+/\d+ · batch|Starting the training process|Training the first batches")
 QUEUED = re.compile(r"Queued: (\d+)\w\w in line")
 ENDED = re.compile(r"(Finished|Stopped|Failed|Diverged): ")
 CYCLE = ["home", "Denoise", "Cluster", "Train"]  # where the other sessions go from Generate and back
-VIEWPORT = {"width": 1400, "height": 1000}
-
-
-def machine_busy_s() -> float:
-    """CPU seconds all cores of this machine have spent busy since boot (/proc/stat)."""
-    with open("/proc/stat") as f:
-        user, nice, system, idle, iowait, irq, softirq, steal = map(int, f.readline().split()[1:9])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-def cpu_snapshot(server_pid: int) -> dict:
-    """CPU seconds so far of: the server process, each run worker, the rest of its tree (the local
-    Ray), this benchmark's other children (Chromium, Playwright's driver), and the whole machine."""
-    total = total_cpu_seconds
-    from dae_core.serve import ray_jobs
-
-    ray = set(pids_of(ray_jobs.temp_dir())) | set(pids_of("^ray::"))  # the head and its workers
-    workers = set(run_workers())
-    browser = set(descendants(os.getpid())) - ray - workers - {os.getpid()}
-    return {"t": time.perf_counter(), "server": total([server_pid]),
-            "workers": {p: total([p]) for p in workers}, "ray_other": total(ray - workers),
-            "browser": total(browser), "machine": machine_busy_s()}
-
-
-def cores_between(a: dict, b: dict, worker_seconds: float | None = None) -> dict:
-    """Cores used between two snapshots; run workers counted only when alive at both ends, unless
-    `worker_seconds` (their CPU seconds, measured another way) is given."""
-    dt = b["t"] - a["t"]
-    shared = a["workers"].keys() & b["workers"].keys()
-    if worker_seconds is None:
-        worker_seconds = sum(b["workers"][p] - a["workers"][p] for p in shared)
-    return with_rest({"seconds": round(dt, 1),
-            "server_cores": round((b["server"] - a["server"]) / dt, 3),
-            "run_worker_cores": round(worker_seconds / dt, 3),
-            "run_workers": len(shared),
-            "ray_other_cores": round((b["ray_other"] - a["ray_other"]) / dt, 3),
-            "browser_cores": round((b["browser"] - a["browser"]) / dt, 3),
-            "machine_cores": round((b["machine"] - a["machine"]) / dt, 3),
-            "loadavg_1min_end": os.getloadavg()[0]})
-
-
-def with_rest(cores: dict) -> dict:
-    """Adds what the rest of the machine used (other users' processes: this machine is shared)."""
-    ours = sum(cores[k] for k in ("server_cores", "run_worker_cores", "ray_other_cores", "browser_cores"))
-    return {**cores, "rest_of_machine_cores": round(cores["machine_cores"] - ours, 3)}
 
 
 def progress_text(page) -> str:
