@@ -39,10 +39,10 @@ import threading
 import time
 from pathlib import Path
 
-from dae_harness.browser import (ERROR_BOXES, IDLE, LAST, PAGES, PREVIEW_CHANGED, SAVED, cpu_seconds,
-                                 launch, missing, navigate, open_page, run_workers, start_server,
-                                 stop_server)
+from dae_harness.browser import (ERROR_BOXES, SAVED, cpu_seconds, launch, missing, navigate, open_page,
+                                 run_workers, start_server, stop_server)
 
+from async_pages import a_move_slider, a_navigate, a_open, a_progress, a_wait_idle, states
 from bench_browser import summary
 from ray_common import TRAINING, VIEWPORT, cores_between, cpu_snapshot
 
@@ -133,43 +133,6 @@ class WorkerWatch(threading.Thread):
                     self.seen.setdefault(p, 0.0)
 
 
-async def a_wait_idle(page, timeout: float) -> None:
-    await page.wait_for_selector(IDLE, timeout=timeout)
-
-
-async def a_open(page, url: str, name: str, timeout: float = 120_000) -> None:
-    await page.goto(f"{url}/{PAGES[name]}")
-    await page.get_by_text(LAST[name], exact=True).first.wait_for(timeout=timeout)
-    await a_wait_idle(page, timeout)
-
-
-async def a_navigate(page, name: str, timeout: float) -> float:
-    """Sidebar menu -> `name`: seconds from the click until the page's last element shows."""
-    links = page.locator('[data-testid="stSidebarNav"] a')
-    t = time.perf_counter()
-    await (links.first if name == "home" else links.filter(has_text=name).first).click()
-    await page.get_by_text(LAST[name], exact=True).first.wait_for(timeout=timeout)
-    seconds = time.perf_counter() - t
-    await a_wait_idle(page, timeout)
-    return seconds
-
-
-async def a_move_slider(page, key: str, timeout: float) -> float:
-    """harness.move_slider for the async API: a key on latent slider z0 -> seconds to the new preview."""
-    preview = page.locator('[data-testid="stImage"]', has_text="z = (").locator("img")
-    before = await preview.get_attribute("src", timeout=timeout)
-    t = time.perf_counter()
-    await page.locator('[data-testid="stSlider"] input[type="range"][aria-label="z0"]').press(key)
-    await page.wait_for_function(PREVIEW_CHANGED, arg=before, timeout=timeout)
-    seconds = time.perf_counter() - t
-    await a_wait_idle(page, timeout)
-    return seconds
-
-
-async def a_progress(page) -> str:
-    return (await page.locator('[data-testid="stProgress"]').first.inner_text()).strip()
-
-
 async def user(page, url: str, i: int, think: float, stop: asyncio.Event, log: list, timeout: float,
                turn: asyncio.Semaphore) -> None:
     """One of the sessions that do not train: slider moves on Generate, then another page and back,
@@ -222,18 +185,6 @@ async def queue_snapshot(pages) -> list[str]:
     except Exception as e:
         raise RuntimeError(f"not every run showed its place or progress in 180 s: {await states(pages)}") from e
     return list(await asyncio.gather(*(a_progress(p) for p in pages)))
-
-
-async def states(pages) -> list[str]:
-    """What each page shows: its progress line, else its error boxes, else the start of its text."""
-    out = []
-    for page in pages:
-        progress = page.locator('[data-testid="stProgress"]')
-        errors = await page.locator(ERROR_BOXES).all_inner_texts()
-        main = page.locator('[data-testid="stMain"]')
-        line = await progress.first.inner_text() if await progress.count() else ""
-        out.append(" | ".join([line, *errors]) if line or errors else (await main.inner_text())[:300])
-    return out
 
 
 def split_phases(log: list, t_submit: float, t_end: float) -> dict:
