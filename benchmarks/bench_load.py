@@ -19,16 +19,22 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dae_core.settings import settings
 from dae_harness import browser
 
-from load_probe import Probe
-from load_sessions import (MODELS, UMAP, UMAP_MODEL, Record, quantile, roles, session,
-                           shipped_clusterings, walk)
+# The modules beside this script (load_sessions, load_probe, report) are imported where they are
+# used: `python benchmarks/bench_load.py` puts their folder on the import path, and --help works
+# without it too (a script run by runpy.run_path, say).
+if TYPE_CHECKING:
+    from load_probe import Probe
+    from load_sessions import Record
 
 
 def summary(rec: Record, probe: Probe, n: int, walk_out: dict, wall: float) -> dict:
+    from load_sessions import quantile
+
     done = {k: [s for kind, s, status in rec.runs if kind == k and status == "finished"]
             for k in ("page", "widget", "fit", "distinct")}
     umap = [w for w in rec.waits["umap"] if w is not None]
@@ -54,6 +60,8 @@ def summary(rec: Record, probe: Probe, n: int, walk_out: dict, wall: float) -> d
 
 async def bench(args) -> dict:
     from dae_core.serve import ray_jobs
+    from load_probe import Probe
+    from load_sessions import MODELS, UMAP, UMAP_MODEL, Record, roles, session, shipped_clusterings, walk
 
     base = Path(tempfile.mkdtemp(prefix="dae-load-"))
     env = {"DAE_CACHE_DIR": str(base / "cache"), "DAE_MAX_RUNS": "2", "DAE_LOG_LEVEL": "INFO",
