@@ -11,11 +11,12 @@ from pathlib import Path
 
 import torch
 
-from dae_core.config import CHECKPOINT_DIR, ConfigError, TrainConfig
+from dae_core.config import TrainConfig
 from dae_core.device import place, resolve_device
-from dae_core.errors import CheckpointError, file_label, shown
+from dae_core.errors import CheckpointError, ConfigError, file_label, shown
 from dae_core.files import write_atomic
 from dae_core.model import DenoisingAutoencoder
+from dae_core.paths import CHECKPOINT_DIR
 from dae_core.records import check_optimizer, checked_history, checked_metrics
 from dae_core.split import SplitAutoencoder, SplitConfig
 from dae_core.optim import make_optimizer

@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 from support import svg_pictures
 
 from dae_core.analysis.latent import SAMPLERS
+from dae_core.paths import CHECKPOINT_DIR
 from dae_core.serve.jobs import JobState
 from ui.words import sampler_name
 
@@ -151,7 +152,7 @@ def _forget_scores(kinds=("uniform01", "box", "gaussian")):
     own gmm stays scored; this test's disk cache is its own)."""
     from ui import cache
 
-    done = cache.finished(*cache.file_key(cache.ckpt_io.CHECKPOINT_DIR / "reference-d4.pt"))
+    done = cache.finished(*cache.file_key(CHECKPOINT_DIR / "reference-d4.pt"))
     for kind in kinds:
         done.pop(("quality", kind, 1000, 0), None)
 

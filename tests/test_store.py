@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from dae_core import checkpoint, clustering_store, store
-from dae_core.config import ROOT
+from dae_core.paths import CHECKPOINT_DIR, ROOT
 
 
 def test_maps_round_trip_and_refuse_non_finite_points(tmp_path):
@@ -61,7 +61,7 @@ def test_the_shipped_entry_fits_the_shipped_model():
     """checkpoints/cache/ holds UMAP + GMM for cluster-d10-refined (benchmarks/ship_cache.py)."""
     from dae_core.analysis.pipeline import encode_splits
 
-    ck = checkpoint.load(checkpoint.CHECKPOINT_DIR / "cluster-d10-refined.pt")
+    ck = checkpoint.load(CHECKPOINT_DIR / "cluster-d10-refined.pt")
     c = encode_splits(ck.model, ck.config)
     fp = store.fingerprint(ck.model, ck.config)
     result = clustering_store.load_clustering(fp, c, "umap-gmm", 10, 0, [store.SHIPPED_DIR])
@@ -88,7 +88,7 @@ def test_a_file_is_remembered_by_its_bytes(tmp_path):
 
 @pytest.mark.slow  # takes seconds
 def test_every_shipped_checkpoint_is_remembered_as_the_model_it_holds():
-    for path in sorted(checkpoint.CHECKPOINT_DIR.glob("*.pt")):
+    for path in sorted(CHECKPOINT_DIR.glob("*.pt")):
         ck = checkpoint.load(path)
         assert store.model_of_file(path, [store.SHIPPED_DIR]) == store.fingerprint(ck.model, ck.config)
 
@@ -176,7 +176,7 @@ def test_every_shipped_model_ships_its_default_sampler_as_it_would_be_fitted():
     the same one a fit of its codes gives, so the Generate page shows the same digits either way."""
     from dae_core.analysis.latent import LatentSampler
 
-    for path in sorted(checkpoint.CHECKPOINT_DIR.glob("*.pt")):
+    for path in sorted(CHECKPOINT_DIR.glob("*.pt")):
         ck = checkpoint.load(path)
         fp = store.fingerprint(ck.model, ck.config)
         shipped = store.load_sampler(fp, LatentSampler("gmm"), [store.SHIPPED_DIR])
@@ -192,7 +192,7 @@ def test_the_shipped_classifier_statistics_are_those_of_the_shipped_classifier()
     from dae_core.analysis.quality import reference_stats
     from dae_core.classifier import load_classifier
 
-    path = checkpoint.CHECKPOINT_DIR / "classifiers" / "mnist-cnn.pt"
+    path = CHECKPOINT_DIR / "classifiers" / "mnist-cnn.pt"
     shipped = store.load_reference(store.file_sha256(path), [store.SHIPPED_DIR])
     assert shipped is not None
     # float32 sums differ in their last bits from one CPU to another (vector width, summation

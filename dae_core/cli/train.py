@@ -9,8 +9,9 @@ import time
 from pathlib import Path
 
 from dae_core import checkpoint as ckpt_io
-from dae_core.config import ConfigError, TrainConfig, preset
-from dae_core.errors import DaeError
+from dae_core.config import TrainConfig, preset
+from dae_core.errors import ConfigError, DaeError
+from dae_core.paths import CHECKPOINT_DIR
 from dae_core.words import count
 
 
@@ -65,7 +66,7 @@ def cmd_train(args) -> tuple[dict, str]:
         state = new_state(preset(args.preset or "reference", **given))
         epochs = state.config.epochs
         out = Path(args.out) if args.out else free_path(
-            ckpt_io.CHECKPOINT_DIR / "runs" / f"run-{time.strftime('%Y%m%d-%H%M%S')}.pt")
+            CHECKPOINT_DIR / "runs" / f"run-{time.strftime('%Y%m%d-%H%M%S')}.pt")
     if not args.out:
         print(f"saving to {out}", file=sys.stderr)
     # Saved after every finished epoch, atomically: a killed run keeps its last epoch. (cli.main has
