@@ -22,10 +22,9 @@ import torch.nn.functional as F
 
 from dae_core.analysis.latent import encode
 from dae_core.config import TrainConfig
-from dae_core.data import add_noise, random_affine
+from dae_core.data import add_noise, random_affine, reconstruction_mse
 from dae_core.device import place, resolve_device
 from dae_core.errors import ConfigError
-from dae_core.evaluate import reconstruction_mse
 from dae_core.refine import pseudo_labels
 from dae_core.split import SplitAutoencoder, SplitConfig
 from dae_core.optim import adam, set_schedule, update

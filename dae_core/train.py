@@ -14,10 +14,15 @@ import torch
 import torch.nn.functional as F
 
 from dae_core.config import TrainConfig
-from dae_core.data import add_noise, random_affine, to_float, training_split
+from dae_core.data import (
+    add_noise,
+    random_affine,
+    reconstruction_mse,
+    to_float,
+    training_split,
+)
 from dae_core.device import place, resolve_device
 from dae_core.errors import DaeError
-from dae_core.evaluate import reconstruction_mse
 from dae_core.graphed import StepGraph
 from dae_core.model import DenoisingAutoencoder
 from dae_core.optim import make_optimizer, schedule_at, set_schedule, update
