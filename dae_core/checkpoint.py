@@ -20,7 +20,7 @@ from dae_core.paths import CHECKPOINT_DIR
 from dae_core.records import check_optimizer, checked_history, checked_metrics
 from dae_core.split import SplitAutoencoder, SplitConfig
 from dae_core.optim import make_optimizer
-from dae_core.train import TrainState
+from dae_core.state import TrainState
 
 FORMAT = "dae-lab-checkpoint"
 FORMAT_VERSION = 1

@@ -28,7 +28,8 @@ from dae_core.errors import ConfigError
 from dae_core.refine import pseudo_labels
 from dae_core.split import SplitAutoencoder, SplitConfig
 from dae_core.optim import adam, set_schedule, update
-from dae_core.train import TrainData, TrainState
+from dae_core.state import TrainState
+from dae_core.train import TrainData
 
 UNLABELLED = -100  # cross_entropy's ignore_index: a point the clustering was unsure of
 
