@@ -22,7 +22,7 @@ import tempfile
 import time
 from urllib.parse import parse_qsl
 
-from dae_core.config import ROOT
+from dae_core.paths import ROOT
 
 PAGE = str(ROOT / "app_pages" / "4_Cluster.py")
 

@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 
-from dae_core.config import ROOT
+from dae_core.paths import ROOT
 from dae_harness.browser import (choose, launch, missing, open_page, start_server, stop_server,
                                  wait_idle)
 from dae_harness.explorer import HOST, pad_box, slider_box, wait_ready

@@ -21,6 +21,7 @@ from dae_core.analysis.quality import reference_stats, score_samples
 from dae_core.classifier import load_classifier
 from dae_core.data import load_digits
 from dae_core.errors import DaeError
+from dae_core.paths import CHECKPOINT_DIR
 
 SAMPLERS = ("uniform01", "box", "gaussian", "gmm")
 
@@ -79,8 +80,8 @@ def format_table(rows: list[dict]) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--classifier", type=Path, default=ckpt_io.CHECKPOINT_DIR / "classifiers" / "mnist-cnn.pt")
-    p.add_argument("--checkpoints", type=Path, default=ckpt_io.CHECKPOINT_DIR)
+    p.add_argument("--classifier", type=Path, default=CHECKPOINT_DIR / "classifiers" / "mnist-cnn.pt")
+    p.add_argument("--checkpoints", type=Path, default=CHECKPOINT_DIR)
     p.add_argument("--n", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")

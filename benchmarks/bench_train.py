@@ -10,7 +10,9 @@ Prints the median epoch of each, their ratio, each pair's own ratio, and the tim
 import argparse
 import json
 
-from dae_core.config import PRESETS, ROOT, ConfigError, preset
+from dae_core.config import PRESETS, preset
+from dae_core.errors import ConfigError
+from dae_core.paths import ROOT
 from dae_harness.pipelines import cluster_seconds, median_epochs
 
 

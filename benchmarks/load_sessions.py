@@ -16,7 +16,7 @@ import numpy as np
 from dae_core import checkpoint, store
 from dae_core.analysis.cluster import METHODS
 from dae_core.analysis.latent import SAMPLERS
-from dae_core.config import ROOT
+from dae_core.paths import ROOT
 from dae_core.store.disk import SHIPPED_DIR
 from dae_harness.wsclient import Tab, query
 from ui.words import METHODS as METHOD_WORDS

@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from dae_core.config import ROOT
+from dae_core.paths import ROOT
 from dae_harness.browser import (launch, missing, open_page, start_server, start_tiny_run,
                                  stop_server, wait_idle)
 

@@ -23,6 +23,7 @@ from dae_core.analysis.latent import SAMPLER, LatentSampler, sampler_params
 from dae_core.analysis.pipeline import CLUSTERING, CODES, cluster_codes, clustering_params, encode_splits
 from dae_core.analysis.quality import CLASSIFIER, REFERENCE, reference_stats
 from dae_core.classifier import load_classifier
+from dae_core.paths import CHECKPOINT_DIR
 from dae_core.store.disk import SHIPPED_DIR
 
 UMAP_MODELS = ("cluster-d10-refined",)  # the shipped models whose best clustering is UMAP + GMM
@@ -61,7 +62,7 @@ def main() -> None:
     p.add_argument("--umap-seeds", type=int, default=1, help="seeds 0..N-1 of umap-gmm")
     p.add_argument("--quick", action="store_true", help="no maps or clusterings")
     args = p.parse_args()
-    for path in sorted(checkpoint.CHECKPOINT_DIR.glob("*.pt")):
+    for path in sorted(CHECKPOINT_DIR.glob("*.pt")):
         ship(path, args.out, args.umap_seeds, args.quick)
     store.put(REFERENCE, None, {"classifier": store.file_sha256(CLASSIFIER)},
               reference_stats(load_classifier(CLASSIFIER)), args.out)

@@ -1,4 +1,4 @@
-"""Checkpoints as plain data: atomic save, safe load (weights_only), model cards, safe names."""
+"""Checkpoints as plain data: atomic save, safe load (weights_only), model cards."""
 from __future__ import annotations
 
 import copy
@@ -11,20 +11,19 @@ from pathlib import Path
 
 import torch
 
-from dae_core.config import CHECKPOINT_DIR, ConfigError, TrainConfig
+from dae_core.config import TrainConfig
 from dae_core.device import place, resolve_device
-from dae_core.errors import CheckpointError, file_label, shown
-from dae_core.files import write_atomic
+from dae_core.errors import CheckpointError, ConfigError, file_label, shown
+from dae_core.files import safe_path, write_atomic  # noqa: F401  (ui.sidebar names uploads through checkpoint.safe_path)
 from dae_core.model import DenoisingAutoencoder
 from dae_core.records import check_optimizer, checked_history, checked_metrics
 from dae_core.split import SplitAutoencoder, SplitConfig
 from dae_core.optim import make_optimizer
-from dae_core.train import TrainState
+from dae_core.state import TrainState
 
 FORMAT = "dae-lab-checkpoint"
 FORMAT_VERSION = 1
 AUTOENCODER = "autoencoder"  # the kind of a file without a "kind" record
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 _log = logging.getLogger(__name__)
@@ -282,17 +281,3 @@ def with_metrics(path: str | Path, metrics: dict) -> Path:
     data = read_payload(path)
     data["metrics"] = {**data.get("metrics", {}), **metrics}
     return save(data, path)
-
-
-def safe_path(name: str, directory: str | Path = CHECKPOINT_DIR, overwrite: bool = False) -> Path:
-    """checkpoints/<name>.pt for a user-given name; refuses names that could leave the folder."""
-    if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
-        raise CheckpointError("a checkpoint name is 1-64 letters, digits, '.', '_' or '-', "
-                              "starting with a letter or digit")
-    directory = Path(directory).resolve()
-    path = (directory / f"{name.removesuffix('.pt')}.pt").resolve()
-    if path.parent != directory:
-        raise CheckpointError(f"checkpoint name {name!r} leaves {directory}")
-    if path.exists() and not overwrite:
-        raise CheckpointError(f"a checkpoint named {path.stem!r} already exists; choose another name")
-    return path

@@ -17,7 +17,8 @@ from dae_core.data import load_digits, to_float
 from dae_core.errors import file_label, shown
 from dae_core.records import checked_metrics
 from dae_core.optim import make_optimizer
-from dae_core.train import TrainData, TrainState, fit
+from dae_core.state import TrainState
+from dae_core.train import TrainData, fit
 
 KIND = "classifier"  # the checkpoint kind of its files
 MAX_UNITS = 4096  # the most channels or hidden units a file's architecture may ask for

@@ -4,9 +4,8 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
-from dae_core.errors import DaeError, shown
+from dae_core.errors import ConfigError, shown
 
 # Strongest corruption each noise kind accepts: a gaussian sigma, or the share of pixels hit.
 NOISE_MAX_STRENGTH = {"gaussian": 5.0, "salt_pepper": 1.0, "mask": 1.0}
@@ -14,9 +13,6 @@ NOISE_KINDS = tuple(NOISE_MAX_STRENGTH)
 SCHEDULES = ("constant", "onecycle", "cosine")
 DEVICES = ("auto", "cpu", "cuda")
 DATASETS = ("mnist", "fashion_mnist", "kmnist")
-# The checkout the package is installed from (`pip install -e .`): its checkpoints/ and data/.
-ROOT = Path(__file__).resolve().parents[1]
-CHECKPOINT_DIR = ROOT / "checkpoints"  # the shipped models
 
 
 # Each field's name in the Train form; messages use it, so the app and the command line say the same.
@@ -27,11 +23,6 @@ LABELS = {
     "seed": "Seed", "device": "Device", "dataset": "Dataset", "train_subset": "Train subset",
     "augment": "Augment",
 }
-
-
-class ConfigError(DaeError, ValueError):
-    """An impossible or unknown setting; the message names the field by its label (and its key, the
-    command line's flag), the rule and the value given."""
 
 
 @dataclass(frozen=True)

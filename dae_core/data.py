@@ -1,4 +1,5 @@
-"""MNIST-style digits in memory: the repo's bundled IDX files (or torchvision's download), split, noise."""
+"""MNIST-style digits in memory: the repo's bundled IDX files (or torchvision's download), split,
+noise, and a model's reconstruction error under that noise."""
 from __future__ import annotations
 
 import gzip
@@ -211,3 +212,18 @@ def random_affine(x: torch.Tensor, strength: float, generator: torch.Generator |
                          torch.stack([sin, cos, shift[:, 1]], 1)], 1)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+@torch.no_grad()
+def reconstruction_mse(model, x: torch.Tensor, noise: str, strength: float, seed: int,
+                       batch_size: int = 2048) -> float:
+    """Mean per-pixel MSE of model(noisy x) against x, float images (N, 1, 28, 28); noise from `seed`."""
+    was_training = model.training
+    model.eval()
+    g = torch.Generator(device=x.device).manual_seed(seed)
+    total = torch.zeros((), device=x.device, dtype=torch.float64)
+    for i in range(0, len(x), batch_size):
+        xb = x[i: i + batch_size]
+        total += F.mse_loss(model(add_noise(xb, noise, strength, g)), xb, reduction="sum").double()
+    model.train(was_training)
+    return total.item() / x.numel()

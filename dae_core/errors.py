@@ -12,6 +12,11 @@ class CheckpointError(DaeError):
     """A checkpoint that cannot be read, trusted or written; the message is one line."""
 
 
+class ConfigError(DaeError, ValueError):
+    """An impossible or unknown setting; the message names the field by its label (and its key, the
+    command line's flag), the rule and the value given."""
+
+
 def one_line(error: BaseException, limit: int = 300) -> str:
     """'Type: text' of an exception on one line (of its cause, for a Ray error that wraps one)."""
     cause = getattr(error, "cause", None) or error

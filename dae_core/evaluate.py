@@ -1,11 +1,9 @@
-"""Reconstruction scores: per-image MSE / PSNR, a model's MSE on a batch, a checkpoint's val and test error."""
+"""Reconstruction scores: per-image MSE / PSNR, a checkpoint's val and test error."""
 from __future__ import annotations
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
-from dae_core.data import add_noise, load_digits, to_float, training_split
+from dae_core.data import load_digits, reconstruction_mse, to_float, training_split
 
 
 def psnr(mse: float | np.ndarray) -> float | np.ndarray:
@@ -17,21 +15,6 @@ def per_image_mse(x: np.ndarray, x_hat: np.ndarray) -> np.ndarray:
     """(N, 28, 28) pairs -> (N,) mean squared error of each image."""
     diff = np.asarray(x, np.float64) - np.asarray(x_hat, np.float64)
     return (diff ** 2).reshape(len(diff), -1).mean(axis=1)
-
-
-@torch.no_grad()
-def reconstruction_mse(model, x: torch.Tensor, noise: str, strength: float, seed: int,
-                       batch_size: int = 2048) -> float:
-    """Mean per-pixel MSE of model(noisy x) against x, float images (N, 1, 28, 28); noise from `seed`."""
-    was_training = model.training
-    model.eval()
-    g = torch.Generator(device=x.device).manual_seed(seed)
-    total = torch.zeros((), device=x.device, dtype=torch.float64)
-    for i in range(0, len(x), batch_size):
-        xb = x[i: i + batch_size]
-        total += F.mse_loss(model(add_noise(xb, noise, strength, g)), xb, reduction="sum").double()
-    model.train(was_training)
-    return total.item() / x.numel()
 
 
 def evaluate(model, config, test_seed: int = 1) -> dict:

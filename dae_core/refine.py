@@ -17,13 +17,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dae_core.analysis.cluster import cluster, match_clusters
+from dae_core.analysis.cluster import match_clusters, pseudo_labels
 from dae_core.analysis.latent import encode
-from dae_core.data import add_noise, random_affine
+from dae_core.data import add_noise, random_affine, reconstruction_mse
 from dae_core.errors import DaeError
-from dae_core.evaluate import reconstruction_mse
 from dae_core.optim import adam, update
-from dae_core.train import TrainData, TrainState
+from dae_core.state import TrainState
+from dae_core.train import TrainData
 
 
 @dataclass(frozen=True)
@@ -49,28 +49,6 @@ class RoundStart:
     seconds: dict
     labels: np.ndarray  # pseudo-label of every training image
     mask: np.ndarray  # which of them were trusted
-
-
-def neighbour_agreement(z: np.ndarray, labels: np.ndarray, n_neighbors: int = 10) -> np.ndarray:
-    """(N,) share of each point's nearest neighbours (in code space) that share its label."""
-    from sklearn.neighbors import NearestNeighbors
-
-    idx = NearestNeighbors(n_neighbors=n_neighbors + 1).fit(z).kneighbors(z, return_distance=False)
-    return (labels[idx[:, 1:]] == labels[:, None]).mean(axis=1)
-
-
-def pseudo_labels(z: np.ndarray, k: int, method: str, seed: int, threshold: float,
-                  agreement: float = 0.9):
-    """(labels (N,), mask of confident points (N,), seconds per step) from clustering the codes.
-
-    A point is confident when the clustering is (posterior >= threshold) and its neighbourhood
-    agrees (>= `agreement` of its 10 nearest codes share its label): errors sit on boundaries.
-    """
-    fitted = cluster(z, k, method, seed)
-    t = time.perf_counter()
-    agree = neighbour_agreement(z, fitted.labels)
-    seconds = {**fitted.seconds, "neighbours": time.perf_counter() - t}
-    return fitted.labels, (fitted.confidence >= threshold) & (agree >= agreement), seconds
 
 
 def align_labels(reference: np.ndarray, labels: np.ndarray) -> np.ndarray:

@@ -15,11 +15,11 @@ from typing import Iterator
 import torch
 import torch.nn.functional as F
 
-from dae_core.data import add_noise, random_affine
+from dae_core.data import add_noise, random_affine, reconstruction_mse
 from dae_core.errors import DaeError
-from dae_core.evaluate import reconstruction_mse
 from dae_core.optim import adam, update
-from dae_core.train import TrainData, TrainState
+from dae_core.state import TrainState
+from dae_core.train import TrainData
 
 
 @dataclass(frozen=True)

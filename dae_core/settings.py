@@ -15,8 +15,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
-from dae_core.config import CHECKPOINT_DIR, ROOT, ConfigError
-from dae_core.errors import shown
+from dae_core.errors import ConfigError, shown
+from dae_core.paths import CHECKPOINT_DIR, ROOT
 
 MB = 2**20  # bytes in a megabyte, as the *_MB settings count them
 CPUS_PER_RUN = 2  # PyTorch's CPU training gains little beyond two threads for this small model

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from dae_core.config import ConfigError
+from dae_core.errors import ConfigError
 from dae_core.model import Decoder, Encoder
 
 # `dae train-split`'s defaults: the recipe of the shipped split model (docs/recipe.md).

@@ -2,8 +2,8 @@
 
 The class targets are clusters, not the dataset's labels: a teacher autoencoder's codes of the
 training images, clustered by an in-app method (UMAP+GMM by default), the points the clustering is
-unsure of left out (refine.pseudo_labels). Each step jitters every clean digit (pose and stroke
-width: changes a digit keeps its label under), corrupts it with the run's noise, and asks for
+unsure of left out (analysis.cluster.pseudo_labels). Each step jitters every clean digit (pose and
+stroke width: changes a digit keeps its label under), corrupts it with the run's noise, and asks for
 - the class part to name the digit's cluster (cross-entropy), whatever the jitter: so it is
   invariant to pose and stroke, which the style part is then left to carry;
 - the code (class probabilities and style) to decode to the jittered clean image.
@@ -20,15 +20,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dae_core.analysis.cluster import pseudo_labels
 from dae_core.analysis.latent import encode
-from dae_core.config import ConfigError, TrainConfig
-from dae_core.data import add_noise, random_affine
+from dae_core.config import TrainConfig
+from dae_core.data import add_noise, random_affine, reconstruction_mse
 from dae_core.device import place, resolve_device
-from dae_core.evaluate import reconstruction_mse
-from dae_core.refine import pseudo_labels
+from dae_core.errors import ConfigError
 from dae_core.split import SplitAutoencoder, SplitConfig
 from dae_core.optim import adam, set_schedule, update
-from dae_core.train import TrainData, TrainState
+from dae_core.state import TrainState
+from dae_core.train import TrainData
 
 UNLABELLED = -100  # cross_entropy's ignore_index: a point the clustering was unsure of
 
@@ -63,7 +64,7 @@ def view(x: torch.Tensor, split: SplitConfig, g: torch.Generator) -> torch.Tenso
 def cluster_targets(teacher, images, k: int = 10, method: str = "umap-gmm", seed: int = 0,
                     threshold: float = 0.95, agreement: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
     """(targets (N,) int64, with UNLABELLED where the clustering is unsure; seconds per step) of
-    uint8 images (N, 28, 28): the teacher's codes clustered (refine.pseudo_labels)."""
+    uint8 images (N, 28, 28): the teacher's codes clustered (analysis.cluster.pseudo_labels)."""
     labels, mask, seconds = pseudo_labels(encode(teacher, images), k, method, seed, threshold, agreement)
     return np.where(mask, labels, UNLABELLED).astype(np.int64), seconds
 

@@ -7,20 +7,26 @@ import copy
 import math
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Iterator, Protocol, Union
 
 import torch
 import torch.nn.functional as F
 
 from dae_core.config import TrainConfig
-from dae_core.data import add_noise, random_affine, to_float, training_split
+from dae_core.data import (
+    add_noise,
+    random_affine,
+    reconstruction_mse,
+    to_float,
+    training_split,
+)
 from dae_core.device import place, resolve_device
 from dae_core.errors import DaeError
-from dae_core.evaluate import reconstruction_mse
 from dae_core.graphed import StepGraph
 from dae_core.model import DenoisingAutoencoder
 from dae_core.optim import make_optimizer, schedule_at, set_schedule, update
+from dae_core.state import TrainState
 
 
 @dataclass(frozen=True)
@@ -67,25 +73,6 @@ class TrainData:
     x_val: torch.Tensor
     y_train: torch.Tensor | None = None
     y_val: torch.Tensor | None = None
-
-
-@dataclass
-class TrainState:
-    """Everything a run needs to go on: model, optimizer, config, finished-epoch history.
-
-    `config` is the run's recipe: a TrainConfig, or any frozen config with the fields the loop
-    reads (epochs, lr, schedule, batch_size, seed).
-    """
-
-    config: TrainConfig
-    model: torch.nn.Module
-    optimizer: torch.optim.Optimizer
-    device: torch.device
-    history: list = field(default_factory=list)  # one EpochStats dict per finished epoch
-
-    @property
-    def epochs_done(self) -> int:
-        return len(self.history)
 
 
 class Objective(Protocol):

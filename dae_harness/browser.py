@@ -17,7 +17,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from dae_core.config import ROOT
+from dae_core.paths import ROOT
 
 CHROMIUM = os.environ.get("DAE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",

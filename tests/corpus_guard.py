@@ -2,7 +2,7 @@
 import hashlib
 from pathlib import Path
 
-from dae_core.config import ROOT
+from dae_core.paths import ROOT
 
 CORPUS = Path(__file__).resolve().parent / "data" / "corpus"
 

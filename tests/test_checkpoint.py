@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from dae_core import checkpoint, files
-from dae_core.checkpoint import CheckpointError, load, safe_path, save
+from dae_core.checkpoint import CheckpointError, load, save
 from dae_core.config import TrainConfig
 from dae_core.model import DenoisingAutoencoder
 from dae_core.train import new_state
@@ -155,15 +155,15 @@ def test_other_latent_size_loads(tmp_path):
 @pytest.mark.parametrize("name", ["../x", "/etc/x", "a\x00b", "a" * 300, "", ".hidden", "a/b"])
 def test_safe_path_refuses_dangerous_names(tmp_path, name):
     with pytest.raises(CheckpointError):
-        safe_path(name, tmp_path)
+        files.safe_path(name, tmp_path)
 
 
 def test_safe_path_accepts_a_plain_name_and_refuses_an_existing_one(tmp_path):
-    assert safe_path("my-run_1", tmp_path) == (tmp_path / "my-run_1.pt").resolve()
+    assert files.safe_path("my-run_1", tmp_path) == (tmp_path / "my-run_1.pt").resolve()
     (tmp_path / "taken.pt").write_bytes(b"x")
     with pytest.raises(CheckpointError, match="already exists"):
-        safe_path("taken", tmp_path)
-    assert safe_path("taken", tmp_path, overwrite=True) == (tmp_path / "taken.pt").resolve()
+        files.safe_path("taken", tmp_path)
+    assert files.safe_path("taken", tmp_path, overwrite=True) == (tmp_path / "taken.pt").resolve()
 
 
 def test_a_folder_of_checkpoints_loads_each_or_says_why_in_one_line(tmp_path, ckpt_path, tiny_cfg):

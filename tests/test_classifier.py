@@ -13,6 +13,7 @@ from dae_core.classifier import (DigitClassifier, classifier_config, load_classi
 from dae_core.cli import main
 from dae_core.config import TrainConfig
 from dae_core.data import load_digits, to_float
+from dae_core.paths import CHECKPOINT_DIR
 from dae_core.train import BatchStats, EpochStats, TrainData
 from support import hostile_bytes  # noqa: E402  (pytest puts tests/ on the path)
 
@@ -150,7 +151,7 @@ def test_the_autoencoder_loader_refuses_a_classifier_file(tmp_path):
 
 
 def test_the_shipped_classifier_loads_with_its_recipe_and_scores():
-    clf = load_classifier(checkpoint.CHECKPOINT_DIR / "classifiers" / "mnist-cnn.pt")
+    clf = load_classifier(CHECKPOINT_DIR / "classifiers" / "mnist-cnn.pt")
     assert clf.metrics["test_accuracy"] == pytest.approx(0.9907)
-    payload = checkpoint.read_payload(checkpoint.CHECKPOINT_DIR / "classifiers" / "mnist-cnn.pt", kind="classifier")
+    payload = checkpoint.read_payload(CHECKPOINT_DIR / "classifiers" / "mnist-cnn.pt", kind="classifier")
     assert TrainConfig.from_dict(payload["config"]) == classifier_config()

@@ -18,7 +18,8 @@ from PIL import Image
 
 from dae_core import checkpoint as ckpt_io
 from dae_core.cli import main
-from dae_core.config import ConfigError, TrainConfig
+from dae_core.config import TrainConfig
+from dae_core.errors import ConfigError
 from dae_core.images import load_digit
 from corpus_guard import outside  # noqa: E402  (pytest puts tests/ on the path)
 

@@ -29,7 +29,8 @@ from dae_core import checkpoint
 from dae_core.checkpoint import CheckpointError, make_payload
 from dae_core.classifier import KIND, DigitClassifier, load_classifier
 from dae_core.cli import main
-from dae_core.config import ConfigError, TrainConfig
+from dae_core.config import TrainConfig
+from dae_core.errors import ConfigError
 from dae_core.records import checked_history, checked_metrics
 from dae_core.train import new_state
 from ui.svg import history_sparkline

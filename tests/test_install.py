@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dae_core.config import ROOT
+from dae_core.paths import ROOT
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 PROJECT = PYPROJECT["project"]

@@ -18,10 +18,10 @@ from dae_core.analysis.quality import (
     score_outputs,
     score_samples,
 )
-from dae_core.checkpoint import CHECKPOINT_DIR
 from dae_core.classifier import new_classifier, save_classifier
 from dae_core.cli import main
 from dae_core.errors import DaeError
+from dae_core.paths import CHECKPOINT_DIR
 
 
 def test_class_entropy_bits():

@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from dae_core import checkpoint as ckpt_io
+from dae_core.analysis.cluster import neighbour_agreement, pseudo_labels
 from dae_core.cli import main
 from dae_core.config import TrainConfig
 from dae_core.errors import DaeError
-from dae_core.refine import (RefineStats, RoundStart, align_labels, neighbour_agreement, pseudo_labels,
-                             refine)
+from dae_core.refine import RefineStats, RoundStart, align_labels, refine
 from dae_core.train import new_state, prepare_data
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from dae_core import settings as settings_module
-from dae_core.config import ROOT, ConfigError
+from dae_core.errors import ConfigError
+from dae_core.paths import ROOT
 from dae_core.settings import Settings, environment, settings, settings_table
 
 ENV = {f.name: f.metadata["env"] for f in fields(Settings)}

@@ -6,10 +6,11 @@ import pytest
 from dae_core import checkpoint as ckpt_io
 from dae_core.analysis.pipeline import cluster_codes, encode_splits
 from dae_core.evaluate import evaluate
+from dae_core.paths import CHECKPOINT_DIR
 
 pytestmark = pytest.mark.slow  # each model scored on the full validation, test and training sets
 
-SHIPPED = sorted(ckpt_io.CHECKPOINT_DIR.glob("*.pt"))
+SHIPPED = sorted(CHECKPOINT_DIR.glob("*.pt"))
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 

@@ -5,9 +5,9 @@ import torch
 
 from dae_core import checkpoint as ckpt_io
 from dae_core.analysis.latent import encode
-from dae_core.config import ConfigError, TrainConfig
+from dae_core.config import TrainConfig
 from dae_core.data import training_split
-from dae_core.errors import CheckpointError
+from dae_core.errors import CheckpointError, ConfigError
 from dae_core.split import SplitAutoencoder, SplitConfig
 from dae_core.split_train import UNLABELLED, fit_split, new_split_state, stroke_jitter
 from dae_core.train import prepare_data

@@ -12,7 +12,7 @@ from dae_core.analysis.embed import MAP, map_params
 from dae_core.analysis.latent import SAMPLER, LatentSampler, sampler_params
 from dae_core.analysis.pipeline import CLUSTERING, CODES, clustering_params
 from dae_core.analysis.quality import REFERENCE
-from dae_core.config import ROOT
+from dae_core.paths import CHECKPOINT_DIR, ROOT
 from dae_core.store import disk
 
 
@@ -208,7 +208,7 @@ def test_the_shipped_entries_fit_the_shipped_model():
     (benchmarks/ship_cache.py)."""
     from dae_core.analysis.pipeline import encode_splits
 
-    ck = checkpoint.load(checkpoint.CHECKPOINT_DIR / "cluster-d10-refined.pt")
+    ck = checkpoint.load(CHECKPOINT_DIR / "cluster-d10-refined.pt")
     c = encode_splits(ck.model, ck.config)
     fp = store.fingerprint(ck.model, ck.config)
     shipped = [disk.SHIPPED_DIR]
@@ -223,7 +223,7 @@ def test_the_shipped_entries_fit_the_shipped_model():
 def test_every_shipped_model_ships_its_default_sampler_as_it_would_be_fitted():
     """checkpoints/cache/ holds each shipped model's 40-component mixture (benchmarks/ship_cache.py):
     the same one a fit of its codes gives, so the Generate page shows the same digits either way."""
-    for path in sorted(checkpoint.CHECKPOINT_DIR.glob("*.pt")):
+    for path in sorted(CHECKPOINT_DIR.glob("*.pt")):
         ck = checkpoint.load(path)
         fp = store.fingerprint(ck.model, ck.config)
         shipped = store.get(SAMPLER, fp, sampler_params(LatentSampler("gmm")), [disk.SHIPPED_DIR])

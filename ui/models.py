@@ -8,7 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dae_core.config import CHECKPOINT_DIR
+from dae_core.paths import CHECKPOINT_DIR
 from dae_core.settings import settings
 
 from . import url_state

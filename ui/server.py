@@ -13,7 +13,7 @@ import logging
 import time
 from contextlib import asynccontextmanager
 
-from dae_core.config import ConfigError
+from dae_core.errors import ConfigError
 from dae_core.settings import settings
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,5 @@
-"""Clustering of codes, Hungarian matching of clusters to labels, and the scores, sklearn-style."""
+"""Clustering of codes, the pseudo-labels a clustering is sure of, Hungarian matching of clusters
+to labels, and the scores, sklearn-style."""
 from __future__ import annotations
 
 import time
@@ -88,6 +89,28 @@ def cluster(z: np.ndarray, k: int = 10, method: str = "kmeans", seed: int = 0,
         return est.predict(reducer.transform(new_z) if reducer is not None else new_z)
 
     return Clustering(np.asarray(labels), predict, seconds, _confidence(est, fit_z))
+
+
+def neighbour_agreement(z: np.ndarray, labels: np.ndarray, n_neighbors: int = 10) -> np.ndarray:
+    """(N,) share of each point's nearest neighbours (in code space) that share its label."""
+    from sklearn.neighbors import NearestNeighbors
+
+    idx = NearestNeighbors(n_neighbors=n_neighbors + 1).fit(z).kneighbors(z, return_distance=False)
+    return (labels[idx[:, 1:]] == labels[:, None]).mean(axis=1)
+
+
+def pseudo_labels(z: np.ndarray, k: int, method: str, seed: int, threshold: float,
+                  agreement: float = 0.9):
+    """(labels (N,), mask of confident points (N,), seconds per step) from clustering the codes.
+
+    A point is confident when the clustering is (posterior >= threshold) and its neighbourhood
+    agrees (>= `agreement` of its 10 nearest codes share its label): errors sit on boundaries.
+    """
+    fitted = cluster(z, k, method, seed)
+    t = time.perf_counter()
+    agree = neighbour_agreement(z, fitted.labels)
+    seconds = {**fitted.seconds, "neighbours": time.perf_counter() - t}
+    return fitted.labels, (fitted.confidence >= threshold) & (agree >= agreement), seconds
 
 
 def _begin(step: str, stage, stop) -> None:

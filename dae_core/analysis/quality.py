@@ -14,7 +14,7 @@ from scipy import linalg
 from scipy.special import rel_entr, softmax
 
 from dae_core import store
-from dae_core.config import ROOT
+from dae_core.paths import ROOT
 from dae_core.data import load_digits, to_float
 from dae_core.errors import DaeError
 from dae_core.store.disk import valid_floats

@@ -15,7 +15,7 @@ from pathlib import Path
 from dae_core.analysis.cluster import METHODS
 from dae_core.analysis.latent import DEFAULT_SAMPLER
 from dae_core.cli.models import cmd_cluster, cmd_denoise, cmd_evaluate, cmd_generate, cmd_refit_decoder
-from dae_core.cli.serve import add_commands, cmd_train_run_dir
+from dae_core.cli.serve import add_commands, cmd_train_ray, cmd_train_run_dir
 from dae_core.cli.train import cmd_refine, cmd_train, cmd_train_classifier, cmd_train_split
 from dae_core.config import PRESETS, TrainConfig
 from dae_core.errors import DaeError
@@ -228,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
         settings()  # a bad DAE_* variable stops every command here, in one line
         if getattr(args, "run_dir", None):
             args.fn = cmd_train_run_dir
+        elif getattr(args, "ray", False):
+            args.fn = cmd_train_ray
         hint = f"continue it with --resume {args.out}, " if args.command == "train" and not args.resume else ""
         refuse_existing(getattr(args, "out", None), getattr(args, "overwrite", False), hint)
         result, text = args.fn(args)

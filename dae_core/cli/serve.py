@@ -46,6 +46,23 @@ def cmd_analyse(args) -> tuple[dict, str]:
     return {"spec": spec, "report": text}, text
 
 
+def cmd_train_ray(args) -> tuple[dict, str]:
+    """`train --ray`: the run as a Ray job, followed here; its checkpoint is copied to --out."""
+    from dae_core import checkpoint as ckpt_io
+    from dae_core.cli.plan import planned_run, report
+    from dae_core.train import Stopped
+
+    state, epochs, out = planned_run(args)
+    run, ended = cmd_train_on_ray(state.config.to_dict(), epochs, args.resume)
+    if ended.status == "failed" or (ended.status == "interrupted" and not run.has_checkpoint()):
+        raise DaeError(f"training {ended.status}: {ended.message}")
+    if run.has_checkpoint():
+        ckpt_io.write_file(out, lambda f: f.write(run.checkpoint_path.read_bytes()), doing="save checkpoint to")
+    state.history = ended.history
+    stopped = None if ended.status == "finished" else Stopped(ended.status, ended.message, len(ended.history))
+    return report(args, state, out, stopped)
+
+
 def cmd_train_on_ray(config: dict, epochs: int, resume_from=None) -> tuple[object, object]:
     """Submit a run as a Ray job and follow it from its folder -> (its folder, the final RunState).
     Ctrl-C stops the run (its finished epochs are kept)."""

@@ -1,22 +1,17 @@
-"""The command line's training commands: train (in this process or as a Ray job), refine and
-train-classifier. Each returns (result, text): what --json prints, and the plain report. None of
-them replaces an existing file unless asked (--overwrite)."""
+"""The command line's training commands: train in this process (as a Ray job: cli.serve), refine,
+train-split and train-classifier. Each returns (result, text): what --json prints, and the plain
+report. None of them replaces an existing file unless asked (--overwrite)."""
 from __future__ import annotations
 
-import dataclasses
 import sys
 import time
 from pathlib import Path
 
 from dae_core import checkpoint as ckpt_io
-from dae_core.config import ConfigError, TrainConfig, preset
+from dae_core.cli.plan import planned_run, report
+from dae_core.config import TrainConfig
 from dae_core.errors import DaeError
 from dae_core.words import count
-
-
-def _config_from_args(args) -> dict:
-    return {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
-            if getattr(args, f.name) is not None}
 
 
 def _follow(state, events, epochs: int, on_epoch=None):
@@ -46,59 +41,16 @@ def _follow(state, events, epochs: int, on_epoch=None):
 
 
 def cmd_train(args) -> tuple[dict, str]:
-    from dae_core.train import Stopped, fastest_compile_mode, fit, new_state, prepare_data
+    """`train` in this process (`train --ray` is cli.serve's)."""
+    from dae_core.train import fastest_compile_mode, fit, prepare_data
 
-    given = _config_from_args(args)
-    if args.resume:
-        ckpt = ckpt_io.load(args.resume)
-        fixed = {k: v for k, v in given.items() if k not in ("epochs", "device")}
-        changed = [k for k, v in fixed.items() if getattr(ckpt.config, k) != v]
-        if changed or args.preset:
-            raise ConfigError(f"cannot change {', '.join(changed) or 'the preset'} when resuming; "
-                              f"only --epochs and --device apply")
-        state = ckpt_io.to_state(ckpt, given.get("device"))
-        epochs = given.get("epochs", ckpt.config.epochs)
-        TrainConfig(epochs=epochs)  # validates the number of extra epochs
-        resumed = Path(args.resume)  # left as it is, unless it is also --out and --overwrite is given
-        out = Path(args.out) if args.out else free_path(resumed.with_name(f"{resumed.stem}-more.pt"))
-    else:
-        state = new_state(preset(args.preset or "reference", **given))
-        epochs = state.config.epochs
-        out = Path(args.out) if args.out else free_path(
-            ckpt_io.CHECKPOINT_DIR / "runs" / f"run-{time.strftime('%Y%m%d-%H%M%S')}.pt")
-    if not args.out:
-        print(f"saving to {out}", file=sys.stderr)
+    state, epochs, out = planned_run(args)
     # Saved after every finished epoch, atomically: a killed run keeps its last epoch. (cli.main has
     # refused an existing --out; later epochs replace this run's own file.)
-    if args.ray:
-        from dae_core.cli.serve import cmd_train_on_ray
-
-        run, ended = cmd_train_on_ray(state.config.to_dict(), epochs, args.resume)
-        if ended.status == "failed" or (ended.status == "interrupted" and not run.has_checkpoint()):
-            raise DaeError(f"training {ended.status}: {ended.message}")
-        if run.has_checkpoint():
-            ckpt_io.write_file(out, lambda f: f.write(run.checkpoint_path.read_bytes()), doing="save checkpoint to")
-        state.history = ended.history
-        stopped = None if ended.status == "finished" else Stopped(ended.status, ended.message, len(ended.history))
-    else:
-        events = fit(state, prepare_data(state.config, state.device), epochs,
-                     compile_mode=fastest_compile_mode(state))
-        stopped = _follow(state, events, epochs, lambda e: ckpt_io.save_state(state, out, {"val_mse": e.val_loss}))
-    if stopped is not None and stopped.reason == "diverged":
-        raise DaeError(f"training diverged: {stopped.message}")
-    result = {"checkpoint": str(out), "config": state.config.to_dict(), "history": state.history}
-    last = state.history[-1] if state.history else {}
-    kept = f" ({args.resume} is unchanged)" if args.resume and not args.out else ""
-    return (result, f"saved {out}{kept} after {count(len(state.history), 'epoch')}; "
-                    f"val MSE {last.get('val_loss', float('nan')):.5f}")
-
-
-def free_path(path: Path) -> Path:
-    """`path` if no file has that name, else the first free one of path-2, path-3, ..."""
-    candidate, n = path, 2
-    while candidate.exists():
-        candidate, n = path.with_name(f"{path.stem}-{n}{path.suffix}"), n + 1
-    return candidate
+    events = fit(state, prepare_data(state.config, state.device), epochs,
+                 compile_mode=fastest_compile_mode(state))
+    stopped = _follow(state, events, epochs, lambda e: ckpt_io.save_state(state, out, {"val_mse": e.val_loss}))
+    return report(args, state, out, stopped)
 
 
 def cmd_refine(args) -> tuple[dict, str]:

@@ -11,8 +11,8 @@ import logging
 import os
 from pathlib import Path
 
-from dae_core.checkpoint import safe_path
 from dae_core.errors import CheckpointError
+from dae_core.files import safe_path
 from dae_core.serve import runs
 from dae_core.serve.runs import Run, RunError
 

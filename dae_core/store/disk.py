@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from dae_core.bounds import evict_oldest_files
-from dae_core.config import ROOT
+from dae_core.paths import ROOT
 from dae_core.files import write_atomic
 
 SHIPPED_DIR = ROOT / "checkpoints" / "cache"  # read-only; benchmarks/ship_cache.py writes it
