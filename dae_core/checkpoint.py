@@ -14,7 +14,7 @@ import torch
 from dae_core.config import TrainConfig
 from dae_core.device import place, resolve_device
 from dae_core.errors import CheckpointError, ConfigError, file_label, shown
-from dae_core.files import safe_path, write_atomic  # noqa: F401  (ui.sidebar names uploads through checkpoint.safe_path)
+from dae_core.files import write_atomic
 from dae_core.model import DenoisingAutoencoder
 from dae_core.records import check_optimizer, checked_history, checked_metrics
 from dae_core.split import SplitAutoencoder, SplitConfig

@@ -1,17 +1,11 @@
-"""Atomic file writes and safe file names, shared by checkpoints, the disk cache, the runs folder
-and the command line (no PyTorch)."""
+"""Atomic file writes, shared by checkpoints, the result cache, the runs folder and the command
+line (no PyTorch)."""
 from __future__ import annotations
 
 import errno
 import os
-import re
 import tempfile
 from pathlib import Path
-
-from dae_core.errors import CheckpointError
-from dae_core.paths import CHECKPOINT_DIR
-
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 def write_atomic(path: str | Path, write, overwrite: bool = True) -> Path:
@@ -54,17 +48,3 @@ def _link_new(tmp_name: str, path: Path) -> None:
         if path.exists():  # a file system without hard links: check, then rename
             raise FileExistsError(errno.EEXIST, "File exists", str(path)) from None
         os.replace(tmp_name, path)
-
-
-def safe_path(name: str, directory: str | Path = CHECKPOINT_DIR, overwrite: bool = False) -> Path:
-    """checkpoints/<name>.pt for a user-given name; refuses names that could leave the folder."""
-    if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
-        raise CheckpointError("a checkpoint name is 1-64 letters, digits, '.', '_' or '-', "
-                              "starting with a letter or digit")
-    directory = Path(directory).resolve()
-    path = (directory / f"{name.removesuffix('.pt')}.pt").resolve()
-    if path.parent != directory:
-        raise CheckpointError(f"checkpoint name {name!r} leaves {directory}")
-    if path.exists() and not overwrite:
-        raise CheckpointError(f"a checkpoint named {path.stem!r} already exists; choose another name")
-    return path

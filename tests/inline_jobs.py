@@ -1,7 +1,7 @@
 """A stand-in for Ray Jobs in tests: the same commands, run on threads of this process.
 
 `dae train --run-dir` and `dae analyse --spec` are what a job executes; here a thread calls
-their bodies (dae_core.serve.trainer.train_run, analyses.compute) and the job's state is the
+their bodies (dae_core.serve.trainer.train_run, dae_core.cli.analyse.compute) and the job's state is the
 thread's. Everything around them (run folders, the result cache, the pages) is the real code.
 A thread cannot be killed as Ray kills a job's process: a job cancelled while it runs goes on to
 its end (an analysis still writes its result), and then reports 'cancelled', as Ray would.
@@ -13,7 +13,8 @@ import threading
 import time
 
 from dae_core.errors import one_line
-from dae_core.serve import analyses, jobs, trainer
+from dae_core.cli import analyse
+from dae_core.serve import jobs, trainer
 from dae_core.serve.jobs import JobState
 
 
@@ -51,7 +52,7 @@ class InlineJobs:
                 status = trainer.train_run(argv[argv.index("--run-dir") + 1])
                 ok = status != "failed"
             else:
-                analyses.compute(json.loads(argv[argv.index("--spec") + 1]))
+                analyse.compute(json.loads(argv[argv.index("--spec") + 1]))
                 ok = True
             outcome = JobState("done") if ok else JobState("failed", "the run failed")
         except Exception as e:  # noqa: BLE001  as a job's process would exit with it

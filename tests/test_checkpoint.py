@@ -8,7 +8,7 @@ import threading
 import pytest
 import torch
 
-from dae_core import checkpoint, files
+from dae_core import checkpoint, files, names
 from dae_core.checkpoint import CheckpointError, load, save
 from dae_core.config import TrainConfig
 from dae_core.model import DenoisingAutoencoder
@@ -155,15 +155,15 @@ def test_other_latent_size_loads(tmp_path):
 @pytest.mark.parametrize("name", ["../x", "/etc/x", "a\x00b", "a" * 300, "", ".hidden", "a/b"])
 def test_safe_path_refuses_dangerous_names(tmp_path, name):
     with pytest.raises(CheckpointError):
-        files.safe_path(name, tmp_path)
+        names.safe_path(name, tmp_path)
 
 
 def test_safe_path_accepts_a_plain_name_and_refuses_an_existing_one(tmp_path):
-    assert files.safe_path("my-run_1", tmp_path) == (tmp_path / "my-run_1.pt").resolve()
+    assert names.safe_path("my-run_1", tmp_path) == (tmp_path / "my-run_1.pt").resolve()
     (tmp_path / "taken.pt").write_bytes(b"x")
     with pytest.raises(CheckpointError, match="already exists"):
-        files.safe_path("taken", tmp_path)
-    assert files.safe_path("taken", tmp_path, overwrite=True) == (tmp_path / "taken.pt").resolve()
+        names.safe_path("taken", tmp_path)
+    assert names.safe_path("taken", tmp_path, overwrite=True) == (tmp_path / "taken.pt").resolve()
 
 
 def test_a_folder_of_checkpoints_loads_each_or_says_why_in_one_line(tmp_path, ckpt_path, tiny_cfg):

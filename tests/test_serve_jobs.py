@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from dae_core.cli.serve import JOB_NICENESS, yield_to_the_server
+from dae_core.serve.jobs import JOB_NICENESS, yield_to_the_server
 from dae_core.serve import jobs, ray_jobs
 from dae_core.serve.ray_jobs import RayUnavailable
 

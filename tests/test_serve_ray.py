@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from dae_core import TrainConfig
-from dae_core.cli.serve import JOB_NICENESS
+from dae_core.serve.jobs import JOB_NICENESS
 from dae_core.serve import jobs, ray_jobs, runs, training
 from dae_harness import browser
 from dae_harness.wsclient import Tab

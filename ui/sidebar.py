@@ -12,6 +12,7 @@ import streamlit as st
 from dae_core import checkpoint as ckpt_io
 from dae_core.config import LABELS
 from dae_core.errors import DaeError, file_label
+from dae_core.names import safe_path
 from dae_core.settings import MB, settings
 from dae_core.words import count
 from ui.svg import history_sparkline
@@ -169,7 +170,7 @@ def _store(data: bytes, filename: str) -> str:
             return name
         n += 1
         name = f"{stem}-{n}"
-    path = ckpt_io.safe_path(name, _upload_folder())
+    path = safe_path(name, _upload_folder())
     try:
         with open(path, "xb") as f:
             f.write(data)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from dae_core.analysis.cluster import METHODS
 from dae_core.analysis.latent import DEFAULT_SAMPLER
+from dae_core.cli import analyse
 from dae_core.cli.models import cmd_cluster, cmd_denoise, cmd_evaluate, cmd_generate, cmd_refit_decoder
 from dae_core.cli.serve import add_commands, cmd_train_ray, cmd_train_run_dir
 from dae_core.cli.train import cmd_refine, cmd_train, cmd_train_classifier, cmd_train_split
@@ -154,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--run-dir", metavar="FOLDER",
                     help="train the run described in this run folder, writing its progress there "
                          "(what the app's training jobs run)")
+    analyse.add_command(command)
     add_commands(command, sub)
     sp = command("evaluate", cmd_evaluate, "validation and test MSE and PSNR of a model")
     sp.add_argument("--save-metrics", action="store_true", help="record the scores in the model's card")

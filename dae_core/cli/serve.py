@@ -1,28 +1,16 @@
 """The command line's serving commands: a run's job body (`train --run-dir`), an analysis job
-(`analyse --spec`), `train --ray`, and the runs folder (`runs list`, `runs rm`)."""
+`train --ray`, and the runs folder (`runs list`, `runs rm`)."""
 from __future__ import annotations
 
-import json
-import os
 import sys
 import time
 
 from dae_core.errors import DaeError
 
-# A job's CPU priority (Unix niceness) under the web server's: where jobs share the machine with
-# the server, a page's script runs before the next training step or fit.
-JOB_NICENESS = 10
-
-
-def yield_to_the_server() -> None:
-    """Lower this job process's CPU priority to JOB_NICENESS (where the OS has niceness)."""
-    if hasattr(os, "nice"):
-        os.nice(max(0, JOB_NICENESS - os.nice(0)))
-
-
 def cmd_train_run_dir(args) -> tuple[dict, str]:
     """Train the run folder's request there (what a run's Ray job executes)."""
     from dae_core.serve.runs import Run
+    from dae_core.serve.jobs import yield_to_the_server
     from dae_core.serve.trainer import train_run
 
     yield_to_the_server()
@@ -31,19 +19,6 @@ def cmd_train_run_dir(args) -> tuple[dict, str]:
     if status == "failed":
         raise DaeError(f"training failed: {st.get('message', '')}")
     return {"run_dir": str(args.run_dir), **st}, f"{status}: {st.get('message', '')}"
-
-
-def cmd_analyse(args) -> tuple[dict, str]:
-    """Compute one analysis spec (JSON) into the result cache (what an analysis job executes)."""
-    from dae_core.serve.analyses import compute
-
-    try:
-        spec = json.loads(args.spec)
-    except ValueError:
-        raise DaeError("--spec must be a JSON object") from None
-    yield_to_the_server()
-    text = compute(spec)
-    return {"spec": spec, "report": text}, text
 
 
 def cmd_train_ray(args) -> tuple[dict, str]:
@@ -121,11 +96,7 @@ def cmd_runs_rm(args) -> tuple[dict, str]:
 
 
 def add_commands(command, sub) -> None:
-    """`analyse` and `runs list|rm` on the parser's subcommands (`command` as cli.build_parser makes them)."""
-    sp = command("analyse", cmd_analyse, "compute one analysis into the result cache (run by the app's jobs)",
-                 checkpoint=False)
-    sp.add_argument("--spec", required=True, help="the analysis as a JSON object: its kind (clustering, map or quality), "
-                    "the checkpoint and the settings")
+    """`runs list|rm` on the parser's subcommands."""
     runs_parser = sub.add_parser("runs", help="the runs folder: list runs and saved checkpoints, remove one",
                                  description="The runs folder ($DAE_RUNS_DIR): list, remove.")
     runs_sub = runs_parser.add_subparsers(dest="runs_command", required=True, metavar="ACTION")

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from dae_core.errors import CheckpointError
-from dae_core.files import safe_path
+from dae_core.names import safe_path
 from dae_core.serve import runs
 from dae_core.serve.runs import Run, RunError
 
