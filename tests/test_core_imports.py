@@ -70,15 +70,3 @@ def test_reading_runs_and_jobs_loads_no_torch():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "False"
-
-
-@pytest.mark.slow  # starts another Python process
-def test_the_cluster_pages_first_look_loads_no_torch_or_sklearn():
-    """The Cluster page shows kept scores through these modules while PyTorch is still importing."""
-    code = ("import sys; from dae_core import clustering_store, store; import ui.cluster_scores, "
-            "ui.models; fp = store.model_of_file(ui.models.SHIPPED_DIR / 'cluster-d10-refined.pt'); "
-            "found = clustering_store.stored_scores(fp, 'umap-gmm', 10, 0); "
-            "print(found is not None, sorted(m for m in ('torch', 'sklearn') if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip().splitlines()[-1] == "True []"
