@@ -3,9 +3,7 @@
 Clusterings and 2-D maps of the codes are in ui.cluster_cache.
 
 Keys include the file's modification time, so a checkpoint rewritten on disk is reloaded.
-Nothing cached here is ever trained or mutated (STYLE.md rule 6). The analysis modules are
-imported inside the loaders that need them: they pull in scikit-learn, whose import a page
-that needs none of it should not wait for.
+Nothing cached here is ever trained or mutated (STYLE.md rule 6).
 
 Every cache has a bound: max_entries, or a comment saying why it needs none; finished results
 share one LRU of at most $DAE_MEMORY_CACHE_MB megabytes. No ttl: a key names immutable content
@@ -18,15 +16,21 @@ from pathlib import Path
 
 import streamlit as st
 
+from dae_core import analyses, store
 from dae_core import checkpoint as ckpt_io
 from dae_core.analysis.denoise import SWEEP_STRENGTHS
 from dae_core.analysis.denoise import noise_sweep as sweep
 from dae_core.analysis.latent import LatentSampler
+from dae_core.analysis.pipeline import encode_splits
+from dae_core.analysis.quality import reference_stats
 from dae_core.bounds import LRUCache, Slots
+from dae_core.classifier import load_classifier
 from dae_core.data import load_digits
 from dae_core.errors import DaeError
 from dae_core.settings import MB, settings
 from dae_core.store import CLASSIFIER
+
+from .background import Ask
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +61,6 @@ def load_checkpoint(path: str | Path):
 def fingerprint(path: str, mtime: float) -> str:
     """The loaded model's content hash (weights and config): the key of its disk-cache entries.
     Noted for the file, too, so that a page can find those entries before loading it."""
-    from dae_core import store
-
     ck = checkpoint(path, mtime)
     fp = store.fingerprint(ck.model, ck.config)
     store.remember_file(path, fp)
@@ -84,9 +86,6 @@ def heavy(what: str):
 @st.cache_resource(show_spinner="Encoding the training and test images…", max_entries=8)
 def codes(path: str, mtime: float):
     """The model's Codes: from the disk cache when there, else encoded here (seconds) and stored."""
-    from dae_core import store
-    from dae_core.analysis.pipeline import encode_splits
-
     ck, fp = checkpoint(path, mtime), fingerprint(path, mtime)
     found = store.load_codes(fp, ck.config.latent_dim)
     if found is not None:
@@ -149,8 +148,6 @@ def sampler(path: str, mtime: float, kind: str):
 def _fitted(path: str, mtime: float, s: LatentSampler) -> LatentSampler:
     """s fitted to the model's training codes: from the disk cache when there, else fitted here
     and stored."""
-    from dae_core import store
-
     fp = fingerprint(path, mtime)
     found = store.load_sampler(fp, s)
     if found is not None:
@@ -177,8 +174,6 @@ def noise_sweep(path: str, mtime: float, noise: str, seed: int, n_images: int = 
 @st.cache_resource(show_spinner="Loading the digit classifier…")
 def classifier():
     """The shipped digit classifier (eval mode), or None when the file is missing or bad."""
-    from dae_core.classifier import load_classifier
-
     try:
         return load_classifier(CLASSIFIER)
     except DaeError:
@@ -189,9 +184,6 @@ def classifier():
 @st.cache_resource(show_spinner="Scoring the test digits with the classifier…")
 def classifier_and_reference():
     """(classifier, its (mu, sigma) on the 10k test images), or None when the file is missing/bad."""
-    from dae_core import store
-    from dae_core.analysis.quality import reference_stats
-
     clf = classifier()
     if clf is None:
         return None
@@ -205,9 +197,7 @@ def classifier_and_reference():
 
 
 def _quality(ck, fitted, judged, n: int, seed: int) -> dict:
-    from dae_core.analyses import sample_quality as score
-
-    return score(ck.model, ck.config.latent_dim, fitted, judged[0], judged[1], n, seed)
+    return analyses.sample_quality(ck.model, ck.config.latent_dim, fitted, judged[0], judged[1], n, seed)
 
 
 def sample_quality(path: str, mtime: float, kind: str, n: int = 1000, seed: int = 0):
@@ -218,8 +208,6 @@ def sample_quality(path: str, mtime: float, kind: str, n: int = 1000, seed: int 
         return None
     found = stored_quality(path, mtime, kind, n, seed)
     if found is None:
-        from dae_core import store
-
         with st.spinner(f"Scoring {n} samples with the classifier…"):
             fitted, ck = sampler(path, mtime, kind), checkpoint(path, mtime)
             with heavy("scoring samples"):
@@ -231,8 +219,6 @@ def sample_quality(path: str, mtime: float, kind: str, n: int = 1000, seed: int 
 
 def stored_quality(path: str, mtime: float, kind: str, n: int = 1000, seed: int = 0) -> dict | None:
     """The quality dict of one sampler from memory or the disk cache, or None."""
-    from dae_core import store
-
     done, key = finished(path, mtime), ("quality", kind, n, seed)
     found = done.get(key)
     if found is None:
@@ -251,8 +237,6 @@ def cached_quality(path: str, mtime: float, kinds: list[str], n: int = 1000, see
 def quality_asks(path: str, mtime: float, kinds: list[str], n: int = 1000, seed: int = 0) -> list:
     """A job (ui.background.Ask) per sampler of `kinds` not scored yet: fit it to the training
     codes, score n samples with the classifier; read back from the cache."""
-    from .background import Ask
-
     fp = fingerprint(path, mtime)
     return [Ask((fp, "quality", kind, n, seed),
                 {"kind": "quality", "checkpoint": path, "sampler": kind, "n": n, "seed": seed}, fp,

@@ -13,14 +13,17 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
+from dae_core import clustering_store, store
+from dae_core.analysis import embed
+from dae_core.analysis.cluster import score
+from dae_core.analysis.pipeline import cluster_codes
+
 from .background import Ask
 from .cache import checkpoint, codes, digits, fingerprint, finished, heavy
 
 
 def cached_clustering(path: str, mtime: float, k: int, method: str, seed: int):
     """The ClusterResult from memory or the disk cache, or None when it has to be computed."""
-    from dae_core import clustering_store
-
     done, key = finished(path, mtime), ("clustering", k, method, seed)
     found = done.get(key)
     if found is None:
@@ -38,8 +41,6 @@ def _clustering_key(path: str, mtime: float, k: int, method: str, seed: int) -> 
 
 def _keep_clustering(path: str, mtime: float):
     """store(result): a fresh ClusterResult into the disk cache and the shared memory LRU."""
-    from dae_core import clustering_store
-
     c, fp, done = codes(path, mtime), fingerprint(path, mtime), finished(path, mtime)
 
     def store(result) -> None:
@@ -59,8 +60,6 @@ def clustering_ask(path: str, mtime: float, k: int, method: str, seed: int) -> A
 
 def clustering(path: str, mtime: float, k: int, method: str, seed: int):
     """The ClusterResult, computed here when not cached (quick methods: k-means, with a spinner)."""
-    from dae_core.analysis.pipeline import cluster_codes
-
     found = cached_clustering(path, mtime, k, method, seed)
     if found is None:
         with st.spinner("Clustering…"):
@@ -74,8 +73,6 @@ def clustering(path: str, mtime: float, k: int, method: str, seed: int):
 @st.cache_resource(show_spinner="Projecting the codes with PCA…", max_entries=8)
 def pca_map(path: str, mtime: float):
     """(idx, xy): every training code's position on its first two principal components."""
-    from dae_core.analysis import embed
-
     z = codes(path, mtime).z_train
     return np.arange(len(z)), embed.pca_2d(z)
 
@@ -91,8 +88,6 @@ def _map_args(path: str, mtime: float, projection: str, n: int | None, seed: int
 def cached_map(path: str, mtime: float, projection: str, n: int | None = None, seed: int = 0):
     """(idx, xy) of a 'tsne' map of n codes or a 'umap' map of all (n=None), from memory or the
     disk cache; None when it has to be computed."""
-    from dae_core import store
-
     done, key = finished(path, mtime), ("map", projection, n, seed)
     found = done.get(key)
     if found is None:
@@ -119,9 +114,6 @@ def umap_map(path: str, mtime: float):
 @st.cache_resource(show_spinner="Clustering the raw pixels…", max_entries=16)
 def pixel_baseline(path: str, mtime: float, k: int, seed: int, pca_dims: int | None):
     """(ClusterReport, seconds) of k-means on the pixels of the model's own training split."""
-    from dae_core.analysis import embed
-    from dae_core.analysis.cluster import score
-
     c, ck = codes(path, mtime), checkpoint(path, mtime)
     t = time.perf_counter()
     images = digits(ck.config.dataset).train_images[c.train_index].numpy()
