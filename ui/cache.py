@@ -59,12 +59,9 @@ def load_checkpoint(path: str | Path):
 
 @st.cache_resource(show_spinner=False, max_entries=16)
 def fingerprint(path: str, mtime: float) -> str:
-    """The loaded model's content hash (weights and config): the key of its disk-cache entries.
-    Noted for the file, too, so that a page can find those entries before loading it."""
+    """The loaded model's content hash (weights and config): the key of its disk-cache entries."""
     ck = checkpoint(path, mtime)
-    fp = store.fingerprint(ck.model, ck.config)
-    store.remember_file(path, fp)
-    return fp
+    return store.fingerprint(ck.model, ck.config)
 
 
 FIT_WAIT_S = 60.0  # a fit waits this long for a slot, then runs anyway (logged)
