@@ -40,14 +40,14 @@ def _clustering_key(path: str, mtime: float, k: int, method: str, seed: int) -> 
 
 
 def _keep_clustering(path: str, mtime: float):
-    """store(result): a fresh ClusterResult into the disk cache and the shared memory LRU."""
+    """keep(result): a fresh ClusterResult into the disk cache and the shared memory LRU."""
     c, fp, done = codes(path, mtime), fingerprint(path, mtime), finished(path, mtime)
 
-    def store(result) -> None:
+    def keep(result) -> None:
         clustering_store.save_clustering(fp, c, result)
         done[("clustering", result.k, result.method, result.seed)] = result
 
-    return store
+    return keep
 
 
 def clustering_ask(path: str, mtime: float, k: int, method: str, seed: int) -> Ask:
