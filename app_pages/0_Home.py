@@ -1,10 +1,15 @@
 """DAE Lab home: what the app is, the shared model picker, a look at the data."""
+import numpy as np
 import streamlit as st
 
-st.set_page_config(page_title="DAE Lab", layout="wide")
+from dae_core.data import to_unit
+from dae_core.figures import grid_image
+from ui import cache
+from ui.sidebar import checkpoint_picker
+from ui.words import plain
 
-# What the app is comes first: it is on screen while the imports below (PyTorch, through the
-# dataset and the sidebar's checkpoint) take their seconds on a fresh server.
+st.set_page_config(page_title="DAE Lab", layout="wide")
+ck = checkpoint_picker()  # the shared sidebar; this page needs no model
 st.title("DAE Lab")
 st.markdown(
     """
@@ -17,25 +22,16 @@ The model picker in the sidebar is shared by every page; it opens on the shipped
 - **Cluster** the codes (k-means, GMM, UMAP + GMM) and see how well clusters match digits.
 """
 )
-
-import numpy as np  # noqa: E402
-
-from dae_core.data import to_unit  # noqa: E402
-from dae_core.figures import grid_image  # noqa: E402
-from ui import cache  # noqa: E402
-from ui.sidebar import checkpoint_picker  # noqa: E402
-from ui.words import plain  # noqa: E402
+seed = st.number_input("Sample seed", 0, 10_000, 0, key="home_seed", persist_state="session")
 
 digits = cache.digits("mnist")
-seed = st.number_input("Sample seed", 0, 10_000, 0, key="home_seed", persist_state="session")
 idx = np.random.default_rng(int(seed)).choice(len(digits.train_images), 25, replace=False)
 images = to_unit(digits.train_images[idx])
 labels = digits.train_labels[idx].numpy()
+
 col_img, col_lbl = st.columns([2, 1])
 col_img.image(grid_image(images, nrow=5, scale=4), caption="25 training digits", clamp=True)
 col_lbl.markdown("**Labels** (row by row)")
 col_lbl.text("\n".join(" ".join(str(v) for v in labels[r * 5:(r + 1) * 5]) for r in range(5)))
-# The sidebar last: the picker loads its checkpoint, which nothing above needs.
-ck = checkpoint_picker()
 if ck is not None:
     st.caption(f"Selected model: {plain(st.session_state.get('model'))}")

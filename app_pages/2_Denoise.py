@@ -1,5 +1,6 @@
 """Denoise: corrupt test digits (or your own) and reconstruct them; error against noise strength."""
 import logging
+from pathlib import Path
 
 import streamlit as st
 
@@ -14,7 +15,6 @@ from ui.words import markdown_frame, noise_name, plain
 st.set_page_config(page_title="Denoise · DAE Lab", layout="wide")
 log = logging.getLogger("app_pages.denoise")
 ck = sidebar.require_checkpoint()
-path = models.picked_path()
 digits = cache.digits(ck.config.dataset)
 labels = digits.test_labels.numpy()
 
@@ -26,7 +26,7 @@ with pick_col:
     idx = digits_ui(labels)
 with noise_col:
     noise, strength, seed = noise_ui(ck.config)
-others = {name: p for name, p in models.available().items() if p != path}
+others = {name: p for name, p in models.available().items() if Path(p) != ck.path}
 compare = st.multiselect("Compare with other models (same corrupted digits)", list(others),
                          key="dn_compare", persist_state="session",
                          placeholder="Choose models" if others else
@@ -57,7 +57,7 @@ table.update({f"MSE {name}": mse for name, (_, mse) in rows.items()})
 st.markdown(markdown_frame(formatted(table), right=len(table) - 2))
 
 st.subheader("Error against noise strength")
-strengths, mse_noisy, mse_hat = cache.noise_sweep(*cache.file_key(path), noise, seed)
+strengths, mse_noisy, mse_hat = cache.noise_sweep(*cache.file_key(ck.path), noise, seed)
 # An SVG picture, not a Plotly chart: the page then loads no charting code in the browser.
 st.image(noise_sweep_svg(strengths, mse_noisy, mse_hat, noise_name(noise), marked=strength))
 st.caption("Mean MSE to the clean image over the first 500 test digits; the dotted line is the "

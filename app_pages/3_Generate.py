@@ -6,14 +6,14 @@ from dae_core.analysis.latent import decode, interpolate, manifold_grid, slider_
 from dae_core.errors import DaeError
 from dae_core.figures import grid_image
 from dae_core.images import to_png
-from ui import cache, explorer, models, sidebar
+from ui import cache, explorer, sidebar
 from ui.gen_ui import compare_ui, interpolation_ui, latent_sliders, manifold_ui, quality_table, sampler_ui
 from ui.svg import class_bars
 from ui.words import percent, plain, sampler_name
 
 st.set_page_config(page_title="Generate · DAE Lab", layout="wide")
 ck = sidebar.require_checkpoint()
-key = cache.file_key(models.picked_path())
+key = cache.file_key(ck.path)
 codes = cache.codes(*key)
 d = ck.config.latent_dim
 low, high, median = slider_ranges(codes.z_train)

@@ -1,28 +1,13 @@
 """Cluster: k-means (and friends) on a model's training codes, scored against the true digits."""
 import streamlit as st
 
-from ui import models
-from ui.cluster_scores import NAMES, early_scores, scores_row, seeds_table, settings, settings_ui
-
-st.set_page_config(page_title="Cluster · DAE Lab", layout="wide")
-
-# --- first, the scores of a clustering kept on disk: read without PyTorch, they are on screen
-# while the imports below run (seconds on a fresh server). Their settings' widgets come after the
-# imports, so that the browser fetches only the metrics' code before painting them.
-st.title("Cluster the codes")
-st.caption("Cluster the encodings of the model's training split, then match clusters to digits "
-           "(Hungarian algorithm) to see how well the codes separate the digits without labels.")
-scores, settings_box = st.empty(), st.container()
-picked, (k, method, seed) = models.picked_path(), settings()
-early_scores(scores, picked, k, method, seed)
-
-# --- inputs and guard
-from dae_core.analysis import embed  # noqa: E402
-from dae_core.analysis.pipeline import summarize  # noqa: E402
-from dae_core.figures import grid_image  # noqa: E402
-from ui import cache, cluster_cache, sidebar  # noqa: E402
-from ui.cluster_ui import (  # noqa: E402
+from dae_core.analysis import embed
+from dae_core.analysis.pipeline import summarize
+from dae_core.figures import grid_image
+from ui import cache, cluster_cache, sidebar
+from ui.cluster_ui import (
     MATRIX_WIDTH,
+    NAMES,
     TABLE_WIDTH,
     baseline_ui,
     cell_ui,
@@ -31,30 +16,35 @@ from ui.cluster_ui import (  # noqa: E402
     map_points,
     map_ui,
     mapping_table_ui,
+    scores_row,
+    seeds_table,
     seeds_ui,
+    settings_ui,
 )
-from ui.map_view import map_view  # noqa: E402
-from ui.words import STEPS, duration, method_name, percent  # noqa: E402
+from ui.map_view import map_view
+from ui.words import STEPS, duration, method_name, percent
 
-k, method, seed = settings_ui(settings_box)  # the widgets' values: a link's bad one is dropped
-ck = sidebar.picked_checkpoint(picked) or sidebar.require_checkpoint()  # else the sidebar says why
-path, mtime = cache.file_key(picked)
+st.set_page_config(page_title="Cluster · DAE Lab", layout="wide")
+st.title("Cluster the codes")
+st.caption("Cluster the encodings of the model's training split, then match clusters to digits "
+           "(Hungarian algorithm) to see how well the codes separate the digits without labels.")
+
+# --- inputs and guard
+scores = st.container()  # the scores, what this page is for, sit above their settings
+k, method, seed = settings_ui()
+ck = sidebar.require_checkpoint()
+path, mtime = cache.file_key(ck.path)
 
 # --- core calls (cached per checkpoint in memory and on disk; GMM and UMAP as Ray jobs, with progress)
 codes = cache.codes(path, mtime)
 result = clustering_ui(path, mtime, k, method, seed)
-if result is not None:  # the scores again, now checked against the codes
-    with scores.container():
-        scores_row(NAMES, result.train, result.test)
-# The sidebar after the scores: the scores are what this page is for, and the sidebar's model
-# card and its elements' code would otherwise reach the browser first.
-sidebar.require_checkpoint()
 if result is None:
-    scores.empty()
     st.stop()
 report = result.train
 
-# --- timings
+# --- display: the scores and what they took
+with scores:
+    scores_row(NAMES, report, result.test)
 steps = ({"encoding (train + test)": codes.seconds} if codes.seconds else {}) | result.seconds
 st.caption(f"{method_name(method)} on {len(codes.z_train):,} training codes "
            f"(d={codes.z_train.shape[1]}); the 10k test codes are placed by the fitted model and "

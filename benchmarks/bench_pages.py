@@ -2,6 +2,7 @@
 fresh server and on a warm one.
 
     python benchmarks/bench_pages.py [--repeat 2] [--pages home,Cluster] [--json]
+    python -m benchmarks.bench_pages --repeat 2 --against ../other-checkout
     python benchmarks/bench_pages.py --map 5
 
 For each page and repeat: a fresh `streamlit run streamlit_app.py` (an empty disk cache, so only
@@ -16,6 +17,13 @@ empty browser cache, on the now warm server). Times are in the browser, from the
   layer there) and each image decoded; it must then hold for HOLD_MS, so that a rerun which
   starts right after does not count as the end.
 
+--against DIR: another checkout of the app (a git worktree of another commit) is measured in the
+same run, taking turns with this one: for each repeat and page, this checkout's fresh and warm
+visits, then DIR's. A busy machine then slows both alike, and the summary gives, per page, the
+ratio this checkout / DIR (after / before). Run it with `python -m` from this checkout: as a
+script, Python looks for dae_harness beside the script and then in the editable install, which
+may be another checkout's.
+
 The Cluster page opens on the best clustering shipped: cluster-d10-refined, UMAP + GMM. Expected
 on a 2-core machine: complete <= 4 s fresh, <= 2 s warm.
 
@@ -29,7 +37,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import dae_harness
 from dae_harness.browser import LAST, PAGES, launch, missing, start_server, stop_server
+
+HERE = Path(__file__).resolve().parents[1]  # this checkout
 
 QUERY = {"Cluster": "?model=cluster-d10-refined&method=umap-gmm"}
 # The first thing a visitor came for, per page: a CSS selector that must match a drawn element.
@@ -105,32 +116,65 @@ def visit(browser, url: str, name: str, timeout_s: float = 120.0) -> dict:
         context.close()
 
 
-def run(pages: list[str], repeat: int) -> dict:
-    """{page: [{"fresh": visit, "warm": visit, "start_s": server start}, ...]}."""
+def measure(browser, root: Path, name: str) -> dict:
+    """A fresh server of the checkout at `root` (its own empty runs folder and disk cache), one
+    visit of page `name` (fresh), then another in a new context (warm)."""
+    with tempfile.TemporaryDirectory() as runs, tempfile.TemporaryDirectory() as cache:
+        t = time.perf_counter()
+        proc, url = start_server(runs, env={"DAE_CACHE_DIR": cache}, root=root)
+        started = time.perf_counter() - t
+        try:
+            fresh = visit(browser, url, name)
+            warm = visit(browser, url, name)
+        finally:
+            stop_server(proc)
+    return {"start_s": started, "fresh": fresh, "warm": warm}
+
+
+def run(pages: list[str], repeat: int, roots: dict[str, Path]) -> dict:
+    """{label: {page: [{"fresh": visit, "warm": visit, "start_s": server start}, ...]}} for each
+    checkout of `roots` (label -> folder), which take turns page by page."""
     from playwright.sync_api import sync_playwright
 
-    out = {name: [] for name in pages}
+    out = {label: {name: [] for name in pages} for label in roots}
     with sync_playwright() as pw:
         browser = launch(pw)
         for i in range(repeat):
             for name in pages:
-                with tempfile.TemporaryDirectory() as runs, tempfile.TemporaryDirectory() as cache:
-                    t = time.perf_counter()
-                    proc, url = start_server(runs, env={"DAE_CACHE_DIR": cache})
-                    started = time.perf_counter() - t
-                    try:
-                        fresh = visit(browser, url, name)
-                        warm = visit(browser, url, name)
-                    finally:
-                        stop_server(proc)
-                row = {"start_s": started, "fresh": fresh, "warm": warm}
-                out[name].append(row)
-                print(f"{name:>9} #{i + 1}: fresh first {fresh['first_s']:5.2f} s, complete "
-                      f"{fresh['complete_s']:5.2f} s | warm first {warm['first_s']:5.2f} s, complete "
-                      f"{warm['complete_s']:5.2f} s  ({fresh['charts']} charts, {fresh['images']} "
-                      f"images, {fresh['pictures']} clickable pictures; server up in {started:.1f} s)", flush=True)
+                for label, root in roots.items():
+                    row = measure(browser, root, name)
+                    out[label][name].append(row)
+                    fresh, warm = row["fresh"], row["warm"]
+                    tag = f" {label:>6}" if len(roots) > 1 else ""
+                    print(f"{name:>9}{tag} #{i + 1}: fresh first {fresh['first_s']:5.2f} s, complete "
+                          f"{fresh['complete_s']:5.2f} s | warm first {warm['first_s']:5.2f} s, complete "
+                          f"{warm['complete_s']:5.2f} s  ({fresh['charts']} charts, {fresh['images']} "
+                          f"images, {fresh['pictures']} clickable pictures; server up in "
+                          f"{row['start_s']:.1f} s)", flush=True)
         browser.close()
     return out
+
+
+COLUMNS = [(w, m) for w in ("fresh", "warm") for m in ("first", "complete")]
+
+
+def medians(rows: list[dict]) -> list[float]:
+    """Median seconds over repeats, in COLUMNS' order."""
+    return [statistics.median(r[w][f"{m}_s"] for r in rows) for w, m in COLUMNS]
+
+
+def summary(out: dict) -> None:
+    """Per page: each checkout's medians, and with two, the ratio of the first to the second."""
+    labels = list(out)
+    print("median over repeats, seconds (expected: complete <= 4 s fresh, <= 2 s warm)")
+    print(f"{'':>9} {'':>14}" + "".join(f"{f'{w} {m}':>16}" for w, m in COLUMNS))
+    for name in out[labels[0]]:
+        meds = {label: medians(out[label][name]) for label in labels}
+        for i, label in enumerate(labels):
+            print(f"{name if i == 0 else '':>9} {label:>14}" + "".join(f"{v:16.2f}" for v in meds[label]))
+        if len(labels) == 2:
+            after, before = meds[labels[0]], meds[labels[1]]
+            print(f"{'':>9} {'after / before':>14}" + "".join(f"{a / b:16.2f}" for a, b in zip(after, before)))
 
 
 DRAW = """async spec => {
@@ -189,6 +233,8 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=2)
     p.add_argument("--pages", default=",".join(PAGES), help="comma-separated, of: " + ", ".join(PAGES))
     p.add_argument("--json", action="store_true")
+    p.add_argument("--against", type=Path, metavar="DIR",
+                   help="another checkout of the app, measured in turns with this one (after / before)")
     p.add_argument("--map", type=int, default=0, metavar="N",
                    help="instead: draw the map of 48k codes N times each way, in one browser")
     args = p.parse_args()
@@ -203,16 +249,21 @@ def main() -> None:
     unknown = [n for n in pages if n not in PAGES]
     if unknown:
         raise SystemExit(f"unknown page {unknown[0]!r}: choose from {', '.join(PAGES)}")
-    out = run(pages, args.repeat)
+    harness = Path(dae_harness.__file__).resolve().parents[1]
+    if harness != HERE:
+        raise SystemExit(f"dae_harness comes from {harness}, not this checkout ({HERE}): run "
+                         f"`python -m benchmarks.bench_pages` from {HERE}")
+    roots = {"after": HERE}
+    if args.against:
+        if not (args.against / "streamlit_app.py").is_file():
+            raise SystemExit(f"--against {args.against}: no streamlit_app.py there")
+        roots["before"] = args.against.resolve()
+        print(f"after: {HERE}\nbefore: {roots['before']}", flush=True)
+    out = run(pages, args.repeat, roots)
     if args.json:
-        print(json.dumps(out, indent=1))
+        print(json.dumps(out if args.against else out["after"], indent=1))
         return
-    print("median over repeats (expected: complete <= 4 s fresh, <= 2 s warm)")
-    for name, rows in out.items():
-        med = {f"{w}_{m}": statistics.median(r[w][f"{m}_s"] for r in rows)
-               for w in ("fresh", "warm") for m in ("first", "complete")}
-        print(f"{name:>9}: fresh {med['fresh_first']:5.2f} / {med['fresh_complete']:5.2f} s, "
-              f"warm {med['warm_first']:5.2f} / {med['warm_complete']:5.2f} s  (first / complete)")
+    summary(out)
 
 
 if __name__ == "__main__":

@@ -52,9 +52,11 @@ def free_port() -> int:
 
 
 def start_server(runs_dir: str | Path, port: int | None = None, timeout: float = 60.0,
-                 log: Path | None = None, args: tuple = (), env: dict | None = None
-                 ) -> tuple[subprocess.Popen, str]:
-    """Run the app on localhost: (process, URL) once /_stcore/health answers."""
+                 log: Path | None = None, args: tuple = (), env: dict | None = None,
+                 root: str | Path = ROOT) -> tuple[subprocess.Popen, str]:
+    """Run the app of the checkout at `root` on localhost: (process, URL) once /_stcore/health
+    answers. The server imports `root`'s own dae_core and ui: `streamlit run` puts the script's
+    folder first on sys.path, ahead of the editable install's."""
     port = port or free_port()
     env = dict(os.environ, **(env or {}), DAE_RUNS_DIR=str(runs_dir), PYTHONUNBUFFERED="1")
     cmd = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py",
@@ -63,7 +65,7 @@ def start_server(runs_dir: str | Path, port: int | None = None, timeout: float =
            "--browser.gatherUsageStats", "false", *args]
     out = open(log, "wb") if log else subprocess.DEVNULL
     try:  # its own process group, so that stop_server stops it and any child as one
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
     finally:
         if log:

@@ -2,7 +2,6 @@
 GMM and UMAP work are analysis jobs (ui.background) with progress and Cancel, and cached results
 open without them, or Ray. The jobs run here on threads (the inline_jobs fixture), so that a test
 can slow a step down or hold the queue."""
-import base64
 import json
 import re
 import threading
@@ -250,25 +249,11 @@ def test_the_shipped_umap_clustering_opens_without_computing(app_test, monkeypat
     at = app_test(PAGE, query_params={"model": "cluster-d10-refined", "method": "umap-gmm"})
     assert not any(WARNING in w.value for w in at.warning) and not at.get("progress")
     assert share(metric(at, "Accuracy (Hungarian)").value) > 0.9
-    assert [m.label for m in at.metric].count("Accuracy (Hungarian)") == 1  # the first look, redrawn
+    assert [m.label for m in at.metric].count("Accuracy (Hungarian)") == 1
     at.radio(key="map_projection").set_value("UMAP (all points)").run()
     assert not at.exception and not at.get("progress")
     (svg,) = svg_pictures(at.main)
     assert ">UMAP (all points) of the training codes</text>" in svg and "data:image/png;base64," in svg
-
-
-@pytest.mark.slow  # page runs take seconds
-def test_kept_scores_are_shown_before_the_model_is_loaded(app_test, monkeypatch):
-    """The page draws a clustering kept on disk before its guard loads the checkpoint (and, through
-    modules that load no PyTorch, before importing it: tests/test_core_imports.py)."""
-    import streamlit as st
-
-    monkeypatch.setattr("ui.sidebar.picked_checkpoint", lambda path: st.stop())  # ends at its guard
-    at = app_test(PAGE, query_params={"model": "cluster-d10-refined", "method": "umap-gmm"})
-    assert share(metric(at, "Accuracy (Hungarian)").value) > 0.9
-    at = app_test(PAGE, query_params={"model": "cluster-d10-refined", "method": "kmeans",
-                                      "cluster_seed": "9"})
-    assert not at.metric  # nothing kept for these settings: nothing before the guard
 
 
 @pytest.mark.slow  # encodes and clusters the training set

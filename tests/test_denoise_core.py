@@ -5,7 +5,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from dae_core import checkpoint as ckpt_io
 from dae_core.analysis.denoise import (

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import torch
 
-from dae_core import checkpoint
 from dae_core.analysis.latent import decode
 from dae_core.errors import DaeError
 from dae_core.model import DenoisingAutoencoder

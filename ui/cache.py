@@ -21,12 +21,15 @@ from dae_core.analysis.denoise import SWEEP_STRENGTHS
 from dae_core.analysis.denoise import noise_sweep as sweep
 from dae_core.analysis.latent import fitted_sampler
 from dae_core.analysis.pipeline import encoded
-from dae_core.analysis.quality import (CLASSIFIER, QUALITY, quality_params, reference_of,
-                                       sample_quality as score_quality)
+from dae_core.analysis.quality import CLASSIFIER, QUALITY, quality_params, reference_of
+from dae_core.analysis.quality import sample_quality as score_quality
 from dae_core.bounds import Slots
+from dae_core.classifier import load_classifier
 from dae_core.data import load_digits
 from dae_core.errors import DaeError
 from dae_core.settings import settings
+
+from .background import Ask
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +117,6 @@ def noise_sweep(path: str, mtime: float, noise: str, seed: int, n_images: int = 
 @st.cache_resource(show_spinner="Loading the digit classifier…")
 def classifier():
     """The shipped digit classifier (eval mode), or None when the file is missing or bad."""
-    from dae_core.classifier import load_classifier
-
     try:
         return load_classifier(CLASSIFIER)
     except DaeError:
@@ -169,8 +170,6 @@ def cached_quality(path: str, mtime: float, kinds: list[str], n: int = 1000, see
 def quality_asks(path: str, mtime: float, kinds: list[str], n: int = 1000, seed: int = 0) -> list:
     """A job (ui.background.Ask) per sampler of `kinds` not scored yet: fit it to the training
     codes, score n samples with the classifier; read back from the cache."""
-    from .background import Ask
-
     fp = fingerprint(path, mtime)
     return [Ask((fp, "quality", kind, n, seed),
                 {"kind": "quality", "checkpoint": path, "sampler": kind, "n": n, "seed": seed}, fp,

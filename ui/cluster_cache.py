@@ -13,6 +13,8 @@ import numpy as np
 import streamlit as st
 
 from dae_core import store
+from dae_core.analysis import embed
+from dae_core.analysis.cluster import score
 from dae_core.analysis.embed import MAP, map_params
 from dae_core.analysis.pipeline import CLUSTERING, clustered, clustering_params
 
@@ -48,8 +50,6 @@ def clustering(path: str, mtime: float, k: int, method: str, seed: int):
 @st.cache_resource(show_spinner="Projecting the codes with PCA…", max_entries=8)
 def pca_map(path: str, mtime: float):
     """(idx, xy): every training code's position on its first two principal components."""
-    from dae_core.analysis import embed
-
     z = codes(path, mtime).z_train
     return np.arange(len(z)), embed.pca_2d(z)
 
@@ -84,9 +84,6 @@ def umap_map(path: str, mtime: float):
 @st.cache_resource(show_spinner="Clustering the raw pixels…", max_entries=16)
 def pixel_baseline(path: str, mtime: float, k: int, seed: int, pca_dims: int | None):
     """(ClusterReport, seconds) of k-means on the pixels of the model's own training split."""
-    from dae_core.analysis import embed
-    from dae_core.analysis.cluster import score
-
     c, ck = codes(path, mtime), checkpoint(path, mtime)
     t = time.perf_counter()
     images = digits(ck.config.dataset).train_images[c.train_index].numpy()

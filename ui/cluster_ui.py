@@ -1,18 +1,57 @@
-"""Widget groups of the Cluster page: the clustering (cached or a Ray job), baseline, map, the
-cluster -> digit table, the clickable confusion matrices and the cell they pick.
-
-Settings and scores are in ui.cluster_scores."""
+"""Widget groups of the Cluster page: its settings and scores, the clustering (cached or a Ray
+job), baseline, map, the cluster -> digit table, the clickable confusion matrices and the cell
+they pick."""
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
 from dae_core.analysis import embed
+from dae_core.analysis.cluster import METHODS
 from ui.svg_cluster import confusion_svg
 
-from . import background, cluster_cache
+from . import background, cluster_cache, url_state
 from .heatmap import clickable_svg, clicked_cell
 from .words import markdown_frame, method_name, percent
+
+K_RANGE, SEED_RANGE = range(2, 31), range(10_001)  # what the k and seed inputs take
+SCORES = ("accuracy", "nmi", "ari")  # the fields of a cluster report, in display order
+NAMES = ("Accuracy (Hungarian)", "NMI", "ARI")
+
+
+def settings_ui() -> tuple[int, str, int]:
+    """The k, method and seed widgets, each bound to the URL: (k, method, seed)."""
+    c_k, c_method, c_seed = st.columns(3)
+    k = url_state.bound(c_k.number_input, "Clusters k", K_RANGE[0], K_RANGE[-1], 10, key="k")
+    method = url_state.chosen(c_method.selectbox, "Method", METHODS, 0, key="method",
+                              format_func=method_name,
+                              help="UMAP methods embed the codes to k dimensions first (N2D).")
+    seed = url_state.bound(c_seed.number_input, "Seed", SEED_RANGE[0], SEED_RANGE[-1], 0, key="cluster_seed")
+    return int(k), method, int(seed)
+
+
+def shown(score: str, value: float) -> str:
+    """A score as every page shows it: accuracy as a percent (71.7%), NMI and ARI to 3 decimals."""
+    return percent(value) if score == "accuracy" else f"{value:.3f}"
+
+
+def scores_row(names: tuple[str, str, str], train, test=None) -> None:
+    """Accuracy, NMI and ARI of a cluster report side by side, under `names`; the test set's
+    beside each when given."""
+    tests = [None] * 3 if test is None else [getattr(test, s) for s in SCORES]
+    for col, name, score, test_value in zip(st.columns(3), names, SCORES, tests):
+        col.metric(name, shown(score, getattr(train, score)),
+                   None if test_value is None else shown(score, test_value),
+                   delta_color="off", delta_arrow="off",
+                   delta_description="test set" if test_value is not None else None)
+
+
+def seeds_table(spread: dict) -> dict:
+    """summarize()'s mean and std per split and score, as 'mean ± std' columns for st.dataframe."""
+    return {split: [f"{shown(m, spread[f'{split}_{m}_mean'])} ± {shown(m, spread[f'{split}_{m}_std'])}"
+                    for m in SCORES] for split in ("train", "test")} \
+        | {"score": ["accuracy", "NMI", "ARI"]}
+
 
 PROJECTIONS = ("PCA (all points)", "UMAP (all points)", "t-SNE (2,000-point sample)")
 PIXEL_INPUTS = {"50-d PCA of the pixels": 50, "raw pixels (784-d, slower)": None}  # -> PCA dims

@@ -8,12 +8,14 @@ import pandas as pd
 import streamlit as st
 
 from dae_core.analysis.denoise import MAX_PICK, parse_indices, pick_digits
+from dae_core.analysis.quality import RECOGNISED_AT, top_class
 from dae_core.config import NOISE_KINDS
 from dae_core.errors import DaeError
 from dae_core.evaluate import psnr
 from dae_core.images import to_png
 
 from . import url_state
+from .cache import classifier
 from .words import noise_name, plain
 
 log = logging.getLogger(__name__)
@@ -96,10 +98,6 @@ def digit_warning(name: str, x: np.ndarray, mse: float, ck) -> str | None:
     """One line when the 28x28 image `x` does not look like a digit: the shipped digit classifier
     is unsure what it is, or the model rebuilds it (error `mse`) far worse than its test digits
     (the model card's test or validation error); None when it looks like one."""
-    from dae_core.analysis.quality import RECOGNISED_AT, top_class
-
-    from .cache import classifier
-
     reasons = []
     clf = classifier()
     if clf is not None:

@@ -1,5 +1,5 @@
 """Which checkpoints a browser session can pick (shipped, saved runs, its own uploads) and which one
-it has picked. Light on purpose: no PyTorch, so a page can look up stored results first."""
+it has picked."""
 from __future__ import annotations
 
 import hashlib
@@ -61,33 +61,9 @@ def remember(name: str) -> None:
     st.session_state[PICKED] = name
 
 
-def _kept(names: list[str]) -> str | None:
-    """The session's pick when it is listed and the link names no model, else None."""
-    kept = st.session_state.get(PICKED)
-    return kept if kept in names and url_state.link_value(PICKER) is None else None
-
-
 def restore(names: list[str]) -> None:
-    """Before the picker is drawn: give it the session's pick back unless the link names a model
-    (a link, or the browser's back and forward, say which one)."""
-    kept = _kept(names)
-    if kept is not None:
+    """Before the picker is drawn: give it the session's pick back when it is still listed,
+    unless the link names a model (a link, or the browser's back and forward, say which one)."""
+    kept = st.session_state.get(PICKED)
+    if kept in names and url_state.link_value(PICKER) is None:
         st.session_state[PICKER] = kept
-
-
-def picked(names: list[str]) -> str:
-    """The name the picker shows in this run, read before it is drawn (safe to call again):
-    the session's pick, else a link's `model`, else the first."""
-    kept = _kept(names)
-    if kept is not None:
-        return kept
-    name = url_state.peek(PICKER, names[0], names)
-    return name if name in names else names[0]  # e.g. a saved run whose file is gone
-
-
-def picked_path() -> str | None:
-    """The path of the checkpoint the picker shows in this run (drawn yet or not), or None."""
-    options = available()
-    if not options:
-        return None
-    return options[picked(list(options))]

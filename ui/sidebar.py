@@ -193,16 +193,6 @@ def _upload_folder() -> Path:
     return Path(folder.name)
 
 
-def picked_checkpoint(path: str | None):
-    """The picker's checkpoint at `path` (models.picked_path()), loaded (cached); None when there
-    is none or it cannot be loaded (the picker then says why). Draws nothing: a page can compute
-    first."""
-    try:
-        return cache.load_checkpoint(path) if path else None
-    except DaeError:
-        return None
-
-
 def require_checkpoint():
     """Guard for pages: the picker's checkpoint, or an info box and st.stop()."""
     ck = checkpoint_picker()

@@ -1,7 +1,6 @@
 """Settings in the URL. Streamlit binds a widget to the query parameter named by its key
 (`bind="query-params"`): a link sets it, a change rewrites the URL, a value the widget cannot take
-is dropped. Two things it leaves to us: a one-line notice naming a dropped value, and a bound
-setting's value read before its widget is drawn (a page that computes first).
+is dropped. What it leaves to us: a one-line notice naming a dropped value.
 
 A choice whose options read as words (`format_func`) is kept in the URL here instead (`chosen`):
 Streamlit's binding writes the words a person reads into the URL, and links name the options."""
@@ -55,28 +54,6 @@ def chosen(widget: Callable, label: str, options, index: int, *, key: str,
 def _dropped(key: str, raw: str, label: str, shown) -> None:
     text = " ".join(raw[:40].replace("`", "'").split())  # a code span shows it as written
     st.warning(f"The link's `{key}={text}` is not valid for “{label}”: showing {plain(shown)}.")
-
-
-def peek(key: str, default: Any, options=None) -> Any:
-    """The value the bound widget `key` will show in this run, read before it is drawn: the
-    session's, else a link's (of `default`'s type, and among `options` when given), else `default`."""
-    if key in st.session_state:
-        return st.session_state[key]
-    return parsed(link_value(key), default, options)
-
-
-def parsed(raw: str | None, default: Any, options=None) -> Any:
-    """A link's text as a value of `default`'s type (an int or a str), when it is written as that
-    value is ("8", not " 8", "08" or "1_0") and is among `options` when given; else `default`."""
-    if raw is None:
-        return default
-    try:
-        value = type(default)(raw)
-    except (TypeError, ValueError):  # not a number, or past the 4,300 digits int() reads
-        return default
-    if str(value) != raw or (options is not None and value not in options):
-        return default
-    return value
 
 
 def link_value(key: str) -> str | None:

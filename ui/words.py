@@ -1,8 +1,5 @@
 """One vocabulary for every page: labels for the keys a model card holds, and one format for each
-kind of number (accuracies as percents with one decimal, errors to 4 decimals, times in s / min).
-
-Plain Python (no Streamlit, no PyTorch): the Cluster page uses it before its heavy imports.
-"""
+kind of number (accuracies as percents with one decimal, errors to 4 decimals, times in s / min)."""
 from __future__ import annotations
 
 import re
