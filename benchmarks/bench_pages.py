@@ -177,6 +177,28 @@ def summary(out: dict) -> None:
             print(f"{'':>9} {'after / before':>14}" + "".join(f"{a / b:16.2f}" for a, b in zip(after, before)))
 
 
+def _report():
+    """benchmarks/report.py, whether this file runs as a script or as a module (python -m)."""
+    try:
+        from benchmarks import report
+    except ImportError:
+        import report
+    return report
+
+
+def docs_table(out: dict) -> str:
+    """The page table of docs/speed.md: each page's medians, and with --against, after / before."""
+    report = _report()
+
+    labels, rows = list(out), []
+    for name in out[labels[0]]:
+        meds = [medians(out[label][name]) for label in labels]
+        rows.append([name, *(f"{v:.2f} s" for v in meds[0])])
+        if len(labels) == 2:
+            rows.append(["", *(f"{a / b:.2f} × before" for a, b in zip(*meds))])
+    return report.table(["page", *(f"{w}: {m}" for w, m in COLUMNS)], rows)
+
+
 DRAW = """async spec => {
     const div = document.createElement('div');
     div.style.width = '1200px';
@@ -235,6 +257,7 @@ def main() -> None:
     p.add_argument("--json", action="store_true")
     p.add_argument("--against", type=Path, metavar="DIR",
                    help="another checkout of the app, measured in turns with this one (after / before)")
+    p.add_argument("--write-docs", action="store_true", help="write the page table into docs/speed.md")
     p.add_argument("--map", type=int, default=0, metavar="N",
                    help="instead: draw the map of 48k codes N times each way, in one browser")
     args = p.parse_args()
@@ -264,6 +287,8 @@ def main() -> None:
         print(json.dumps(out if args.against else out["after"], indent=1))
         return
     summary(out)
+    if args.write_docs:
+        _report().write("bench_pages", docs_table(out) + "\n\n" + _report().stamp())
 
 
 if __name__ == "__main__":
