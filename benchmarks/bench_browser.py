@@ -18,9 +18,8 @@ import statistics
 import tempfile
 import time
 
-from dae_harness.browser import (LAST, PAGES, choose, cpu_seconds, launch, missing, move_slider,
-                                 navigate, open_page, pick_cell_digit, picker_options, rss_bytes,
-                                 start_server, start_tiny_run, stop_server, wait_idle)
+from dae_harness.browser import (LAST, PAGES, choose, launch, missing, move_slider, navigate, open_page, pick_cell_digit, picker_options, start_server, start_tiny_run, stop_server, wait_idle)
+from dae_harness.procs import cpu_seconds, rss_bytes
 
 MiB = 2**20
 

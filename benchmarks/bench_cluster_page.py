@@ -86,15 +86,8 @@ def browser_visits(repeat: int, query: str, keep_disk: bool) -> list[float]:
     each repeat also times the page on another fresh server after a home page visit."""
     from playwright.sync_api import sync_playwright
 
-    from dae_harness.browser import (
-        descendants,
-        launch,
-        missing,
-        open_page,
-        start_server,
-        stop_server,
-        total_cpu_seconds,
-    )
+    from dae_harness.browser import launch, missing, open_page, start_server, stop_server
+    from dae_harness.procs import descendants, total_cpu_seconds
 
     if missing():
         raise SystemExit(missing())

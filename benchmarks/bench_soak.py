@@ -15,8 +15,8 @@ import re
 import tempfile
 import time
 
-from dae_harness.browser import (PAGES, SAVED, error_texts, launch, missing, navigate, open_page,
-                                 rss_bytes, start_server, stop_server, wait_idle)
+from dae_harness.browser import (PAGES, SAVED, error_texts, launch, missing, navigate, open_page, start_server, stop_server, wait_idle)
+from dae_harness.procs import rss_bytes
 
 MiB = 2**20
 

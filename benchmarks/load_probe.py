@@ -9,7 +9,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from dae_harness import browser
+from dae_harness import procs
 
 
 class Probe:
@@ -17,7 +17,7 @@ class Probe:
 
     def __init__(self, pid: int, cache: Path, cap_mb: int, log: Path) -> None:
         self.pid, self.cache, self.cap_mb, self.log = pid, cache, cap_mb, log
-        self.cpu0 = browser.cpu_seconds(pid)
+        self.cpu0 = procs.cpu_seconds(pid)
         self.peak = {"server_rss_mb": 0.0, "ray_rss_mb": 0.0, "ray_pss_mb": 0.0, "cache_mb": 0.0}
         self.ray_cpu: dict[int, float] = {}  # Ray process -> CPU seconds when last seen
 
@@ -38,7 +38,7 @@ class Probe:
                 with open(f"/proc/{p}/smaps_rollup") as f:
                     sizes = dict(line.split()[:2] for line in f if line.startswith(("Rss:", "Pss:")))
                 rss, pss = rss + int(sizes["Rss:"]), pss + int(sizes["Pss:"])
-                self.ray_cpu[p] = browser.cpu_seconds(p)
+                self.ray_cpu[p] = procs.cpu_seconds(p)
             except (OSError, KeyError):
                 continue
         return rss / 1024, pss / 1024
@@ -59,7 +59,7 @@ class Probe:
             await asyncio.sleep(seconds)
 
     def peaks(self) -> dict:
-        return {"server_cpu_s": round(browser.cpu_seconds(self.pid) - self.cpu0, 1),
+        return {"server_cpu_s": round(procs.cpu_seconds(self.pid) - self.cpu0, 1),
                 "ray_cpu_s": round(sum(self.ray_cpu.values()), 1),
                 **{k: round(v, 1) for k, v in self.peak.items()}, "cache_cap_mb": self.cap_mb}
 

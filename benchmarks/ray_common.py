@@ -6,7 +6,7 @@ import os
 import re
 import time
 
-from dae_harness.browser import descendants, pids_of, run_workers, total_cpu_seconds
+from dae_harness.procs import descendants, pids_of, run_workers, total_cpu_seconds
 
 TRAINING = re.compile(r"Epoch \d+/\d+ · batch|Starting the training process|Training the first batches")
 VIEWPORT = {"width": 1400, "height": 1000}

@@ -12,7 +12,8 @@ import threading
 import time
 from pathlib import Path
 
-from dae_harness.browser import ERROR_BOXES, SAVED, cpu_seconds, launch, run_workers, start_server, stop_server
+from dae_harness.browser import ERROR_BOXES, SAVED, launch, start_server, stop_server
+from dae_harness.procs import cpu_seconds, run_workers
 
 from async_pages import a_move_slider, a_navigate, a_open, a_progress, a_wait_idle, states
 from bench_browser import summary

@@ -15,6 +15,7 @@ from dae_core import TrainConfig
 from dae_core.serve.jobs import JOB_NICENESS
 from dae_core.serve import jobs, ray_jobs, runs, training
 from dae_harness import browser
+from dae_harness import procs
 from dae_harness.wsclient import Tab
 from ray_head import local_head
 
@@ -57,7 +58,7 @@ def test_the_server_outlives_a_killed_gcs_and_ray_comes_back_for_new_runs(tmp_pa
         try:
             run = training.start(TINY.to_dict(), 100)  # long enough to be training at the kill
             wait_for(lambda: training.state(run).status == "running" and run.history(), 120, "an epoch")
-            assert [browser.niceness(p) for p in browser.run_workers(runs_dir)] == [JOB_NICENESS]  # below the server
+            assert [procs.niceness(p) for p in procs.run_workers(runs_dir)] == [JOB_NICENESS]  # below the server
             os.kill(gcs_pid(), signal.SIGKILL)
             killed = time.monotonic()
 

@@ -8,7 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from dae_harness.browser import ROOT, launch, missing, rss_bytes, start_server, stop_server
+from dae_harness.browser import ROOT, launch, missing, start_server, stop_server
+from dae_harness.procs import rss_bytes
 from ray_head import local_head
 
 SKIP = missing()

@@ -7,8 +7,9 @@ import pytest
 pytest.importorskip("playwright.sync_api", reason="browser tests: playwright is not installed",
                     exc_type=ImportError)
 
-from dae_harness.browser import (SAVED, app_button, open_page, run_workers, start_server,  # noqa: E402
+from dae_harness.browser import (SAVED, app_button, open_page, start_server,  # noqa: E402
                                  start_tiny_run, stop_server, wait_idle)
+from dae_harness.procs import run_workers  # noqa: E402
 
 TRAINING = re.compile(r"Epoch \d+/\d+ · batch")
 

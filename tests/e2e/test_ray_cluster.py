@@ -15,9 +15,10 @@ import pytest
 pytest.importorskip("playwright.sync_api", reason="browser tests: playwright is not installed",
                     exc_type=ImportError)
 
-from dae_harness.browser import (LOSS_POINTS, SAVED, app_button, descendants, error_texts,  # noqa: E402
+from dae_harness.browser import (LOSS_POINTS, SAVED, app_button, error_texts,  # noqa: E402
                                  free_port, loss_points, open_page, start_server, start_tiny_run,
                                  stop_and_save, stop_server, wait_idle, wait_until)
+from dae_harness.procs import descendants  # noqa: E402
 
 RAY = str(Path(sys.executable).with_name("ray"))
 ENV = {**{k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}, "RAY_AUTH_MODE": "token",
