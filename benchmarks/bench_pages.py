@@ -31,6 +31,7 @@ on a 2-core machine: complete <= 4 s fresh, <= 2 s warm.
 as a scatter of every point (WebGL, in software under --disable-gpu), N times each, in turns.
 """
 import argparse
+import importlib.util
 import json
 import statistics
 import tempfile
@@ -178,11 +179,10 @@ def summary(out: dict) -> None:
 
 
 def _report():
-    """benchmarks/report.py, whether this file runs as a script or as a module (python -m)."""
-    try:
-        from benchmarks import report
-    except ImportError:
-        import report
+    """benchmarks/report.py, beside this file, whether it runs as a script or with python -m."""
+    spec = importlib.util.spec_from_file_location("report", Path(__file__).with_name("report.py"))
+    report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(report)
     return report
 
 
