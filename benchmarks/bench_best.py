@@ -23,7 +23,6 @@ two more scores judge its dials:
 --save-metrics records the numbers in the checkpoint's model card (clustering: the seeds' means).
 """
 import argparse
-import dataclasses
 import json
 import sys
 import time
@@ -33,7 +32,7 @@ import numpy as np
 from dae_core import checkpoint as ckpt_io
 from dae_core.analysis.cluster import METHODS
 from dae_core.analysis.dials import component_digits, fit_sampler, style_sweeps
-from dae_core.analysis.latent import DEFAULT_SAMPLER, LatentSampler, decode
+from dae_core.analysis.latent import DEFAULT_SAMPLER, decode
 from dae_core.analysis.pipeline import cluster_codes, encode_splits, summarize
 from dae_core.analysis.quality import score_samples, top_class
 from dae_core.classifier import load_classifier
@@ -41,12 +40,12 @@ from dae_core.errors import DaeError
 from dae_core.evaluate import evaluate
 
 
-def clustering_scores(codes, method: str, seeds: list[int]) -> dict:
+def clustering_scores(codes, method: str, seeds: list[int], class_dims=None) -> dict:
     """Mean / std of train and test accuracy, NMI, ARI over `seeds`, plus each seed's numbers."""
     runs, seconds = [], []
     for seed in seeds:
         t = time.perf_counter()
-        runs.append(cluster_codes(codes, 10, method, seed))
+        runs.append(cluster_codes(codes, 10, method, seed, class_dims=class_dims))
         seconds.append(time.perf_counter() - t)
     per_seed = [{"seed": r.seed, "accuracy": r.train.accuracy, "nmi": r.train.nmi,
                  "test_accuracy": r.test.accuracy, "test_nmi": r.test.nmi} for r in runs]
@@ -56,7 +55,7 @@ def clustering_scores(codes, method: str, seeds: list[int]) -> dict:
 
 def sample_scores(model, z_train, classifier, n: int, seed: int = 0) -> dict:
     """Scores of n digits decoded from the app's default sampler fitted on the training codes."""
-    sampler = LatentSampler(DEFAULT_SAMPLER).fit(z_train)
+    sampler = fit_sampler(model, z_train, DEFAULT_SAMPLER)
     images = decode(model, sampler.sample(n, seed, model.latent_dim))
     q = score_samples(classifier, images)
     return {"sampler": DEFAULT_SAMPLER, "n": n, "recognised": q["recognised"],
@@ -96,9 +95,7 @@ def run(path: str, method: str, seeds: list[int], n: int, classifier_path: str, 
     recon = evaluate(ckpt.model, ckpt.config)
     classifier = load_classifier(classifier_path)
     class_dims = ckpt.parts.get("class")
-    clustered = codes if not class_dims else dataclasses.replace(
-        codes, z_train=codes.z_train[:, class_dims], z_test=codes.z_test[:, class_dims])
-    clustering = clustering_scores(clustered, method, seeds) if seeds else None
+    clustering = clustering_scores(codes, method, seeds, class_dims) if seeds else None
     out = {"checkpoint": path, "cluster": clustering, "clustered_dims": class_dims or "all",
            "val_mse": recon["val_mse"], "test_mse": recon["test_mse"],
            "samples": sample_scores(ckpt.model, codes.z_train, classifier, n)}

@@ -46,7 +46,7 @@ def test_style_sweeps_write_rows_of_one_swept_coordinate(capsys, split_ckpt, tmp
     out = tmp_path / "sweeps.npy"
     code, result, _ = run(capsys, "generate", "--checkpoint", str(split_ckpt), "--style-sweeps", "4",
                           "--steps", "5", "--out", str(out), "--json")
-    assert code == 0 and result["shape"] == [4, 5, 28, 28]
+    assert code == 0 and result["shape"] == [4, 5, 28, 28], _
     sweeps = np.load(out)
     assert sweeps.shape == (4, 5, 28, 28) and 0 <= sweeps.min() and sweeps.max() <= 1
     assert all(np.abs(row[0] - row[-1]).max() > 0 for row in sweeps)  # the dial changes the digit's look
@@ -79,13 +79,16 @@ def test_group_mixture_draws_cluster_k_from_group_k_alone():
     rng = np.random.default_rng(0)
     groups = rng.integers(0, 10, 2000)
     z = np.concatenate([np.eye(10)[groups], rng.normal(size=(2000, 3)) + groups[:, None]], axis=1)
-    sampler = LatentSampler("cluster:4").fit(z, groups)
+    sampler = LatentSampler("cluster:4", class_dims=list(range(10))).fit(z)
     drawn = sampler.sample(300, seed=1)
     assert np.abs(drawn[:, :10].argmax(axis=1) - 4).max() == 0  # every code names group 4
     assert drawn[:, 10:].mean() == pytest.approx(4, abs=0.3)
     assert sampler.gmm.weights_.sum() == pytest.approx(1.0)
-    with pytest.raises(DaeError, match="at least 2 codes"):
-        LatentSampler("cluster:0").fit(z[:5], groups[:5])
+    few = LatentSampler("cluster:0", class_dims=list(range(10))).fit(z[groups != 7][:60])
+    assert few.gmm.weights_[7] == 0 and few.gmm.weights_.sum() == pytest.approx(1.0)
+    assert (few.sample(200, seed=0)[:, :10].argmax(axis=1) != 7).all()  # an empty class is never drawn
+    with pytest.raises(DaeError, match="component 7"):
+        few.restrict(7).sample(1, seed=0)
 
 
 def test_cluster_k_of_a_split_model_comes_from_its_class_part(capsys, split_ckpt, tmp_path):
@@ -99,3 +102,60 @@ def test_cluster_k_of_a_split_model_comes_from_its_class_part(capsys, split_ckpt
     if np.bincount(groups, minlength=10).min() >= 2:  # a 2-epoch model may leave a class empty
         sampler = fit_sampler(model, z, "cluster:0")
         assert component_digits(model, sampler, z, groups) == {k: k for k in np.unique(groups).tolist()}
+
+
+def _split_codes(n=2000, seed=0):
+    """(z, labels): codes whose 10 class coordinates name their label, with 3 wide style numbers."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, n)
+    style = rng.normal(scale=20.0, size=(n, 3)) + labels[:, None]
+    return np.concatenate([np.eye(10)[labels] * 0.9 + 0.01, style], axis=1).astype(np.float32), labels
+
+
+def test_sweeps_with_class_dims_keep_one_class_and_span_its_own_range():
+    z, labels = _split_codes()
+    codes = style_sweep_codes(z, [10, 11, 12], n=6, steps=4, class_dims=list(range(10)))
+    for i, row in enumerate(codes):
+        named = row[:, :10].argmax(axis=1)
+        assert (named == named[0]).all()
+        j = 10 + i % 3
+        low, high = np.percentile(z[labels == named[0], j], [1, 99])
+        assert row[0, j] == pytest.approx(low, rel=1e-4) and row[-1, j] == pytest.approx(high, rel=1e-4)
+
+
+def test_a_split_models_default_sampler_draws_one_class_at_a_time():
+    from dae_core.analysis.latent import DEFAULT_SAMPLER, LatentSampler
+
+    z, _ = _split_codes()
+    drawn = LatentSampler(DEFAULT_SAMPLER, class_dims=list(range(10))).fit(z).sample(500, seed=2)
+    top = np.sort(drawn[:, :10], axis=1)
+    assert (top[:, -1] > 0.5).all() and (top[:, -2] < 0.3).all()  # one class, never a blend of two
+    assert len(np.unique(drawn[:, :10].argmax(axis=1))) == 10
+
+
+def test_a_split_sampler_is_kept_apart_from_a_whole_code_one():
+    from dae_core import store
+    from dae_core.analysis.latent import fitted_sampler
+
+    store.forget()
+    z, _ = _split_codes()
+    split = fitted_sampler("gmm", "model-x", lambda: z, class_dims=list(range(10)))
+    whole = fitted_sampler("gmm", "model-x", lambda: z)
+    assert split.n_components == 10 and whole.n_components == 40
+    store.forget()  # from disk now: the split one comes back split
+    again = fitted_sampler("cluster:3", "model-x", lambda: pytest.fail("refit"), class_dims=list(range(10)))
+    assert again.class_dims == list(range(10)) and again.component == 3
+    assert np.allclose(again.gmm.means_, split.gmm.means_)
+
+
+def test_clustering_a_split_model_reads_its_class_part_alone():
+    from dae_core.analysis.pipeline import Codes, cluster_codes, clustering_params
+
+    z, labels = _split_codes(1500)
+    zt, yt = _split_codes(500, seed=1)
+    codes = Codes(z, labels, zt, yt, np.arange(len(z)), 0.0)
+    on_class = cluster_codes(codes, 10, "kmeans", 0, class_dims=list(range(10)))
+    on_all = cluster_codes(codes, 10, "kmeans", 0)
+    assert on_class.train.accuracy == 1.0 and on_class.test.accuracy == 1.0
+    assert on_all.train.accuracy < 0.8  # the wide style numbers would lead a whole-code clustering
+    assert clustering_params(codes, "kmeans", 10, 0, [0, 1]) != clustering_params(codes, "kmeans", 10, 0)

@@ -19,7 +19,7 @@ from dae_core import checkpoint as ckpt_io
 from dae_core import store
 from dae_core.analysis.denoise import SWEEP_STRENGTHS
 from dae_core.analysis.denoise import noise_sweep as sweep
-from dae_core.analysis.latent import fitted_sampler
+from dae_core.analysis.latent import class_dims_of, fitted_sampler
 from dae_core.analysis.pipeline import encoded
 from dae_core.analysis.quality import CLASSIFIER, QUALITY, quality_params, reference_of
 from dae_core.analysis.quality import sample_quality as score_quality
@@ -101,7 +101,8 @@ def sampler(path: str, mtime: float, kind: str):
     """The sampler `kind` fitted to the model's training codes (from the result cache, else
     fitted here and kept)."""
     return fitted_sampler(kind, fingerprint(path, mtime), lambda: codes(path, mtime).z_train,
-                          lambda: busy("Fitting the sampler…", f"the {kind} sampler"))
+                          lambda: busy("Fitting the sampler…", f"the {kind} sampler"),
+                          class_dims_of(checkpoint(path, mtime).model))
 
 
 @st.cache_resource(show_spinner="Sweeping the noise strength…", max_entries=64)

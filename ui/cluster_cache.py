@@ -16,6 +16,7 @@ from dae_core import store
 from dae_core.analysis import embed
 from dae_core.analysis.cluster import score
 from dae_core.analysis.embed import MAP, map_params
+from dae_core.analysis.latent import class_dims_of
 from dae_core.analysis.pipeline import CLUSTERING, clustered, clustering_params
 
 from .background import Ask
@@ -23,7 +24,7 @@ from .cache import busy, checkpoint, codes, digits, fingerprint, heavy
 
 
 def _clustering_params(path: str, mtime: float, k: int, method: str, seed: int) -> dict:
-    return clustering_params(codes(path, mtime), method, k, seed)
+    return clustering_params(codes(path, mtime), method, k, seed, class_dims_of(checkpoint(path, mtime).model))
 
 
 def cached_clustering(path: str, mtime: float, k: int, method: str, seed: int):
@@ -44,7 +45,8 @@ def clustering_ask(path: str, mtime: float, k: int, method: str, seed: int) -> A
 def clustering(path: str, mtime: float, k: int, method: str, seed: int):
     """The ClusterResult, computed here when not cached (quick methods: k-means, with a spinner)."""
     return clustered(codes(path, mtime), fingerprint(path, mtime), k, method, seed,
-                     lambda: busy("Clustering…", f"{method}, k={k}"))
+                     lambda: busy("Clustering…", f"{method}, k={k}"),
+                     class_dims_of(checkpoint(path, mtime).model))
 
 
 @st.cache_resource(show_spinner="Projecting the codes with PCA…", max_entries=8)

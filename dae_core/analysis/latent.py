@@ -71,14 +71,24 @@ class LatentSampler:
     Kinds: uniform01 (the reference: U[0,1]^d), box (uniform over the codes' 1-99th percentile
     box), gaussian (full covariance), gmm (a 40-component Gaussian mixture), cluster:K (inside
     component K of a 10-component mixture).
+
+    For a split model, pass `class_dims`, the coordinates of its class part: gmm and cluster:K
+    then have one Gaussian per class that part names (its share, mean and covariance), so every
+    draw is one digit and cluster:K is the digit dial. A mixture fitted to the whole split code
+    splits along the style numbers, which spread far more than the probabilities, and draws
+    probability vectors between classes that decode to blends (docs/recipe.md).
     """
 
-    def __init__(self, kind: str = "gmm", n_components: int | None = None, seed: int = 0):
+    def __init__(self, kind: str = "gmm", n_components: int | None = None, seed: int = 0,
+                 class_dims: list[int] | None = None):
         base = kind.split(":")[0]
-        if n_components is None:
-            n_components = GMM_COMPONENTS if base == "gmm" else CLUSTER_COMPONENTS
         if base not in ("uniform01", "box", "gaussian", "gmm", "cluster"):
             raise DaeError(f"unknown sampler {kind!r}; choose from {', '.join(SAMPLERS)}")
+        self.class_dims = list(class_dims) if class_dims and base in ("gmm", "cluster") else None
+        if self.class_dims:
+            n_components = len(self.class_dims)
+        elif n_components is None:
+            n_components = GMM_COMPONENTS if base == "gmm" else CLUSTER_COMPONENTS
         self.kind, self.n_components, self.seed = kind, n_components, seed
         self.component = None
         if base == "cluster":
@@ -90,16 +100,16 @@ class LatentSampler:
                 raise DaeError(f"cluster must be 0..{n_components - 1}, got {self.component}")
         self.d = None
 
-    def fit(self, z: np.ndarray, groups: np.ndarray | None = None) -> "LatentSampler":
-        """Fit on codes (N, d). `groups` (N,) in 0..n_components-1, for a mixture kind: one
-        Gaussian per group (its share, mean and covariance) instead of a fitted mixture, e.g. the
-        digit a split model's class part names, so that cluster:K draws that digit."""
+    def fit(self, z: np.ndarray) -> "LatentSampler":
+        """Fit on codes (N, d)."""
         z = np.asarray(z, dtype=np.float64)
         self.d = z.shape[1]
         self.low, self.high = np.percentile(z, 1, axis=0), np.percentile(z, 99, axis=0)
         self.mean, self.cov = z.mean(0), np.cov(z, rowvar=False).reshape(self.d, self.d)
-        if groups is not None and self.kind.startswith(("gmm", "cluster")):
-            self.gmm = _group_mixture(z, np.asarray(groups), self.n_components)
+        if self.class_dims:
+            if max(self.class_dims) >= self.d:
+                raise DaeError(f"class coordinates {self.class_dims} do not fit codes of {self.d} numbers")
+            self.gmm = _group_mixture(z, z[:, self.class_dims].argmax(axis=1), self.n_components)
         elif self.kind.startswith(("gmm", "cluster")):
             from sklearn.mixture import GaussianMixture
 
@@ -144,7 +154,7 @@ class LatentSampler:
 
     def restrict(self, component: int) -> "LatentSampler":
         """A cluster:K sampler sharing this fitted mixture (no refit)."""
-        out = LatentSampler(f"cluster:{component}", self.n_components, self.seed)
+        out = LatentSampler(f"cluster:{component}", self.n_components, self.seed, self.class_dims)
         out.__dict__.update({k: v for k, v in self.__dict__.items() if k not in ("kind", "component")})
         return out
 
@@ -160,6 +170,9 @@ class LatentSampler:
         elif self.kind == "gaussian":
             z = rng.multivariate_normal(self.mean, self.cov, size=n, method="cholesky")
         else:
+            if self.component is not None and self.gmm.weights_[self.component] == 0:
+                raise DaeError(f"no training code falls in component {self.component}: "
+                               "choose another")
             k = (rng.choice(self.n_components, size=n, p=self.gmm.weights_)
                  if self.component is None else np.full(n, self.component))
             z = np.stack([rng.multivariate_normal(self.gmm.means_[c], self.gmm.covariances_[c])
@@ -169,7 +182,7 @@ class LatentSampler:
 
 def _stored_sampler(a: dict, key: dict) -> LatentSampler | None:
     kind = key["sampler"] + (":0" if key["sampler"] == "cluster" else "")
-    return LatentSampler(kind, key["components"], key["seed"]).fitted_as(a)
+    return LatentSampler(kind, key["components"], key["seed"], key.get("class_dims")).fitted_as(a)
 
 
 # A fitted sampler in the result cache: its arrays, a few KB.
@@ -177,19 +190,29 @@ SAMPLER = store.Kind("sampler", LatentSampler.arrays, _stored_sampler)
 
 
 def sampler_params(s: LatentSampler) -> dict:
-    """What a fitted sampler depends on, besides the model: its kind, size, seed and fit sample."""
-    return {"sampler": s.kind.split(":")[0], "components": int(s.n_components), "seed": int(s.seed),
-            "fit_max": GMM_FIT_MAX}
+    """What a fitted sampler depends on, besides the model: its kind, size, seed and fit sample
+    (and a split model's class coordinates, which group its mixtures)."""
+    params = {"sampler": s.kind.split(":")[0], "components": int(s.n_components), "seed": int(s.seed),
+              "fit_max": GMM_FIT_MAX}
+    return params | ({"class_dims": [int(i) for i in s.class_dims]} if s.class_dims else {})
 
 
-def fitted_sampler(kind: str, model: str, z: Callable[[], np.ndarray], hold=nullcontext) -> LatentSampler:
+def class_dims_of(model) -> list[int] | None:
+    """The coordinates of a split model's class part (split.SplitAutoencoder); None for others."""
+    return getattr(model, "class_dims", None)
+
+
+def fitted_sampler(kind: str, model: str, z: Callable[[], np.ndarray], hold=nullcontext,
+                   class_dims: list[int] | None = None) -> LatentSampler:
     """The sampler `kind` fitted to the training codes z() of the model (its fingerprint): from
     the result cache, else fitted (inside the context hold()) and kept. Every cluster:K shares the
-    one fitted 10-component mixture; uniform01 needs no fit."""
-    s = LatentSampler(kind)
+    one fitted mixture; uniform01 needs no fit. `class_dims`: a split model's class part."""
+    s = LatentSampler(kind, class_dims=class_dims)
     if kind == "uniform01":
         return s
-    fitted = LatentSampler("cluster:0") if s.component is not None else s
+    fitted = s
+    if s.component is not None:  # a split model's gmm is its cluster:K mixture: one fit for both
+        fitted = LatentSampler("gmm" if s.class_dims else "cluster:0", class_dims=class_dims)
 
     def fit() -> LatentSampler:
         codes = z()
@@ -201,14 +224,16 @@ def fitted_sampler(kind: str, model: str, z: Callable[[], np.ndarray], hold=null
 
 
 def _group_mixture(z: np.ndarray, groups: np.ndarray, k: int) -> Mixture:
-    """One Gaussian per group 0..k-1 of the codes z (N, d); a group needs at least 2 codes."""
-    counts = np.bincount(groups, minlength=k)
-    if len(counts) != k or counts.min() < 2:
-        raise DaeError(f"each of the {k} groups needs at least 2 codes; got {counts.tolist()}")
+    """One Gaussian per group 0..k-1 of the codes z (N, d). A group of fewer than 2 codes (a class
+    a weak split model never names) gets weight 0, and the Gaussian of all the codes."""
+    counts = np.bincount(groups, minlength=k)[:k]
+    if counts.max() < 2:
+        raise DaeError(f"a mixture of {k} groups needs one group of at least 2 codes; got {counts.tolist()}")
     reg = 1e-6 * np.eye(z.shape[1])  # scikit-learn's reg_covar, for groups with no spread in a direction
-    covariances = np.stack([np.cov(z[groups == c], rowvar=False) + reg for c in range(k)])
-    means = np.stack([z[groups == c].mean(axis=0) for c in range(k)])
-    return Mixture(counts / counts.sum(), means, covariances)
+    members = [z[groups == c] if counts[c] >= 2 else z for c in range(k)]
+    weights = np.where(counts >= 2, counts, 0) / counts[counts >= 2].sum()
+    return Mixture(weights, np.stack([m.mean(axis=0) for m in members]),
+                   np.stack([np.cov(m, rowvar=False) + reg for m in members]))
 
 
 def slider_ranges(z: np.ndarray, low_pct: float = 1, high_pct: float = 99):

@@ -1,6 +1,7 @@
 """End-to-end analyses of one model, shared by the CLI, the app and the benchmarks."""
 from __future__ import annotations
 
+import dataclasses
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -91,13 +92,23 @@ class ClusterResult:
         return out
 
 
+def class_part(codes: Codes, class_dims: list[int] | None) -> Codes:
+    """The codes a clustering reads: a split model's class part (its class_dims), else all."""
+    if not class_dims:
+        return codes
+    return dataclasses.replace(codes, z_train=codes.z_train[:, class_dims], z_test=codes.z_test[:, class_dims])
+
+
 def cluster_codes(codes: Codes, k: int = 10, method: str = "kmeans", seed: int = 0,
-                  with_test: bool = True, progress=None, stage=None, stop=None) -> ClusterResult:
+                  with_test: bool = True, progress=None, stage=None, stop=None,
+                  class_dims: list[int] | None = None) -> ClusterResult:
     """Cluster the training codes, score them, and score the test codes with the fitted model.
 
     progress(step, seconds) and stage(step) report the steps (cluster.STEPS, then "test"); a set
-    `stop` raises cluster.Cancelled between them.
+    `stop` raises cluster.Cancelled between them. For a split model, pass its class_dims: only
+    its class part is clustered (the style part is free to hold what does not name a digit).
     """
+    codes = class_part(codes, class_dims)
     fitted = cluster(codes.z_train, k, method, seed, progress=progress, stage=stage, stop=stop)
     test_labels = None
     if with_test:
@@ -124,22 +135,25 @@ def result_from_labels(codes: Codes, method: str, k: int, seed: int, labels: np.
                          None if test_labels is None else np.asarray(test_labels))
 
 
-def clustering_params(codes: Codes, method: str, k: int, seed: int) -> dict:
-    """What a clustering depends on, besides the model: the method's settings and the sizes that
-    tie it to this training split (umap_neighbors is cluster()'s default)."""
-    return {"method": method, "k": int(k), "seed": int(seed), "umap_neighbors": 15,
-            "n_train": len(codes.z_train), "n_test": len(codes.z_test)}
+def clustering_params(codes: Codes, method: str, k: int, seed: int,
+                      class_dims: list[int] | None = None) -> dict:
+    """What a clustering depends on, besides the model: the method's settings, the sizes that
+    tie it to this training split (umap_neighbors is cluster()'s default) and, for a split model,
+    the coordinates clustered."""
+    params = {"method": method, "k": int(k), "seed": int(seed), "umap_neighbors": 15,
+              "n_train": len(codes.z_train), "n_test": len(codes.z_test)}
+    return params | ({"dims": [int(i) for i in class_dims]} if class_dims else {})
 
 
 def clustered(codes: Codes, fingerprint: str, k: int, method: str, seed: int,
-              hold=nullcontext) -> ClusterResult:
+              hold=nullcontext, class_dims: list[int] | None = None) -> ClusterResult:
     """cluster_codes from the result cache, else computed (inside the context hold()) and kept."""
     def compute() -> ClusterResult:
         with hold():
-            return cluster_codes(codes, k, method, seed)
+            return cluster_codes(codes, k, method, seed, class_dims=class_dims)
 
-    return store.get_or_compute(CLUSTERING, fingerprint, clustering_params(codes, method, k, seed),
-                                compute)
+    return store.get_or_compute(CLUSTERING, fingerprint,
+                                clustering_params(codes, method, k, seed, class_dims), compute)
 
 
 def summarize(results: list[ClusterResult]) -> dict:

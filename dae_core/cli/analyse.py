@@ -8,7 +8,7 @@ from dae_core import checkpoint as ckpt_io
 from dae_core import store
 from dae_core.analysis import quality
 from dae_core.analysis.embed import MAP, map_2d, map_params
-from dae_core.analysis.latent import fitted_sampler
+from dae_core.analysis.latent import class_dims_of, fitted_sampler
 from dae_core.analysis.pipeline import clustered, encoded
 from dae_core.classifier import load_classifier
 from dae_core.errors import DaeError
@@ -42,7 +42,8 @@ def compute(spec: dict) -> str:
     fp = store.fingerprint(ck.model, ck.config)
     codes = encoded(ck.model, ck.config, fp)
     if spec["kind"] == "clustering":
-        result = clustered(codes, fp, int(spec["k"]), spec["method"], int(spec["seed"]))
+        result = clustered(codes, fp, int(spec["k"]), spec["method"], int(spec["seed"]),
+                           class_dims=class_dims_of(ck.model))
         return f"{spec['method']} k={spec['k']} seed {spec['seed']}: accuracy {result.train.accuracy:.4f}"
     if spec["kind"] == "map":
         return _map(spec, fp, codes)
@@ -61,7 +62,7 @@ def _quality(spec, fp, codes, ck) -> str:
     kind, n, seed = spec["sampler"], int(spec["n"]), int(spec["seed"])
 
     def score() -> dict:
-        sampler = fitted_sampler(kind, fp, lambda: codes.z_train)
+        sampler = fitted_sampler(kind, fp, lambda: codes.z_train, class_dims=class_dims_of(ck.model))
         return quality.sample_quality(ck.model, ck.config.latent_dim, sampler, clf,
                                       quality.reference_of(clf, sha), n, seed)
 

@@ -24,6 +24,7 @@ def cmd_evaluate(args) -> tuple[dict, str]:
 
 
 def cmd_cluster(args) -> tuple[dict, str]:
+    from dae_core.analysis.latent import class_dims_of
     from dae_core.analysis.pipeline import cluster_codes, encode_splits, summarize
 
     ckpt = ckpt_io.load(args.checkpoint)
@@ -34,7 +35,8 @@ def cmd_cluster(args) -> tuple[dict, str]:
     runs = []
     for i in range(args.seeds):
         stage, progress = _cluster_steps(say, len(codes.z_train), f"seed {args.seed + i}: " if args.seeds > 1 else "")
-        runs.append(cluster_codes(codes, args.k, args.method, args.seed + i, progress=progress, stage=stage))
+        runs.append(cluster_codes(codes, args.k, args.method, args.seed + i, progress=progress, stage=stage,
+                                  class_dims=class_dims_of(ckpt.model)))
     result = {**runs[0].to_dict(), "encode_seconds": codes.seconds, "n_train": len(codes.z_train)}
     if args.seeds > 1:
         result["over_seeds"] = {"seeds": args.seeds, **summarize(runs)}
