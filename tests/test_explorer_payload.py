@@ -30,6 +30,7 @@ def test_payload_is_json_and_carries_the_decoder_and_the_pad(tiny_model):
                                   rng.integers(0, 256, (300, 28, 28), dtype=np.uint8), "tiny@1")
     assert json.loads(json.dumps(data)) == data  # plain JSON, nothing numpy left
     assert data["d"] == d and len(data["low"]) == len(data["high"]) == len(data["median"]) == d
+    assert data["dials"] is None  # a code that is not split: one slider per number
     for name, array in decoder_arrays(tiny_model).items():
         sent = np.frombuffer(base64.b64decode(data["weights"][name]["b64"]), np.float32)
         np.testing.assert_array_equal(sent.reshape(data["weights"][name]["shape"]), array)

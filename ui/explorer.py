@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
+from dae_core.analysis.dials import dial_settings
 from dae_core.analysis.latent import slider_ranges
 from dae_core.figures import grid_image
 from dae_core.images import to_png
@@ -56,11 +57,13 @@ def build_payload(model, z_train: np.ndarray, y_train: np.ndarray, images: np.nd
                   name: str, umap=None) -> dict:
     """Everything the component needs for one model, JSON-ready: its decoder, the slider ranges,
     the pad's PAD_POINTS training codes (positions, codes, labels) and their images (uint8). The
-    pad is drawn on the codes' UMAP map when `umap` (idx, xy) is given, else on their PCA."""
+    pad is drawn on the codes' UMAP map when `umap` (idx, xy) is given, else on their PCA. A split
+    model also gets its dials: a digit to choose, and sliders for the style alone."""
     low, high, median = (np.asarray(a, np.float64) for a in slider_ranges(z_train))
     m = pad_map(z_train, PAD_POINTS)
     sprite = grid_image(np.asarray(images)[m["idx"]] / 255.0, nrow=SPRITE_COLS, pad=0)
-    return {
+    dials = dial_settings(model, z_train, y_train)
+    return {"dials": None if dials is None else {k: np.asarray(v).tolist() for k, v in dials.items()},
         "model": name, "d": int(z_train.shape[1]),
         "low": low.tolist(), "high": high.tolist(), "median": median.tolist(),
         "weights": {k: {"shape": list(v.shape), "b64": _b64(v)}

@@ -64,3 +64,35 @@ def test_an_error_while_drawing_reports_a_failure(page):
                   "window.__explorer.schedule(); }")
     page.wait_for_function("() => window.__states.length > 0")
     assert page.evaluate("() => window.__states") == [["failed", "boom"]]
+
+
+def test_a_split_model_gets_a_digit_dial_and_style_sliders(page):
+    from dae_core.split import SplitAutoencoder, SplitConfig
+
+    torch.manual_seed(0)
+    model = SplitAutoencoder(SplitConfig(style_dim=3)).eval()
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, 600)
+    cls = (labels + 1) % 10  # class c of the class part holds the digit c - 1
+    z_train = np.concatenate([np.eye(10)[cls] * 0.9 + 0.01, rng.normal(cls[:, None], 1.0, (600, 3))],
+                             axis=1).astype(np.float32)
+    data = build_payload(model, z_train, labels, np.zeros((600, 28, 28), np.uint8), "split")
+    page.goto("about:blank")
+    assert page.evaluate(MOUNT, [(ASSETS / "explorer.js").read_text(), data]) == []
+    root = "window.__explorer.root"
+    digits = page.evaluate(f"() => Array.from({root}.querySelectorAll('button.digit'), b => b.textContent)")
+    assert digits == [str(k) for k in range(10)]
+    names = page.evaluate(f"() => Array.from({root}.querySelectorAll('.slider .name'), s => s.textContent)")
+    assert names == ["style 1", "style 2", "style 3"]  # no slider for a class probability
+
+    page.evaluate(f"() => {root}.querySelector('button[aria-label=\"digit 3\"]').click()")
+    z = np.array(page.evaluate("() => window.__explorer.code()"))
+    assert z[:10].argmax() == 4 and page.evaluate(f"() => {root}.dataset.digit") == "3"
+    assert page.evaluate("() => window.__states.at(-1)[0]") == "code"  # the choice goes to Python
+    low, high = np.percentile(z_train[cls == 4, 10], [1, 99])
+    bounds = page.evaluate(f"() => {{ const s = {root}.querySelector('input[aria-label=\"style 1\"]');"
+                           " return [parseFloat(s.min), parseFloat(s.max)]; }")
+    assert bounds == pytest.approx([low, high], rel=1e-4)  # the style dial spans that digit's styles
+    assert low <= z[10] <= high
+    got = np.array(page.evaluate("codes => window.__explorer.render(codes)", [z.tolist()]))
+    assert np.abs(got - np.round(decode(model, z[None].astype(np.float32)) * 255).reshape(1, -1)).max() <= 2

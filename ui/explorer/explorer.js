@@ -118,6 +118,7 @@ class Explorer {
     this.decoder = new Decoder(data.weights);
     const d = this.d = data.d;
     this.low = data.low; this.high = data.high; this.median = data.median;
+    this.dials = data.dials || null;  // a split model's: a digit to choose, sliders for the style
     this.z = Float32Array.from(data.median);
     this.shownZ = new Float32Array(this.d).fill(NaN);  // the code the sliders show
     this.image = new Float32Array(28 * 28);
@@ -154,14 +155,19 @@ class Explorer {
     this.root = el("div", "dae-explorer", root);
     this.root.dataset.model = this.model;
     const sliders = el("div", "sliders", this.root);
+    if (this.dials) this.buildDigits(sliders);
+    const classDims = new Set(this.dials ? this.dials.class_dims : []);
+    const styleNo = this.dials ? new Map(this.dials.style_dims.map((j, k) => [j, k + 1])) : new Map();
     this.inputs = []; this.values = [];
     for (let i = 0; i < this.d; i++) {
+      if (classDims.has(i)) { this.inputs.push(null); this.values.push(null); continue; }  // the digit row sets them
+      const name = styleNo.has(i) ? `style ${styleNo.get(i)}` : `z${i}`;
       const row = el("label", "slider", sliders);
-      el("span", "name", row, `z${i}`);
+      el("span", "name", row, name);
       const input = el("input", null, row);
       Object.assign(input, { type: "range", min: this.low[i], max: this.high[i],
                              step: (this.high[i] - this.low[i]) / 1000, value: this.z[i] });
-      input.setAttribute("aria-label", `z${i}`);
+      input.setAttribute("aria-label", name);
       input.addEventListener("input", () => { this.z[i] = parseFloat(input.value); this.drawNow(); });
       input.addEventListener("change", () => this.send());
       this.inputs.push(input);
@@ -201,6 +207,51 @@ class Explorer {
     const release = () => { if (this.dragging) { this.dragging = false; this.send(); } };
     this.pad.addEventListener("pointerup", release);
     this.pad.addEventListener("pointercancel", release);
+  }
+
+  // The digit dial: one button per class of the class part, labelled with the digit it is
+  // matched to; choosing one sets the class part to that class's median and spans the style
+  // sliders over that class's own codes.
+  buildDigits(parent) {
+    const row = el("div", "digits", parent);
+    el("span", "name", row, "digit");
+    this.digitButtons = [];
+    const order = this.dials.digits.map((digit, c) => [digit, c]).sort((a, b) => a[0] - b[0]);
+    for (const [digit, c] of order) {
+      const b = el("button", "digit", row, digit >= 0 ? String(digit) : `#${c}`);
+      b.dataset.cls = String(c);
+      b.setAttribute("aria-label", `digit ${digit >= 0 ? digit : "#" + c}`);
+      b.addEventListener("click", () => this.chooseClass(c));
+      this.digitButtons[c] = b;
+    }
+  }
+
+  chooseClass(c) {
+    this.dials.class_dims.forEach((j, k) => { this.z[j] = this.dials.class_codes[c][k]; });
+    this.showClass(c);
+    for (const j of this.dials.style_dims)  // a style the new digit never has moves into its range
+      this.z[j] = Math.min(Math.max(this.z[j], this.dials.low[c][j]), this.dials.high[c][j]);
+    this.drawNow();
+    this.send();
+  }
+
+  // The class the code names: its button marked, the style sliders over its range.
+  showClass(c) {
+    if (c === this.shownClass) return;
+    this.shownClass = c;
+    this.root.dataset.digit = String(this.dials.digits[c]);
+    this.digitButtons.forEach((b, k) => b.classList.toggle("active", k === c));
+    for (const j of this.dials.style_dims) {
+      const lo = this.dials.low[c][j], hi = this.dials.high[c][j];
+      Object.assign(this.inputs[j], { min: lo, max: hi, step: (hi - lo) / 1000 });
+      this.shownZ[j] = NaN;  // set its value again, within the new range
+    }
+  }
+
+  namedClass() {
+    let best = 0;
+    this.dials.class_dims.forEach((j, k) => { if (this.z[j] > this.z[this.dials.class_dims[best]]) best = k; });
+    return best;
   }
 
   // Pad pixels <-> pad coordinates: the 1st-99th percentile box of the drawn codes, plus 8%.
@@ -328,8 +379,9 @@ class Explorer {
     }
     this.small.getContext("2d").putImageData(this.pixels, 0, 0);
     this.setText(this.caption, "z = (" + Array.from(this.z, v => v.toFixed(2)).join(", ") + ")");
+    if (this.dials) this.showClass(this.namedClass());
     for (let i = 0; i < this.d; i++) {
-      if (this.shownZ[i] === this.z[i]) continue;  // a pad move changes most, a slider one
+      if (!this.inputs[i] || this.shownZ[i] === this.z[i]) continue;  // a pad move changes most, a slider one
       this.shownZ[i] = this.z[i];
       this.inputs[i].value = this.z[i];  // the browser clips it to the slider's range
       this.setText(this.values[i], this.z[i].toFixed(2));
