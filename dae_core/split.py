@@ -18,7 +18,8 @@ from dae_core.model import Decoder, Encoder
 # `dae train-split`'s defaults: the recipe of the shipped split model (docs/recipe.md).
 SPLIT_RECIPE = {"style_dim": 12, "width": 1, "epochs": 16, "lr": 1e-2, "schedule": "onecycle",
                 "batch_size": 256, "class_weight": 1.0, "view_augment": 1.0, "stroke": 0.5,
-                "teacher": "checkpoints/cluster-d10-refined.pt", "teacher_method": "umap-gmm"}
+                "teacher": "checkpoints/cluster-d10-refined.pt", "teacher_method": "umap-gmm",
+                "plain": 0.5, "swap_weight": 0.0}
 
 
 @dataclass(frozen=True)
@@ -30,13 +31,16 @@ class SplitConfig:
     class_weight: float = 1.0  # weight of the class part's cross-entropy against the reconstruction MSE
     view_augment: float = 1.0  # affine jitter of each training view (data.random_affine's strength)
     stroke: float = 0.5  # stroke-width jitter of each view: blend towards a dilation or erosion
+    plain: float = 0.0  # share of each batch left as it comes (not jittered), as validation sees digits
+    swap_weight: float = 0.0  # weight of the swap loss: another digit's class part decoded with this style must read as that class
 
     def __post_init__(self) -> None:
         for name, low, high in (("n_classes", 2, 256), ("style_dim", 0, 256)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise ConfigError(f"{name} must be a whole number from {low} to {high}; got {value!r}")
-        for name, high in (("class_weight", 1e3), ("view_augment", 3.0), ("stroke", 1.0)):
+        for name, high in (("class_weight", 1e3), ("view_augment", 3.0), ("stroke", 1.0), ("plain", 1.0),
+                           ("swap_weight", 1e3)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= high:
                 raise ConfigError(f"{name} must be a number from 0 to {high:g}; got {value!r}")

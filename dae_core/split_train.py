@@ -57,8 +57,11 @@ def stroke_jitter(x: torch.Tensor, strength: float, g: torch.Generator | None = 
 
 
 def view(x: torch.Tensor, split: SplitConfig, g: torch.Generator) -> torch.Tensor:
-    """One jittered clean view of a batch of digits (pose, then stroke width), in [0, 1]."""
-    return stroke_jitter(random_affine(x, split.view_augment, g), split.stroke, g).clamp_(0.0, 1.0)
+    """One jittered clean view of a batch of digits (pose, then stroke width), in [0, 1]; the
+    first `split.plain` share of the batch is left as it comes."""
+    jittered = stroke_jitter(random_affine(x, split.view_augment, g), split.stroke, g).clamp_(0.0, 1.0)
+    n_plain = round(split.plain * len(x))
+    return torch.cat([x[:n_plain].to(jittered.dtype), jittered[n_plain:]]) if n_plain else jittered
 
 
 def cluster_targets(teacher, images, k: int = 10, method: str = "umap-gmm", seed: int = 0,
@@ -67,6 +70,25 @@ def cluster_targets(teacher, images, k: int = 10, method: str = "umap-gmm", seed
     uint8 images (N, 28, 28): the teacher's codes clustered (analysis.cluster.pseudo_labels)."""
     labels, mask, seconds = pseudo_labels(encode(teacher, images), k, method, seed, threshold, agreement)
     return np.where(mask, labels, UNLABELLED).astype(np.int64), seconds
+
+
+def swap_loss(model: SplitAutoencoder, p: torch.Tensor, style: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Cross-entropy of the class the encoder reads in each style decoded with another digit's
+    class part (p rolled by a random shift within the batch), against that class. It trains the
+    decoder alone (the encoder judges with its weights detached, in eval mode): so the digit comes
+    from the class part whatever the style, and turning a style dial keeps it."""
+    shift = int(torch.randint(1, len(p), (1,), generator=g, device=p.device)) if len(p) > 1 else 0
+    p_other = p.roll(shift, dims=0)
+    x_swap = model.decode(torch.cat([p_other, style.detach()], dim=1))
+    encoder = model.encoder
+    frozen = {name: t.detach() for name, t in [*encoder.named_parameters(), *encoder.named_buffers()]}
+    was_training = encoder.training
+    encoder.eval()
+    try:
+        logits = torch.func.functional_call(encoder, frozen, (x_swap,))[:, :model.n_classes]
+    finally:
+        encoder.train(was_training)
+    return F.cross_entropy(logits, p_other.argmax(dim=1))
 
 
 def split_loss(model: SplitAutoencoder, x: torch.Tensor, y: torch.Tensor, cfg: TrainConfig,
@@ -81,7 +103,10 @@ def split_loss(model: SplitAutoencoder, x: torch.Tensor, y: torch.Tensor, cfg: T
     recon = F.mse_loss(model.decode(torch.cat([p, style], dim=1)), clean)
     labelled = (y != UNLABELLED).sum().clamp(min=1)  # the mean over labelled images, no host sync
     ce = F.cross_entropy(logits, y, ignore_index=UNLABELLED, reduction="sum") / labelled
-    return recon + split.class_weight * ce, recon, ce
+    total = recon + split.class_weight * ce
+    if split.swap_weight > 0:
+        total = total + split.swap_weight * swap_loss(model, p, style, g)
+    return total, recon, ce
 
 
 def new_split_state(cfg: TrainConfig, split: SplitConfig) -> TrainState:

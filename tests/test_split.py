@@ -9,7 +9,7 @@ from dae_core.config import TrainConfig
 from dae_core.data import training_split
 from dae_core.errors import CheckpointError, ConfigError
 from dae_core.split import SplitAutoencoder, SplitConfig
-from dae_core.split_train import UNLABELLED, fit_split, new_split_state, stroke_jitter
+from dae_core.split_train import UNLABELLED, fit_split, new_split_state, stroke_jitter, swap_loss, view
 from dae_core.train import prepare_data
 
 SPLIT = SplitConfig(n_classes=10, style_dim=3)
@@ -45,6 +45,26 @@ def test_stroke_jitter_thickens_and_thins_within_the_image_range():
     assert (ink > x[0].sum() + 1).any() and (ink < x[0].sum() - 1).any()
     assert out.min() >= 0 and out.max() <= 1
     assert torch.equal(stroke_jitter(x, 0.0), x)
+
+
+def test_a_plain_share_of_the_batch_is_left_as_it_comes():
+    x = torch.rand(8, 1, 28, 28)
+    out = view(x, SplitConfig(plain=0.5, view_augment=1.0, stroke=0.5), torch.Generator().manual_seed(0))
+    assert torch.equal(out[:4], x[:4])
+    assert all(not torch.equal(out[i], x[i]) for i in range(4, 8))
+
+
+def test_the_swap_loss_trains_the_decoder_and_leaves_the_judging_encoder_alone():
+    model = SplitAutoencoder(SPLIT).train()
+    logits, style = model.heads(torch.rand(6, 1, 28, 28))
+    stats = {k: v.clone() for k, v in model.encoder.state_dict().items()}
+    loss = swap_loss(model, logits.softmax(dim=1).detach(), style, torch.Generator().manual_seed(0))
+    loss.backward()
+    assert loss.item() > 0 and model.encoder.training  # its mode is given back
+    assert all(p.grad is None for p in model.encoder.parameters())  # the style is detached too
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.decoder.parameters())
+    assert all(torch.equal(v, model.encoder.state_dict()[k]) for k, v in stats.items()
+               if "running" in k)  # the judge, in eval mode, moved no BatchNorm statistics
 
 
 @pytest.mark.slow  # the module's split model trains for seconds

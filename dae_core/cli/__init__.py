@@ -117,6 +117,11 @@ def _split_flags(sp: argparse.ArgumentParser) -> None:
                     help="jitter of each view: 1.0 = ±2 px, ±10°, ±10%% scale")
     sp.add_argument("--stroke", type=number(0, 1), default=SPLIT_RECIPE["stroke"],
                     help="stroke-width jitter of each view")
+    sp.add_argument("--plain", type=number(0, 1), default=SPLIT_RECIPE["plain"],
+                    help="share of each batch left unjittered, as validation and samples see digits")
+    sp.add_argument("--swap-weight", type=number(0, 1000), default=SPLIT_RECIPE["swap_weight"],
+                    help="weight of the swap loss: a style decoded with another digit's class part "
+                         "must read as that digit")
     sp.add_argument("--seed", type=whole(0, SEED_MAX), default=0)
     sp.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     sp.add_argument("--train-subset", type=whole(0), default=0, help="first N training images (0 = all)")

@@ -107,7 +107,7 @@ def cmd_train_split(args) -> tuple[dict, str]:
     from dae_core.train import prepare_data
 
     split = SplitConfig(style_dim=args.style_dim, class_weight=args.class_weight, view_augment=args.augment,
-                        stroke=args.stroke)
+                        stroke=args.stroke, plain=args.plain, swap_weight=args.swap_weight)
     cfg = TrainConfig(latent_dim=split.n_classes + split.style_dim, width=args.width, epochs=args.epochs,
                       lr=args.lr, schedule=args.schedule, batch_size=args.batch_size, seed=args.seed,
                       device=args.device, train_subset=args.train_subset)
