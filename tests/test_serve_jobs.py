@@ -113,6 +113,23 @@ def test_every_request_carries_rays_token(server):
     assert server.requests and all(h.get("Authorization") == "Bearer secret-token" for _, _, h in server.requests)
 
 
+def test_a_machine_without_rays_token_gets_one_only_its_user_may_read(tmp_path, monkeypatch):
+    token = tmp_path / "ray" / "auth_token"
+    monkeypatch.delenv("RAY_AUTH_TOKEN", raising=False)
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(token))
+    calls = tmp_path / "calls"
+    fake_ray = tmp_path / "ray-cli"  # stands in for `ray get-auth-token --generate`
+    fake_ray.write_text(f'#!/bin/sh\necho "$@" >> {calls}\nmkdir -p {token.parent}\n'
+                        f'echo made-token > "$RAY_AUTH_TOKEN_PATH"\necho made-token\n')
+    fake_ray.chmod(0o755)
+    ray_jobs._ensure_token(str(fake_ray), dict(os.environ))
+    assert calls.read_text().split() == ["get-auth-token", "--generate"]
+    assert token.stat().st_mode & 0o777 == 0o600
+    assert ray_jobs._auth() == {"Authorization": "Bearer made-token"}
+    ray_jobs._ensure_token(str(fake_ray), dict(os.environ))  # one there: nothing more is made
+    assert len(calls.read_text().splitlines()) == 1
+
+
 def test_a_failed_analysis_can_be_asked_again_at_once(server):
     submit()
     server.jobs["dae-analysis-x"]["status"] = "FAILED"

@@ -101,12 +101,16 @@ def _request(method: str, path: str, body: dict | None = None, timeout: float = 
         raise RayUnavailable(why) from None
 
 
+def _token_path() -> str:
+    return os.environ.get("RAY_AUTH_TOKEN_PATH") or os.path.expanduser("~/.ray/auth_token")
+
+
 def _auth() -> dict:
     """Ray's token authentication header, from where Ray keeps the token: $RAY_AUTH_TOKEN, the
     file at $RAY_AUTH_TOKEN_PATH, else ~/.ray/auth_token ({} when there is none)."""
     token = os.environ.get("RAY_AUTH_TOKEN", "").strip()
     if not token:
-        path = os.environ.get("RAY_AUTH_TOKEN_PATH") or os.path.expanduser("~/.ray/auth_token")
+        path = _token_path()
         try:
             with open(path) as f:
                 token = f.read().strip()
@@ -251,6 +255,7 @@ def _start_head() -> None:
            "RAY_num_workers_soft_limit": "0", "RAY_idle_worker_killing_time_threshold_ms": "60000"}
     t = time.monotonic()
     try:
+        _ensure_token(ray, env)
         done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=START_TIMEOUT_S,
                               start_new_session=True)  # not in our process group: Ctrl-C leaves it be
     except (OSError, subprocess.TimeoutExpired) as e:
@@ -263,6 +268,19 @@ def _start_head() -> None:
         return
     _start_error = ""
     log.info("local Ray started in %.1f s: jobs at %s, logs in %s", time.monotonic() - t, address(), temp_dir())
+
+
+def _ensure_token(ray: str, env: dict) -> None:
+    """A head with token authentication will not start without a token: on a machine that has
+    none, `ray get-auth-token --generate` writes one to ~/.ray/auth_token (or $RAY_AUTH_TOKEN_PATH),
+    which only this user may then read. Its output, the token itself, is not kept."""
+    if _auth():
+        return
+    subprocess.run([ray, "get-auth-token", "--generate"], env=env, capture_output=True,
+                   timeout=START_TIMEOUT_S, start_new_session=True)
+    if os.path.exists(_token_path()):
+        os.chmod(_token_path(), 0o600)
+        log.info("generated Ray's authentication token at %s", _token_path())
 
 
 def stop_local_head() -> None:
