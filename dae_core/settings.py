@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
@@ -57,6 +58,12 @@ def _folder(text: str) -> Path:
     return Path(text).expanduser()
 
 
+def _model_name(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", text):
+        raise ValueError(text)
+    return text
+
+
 def _level(text: str) -> str:
     if text.upper() not in LOG_LEVELS:
         raise ValueError(text)
@@ -67,6 +74,7 @@ MEGABYTES = Kind("a number of megabytes ≥ 0", _megabytes)
 FOLDER = Kind("a folder", _folder)
 ON_OFF = Kind("on or off (1 / 0, yes / no, true / false)", lambda text: SWITCH[text.lower()])
 LEVEL = Kind(" / ".join(LOG_LEVELS), _level)
+MODEL_NAME = Kind("a checkpoint's name: letters, digits, `.`, `_` and `-`", _model_name)
 
 
 @dataclass(frozen=True)
@@ -128,6 +136,8 @@ class Settings:
                                      "kept in memory for every session (512: about 700 UMAP maps)")
     data_dir: Path = setting("DAE_DATA_DIR", FOLDER, ROOT / "data",
                              "where MNIST is read from, and other datasets downloaded")
+    default_model: str = setting("DAE_DEFAULT_MODEL", MODEL_NAME, "split-d22", "the shipped model every "
+                                 "page opens on (a file of `checkpoints/`, without `.pt`)")
     explorer: bool = setting("DAE_EXPLORER", ON_OFF, True, "`off` replaces the in-browser latent explorer "
                              "with server-side sliders ([explorer.md](explorer.md))")
     max_uploads: int = setting("DAE_MAX_UPLOADS", whole(1), 10, "checkpoint files one session may keep open")

@@ -35,6 +35,9 @@ def pytest_configure(config):
     # No test starts a Ray by accident (the Train page warms one up): Ray is "a cluster" where
     # nothing listens, unless a test asks for a real one (tests/ray_head.py).
     os.environ["RAY_ADDRESS"] = NO_RAY
+    # The pages open on the small reference model, which most page tests are written around;
+    # tests of what the app opens on by default clear this (tests/test_default_model.py).
+    os.environ["DAE_DEFAULT_MODEL"] = "reference-d4"
 
 
 def pytest_unconfigure(config):

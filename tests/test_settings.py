@@ -39,6 +39,7 @@ def test_the_slots_default_to_half_the_cores(monkeypatch, cores, slots):
     ("cache_max_mb", "0.5", 0.5), ("memory_cache_mb", "0", 0.0),
     ("explorer", "OFF", False), ("explorer", "no", False), ("explorer", "1", True),
     ("log_level", "debug", "DEBUG"), ("runs_dir", "/srv/runs", Path("/srv/runs")),
+    ("default_model", "denoise-d10", "denoise-d10"),
 ])
 def test_a_variable_is_read_as_its_kind_says(bare, name, text, value):
     bare.setenv(ENV[name], text)
@@ -56,7 +57,8 @@ def test_a_blank_variable_counts_as_unset(bare):
     ("max_runs", "0"), ("max_runs", "two"), ("max_runs", "1.5"), ("max_uploads", "-1"),
     ("ray_port", "80"), ("ray_dashboard_port", "65535"), ("cache_max_mb", "-1"),
     ("cache_max_mb", "nan"), ("max_upload_mb", "inf"), ("explorer", "maybe"),
-    ("log_level", "loud"), ("runs_max_mb", "9" * 5000),
+    ("log_level", "loud"), ("runs_max_mb", "9" * 5000), ("default_model", "../etc/passwd"),
+    ("default_model", "a b"),
 ])
 def test_a_bad_value_is_one_line_naming_the_variable_and_what_it_accepts(bare, name, text):
     bare.setenv(ENV[name], text)

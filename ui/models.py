@@ -14,7 +14,6 @@ from dae_core.settings import settings
 from . import url_state
 
 SHIPPED_DIR = CHECKPOINT_DIR
-DEFAULT = "reference-d4"
 PICKER = "model"  # the sidebar picker's key, and so its URL parameter
 # session_state: the session's pick, kept apart from the widget. A page switch can drop a bound
 # value that came from a link (not from a click) from the URL, and so from the picker; this
@@ -38,9 +37,11 @@ def session_uploads() -> dict[str, str]:
 
 
 def available() -> dict[str, str]:
-    """Label -> path: the shipped checkpoints (DEFAULT on top), every run saved in runs_dir() (for as
-    long as its file is there), this session's runs saved elsewhere, then its uploads."""
-    shipped = sorted(SHIPPED_DIR.glob("*.pt"), key=lambda p: (p.stem != DEFAULT, p.stem))
+    """Label -> path: the shipped checkpoints ($DAE_DEFAULT_MODEL on top: what the pages open on),
+    every run saved in runs_dir() (for as long as its file is there), this session's runs saved
+    elsewhere, then its uploads."""
+    default = settings().default_model
+    shipped = sorted(SHIPPED_DIR.glob("*.pt"), key=lambda p: (p.stem != default, p.stem))
     out = {p.stem: str(p) for p in shipped}
     out.update({f"{p.stem} (saved run)": str(p) for p in sorted(runs_dir().glob("*.pt"))})
     listed = {os.path.abspath(p) for p in out.values()}
