@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 from dae_core import checkpoint as ckpt_io
+from dae_core.analysis.latent import class_dims_of
 from dae_core.analysis.pipeline import cluster_codes, encode_splits
 from dae_core.evaluate import evaluate
 from dae_core.paths import CHECKPOINT_DIR
@@ -15,7 +16,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def test_the_shipped_models_are_there():
-    assert {p.stem for p in SHIPPED} >= {"reference-d4", "denoise-d10", "cluster-d10-refined"}
+    assert {p.stem for p in SHIPPED} >= {"reference-d4", "denoise-d10", "cluster-d10-refined", "split-d22"}
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
@@ -32,7 +33,8 @@ def test_reconstruction_error_matches_the_model_card(path):
 def test_kmeans_accuracy_matches_the_model_card(path):
     """Train and test accuracy; the test codes keep the training codes' cluster -> digit matching."""
     ck = ckpt_io.load(path)
-    result = cluster_codes(encode_splits(ck.model, ck.config), 10, "kmeans", seed=0)
+    result = cluster_codes(encode_splits(ck.model, ck.config), 10, "kmeans", seed=0,
+                           class_dims=class_dims_of(ck.model))  # a split model: its digit part
     assert result.train.accuracy == pytest.approx(ck.metrics["kmeans_accuracy"], abs=1e-3)
     if "kmeans_test_accuracy" in ck.metrics:
         assert result.test.accuracy == pytest.approx(ck.metrics["kmeans_test_accuracy"], abs=1e-3)
