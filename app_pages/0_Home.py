@@ -6,7 +6,7 @@ from dae_core.data import to_unit
 from dae_core.figures import grid_image
 from ui import cache
 from ui.sidebar import checkpoint_picker
-from ui.words import plain
+from ui.words import about_model
 
 st.set_page_config(page_title="DAE Lab", layout="wide")
 ck = checkpoint_picker()  # the shared sidebar; this page needs no model
@@ -14,7 +14,7 @@ st.title("DAE Lab")
 st.markdown(
     """
 Train, look inside and use **convolutional denoising autoencoders** on MNIST digits.
-The model picker in the sidebar is shared by every page; it opens on the shipped reference model.
+The model picker in the sidebar is shared by every page.
 
 - **Train** a model with a live loss chart; stop, continue, save and compare runs.
 - **Denoise** test digits or your own image, and see how error grows with noise.
@@ -22,6 +22,8 @@ The model picker in the sidebar is shared by every page; it opens on the shipped
 - **Cluster** the codes (k-means, GMM, UMAP + GMM) and see how well clusters match digits.
 """
 )
+if ck is not None:
+    st.info(about_model(ck))
 seed = st.number_input("Sample seed", 0, 10_000, 0, key="home_seed", persist_state="session")
 
 digits = cache.digits("mnist")
@@ -33,5 +35,3 @@ col_img, col_lbl = st.columns([2, 1])
 col_img.image(grid_image(images, nrow=5, scale=4), caption="25 training digits", clamp=True)
 col_lbl.markdown("**Labels** (row by row)")
 col_lbl.text("\n".join(" ".join(str(v) for v in labels[r * 5:(r + 1) * 5]) for r in range(5)))
-if ck is not None:
-    st.caption(f"Selected model: {plain(st.session_state.get('model'))}")

@@ -7,7 +7,15 @@ from dae_core.errors import DaeError
 from dae_core.figures import grid_image
 from dae_core.images import to_png
 from ui import cache, explorer, sidebar
-from ui.gen_ui import compare_ui, interpolation_ui, latent_sliders, manifold_ui, quality_table, sampler_ui
+from ui.gen_ui import (
+    compare_ui,
+    digit_dial_note,
+    interpolation_ui,
+    latent_sliders,
+    manifold_ui,
+    quality_table,
+    sampler_ui,
+)
 from ui.svg import class_bars
 from ui.words import percent, plain, sampler_name
 
@@ -23,9 +31,16 @@ st.caption(f"Model **{plain(ck.name)}**: every digit here is decoded from a {d}-
 
 st.subheader("Samples")
 kind, seed = sampler_ui()
-z = cache.sampler(*key, kind).sample(9, seed, d)
+try:
+    z = cache.sampler(*key, kind).sample(9, seed, d)
+except DaeError as e:  # e.g. a class of a weak model's digit part that no training code names
+    st.warning(plain(e))
+    st.stop()
 st.image(to_png(grid_image(decode(ck.model, z), nrow=3), scale=5), output_format="PNG",
          caption=f"9 codes drawn from {sampler_name(kind)}, seed {seed}")
+note = digit_dial_note(ck.model, codes.z_train, codes.y_train, kind)
+if note:
+    st.caption(note)
 explorer.sample_ui(key[0], z, low, high)
 
 
@@ -81,7 +96,10 @@ def latent_explorer():
 
 
 st.subheader("Latent sliders")
-st.caption("Each slider spans the 1st-99th percentile of that dimension over the training codes.")
+st.caption("In the explorer, choose a digit, then turn its style: each style slider spans the "
+           "1st-99th percentile of that number over the training codes of the chosen digit."
+           if ck.parts else
+           "Each slider spans the 1st-99th percentile of that dimension over the training codes.")
 latent_explorer()
 
 st.subheader("Interpolation")

@@ -22,7 +22,7 @@ from ui.cluster_ui import (
     settings_ui,
 )
 from ui.map_view import map_view
-from ui.words import STEPS, duration, method_name, percent
+from ui.words import STEPS, clustered_words, duration, method_name, percent
 
 st.set_page_config(page_title="Cluster · DAE Lab", layout="wide")
 st.title("Cluster the codes")
@@ -46,8 +46,8 @@ report = result.train
 with scores:
     scores_row(NAMES, report, result.test)
 steps = ({"encoding (train + test)": codes.seconds} if codes.seconds else {}) | result.seconds
-st.caption(f"{method_name(method)} on {len(codes.z_train):,} training codes "
-           f"(d={codes.z_train.shape[1]}); the 10k test codes are placed by the fitted model and "
+st.caption(f"{method_name(method)} on {clustered_words(ck, len(codes.z_train))}; "
+           "the 10k test codes are placed by the fitted model and "
            "keep the training codes' cluster → digit matching. Time it took (once; kept on disk "
            "since): " + " · ".join(f"{STEPS.get(n, n)} {duration(s)}" for n, s in steps.items()))
 if st.toggle("Repeat over 3 seeds (mean ± std)", key="cluster_seeds", persist_state="session"):
@@ -63,7 +63,7 @@ if baseline_on:
     base, seconds = cluster_cache.pixel_baseline(path, mtime, k, seed, pca_dims)
     scores_row(("Accuracy (pixels)", "NMI (pixels)", "ARI (pixels)"), base)
     st.caption(f"k-means on {pixels}: {duration(seconds)}, versus {percent(report.accuracy)} "
-               f"accuracy for {method_name(method)} on the {codes.z_train.shape[1]}-d codes.")
+               f"accuracy for {method_name(method)} on the codes.")
 
 # --- 2-D map of the codes
 st.subheader("Map of the codes")

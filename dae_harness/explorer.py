@@ -19,13 +19,14 @@ def wait_ready(page, model: str, timeout: float = 60_000) -> None:
 def state(page) -> dict:
     """The explorer's code, its d, the pad's map ("pca" or "umap") and scatter (a PNG data URL), the
     pad marker's position and the code's projection (both as fractions of the pad), frames drawn,
-    and the values the slider inputs show."""
+    and the values the slider inputs show (null where a split model's digit buttons stand for the
+    class coordinates)."""
     return page.evaluate(f"""() => {{ const a = {_APP};
         return {{ code: a.code(), d: a.d, model: a.model, frames: +a.root.dataset.frames,
                   projection: a.projection, scatter: a.pad.toDataURL(),
                   pad: [+a.pad.dataset.x, +a.pad.dataset.y], project: a.project(a.z),
                   projected: a.toPixel(...a.project(a.z)).map(v => v / a.pad.width),
-                  sliders: a.inputs.map(i => +i.value), low: a.low, high: a.high,
+                  sliders: a.inputs.map(i => i ? +i.value : null), low: a.low, high: a.high,
                   preview: Array.from(a.small.getContext('2d').getImageData(0, 0, 28, 28).data) }}; }}""")
 
 

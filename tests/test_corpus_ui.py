@@ -324,7 +324,8 @@ def test_names_and_card_keys_from_a_file_show_as_written(markdown_run):
     (download,) = at.sidebar.get("download_button")
     assert download.proto.label == f"Download {plain(MARKDOWN)}.pt"
     home = page("0_Home.py", model=markdown_run)
-    assert f"Selected model: {plain(markdown_run)}" in [c.value for c in home.caption]
+    (about,) = [box.value for box in home.info]
+    assert about.startswith(f"Selected model: **{plain(MARKDOWN)}**")
 
 
 def test_a_links_value_shows_as_written(env):

@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from dae_core.analysis.cluster import match_clusters
+from dae_core.analysis.dials import class_groups
 from dae_core.analysis.latent import DEFAULT_SAMPLER, SAMPLERS
 
 from . import background, cache, models, url_state
@@ -17,13 +19,28 @@ SAMPLER_HELP = "  \n".join(f"**{SAMPLER_NAMES[kind]}**: {what}" for kind, what i
     "box": "uniform over the training codes' 1-99th percentile box",
     "gaussian": "one Gaussian fitted to the training codes",
     "gmm": "a 40-component Gaussian mixture fitted to the training codes",
-    "cluster:K": "inside component K of a 10-component mixture",
+    "cluster:K": "inside component K of a 10-component mixture; for a model with a digit part, "
+                 "the digit dial: class K of that part, in random styles",
 }.items())
 SEED = "sample_seed"  # the seed's key and URL parameter ("seed" alone would meet Cluster's)
 
 
 def _next_seed() -> None:
     st.session_state[SEED] = (st.session_state[SEED] + 1) % 2**31
+
+
+def digit_dial_note(model, z_train: np.ndarray, y_train: np.ndarray, kind: str) -> str | None:
+    """For a split model and a cluster:K sampler, which digit class K draws (its class matched to
+    the digits on the training codes, as the Cluster page matches clusters); else None."""
+    groups = class_groups(model, z_train)
+    if groups is None or not kind.startswith("cluster:"):
+        return None
+    k = int(kind.split(":", 1)[1])
+    digit = match_clusters(np.asarray(y_train), groups).get(k)
+    if digit is None:
+        return f"No training code names class {k}: choose another."
+    return (f"The digit dial: class {k} of the code's digit part, matched to the digit {digit} on "
+            "the training codes; every sample is that digit in a style drawn at random.")
 
 
 def sampler_ui() -> tuple[str, int]:

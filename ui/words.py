@@ -143,3 +143,25 @@ def setting_value(key: str, value) -> str:
     return SETTINGS.get(key, {}).get(value, str(value))
 
 
+
+
+def about_model(ck) -> str:
+    """One or two sentences on a loaded Checkpoint for Home: what a split model's code holds and
+    what its dials do; for any other model, its name and code size."""
+    name, d = plain(ck.name), ck.config.latent_dim
+    if ck.parts:
+        n_class, n_style = len(ck.parts.get("class", [])), len(ck.parts.get("style", []))
+        return (f"**{name}** splits its {d}-number code in two: {n_class} numbers say which digit it "
+                f"is (learnt from clusters of codes, with no labels) and {n_style} hold the handwriting. "
+                "On **Generate**, choose a digit, then turn the style dials for its slant, thickness "
+                "and width; **Cluster** groups the digit part alone.")
+    return f"Selected model: **{name}**, a denoising autoencoder with a {d}-number code."
+
+
+def clustered_words(ck, n: int) -> str:
+    """What a clustering of the Checkpoint ck's n training codes reads, in words: a split
+    model's class part alone, else the whole code."""
+    d = ck.config.latent_dim
+    if ck.parts:
+        return f"the class part of {n:,} training codes ({len(ck.parts['class'])} of their {d} numbers)"
+    return f"{n:,} training codes (d={d})"
