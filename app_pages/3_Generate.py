@@ -84,7 +84,8 @@ def latent_explorer():
         if d < 2:
             st.info("The manifold grid needs a model with at least two latent dimensions.")
             return
-        dims, n = manifold_ui(d)
+        style = ck.parts.get("style", [])
+        dims, n = manifold_ui(d, style[0] if len(style) >= 2 else 0)
         try:
             grid = decode(ck.model, manifold_grid(z, dims, low, high, n))
         except DaeError as e:

@@ -43,3 +43,10 @@ def test_cluster_opens_on_its_digit_part(app_test):
     accuracy = next(m for m in at.metric if m.label.startswith("Accuracy"))
     assert float(accuracy.value.rstrip("%")) / 100 > 0.95  # the reference model's k-means: ~0.72
     assert any("class part" in c.value for c in at.caption)
+
+
+@pytest.mark.slow
+def test_generate_opens_its_manifold_on_two_style_numbers(app_test):
+    at = app_test("3_Generate.py", timeout=180)
+    style = checkpoint.load(CHECKPOINT_DIR / f"{DEFAULT}.pt").parts["style"]
+    assert (at.selectbox(key="gen_dim_x").value, at.selectbox(key="gen_dim_y").value) == tuple(style[:2])

@@ -76,12 +76,13 @@ def latent_sliders(low: np.ndarray, high: np.ndarray, start: np.ndarray, scope: 
     return np.array(z, dtype=np.float32)
 
 
-def manifold_ui(d: int) -> tuple[tuple[int, int], int]:
-    """((dimension across, dimension down), grid size n) for the manifold grid; needs d >= 2."""
+def manifold_ui(d: int, first: int = 0) -> tuple[tuple[int, int], int]:
+    """((dimension across, dimension down), grid size n) for the manifold grid, opening on
+    dimensions `first` and first + 1 (a split model's first two style numbers); needs d >= 2."""
     across_col, down_col, n_col = st.columns(3)
-    i = across_col.selectbox("Across", range(d), 0, format_func="z{}".format, key="gen_dim_x",
+    i = across_col.selectbox("Across", range(d), first, format_func="z{}".format, key="gen_dim_x",
                                 persist_state="session")
-    j = down_col.selectbox("Down", range(d), 1, format_func="z{}".format, key="gen_dim_y",
+    j = down_col.selectbox("Down", range(d), first + 1, format_func="z{}".format, key="gen_dim_y",
                               persist_state="session")
     n = n_col.slider("Grid", 3, 15, 9, key="gen_grid_n", persist_state="session")
     return (int(i), int(j)), int(n)
