@@ -75,8 +75,8 @@ class LatentSampler:
     For a split model, pass `class_dims`, the coordinates of its class part: gmm and cluster:K
     then have one Gaussian per class that part names (its share, mean and covariance), so every
     draw is one digit and cluster:K is the digit dial. A mixture fitted to the whole split code
-    splits along the style numbers, which spread far more than the probabilities, and draws
-    probability vectors between classes that decode to blends (docs/recipe.md).
+    splits along the style numbers, which spread far more than the probabilities, so its
+    components straddle digits (docs/recipe.md).
     """
 
     def __init__(self, kind: str = "gmm", n_components: int | None = None, seed: int = 0,
