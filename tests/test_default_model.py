@@ -50,3 +50,10 @@ def test_generate_opens_its_manifold_on_two_style_numbers(app_test):
     at = app_test("3_Generate.py", timeout=180)
     style = checkpoint.load(CHECKPOINT_DIR / f"{DEFAULT}.pt").parts["style"]
     assert (at.selectbox(key="gen_dim_x").value, at.selectbox(key="gen_dim_y").value) == tuple(style[:2])
+
+
+@pytest.mark.slow
+def test_generates_digit_dial_names_the_digit_it_draws(app_test):
+    at = app_test("3_Generate.py", timeout=180, query_params={"sampler": "cluster:K", "component": "3"})
+    (note,) = [c.value for c in at.caption if c.value.startswith("The digit dial")]
+    assert "class 3" in note and "matched to the digit" in note and not at.warning

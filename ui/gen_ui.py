@@ -4,9 +4,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from dae_core.analysis.cluster import match_clusters
-from dae_core.analysis.dials import class_groups
-from dae_core.analysis.latent import DEFAULT_SAMPLER, SAMPLERS
+from dae_core.analysis.dials import class_digits
+from dae_core.analysis.latent import DEFAULT_SAMPLER, SAMPLERS, class_dims_of
 
 from . import background, cache, models, url_state
 from .words import SAMPLERS as SAMPLER_NAMES
@@ -32,11 +31,10 @@ def _next_seed() -> None:
 def digit_dial_note(model, z_train: np.ndarray, y_train: np.ndarray, kind: str) -> str | None:
     """For a split model and a cluster:K sampler, which digit class K draws (its class matched to
     the digits on the training codes, as the Cluster page matches clusters); else None."""
-    groups = class_groups(model, z_train)
-    if groups is None or not kind.startswith("cluster:"):
+    if class_dims_of(model) is None or not kind.startswith("cluster:"):
         return None
     k = int(kind.split(":", 1)[1])
-    digit = match_clusters(np.asarray(y_train), groups).get(k)
+    digit = class_digits(model, z_train, y_train).get(k)
     if digit is None:
         return f"No training code names class {k}: choose another."
     return (f"The digit dial: class {k} of the code's digit part, matched to the digit {digit} on "

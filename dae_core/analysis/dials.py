@@ -74,6 +74,13 @@ def class_groups(model, z: np.ndarray) -> np.ndarray | None:
     return None if class_dims is None else np.asarray(z)[:, class_dims].argmax(axis=1)
 
 
+def class_digits(model, z_train: np.ndarray, y_train: np.ndarray) -> dict[int, int] | None:
+    """Class -> digit of a split model: the classes its class part names on the training codes,
+    matched to the digits (Hungarian), as the Cluster page matches clusters; None for others."""
+    groups = class_groups(model, z_train)
+    return None if groups is None else match_clusters(np.asarray(y_train), groups)
+
+
 def fit_sampler(model, z_train: np.ndarray, kind: str, seed: int = 0) -> LatentSampler:
     """LatentSampler(kind) fitted on the training codes, as the app fits it: for a split model,
     its mixtures have one Gaussian per class its class part names (LatentSampler's class_dims)."""
@@ -85,10 +92,10 @@ def component_digits(model, sampler: LatentSampler, z_train: np.ndarray, y_train
                      ) -> dict[int, int]:
     """Component -> digit of a cluster:K sampler fitted by fit_sampler: its components matched
     to the digits on the training codes (Hungarian), as the Cluster page matches clusters."""
-    groups = class_groups(model, z_train)
-    if groups is None:
-        groups = sampler.gmm.predict(np.asarray(z_train, np.float64))
-    return match_clusters(np.asarray(y_train), groups)
+    matched = class_digits(model, z_train, y_train)
+    if matched is None:
+        matched = match_clusters(np.asarray(y_train), sampler.gmm.predict(np.asarray(z_train, np.float64)))
+    return matched
 
 
 def dial_settings(model, z_train: np.ndarray, y_train: np.ndarray) -> dict | None:
@@ -101,8 +108,7 @@ def dial_settings(model, z_train: np.ndarray, y_train: np.ndarray) -> dict | Non
     if class_dims is None:
         return None
     z = np.asarray(z_train, np.float32)
-    groups = z[:, class_dims].argmax(axis=1)
-    matched = match_clusters(np.asarray(y_train), groups)
+    groups, matched = class_groups(model, z), class_digits(model, z, y_train)
     eye = np.eye(len(class_dims), dtype=np.float32)
     class_codes = np.stack([np.median(z[groups == c][:, class_dims], axis=0) if (groups == c).any() else eye[c]
                             for c in range(len(class_dims))])
