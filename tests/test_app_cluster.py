@@ -347,3 +347,14 @@ def test_a_k_means_fit_in_the_page_takes_one_of_the_servers_fit_slots(app_test, 
     at = app_test(PAGE, timeout=90, query_params={"k": "7", "cluster_seed": "913"})
     assert "kmeans, k=7" in held, held
     assert 0.3 < share(metric(at, "Accuracy (Hungarian)").value) < 1
+
+
+@pytest.mark.slow  # page runs take seconds
+def test_a_split_model_s_gmm_clustering_is_asked_as_a_job_and_shown(app_test, inline_jobs):
+    """A split model clusters its digit part: the job's settings hold that part's numbers (a list),
+    and the page that waits on the job, then shows its result, must handle them."""
+    at = app_test(PAGE, query_params={"model": "split-d22", "method": "gmm", "k": "9", "cluster_seed": "4"})
+    assert progress_line(at, "Gaussian mixture, k=9") is not None and len(inline_jobs.submitted) == 1
+    assert inline_jobs.wait(60)
+    at.run()
+    assert not at.exception and share(metric(at, "Accuracy (Hungarian)").value) > 0.8

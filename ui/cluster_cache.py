@@ -6,6 +6,7 @@ Ask for ui.background (a job), so the page shows its progress and can cancel it.
 """
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -23,6 +24,11 @@ from .background import Ask
 from .cache import busy, checkpoint, codes, digits, fingerprint, heavy
 
 
+def ask_key(fp: str, kind: str, params: dict) -> tuple:
+    """An Ask's key: hashable whatever the params hold (a split model's class_dims is a list)."""
+    return fp, kind, json.dumps(params, sort_keys=True)
+
+
 def _clustering_params(path: str, mtime: float, k: int, method: str, seed: int) -> dict:
     return clustering_params(codes(path, mtime), method, k, seed, class_dims_of(checkpoint(path, mtime).model))
 
@@ -37,7 +43,7 @@ def clustering_ask(path: str, mtime: float, k: int, method: str, seed: int) -> A
     """The clustering of the model's codes as a job (ui.background); read back from the cache."""
     spec = {"kind": "clustering", "checkpoint": path, "k": k, "method": method, "seed": seed}
     fp, params = fingerprint(path, mtime), _clustering_params(path, mtime, k, method, seed)
-    return Ask((fp, "clustering", *sorted(params.items())), spec, fp,
+    return Ask(ask_key(fp, "clustering", params), spec, fp,
                f"{method}, k={k}, seed {seed} of {Path(path).name}",
                lambda: cached_clustering(path, mtime, k, method, seed))
 
@@ -73,7 +79,7 @@ def map_ask(path: str, mtime: float, projection: str, n: int | None = None, seed
     """The map as a job (ui.background): (idx, xy), read back from the cache."""
     fp, params = fingerprint(path, mtime), _map_params(path, mtime, projection, n, seed)
     spec = {"kind": "map", "checkpoint": path, "projection": projection, "n": n, "seed": seed}
-    return Ask((fp, "map", *sorted(params.items())), spec, fp,
+    return Ask(ask_key(fp, "map", params), spec, fp,
                f"{projection} map of {params['n']:,} codes, seed {seed}, of {Path(path).name}",
                lambda: cached_map(path, mtime, projection, n, seed))
 
