@@ -20,6 +20,7 @@ class Probe:
         self.cpu0 = procs.cpu_seconds(pid)
         self.peak = {"server_rss_mb": 0.0, "ray_rss_mb": 0.0, "ray_pss_mb": 0.0, "cache_mb": 0.0}
         self.ray_cpu: dict[int, float] = {}  # Ray process -> CPU seconds when last seen
+        self.ray_role: dict[int, str] = {}  # Ray process -> what it is (role_of)
 
     def server_rss_mb(self) -> float:
         """The server process alone (not the Ray processes it started)."""
@@ -39,6 +40,7 @@ class Probe:
                     sizes = dict(line.split()[:2] for line in f if line.startswith(("Rss:", "Pss:")))
                 rss, pss = rss + int(sizes["Rss:"]), pss + int(sizes["Pss:"])
                 self.ray_cpu[p] = procs.cpu_seconds(p)
+                self.ray_role.setdefault(p, role_of(p))
             except (OSError, KeyError):
                 continue
         return rss / 1024, pss / 1024
@@ -60,14 +62,37 @@ class Probe:
 
     def peaks(self) -> dict:
         return {"server_cpu_s": round(procs.cpu_seconds(self.pid) - self.cpu0, 1),
-                "ray_cpu_s": round(sum(self.ray_cpu.values()), 1),
+                "ray_cpu_s": round(sum(self.ray_cpu.values()), 1), "ray_cpu_by_role": self.cpu_by_role(),
                 **{k: round(v, 1) for k, v in self.peak.items()}, "cache_cap_mb": self.cap_mb}
+
+    def cpu_by_role(self) -> dict:
+        """CPU seconds of Ray's processes and the jobs, summed by what each process is."""
+        out: dict[str, float] = {}
+        for p, seconds in self.ray_cpu.items():
+            role = self.ray_role.get(p, "other")
+            out[role] = round(out.get(role, 0.0) + seconds, 1)
+        return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
     def log_counts(self) -> dict:
         text = self.log.read_text(errors="replace") if self.log.is_file() else ""
         started = re.findall(r"analysis submitted: .* \((dae-analysis-[^)]+)\)", text)
         return {"fits_run": len(started), "fits_started_twice": len(started) - len(set(started)),
                 "server_errors": len(re.findall(r" ERROR |Traceback", text))}
+
+
+ROLES = (("dae_core train", "run"), ("dae_core analyse", "analysis"), ("gcs_server", "gcs"),
+         ("raylet", "raylet"), ("dashboard/agent.py", "dashboard agent"), ("dashboard.py", "dashboard"),
+         ("JobSupervisor", "job supervisor"), ("ray::", "worker"))
+
+
+def role_of(pid: int) -> str:
+    """What a process of Ray's or of a job is, from its command line (ROLES; "other")."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return "other"
+    return next((role for part, role in ROLES if part in cmd), "other")
 
 
 def ray_processes() -> list[int]:
