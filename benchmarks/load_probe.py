@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import subprocess
 from pathlib import Path
 
 from dae_harness import procs
@@ -82,7 +81,8 @@ class Probe:
 
 ROLES = (("dae_core train", "run"), ("dae_core analyse", "analysis"), ("gcs_server", "gcs"),
          ("raylet", "raylet"), ("dashboard/agent.py", "dashboard agent"), ("dashboard.py", "dashboard"),
-         ("JobSupervisor", "job supervisor"), ("ray::", "worker"))
+         ("JobSupervisor", "job supervisor"), ("ray-dashboard-", "dashboard"),
+         ("ray.dashboard.subprocesses", "dashboard"), ("ray::", "worker"))
 
 
 def role_of(pid: int) -> str:
@@ -96,11 +96,8 @@ def role_of(pid: int) -> str:
 
 
 def ray_processes() -> list[int]:
-    """The local head's processes, Ray's workers and our jobs' processes, by their command lines."""
+    """The local head's processes and every process they started: the dashboard's modules, Ray's
+    workers, the jobs' supervisors and the jobs' own processes (runs, analyses)."""
     from dae_core.serve import ray_jobs
 
-    found = set()
-    for pattern in (ray_jobs.temp_dir(), "^ray::", "dae_core (train --run-dir|analyse)"):
-        out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout
-        found.update(int(p) for p in out.split())
-    return sorted(found)
+    return sorted(ray_jobs.head_processes())

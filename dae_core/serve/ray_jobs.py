@@ -12,9 +12,11 @@ the head's operator declares those resources (docs/deploy.md).
 """
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -284,10 +286,49 @@ def _ensure_token(ray: str, env: dict) -> None:
 
 
 def stop_local_head() -> None:
-    """End what is left of the local head: the processes whose command line names its folder
-    (`pkill -f`), so that a user's other Ray on this machine is left alone."""
-    try:
-        subprocess.run(["pkill", "-9", "-f", temp_dir()], capture_output=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        log.warning("could not end the old local Ray: %s", e)
+    """End what is left of the local head: its processes (head_processes), so that a user's other
+    Ray on this machine is left alone."""
+    for pid in head_processes():
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass  # gone already, or not ours to end
     time.sleep(0.5)  # their ports are free once they are gone
+
+
+def head_processes() -> set[int]:
+    """The local head's processes: those whose command line names its folder or its GCS port
+    (Ray's client server names only the port), and every process these started. Ray's agents
+    and the dashboard's modules name neither once they have set their titles; a head ended
+    without them would leave them running."""
+    port = settings().ray_port
+    found: set[int] = set()
+    for pattern in (temp_dir(), f"address=[^ ]+:{port}( |$)"):
+        try:
+            out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True, timeout=10).stdout
+        except (OSError, subprocess.TimeoutExpired) as e:
+            log.warning("could not list the old local Ray's processes: %s", e)
+            continue
+        found.update(int(p) for p in out.split())
+    children = _children()
+    todo = list(found)
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    found.discard(os.getpid())
+    return found
+
+
+def _children() -> dict[int, list[int]]:
+    """Process id -> the ids of its children, from /proc ({} where there is none)."""
+    out: dict[int, list[int]] = {}
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            with open(stat) as f:
+                parent = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        out.setdefault(parent, []).append(int(stat.split("/")[2]))
+    return out
