@@ -3,6 +3,7 @@ import streamlit as st
 
 from dae_core.analysis import embed
 from dae_core.analysis.pipeline import summarize
+from dae_core.data import to_unit
 from dae_core.figures import grid_image
 from ui import cache, cluster_cache, sidebar
 from ui.cluster_ui import (
@@ -96,7 +97,7 @@ def clusters_and_digits() -> None:
                f"cluster {cluster}; showing up to 16.")
     if len(cell):
         images = cache.digits(ck.config.dataset).train_images[codes.train_index[cell[:16]]]
-        st.image(grid_image(embed.to_unit(images), nrow=8, scale=3), clamp=True)
+        st.image(grid_image(to_unit(images), nrow=8, scale=3), clamp=True)
 
 
 clusters_and_digits()

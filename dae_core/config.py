@@ -90,6 +90,13 @@ PRESETS = {
 }
 
 
+# `dae train-split`'s defaults: the recipe of the shipped split model (docs/recipe.md).
+SPLIT_RECIPE = {"style_dim": 12, "width": 1, "epochs": 50, "lr": 1e-2, "schedule": "onecycle",
+                "batch_size": 256, "class_weight": 1.0, "view_augment": 1.0, "stroke": 0.5,
+                "teacher": "checkpoints/cluster-d10-refined.pt", "teacher_method": "umap-gmm",
+                "plain": 0.9, "swap_weight": 0.005}
+
+
 def preset(name: str, **overrides) -> TrainConfig:
     """The named recipe's TrainConfig, with `overrides` applied on top of it."""
     if name not in PRESETS:

@@ -15,13 +15,6 @@ from torch import nn
 from dae_core.errors import ConfigError
 from dae_core.model import Decoder, Encoder
 
-# `dae train-split`'s defaults: the recipe of the shipped split model (docs/recipe.md).
-SPLIT_RECIPE = {"style_dim": 12, "width": 1, "epochs": 50, "lr": 1e-2, "schedule": "onecycle",
-                "batch_size": 256, "class_weight": 1.0, "view_augment": 1.0, "stroke": 0.5,
-                "teacher": "checkpoints/cluster-d10-refined.pt", "teacher_method": "umap-gmm",
-                "plain": 0.9, "swap_weight": 0.005}
-
-
 @dataclass(frozen=True)
 class SplitConfig:
     """What the split model adds to a TrainConfig; saved in its checkpoint's "split" record."""

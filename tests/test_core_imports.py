@@ -1,6 +1,7 @@
 """The app's import footprint: dae_core never loads streamlit (pages -> core, one way), and
 neither the core nor ui/ loads torchvision (~160 MiB and ~1 s for the server, used by none)."""
 import json
+import os
 import re
 import subprocess
 import sys
@@ -70,3 +71,26 @@ def test_reading_runs_and_jobs_loads_no_torch():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "False"
+
+
+@pytest.mark.slow  # starts another Python process
+def test_an_analysis_job_on_cached_codes_loads_no_torch(tmp_path, monkeypatch):
+    """An analysis named by its model's fingerprint, whose codes the cache holds (the shipped
+    reference's), is computed into the cache by a process that never imports PyTorch."""
+    from dae_core import checkpoint, store
+    from dae_core.analysis.pipeline import CLUSTERING, CODES, clustering_params
+
+    ck = checkpoint.load(ROOT / "checkpoints" / "reference-d4.pt")
+    fp = store.fingerprint(ck.model, ck.config)
+    spec = {"kind": "clustering", "checkpoint": "checkpoints/reference-d4.pt", "k": 3, "method": "kmeans",
+            "seed": 7, "model": fp, "class_dims": None}
+    code = ("import json, sys; from dae_core.cli import main; "
+            f"rc = main(['analyse', '--spec', {json.dumps(json.dumps(spec))}]); "
+            "print(json.dumps([rc, 'torch' in sys.modules]))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT,
+                          env={**os.environ, "DAE_CACHE_DIR": str(tmp_path)})
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [0, False], done.stderr[-2000:]
+    monkeypatch.setenv("DAE_CACHE_DIR", str(tmp_path))
+    codes = store.get(CODES, fp, {})
+    found = store.get(CLUSTERING, fp, clustering_params(codes, "kmeans", 3, 7, None))
+    assert found is not None and found.k == 3 and 0.2 < found.train.accuracy < 0.6

@@ -41,8 +41,9 @@ def cached_clustering(path: str, mtime: float, k: int, method: str, seed: int):
 
 def clustering_ask(path: str, mtime: float, k: int, method: str, seed: int) -> Ask:
     """The clustering of the model's codes as a job (ui.background); read back from the cache."""
-    spec = {"kind": "clustering", "checkpoint": path, "k": k, "method": method, "seed": seed}
     fp, params = fingerprint(path, mtime), _clustering_params(path, mtime, k, method, seed)
+    spec = {"kind": "clustering", "checkpoint": path, "k": k, "method": method, "seed": seed, "model": fp,
+            "class_dims": class_dims_of(checkpoint(path, mtime).model)}
     return Ask(ask_key(fp, "clustering", params), spec, fp,
                f"{method}, k={k}, seed {seed} of {Path(path).name}",
                lambda: cached_clustering(path, mtime, k, method, seed))
@@ -78,7 +79,7 @@ def cached_map(path: str, mtime: float, projection: str, n: int | None = None, s
 def map_ask(path: str, mtime: float, projection: str, n: int | None = None, seed: int = 0) -> Ask:
     """The map as a job (ui.background): (idx, xy), read back from the cache."""
     fp, params = fingerprint(path, mtime), _map_params(path, mtime, projection, n, seed)
-    spec = {"kind": "map", "checkpoint": path, "projection": projection, "n": n, "seed": seed}
+    spec = {"kind": "map", "checkpoint": path, "projection": projection, "n": n, "seed": seed, "model": fp}
     return Ask(ask_key(fp, "map", params), spec, fp,
                f"{projection} map of {params['n']:,} codes, seed {seed}, of {Path(path).name}",
                lambda: cached_map(path, mtime, projection, n, seed))

@@ -5,7 +5,6 @@ import numpy as np
 
 from dae_core import store
 from dae_core.analysis.cluster import ClusterReport
-from dae_core.data import to_unit
 from dae_core.errors import DaeError
 from dae_core.store.disk import valid_floats, valid_labels
 
@@ -87,6 +86,8 @@ def pixel_baseline(images, k: int = 10, seed: int = 0, pca_dims: int | None = No
     from sklearn.cluster import KMeans
     from sklearn.decomposition import PCA
     from threadpoolctl import threadpool_limits
+
+    from dae_core.data import to_unit  # PyTorch: the maps and clusterings need none
 
     x = to_unit(images).reshape(len(images), -1)
     with threadpool_limits(_THREADS, user_api="openmp"):

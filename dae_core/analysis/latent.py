@@ -3,14 +3,15 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-import torch
 
 from dae_core import store
-from dae_core.data import to_float
 from dae_core.errors import DaeError
+
+if TYPE_CHECKING:
+    import torch
 
 SAMPLERS = ("uniform01", "box", "gaussian", "gmm", "cluster:K")
 DEFAULT_SAMPLER = "gmm"  # the app's and the command line's: it decodes to recognisable digits most often
@@ -22,38 +23,49 @@ CLUSTER_COMPONENTS = 10  # cluster:K samples inside one of 10 digit-like compone
 GMM_FIT_MAX = 10_000  # codes used to fit a mixture
 
 
+# PyTorch is imported by the functions that run a model, not by this module: the samplers and
+# the codes' cache serve processes that never load one (an analysis job on cached codes).
+
+
 def _device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-@torch.inference_mode()
 def encode(model, images: torch.Tensor, batch_size: int = 1024) -> np.ndarray:
     """uint8 (N, 28, 28) or float (N, 1, 28, 28) images -> codes z, float32 (N, d)."""
+    import torch
+
+    from dae_core.data import to_float
+
     model.eval()
     dev = _device(model)
-    out = []
-    for i in range(0, len(images), batch_size):
-        out.append(model.encode(to_float(images[i: i + batch_size]).to(dev)).float().cpu())
-    return torch.cat(out).numpy() if out else np.zeros((0, model.latent_dim), np.float32)
+    with torch.inference_mode():
+        out = [model.encode(to_float(images[i: i + batch_size]).to(dev)).float().cpu()
+               for i in range(0, len(images), batch_size)]
+        return torch.cat(out).numpy() if out else np.zeros((0, model.latent_dim), np.float32)
 
 
-@torch.inference_mode()
 def decode(model, z: np.ndarray | torch.Tensor, batch_size: int = 1024) -> np.ndarray:
     """Codes (N, d) -> images, float32 (N, 28, 28) in [0, 1]."""
+    import torch
+
     model.eval()
     z = torch.as_tensor(np.asarray(z, dtype=np.float32))
     if z.ndim != 2 or z.shape[1] != model.latent_dim:
         raise DaeError(f"codes must have shape (N, {model.latent_dim}), got {tuple(z.shape)}")
     dev = _device(model)
-    out = [model.decode(z[i: i + batch_size].to(dev)).cpu() for i in range(0, len(z), batch_size)]
-    return torch.cat(out)[:, 0].numpy() if out else np.zeros((0, 28, 28), np.float32)
+    with torch.inference_mode():
+        out = [model.decode(z[i: i + batch_size].to(dev)).cpu() for i in range(0, len(z), batch_size)]
+        return torch.cat(out)[:, 0].numpy() if out else np.zeros((0, 28, 28), np.float32)
 
 
-@torch.inference_mode()
 def reconstruct(model, x: torch.Tensor) -> np.ndarray:
     """Float images (N, 1, 28, 28) -> model(x), float32 (N, 28, 28)."""
+    import torch
+
     model.eval()
-    return model(x.float().to(_device(model))).cpu()[:, 0].numpy()
+    with torch.inference_mode():
+        return model(x.float().to(_device(model))).cpu()[:, 0].numpy()
 
 
 @dataclass(frozen=True)

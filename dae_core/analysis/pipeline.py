@@ -11,7 +11,6 @@ import numpy as np
 from dae_core import store
 from dae_core.analysis.cluster import ClusterReport, check_stop, cluster, cluster_counts, score
 from dae_core.analysis.latent import encode
-from dae_core.data import load_digits, training_split
 from dae_core.store.disk import valid_floats, valid_labels
 
 
@@ -62,6 +61,8 @@ def encoded(model, config, fingerprint: str, hold=nullcontext) -> Codes:
 
 def encode_splits(model, config) -> Codes:
     """Encode the config's training split (48k for the reference) and the 10k test images."""
+    from dae_core.data import load_digits, training_split  # PyTorch: only where codes are computed
+
     t = time.perf_counter()
     split, digits = training_split(config), load_digits(config.dataset)
     z_train = encode(model, split.train_images)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import json
 import math
 import sys
@@ -15,13 +16,10 @@ from pathlib import Path
 from dae_core.analysis.cluster import METHODS
 from dae_core.analysis.latent import DEFAULT_SAMPLER
 from dae_core.cli import analyse
-from dae_core.cli.models import cmd_cluster, cmd_denoise, cmd_evaluate, cmd_generate, cmd_refit_decoder
 from dae_core.cli.serve import add_commands, cmd_train_ray, cmd_train_run_dir
-from dae_core.cli.train import cmd_refine, cmd_train, cmd_train_classifier, cmd_train_split
-from dae_core.config import PRESETS, TrainConfig
+from dae_core.config import PRESETS, SPLIT_RECIPE, TrainConfig
 from dae_core.errors import DaeError
 from dae_core.settings import settings
-from dae_core.split import SPLIT_RECIPE
 
 DESCRIPTION = """Train denoising autoencoders on handwritten digits, then use them: score them,
 cluster their codes, generate and denoise digits. A command that writes a file never replaces an
@@ -125,6 +123,22 @@ def _split_flags(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--seed", type=whole(0, SEED_MAX), default=0)
     sp.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     sp.add_argument("--train-subset", type=whole(0), default=0, help="first N training images (0 = all)")
+
+
+def later(module: str, name: str):
+    """The command function `name` of dae_core.cli.<module>, imported when its command runs: a
+    command that needs no model (an analysis job on cached codes) then never loads PyTorch."""
+    def run(args):
+        return getattr(importlib.import_module(f"dae_core.cli.{module}"), name)(args)
+
+    return run
+
+
+cmd_train, cmd_refine = later("train", "cmd_train"), later("train", "cmd_refine")
+cmd_train_split, cmd_train_classifier = later("train", "cmd_train_split"), later("train", "cmd_train_classifier")
+cmd_evaluate, cmd_cluster = later("models", "cmd_evaluate"), later("models", "cmd_cluster")
+cmd_generate, cmd_denoise = later("models", "cmd_generate"), later("models", "cmd_denoise")
+cmd_refit_decoder = later("models", "cmd_refit_decoder")
 
 
 def _prog() -> str:
