@@ -145,7 +145,8 @@ async def session(i: int, role: str, url: str, rec: Record, args, umap_seed: int
             await visit(tab, rec, page, query(model=model, **s), rng, args.changes, args.think)
             if upload:  # once, on the first page: the picker then shows the uploaded model
                 data = (ROOT / "checkpoints" / f"{model}.pt").read_bytes()
-                rec.add("widget", await tab.upload("checkpoint_upload", UPLOAD_NAME, data))
+                rec.add("widget", await tab.upload("checkpoint_upload", UPLOAD_NAME, data),
+                        what=f"{page or 'home'} upload of {model}")
                 rec.uploaded[tab.value("model")], upload = model, False
             if role == "train" and page == "Train":
                 rec.add("widget", await tab.click("train_start", train_epochs=args.train_epochs,
