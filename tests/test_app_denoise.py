@@ -140,3 +140,24 @@ def test_page_works_without_the_optional_drawing_canvas(app_test, monkeypatch):
     monkeypatch.setitem(sys.modules, "streamlit_drawable_canvas", None)  # import -> ImportError
     at = app_test(PAGE)
     assert any("streamlit-drawable-canvas" in c.value for c in at.caption)
+
+
+def test_a_copy_of_a_model_reuses_its_noise_sweep(tmp_path, monkeypatch):
+    """The sweep is kept by the model's content: an upload of a model the server has swept (a
+    class sharing one file) shows its curve at once instead of waiting for a fit slot."""
+    import shutil
+
+    from dae_core.paths import CHECKPOINT_DIR
+    from ui import cache
+
+    calls = []
+    monkeypatch.setattr(cache, "sweep", lambda *a: calls.append(a) or (np.zeros(8), np.zeros(8)))
+    cache._noise_sweep.clear()
+    original = CHECKPOINT_DIR / "reference-d4.pt"
+    copy = tmp_path / "class-model.pt"
+    shutil.copy(original, copy)
+    first = cache.noise_sweep(*cache.file_key(original), "gaussian", 3)
+    again = cache.noise_sweep(*cache.file_key(copy), "gaussian", 3)
+    other = cache.noise_sweep(*cache.file_key(copy), "mask", 3)
+    assert len(calls) == 2 and again is first and other is not first
+    cache._noise_sweep.clear()

@@ -105,10 +105,15 @@ def sampler(path: str, mtime: float, kind: str):
                           class_dims_of(checkpoint(path, mtime).model))
 
 
-@st.cache_resource(show_spinner="Sweeping the noise strength…", max_entries=64)
 def noise_sweep(path: str, mtime: float, noise: str, seed: int, n_images: int = 500):
-    """(strengths, corrupted MSE, reconstruction MSE) over the first n_images test digits."""
-    ck = checkpoint(path, mtime)
+    """(strengths, corrupted MSE, reconstruction MSE) over the first n_images test digits, kept
+    by the model's content: another file of the same model (an upload of it) finds it."""
+    return _noise_sweep(fingerprint(path, mtime), noise, seed, n_images, path, mtime)
+
+
+@st.cache_resource(show_spinner="Sweeping the noise strength…", max_entries=64)
+def _noise_sweep(model: str, noise: str, seed: int, n_images: int, _path: str, _mtime: float):
+    ck = checkpoint(_path, _mtime)  # `_` arguments are not part of the key: `model` names the content
     images = digits(ck.config.dataset).test_images[:n_images]
     with heavy("a noise sweep"):
         return (SWEEP_STRENGTHS, *sweep(ck.model, images, noise, SWEEP_STRENGTHS, seed))
