@@ -20,36 +20,41 @@ class Probe:
         self.peak = {"server_rss_mb": 0.0, "ray_rss_mb": 0.0, "ray_pss_mb": 0.0, "cache_mb": 0.0}
         self.ray_cpu: dict[int, float] = {}  # Ray process -> CPU seconds when last seen
         self.ray_role: dict[int, str] = {}  # Ray process -> what it is (role_of)
+        self.pss_at_peak: dict[str, float] = {}  # role -> PSS (MiB) when Ray's PSS was highest
 
     def server_rss_mb(self) -> float:
         """The server process alone (not the Ray processes it started)."""
         with open(f"/proc/{self.pid}/status") as f:
             return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
 
-    def ray_memory_mb(self) -> tuple[float, float]:
+    def ray_memory_mb(self) -> tuple[float, float, dict]:
         """(RSS, PSS) summed over Ray's processes (the local head's, its workers) and the jobs'
         (runs, analyses); notes their CPU time too. The server starts none of them as its children:
         they are found by name. RSS counts a shared page (PyTorch's libraries, say)
         in every process that maps it; PSS splits it between them, so its sum is the memory they
-        take in all."""
+        take in all. The third item is PSS by role (MiB)."""
         rss = pss = 0
+        by_role: dict[str, float] = {}
         for p in ray_processes():
             try:
                 with open(f"/proc/{p}/smaps_rollup") as f:
                     sizes = dict(line.split()[:2] for line in f if line.startswith(("Rss:", "Pss:")))
                 rss, pss = rss + int(sizes["Rss:"]), pss + int(sizes["Pss:"])
                 self.ray_cpu[p] = procs.cpu_seconds(p)
-                self.ray_role.setdefault(p, role_of(p))
+                role = self.ray_role.setdefault(p, role_of(p))
+                by_role[role] = by_role.get(role, 0.0) + int(sizes["Pss:"]) / 1024
             except (OSError, KeyError):
                 continue
-        return rss / 1024, pss / 1024
+        return rss / 1024, pss / 1024, by_role
 
     def cache_mb(self) -> float:
         files = self.cache.glob("*") if self.cache.is_dir() else []
         return sum(p.stat().st_size for p in files if p.is_file()) / 2**20
 
     def sample(self) -> None:
-        ray_rss, ray_pss = self.ray_memory_mb()
+        ray_rss, ray_pss, by_role = self.ray_memory_mb()
+        if ray_pss > self.peak["ray_pss_mb"]:
+            self.pss_at_peak = {k: round(v) for k, v in sorted(by_role.items(), key=lambda kv: -kv[1])}
         now = {"server_rss_mb": self.server_rss_mb(), "ray_rss_mb": ray_rss, "ray_pss_mb": ray_pss,
                "cache_mb": self.cache_mb()}
         self.peak = {k: max(v, now[k]) for k, v in self.peak.items()}
@@ -62,6 +67,7 @@ class Probe:
     def peaks(self) -> dict:
         return {"server_cpu_s": round(procs.cpu_seconds(self.pid) - self.cpu0, 1),
                 "ray_cpu_s": round(sum(self.ray_cpu.values()), 1), "ray_cpu_by_role": self.cpu_by_role(),
+                "ray_pss_at_peak_by_role": self.pss_at_peak,
                 **{k: round(v, 1) for k, v in self.peak.items()}, "cache_cap_mb": self.cap_mb}
 
     def cpu_by_role(self) -> dict:
