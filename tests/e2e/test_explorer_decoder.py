@@ -96,3 +96,27 @@ def test_a_split_model_gets_a_digit_dial_and_style_sliders(page):
     assert low <= z[10] <= high
     got = np.array(page.evaluate("codes => window.__explorer.render(codes)", [z.tolist()]))
     assert np.abs(got - np.round(decode(model, z[None].astype(np.float32)) * 255).reshape(1, -1)).max() <= 2
+
+
+def test_a_split_model_s_nearest_digit_is_of_the_digit_its_dial_names(page):
+    """With the digit dial on 3, the nearest training digit is a 3, even where another digit's
+    code has the very same style (its style numbers span far more than the class probabilities)."""
+    from dae_core.split import SplitAutoencoder, SplitConfig
+
+    torch.manual_seed(0)
+    model = SplitAutoencoder(SplitConfig(style_dim=3)).eval()
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 10, 600)
+    cls = (labels + 1) % 10  # class c of the class part holds the digit c - 1
+    style = rng.normal(0, 1.0, (600, 3)) + 10.0 * (cls == 4)[:, None]  # the 3s write apart from the rest
+    z_train = np.concatenate([np.eye(10)[cls] * 0.9 + 0.01, style], axis=1).astype(np.float32)
+    data = build_payload(model, z_train, labels, np.zeros((600, 28, 28), np.uint8), "split")
+    page.goto("about:blank")
+    assert page.evaluate(MOUNT, [(ASSETS / "explorer.js").read_text(), data]) == []
+    page.wait_for_function("() => window.__explorer.sprite.complete && window.__explorer.sprite.naturalWidth > 0")
+    page.evaluate("() => window.__explorer.root.querySelector('button[aria-label=\"digit 3\"]').click()")
+    other = int(np.flatnonzero(cls == 5)[0])  # a 4, whose style the code now takes
+    shown = page.evaluate("""style => { const e = window.__explorer;
+        style.forEach((v, k) => { e.z[10 + k] = v; }); e.safeDraw(); return e.nearestText.textContent; }""",
+                          z_train[other, 10:].tolist())
+    assert shown == "nearest training digit: a 3"

@@ -333,15 +333,34 @@ class Explorer {
     this.drawNow();
   }
 
-  // The drawn training code nearest the current code (all d dimensions).
+  // The drawn training code nearest the current code (all d dimensions). For a split model, among
+  // the codes whose digit part names the same class: the style numbers span far more than the
+  // class probabilities, so the nearest of all could be another digit in the same style.
   nearestIndex() {
-    let best = 0, bestD = Infinity;
-    for (let i = 0; i < this.n; i++) {
-      let s = 0;
-      for (let j = 0; j < this.d && s < bestD; j++) { const v = this.codes[i * this.d + j] - this.z[j]; s += v * v; }
-      if (s < bestD) { bestD = s; best = i; }
+    const c = this.dials ? this.namedClass() : -1, classes = c >= 0 ? this.codeClasses() : null;
+    let best = -1, bestD = Infinity;
+    for (let pass = 0; pass < 2 && best < 0; pass++) {  // a class no drawn code names: all of them
+      for (let i = 0; i < this.n; i++) {
+        if (pass === 0 && classes && classes[i] !== c) continue;
+        let s = 0;
+        for (let j = 0; j < this.d && s < bestD; j++) { const v = this.codes[i * this.d + j] - this.z[j]; s += v * v; }
+        if (s < bestD) { bestD = s; best = i; }
+      }
     }
-    return best;
+    return Math.max(best, 0);
+  }
+
+  // The class each drawn code's digit part names (its largest probability), found once.
+  codeClasses() {
+    if (this.classes) return this.classes;
+    const dims = this.dials.class_dims;
+    this.classes = new Int16Array(this.n);
+    for (let i = 0; i < this.n; i++) {
+      let best = 0;
+      dims.forEach((j, k) => { if (this.codes[i * this.d + j] > this.codes[i * this.d + dims[best]]) best = k; });
+      this.classes[i] = best;
+    }
+    return this.classes;
   }
 
   // Draw at the next frame (once, however many changes come before it).
@@ -394,7 +413,7 @@ class Explorer {
       `translate(${Math.min(Math.max(x, 0), W) * s}px, ${Math.min(Math.max(y, 0), H) * s}px)`;
     this.pad.dataset.x = x / W; this.pad.dataset.y = y / H;
     if (this.sprite.complete && this.sprite.naturalWidth) {
-      const k = near ? near[0][0] : this.nearestIndex();
+      const k = near && !this.dials ? near[0][0] : this.nearestIndex();
       if (k !== this.shown) {  // neighbouring codes share their nearest digit: redraw on a change
         this.shown = k;
         const col = k % this.spriteCols, row = Math.floor(k / this.spriteCols);
