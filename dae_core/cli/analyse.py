@@ -39,12 +39,9 @@ def add_command(command) -> None:
 def compute(spec: dict) -> str:
     """Compute the analysis and keep it in the result cache -> a one-line report."""
     spec = check(spec)
-    if spec["kind"] != "quality" and "model" in spec:
-        fp, class_dims = spec["model"], spec.get("class_dims")
-        codes = store.get(CODES, fp, {})
-    else:
-        codes = None
-    if codes is None:
+    fp, class_dims, ck = spec.get("model"), spec.get("class_dims"), None
+    codes = store.get(CODES, fp, {}) if fp and spec["kind"] != "quality" else None
+    if codes is None:  # not cached, or a sample-quality score, which runs the model: load it
         from dae_core import checkpoint as ckpt_io
 
         ck = ckpt_io.load(spec["checkpoint"])
