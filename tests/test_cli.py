@@ -219,3 +219,16 @@ def test_a_bad_setting_stops_every_command_with_one_line(capsys, monkeypatch):
     code, out, err = run(capsys, "runs", "list")
     assert code == 2 and out == ""
     assert err.startswith("error: DAE_MAX_RUNS must be a whole number") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"model": "../../etc/passwd"}, "64 hexadecimal digits"),
+    ({"model": 7}, "64 hexadecimal digits"),
+    ({"model": "a" * 64, "class_dims": "0,1"}, "list of code positions"),
+    ({"model": "a" * 64, "class_dims": [0, -1]}, "list of code positions"),
+])
+def test_an_analysis_spec_naming_its_model_wrongly_is_one_line(capsys, extra, message):
+    spec = {"kind": "clustering", "checkpoint": "checkpoints/reference-d4.pt", "k": 3, "method": "kmeans",
+            "seed": 0, **extra}
+    code, out, err = run(capsys, "analyse", "--spec", json.dumps(spec))
+    assert code == 2 and err.startswith("error: ") and message in err and len(err.strip().splitlines()) == 1
