@@ -232,3 +232,9 @@ def test_a_job_whose_run_folder_is_gone_trains_nothing_and_writes_nothing(runs_d
     runs.remove(run)
     assert train_run(run.folder) == "failed"
     assert not run.folder.exists()
+
+
+def test_run_ids_made_within_one_second_sort_by_when_they_were_made():
+    ids = [runs.new_id() for _ in range(50)]
+    assert all(runs.is_run_id(i) for i in ids) and len(set(ids)) == 50
+    assert sorted(ids) == ids
