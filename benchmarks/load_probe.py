@@ -30,7 +30,7 @@ class Probe:
     def ray_memory_mb(self) -> tuple[float, float, dict]:
         """(RSS, PSS) summed over Ray's processes (the local head's, its workers) and the jobs'
         (runs, analyses); notes their CPU time too. The server starts none of them as its children:
-        they are found by name. RSS counts a shared page (PyTorch's libraries, say)
+        they are found as the local head's process tree. RSS counts a shared page (PyTorch's libraries, say)
         in every process that maps it; PSS splits it between them, so its sum is the memory they
         take in all. The third item is PSS by role (MiB)."""
         rss = pss = 0
@@ -41,7 +41,8 @@ class Probe:
                     sizes = dict(line.split()[:2] for line in f if line.startswith(("Rss:", "Pss:")))
                 rss, pss = rss + int(sizes["Rss:"]), pss + int(sizes["Pss:"])
                 self.ray_cpu[p] = procs.cpu_seconds(p)
-                role = self.ray_role.setdefault(p, role_of(p))
+                # read on every sample: a Ray worker takes its title (a job's supervisor) after it starts
+                role = self.ray_role[p] = role_of(p)
                 by_role[role] = by_role.get(role, 0.0) + int(sizes["Pss:"]) / 1024
             except (OSError, KeyError):
                 continue
